@@ -1,0 +1,261 @@
+"""Settings, read from the environment through one ``environ.Env``.
+
+A fresh clone runs with no ``.env``: SQLite, django-q2's ORM broker, a development secret key
+and the local WhatsApp sandbox. Production sets ``DEBUG=false`` and must then provide every
+secret; a malformed value stops start-up with a message naming the variable
+(``.env.example`` documents each one).
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _read(name, cast, default=environ.Env.NOTSET):
+    """Read one variable; a value that does not parse names the variable in the error."""
+    try:
+        return cast(name, default=default)
+    except ImproperlyConfigured:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
+
+
+def _positive(name, value):
+    if value <= 0:
+        raise ImproperlyConfigured(f"Environment variable {name} must be positive, got {value}.")
+    return value
+
+
+# Like healthchecks: DEBUG is on in a fresh clone so that `make run` works without a `.env`;
+# production sets DEBUG=false, and then the development-only defaults below are refused.
+DEBUG = _read("DEBUG", env.bool, True)
+
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-used-in-production"
+SECRET_KEY = _read("SECRET_KEY", env.str, _DEV_SECRET_KEY if DEBUG else environ.Env.NOTSET)
+if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off."
+    )
+
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+SITE_URL = _read("SITE_URL", env.str, "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "core",
+    "contacts",
+    "templates_app",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite (embedded) by default: WAL so readers do not block the writer, IMMEDIATE transactions
+# and a busy timeout so web and worker queue for the write lock instead of failing with
+# "database is locked". DATABASE_URL switches to PostgreSQL.
+if "DATABASE_URL" in env:
+    DATABASES = {"default": _read("DATABASE_URL", env.db_url)}
+    # Persistent connections: a webhook view storing one row answers ~4x more requests per
+    # second than with a new connection per request (STYLE.md, 12).
+    DATABASES["default"]["CONN_MAX_AGE"] = _read("DB_CONN_MAX_AGE", env.int, 600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _read("SQLITE_PATH", env.str, str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and task queue -------------------------------------------------------------------
+# Nothing may live in process memory that several processes must agree on (DESIGN.md), so the
+# cache is Redis when REDIS_URL is set and the database otherwise.
+REDIS_URL = _read("REDIS_URL", env.str, "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"}
+    }
+
+Q_WORKERS = _positive("Q_WORKERS", _read("Q_WORKERS", env.int, 2))
+# Our services own retries (status + attempts + next attempt time + a sweeper), so django-q2
+# never redelivers a failed task: ack_failures on, one attempt, timeout well below retry.
+Q_CLUSTER = {
+    "name": "whatsapp",
+    "workers": Q_WORKERS,
+    "timeout": 60,
+    "retry": 120,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 0.5
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = _read("TIME_ZONE", env.str, "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+MEDIA_ROOT = _read("MEDIA_ROOT", env.str, str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
+
+# --- Security (manage.py check --deploy is clean when DEBUG is off) -------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, True)
+    SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", env.bool, True)
+    SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", env.bool, True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+if _read("SECURE_PROXY_SSL_HEADER", env.bool, False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz is polled over plain HTTP by load balancers and must not be redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Phone numbers and contacts -------------------------------------------------------------
+# The region assumed for numbers typed without a country code (e.g. "0151 2345678" with DE).
+PHONE_DEFAULT_REGION = _read("PHONE_DEFAULT_REGION", env.str, "DE").upper()
+# The admin's contact list estimates its total from PostgreSQL's statistics above this size
+# instead of counting every row on each page view.
+ADMIN_ESTIMATED_COUNT_THRESHOLD = _read("ADMIN_ESTIMATED_COUNT_THRESHOLD", env.int, 10_000)
+
+# --- WhatsApp Cloud API ---------------------------------------------------------------------
+# Defaults point at the local sandbox (manage.py whatsapp_sandbox) while DEBUG is on; production
+# must name Meta's values explicitly (README, "Pointing at Meta's Cloud API").
+_SANDBOX = DEBUG
+WHATSAPP_API_BASE_URL = _read(
+    "WHATSAPP_API_BASE_URL", env.str, "http://127.0.0.1:8001" if _SANDBOX else "https://graph.facebook.com"
+).rstrip("/")
+WHATSAPP_API_VERSION = _read("WHATSAPP_API_VERSION", env.str, "v25.0")
+WHATSAPP_PHONE_NUMBER_ID = _read(
+    "WHATSAPP_PHONE_NUMBER_ID", env.str, "106540352242922" if _SANDBOX else environ.Env.NOTSET
+)
+WHATSAPP_BUSINESS_ACCOUNT_ID = _read(
+    "WHATSAPP_BUSINESS_ACCOUNT_ID", env.str, "102290129340398" if _SANDBOX else environ.Env.NOTSET
+)
+WHATSAPP_APP_ID = _read("WHATSAPP_APP_ID", env.str, "1000000000000001" if _SANDBOX else environ.Env.NOTSET)
+WHATSAPP_ACCESS_TOKEN = _read(
+    "WHATSAPP_ACCESS_TOKEN", env.str, "sandbox-access-token" if _SANDBOX else environ.Env.NOTSET
+)
+WHATSAPP_APP_SECRET = _read(
+    "WHATSAPP_APP_SECRET", env.str, "sandbox-app-secret" if _SANDBOX else environ.Env.NOTSET
+)
+WHATSAPP_APP_SECRET_PREVIOUS = _read("WHATSAPP_APP_SECRET_PREVIOUS", env.str, "")
+WHATSAPP_VERIFY_TOKEN = _read(
+    "WHATSAPP_VERIFY_TOKEN", env.str, "sandbox-verify-token" if _SANDBOX else environ.Env.NOTSET
+)
+# The display number the sandbox reports in webhook metadata.
+WHATSAPP_DISPLAY_PHONE_NUMBER = _read("WHATSAPP_DISPLAY_PHONE_NUMBER", env.str, "15550783881")
+WHATSAPP_CONNECT_TIMEOUT = _positive(
+    "WHATSAPP_CONNECT_TIMEOUT", _read("WHATSAPP_CONNECT_TIMEOUT", env.float, 3.05)
+)
+WHATSAPP_READ_TIMEOUT = _positive("WHATSAPP_READ_TIMEOUT", _read("WHATSAPP_READ_TIMEOUT", env.float, 20.0))
+# "cloud" speaks HTTP to WHATSAPP_API_BASE_URL (Meta or the sandbox); "memory" keeps sends in
+# process memory for unit tests of code around the client.
+WHATSAPP_BACKEND = _read("WHATSAPP_BACKEND", env.str, "cloud")
+if WHATSAPP_BACKEND not in ("cloud", "memory"):
+    raise ImproperlyConfigured(
+        f"Environment variable WHATSAPP_BACKEND must be 'cloud' or 'memory', got {WHATSAPP_BACKEND!r}."
+    )
+WHATSAPP_MESSAGES_PER_SECOND = _positive(
+    "WHATSAPP_MESSAGES_PER_SECOND", _read("WHATSAPP_MESSAGES_PER_SECOND", env.int, 80)
+)
+WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WhatsApp consent-first messaging API",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
+}
