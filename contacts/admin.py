@@ -1,0 +1,357 @@
+import re
+
+from django.contrib import admin, messages
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from contacts import selectors, services
+from contacts.forms import ALL_PURPOSES, OptInForm, OptOutForm
+from contacts.models import (
+    ActivityLogEntry,
+    ConsentAction,
+    ConsentEvent,
+    ConsentStatus,
+    ConsentWording,
+    Contact,
+    CurrentConsent,
+    Purpose,
+    Tag,
+)
+from contacts.phones import search_form
+from core.actors import Actor
+from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import ApplicationError
+
+
+class ActivityLoggedAdmin(admin.ModelAdmin):
+    """Writes staff additions, changes and deletions made in the admin to the activity log."""
+
+    def log_addition(self, request, obj, message):
+        services.log_activity(
+            actor=Actor.for_user(request.user), action=f"{obj._meta.model_name}.added", obj=obj
+        )
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        services.log_activity(
+            actor=Actor.for_user(request.user),
+            action=f"{obj._meta.model_name}.changed",
+            obj=obj,
+            details={"change": message},
+        )
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            services.log_activity(
+                actor=Actor.for_user(request.user), action=f"{obj._meta.model_name}.deleted", obj=obj
+            )
+        return super().log_deletions(request, queryset)
+
+
+@admin.register(Tag)
+class TagAdmin(ActivityLoggedAdmin):
+    search_fields = ["name"]
+    list_display = ["name"]
+
+
+class ConsentStateFilter(admin.SimpleListFilter):
+    """Filter contacts by their current consent for one purpose (indexed on purpose, status)."""
+
+    purpose: str
+
+    def lookups(self, request, model_admin):
+        return [*ConsentStatus.choices, ("none", "No consent recorded")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.exclude(consents__purpose=self.purpose)
+        if value in ConsentStatus.values:
+            return queryset.filter(consents__purpose=self.purpose, consents__status=value)
+        return queryset
+
+
+class MarketingConsentFilter(ConsentStateFilter):
+    title = "marketing consent"
+    parameter_name = "marketing"
+    purpose = Purpose.MARKETING
+
+
+class ServiceConsentFilter(ConsentStateFilter):
+    title = "service consent"
+    parameter_name = "service"
+    purpose = Purpose.SERVICE
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """The countries present, from the shared cache: a DISTINCT over every contact is too slow per page."""
+
+    title = "country"
+    parameter_name = "country"
+    CACHE_KEY = "contacts:countries"
+
+    def lookups(self, request, model_admin):
+        countries = cache.get(self.CACHE_KEY)
+        if countries is None:
+            countries = sorted(c for c in Contact.objects.values_list("country", flat=True).distinct() if c)
+            cache.set(self.CACHE_KEY, countries, 300)
+        return [(c, c) for c in countries]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
+@admin.register(Contact)
+class ContactAdmin(ActivityLoggedAdmin):
+    list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
+    list_display_links = ["display_phone", "name"]
+    list_filter = [MarketingConsentFilter, ServiceConsentFilter, "tags", "language", CountryFilter]
+    search_fields = ["first_name", "last_name"]
+    search_help_text = "Search by phone number in any format, or by name."
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    autocomplete_fields = ["tags"]
+    readonly_fields = ["wa_id", "user_id", "not_on_whatsapp_since", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["phone", "first_name", "last_name", "language", "country", "time_zone", "tags"]}),
+        ("Custom fields", {"fields": ["attributes"], "classes": ["collapse"]}),
+        ("WhatsApp", {"fields": ["wa_id", "user_id", "not_on_whatsapp_since", "created_at", "updated_at"]}),
+    ]
+    change_form_template = "admin/contacts/contact/change_form.html"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                "tags",
+                Prefetch("consents", queryset=CurrentConsent.objects.only("contact_id", "purpose", "status")),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        """A phone number in any format finds its contact; anything else searches names."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = search_form(term)
+        if e164:
+            return queryset.filter(Q(phone=e164) | Q(wa_id=e164.lstrip("+"))), False
+        digits = re.sub(r"\D", "", term)
+        if len(digits) >= 5 and re.fullmatch(r"[\d\s()+\-./]+", term):
+            return queryset.filter(Q(phone__contains=digits) | Q(wa_id__contains=digits)), False
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="phone", ordering="phone")
+    def display_phone(self, obj):
+        return obj.phone or obj.wa_id or obj.user_id
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, obj):
+        return obj.full_name
+
+    def _consent_badge(self, obj, purpose):
+        for consent in obj.consents.all():
+            if consent.purpose == purpose:
+                return consent.get_status_display()
+        return "—"
+
+    @admin.display(description="marketing")
+    def marketing(self, obj):
+        return self._consent_badge(obj, Purpose.MARKETING)
+
+    @admin.display(description="service")
+    def service(self, obj):
+        return self._consent_badge(obj, Purpose.SERVICE)
+
+    @admin.display(description="tags")
+    def tag_list(self, obj):
+        return ", ".join(t.name for t in obj.tags.all())
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        contact = self.get_object(request, object_id)
+        if contact is not None:
+            extra_context.update(
+                consent_rows=[
+                    (label, selectors.current_consent(contact=contact, purpose=purpose))
+                    for purpose, label in Purpose.choices
+                ],
+                consent_history=selectors.consent_history(contact=contact),
+                can_record_opt_in=request.user.has_perm("contacts.record_opt_in"),
+                can_record_opt_out=request.user.has_perm("contacts.record_opt_out"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- Recording consent by hand ----------------------------------------------------------
+    def get_urls(self):
+        return [
+            path(
+                "<int:contact_id>/consent/<str:action>/",
+                self.admin_site.admin_view(self.record_consent_view),
+                name="contacts_contact_record_consent",
+            ),
+            *super().get_urls(),
+        ]
+
+    def record_consent_view(self, request, contact_id, action):
+        forms_by_action = {ConsentAction.OPT_IN: OptInForm, ConsentAction.OPT_OUT: OptOutForm}
+        if action not in forms_by_action:
+            raise Http404("Unknown consent action.")
+        if not request.user.has_perm(f"contacts.record_{action}"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        form_class = forms_by_action[action]
+        form = form_class(request.POST or None, initial={"purpose": request.GET.get("purpose")})
+        if request.method == "POST" and form.is_valid():
+            try:
+                self._record(request, contact, action, form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                self.message_user(
+                    request, f"{ConsentAction(action).label} recorded for {contact}.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "contact": contact,
+            "form": form,
+            "action_label": ConsentAction(action).label,
+            "title": f"Record {ConsentAction(action).label.lower()} for {contact}",
+        }
+        return TemplateResponse(request, "admin/contacts/contact/record_consent.html", context)
+
+    def _record(self, request, contact, action, data):
+        actor = Actor.for_user(request.user)
+        evidence = (
+            {"recorded_in": "admin", "note": data["note"]} if data["note"] else {"recorded_in": "admin"}
+        )
+        common = {
+            "contact": contact,
+            "source": data["source"],
+            "actor": actor,
+            "occurred_at": data["occurred_at"],
+            "evidence": evidence,
+        }
+        if action == ConsentAction.OPT_OUT and data["purpose"] == ALL_PURPOSES:
+            services.record_opt_out_everywhere(**common)
+        elif action == ConsentAction.OPT_OUT:
+            services.record_consent(purpose=data["purpose"], action=action, **common)
+        else:
+            services.record_consent(
+                purpose=data["purpose"],
+                action=action,
+                wording=data["wording"],
+                wording_text=data["wording_text"],
+                **common,
+            )
+
+
+@admin.register(ConsentWording)
+class ConsentWordingAdmin(admin.ModelAdmin):
+    """Wordings are evidence: a change is a new version, so there is "add" but no edit or delete."""
+
+    list_display = ["__str__", "purpose", "language", "version", "short_text", "created_at"]
+    list_filter = ["purpose", "language"]
+    fields = ["purpose", "language", "text"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["purpose", "language", "version", "text", "created_at", "created_by"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else self.fields
+
+    @admin.display(description="text")
+    def short_text(self, obj):
+        return obj.text[:80]
+
+    def save_model(self, request, obj, form, change):
+        # Numbering the version is the service's job; the admin only passes the form's data on.
+        created = services.consent_wording_create(
+            purpose=obj.purpose, language=obj.language, text=obj.text, actor=Actor.for_user(request.user)
+        )
+        obj.pk = created.pk
+        obj.version = created.version
+        obj._state.adding = False
+
+    def log_addition(self, request, obj, message):
+        return None  # consent_wording_create already wrote the activity log entry
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The ledger, read-only: events are recorded on the contact page, never edited here."""
+
+    list_display = [
+        "occurred_at",
+        "contact_link",
+        "purpose",
+        "action",
+        "source",
+        "actor_label",
+        "recorded_at",
+    ]
+    list_filter = ["purpose", "action", "source", "actor_kind"]
+    list_select_related = ["contact"]
+    date_hierarchy = "occurred_at"
+    search_fields = ["contact__phone", "contact__last_name"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    readonly_fields = [
+        "contact",
+        "purpose",
+        "action",
+        "source",
+        "occurred_at",
+        "recorded_at",
+        "wording",
+        "wording_text",
+        "evidence",
+        "actor_kind",
+        "actor_label",
+        "actor_ref",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="contact", ordering="contact")
+    def contact_link(self, obj):
+        url = reverse("admin:contacts_contact_change", args=[obj.contact_id])
+        return format_html('<a href="{}">{}</a>', url, obj.contact)
+
+
+@admin.register(ActivityLogEntry)
+class ActivityLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "actor_label", "actor_kind", "action", "object_type", "object_repr"]
+    list_filter = ["action", "actor_kind", "object_type"]
+    date_hierarchy = "occurred_at"
+    search_fields = ["actor_label", "object_repr", "object_id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "occurred_at",
+        "actor_kind",
+        "actor_label",
+        "actor_ref",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "details",
+    ]
+    readonly_fields = fields

@@ -1,0 +1,58 @@
+"""Admin forms for recording consent by hand."""
+
+from django import forms
+from django.utils import timezone
+
+from contacts.models import STAFF_SOURCES, ConsentAction, ConsentSource, ConsentWording, Purpose
+
+ALL_PURPOSES = "all"
+
+
+class _ConsentFormBase(forms.Form):
+    source = forms.ChoiceField(
+        choices=[(s.value, s.label) for s in STAFF_SOURCES],
+        initial=ConsentSource.STAFF,
+        help_text="Where the person gave this: told staff directly, a web form, the checkout, an import.",
+    )
+    occurred_at = forms.DateTimeField(
+        label="When",
+        initial=timezone.now,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        help_text="When the person gave or withdrew consent (may be in the past).",
+    )
+    note = forms.CharField(
+        label="How it was collected",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Evidence kept with the event, e.g. “Phone call, ticket #4711” or a form URL.",
+    )
+
+
+class OptInForm(_ConsentFormBase):
+    action = ConsentAction.OPT_IN
+    purpose = forms.ChoiceField(choices=Purpose.choices)
+    wording = forms.ModelChoiceField(
+        queryset=ConsentWording.objects.all(),
+        required=False,
+        help_text="The exact text the person agreed to.",
+    )
+    wording_text = forms.CharField(
+        label="…or a one-off wording",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Only when none of the saved wordings was used.",
+    )
+    field_order = ["purpose", "wording", "wording_text", "source", "occurred_at", "note"]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("wording") and not (data.get("wording_text") or "").strip():
+            self.add_error("wording", "Pick the wording the person agreed to, or enter it below.")
+        return data
+
+
+class OptOutForm(_ConsentFormBase):
+    action = ConsentAction.OPT_OUT
+    purpose = forms.ChoiceField(choices=[*Purpose.choices, (ALL_PURPOSES, "Every purpose")])
+    field_order = ["purpose", "source", "occurred_at", "note"]

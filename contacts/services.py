@@ -1,0 +1,218 @@
+"""Writes for contacts: recording consent, consent wordings, the activity log.
+
+``record_consent`` is the only writer of the consent ledger and of current consent: the admin,
+the REST API, the webhook (keywords, buttons, Meta's signals) and imports all call it.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from contacts.models import (
+    ActivityLogEntry,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentStatus,
+    ConsentWording,
+    Contact,
+    CurrentConsent,
+    Purpose,
+)
+from core.actors import Actor
+from core.errors import ApplicationError
+
+# Clocks disagree a little; an event "from the future" beyond this is a typing mistake.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def log_activity(*, actor: Actor, action: str, obj=None, details: dict | None = None) -> ActivityLogEntry:
+    """Append one entry to the activity log. Every issue logs its staff and system actions here."""
+    entry = ActivityLogEntry(action=action, details=details or {})
+    entry.set_actor(actor)
+    if obj is not None:
+        entry.object_type = obj._meta.label_lower
+        entry.object_id = str(obj.pk)
+        entry.object_repr = str(obj)[:200]
+    entry.save()
+    return entry
+
+
+def consent_wording_create(*, purpose: str, language: str, text: str, actor: Actor) -> ConsentWording:
+    """Add the next version of the wording for (purpose, language); earlier versions stay as they were."""
+    if not (text or "").strip():
+        raise ApplicationError("The wording text is empty.", code="wording_empty", field="text")
+    with transaction.atomic():
+        # Serialise version numbers per (purpose, language): the unique constraint backs this up.
+        latest = ConsentWording.objects.filter(purpose=purpose, language=language).aggregate(
+            v=Max("version")
+        )["v"]
+        wording = ConsentWording(
+            purpose=purpose,
+            language=language,
+            version=(latest or 0) + 1,
+            text=text.strip(),
+            created_by=actor.user if actor.is_staff_user else None,
+        )
+        _full_clean(wording)
+        wording.save()
+        log_activity(
+            actor=actor, action="consent_wording.created", obj=wording, details={"version": wording.version}
+        )
+    return wording
+
+
+def record_consent(
+    *,
+    contact: Contact,
+    purpose: str,
+    action: str,
+    source: str,
+    actor: Actor,
+    occurred_at: datetime | None = None,
+    wording: ConsentWording | None = None,
+    wording_text: str = "",
+    evidence: dict | None = None,
+) -> ConsentEvent:
+    """Append one consent event and bring the contact's current consent for the purpose up to date.
+
+    Current consent is the latest event by ``occurred_at`` (ties: the later recorded), so a
+    back-dated event recorded late changes the current state only if nothing newer exists.
+    """
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    _check_consent_input(
+        purpose=purpose,
+        action=action,
+        source=source,
+        occurred_at=occurred_at,
+        now=now,
+        wording=wording,
+        wording_text=wording_text,
+        evidence=evidence,
+    )
+    if contact.pk is None:
+        raise ApplicationError("Save the contact before recording consent.", code="contact_unsaved")
+
+    with transaction.atomic():
+        # One writer at a time per contact, so two events recorded together cannot leave current
+        # consent pointing at the older one.
+        Contact.objects.select_for_update().filter(pk=contact.pk).exists()
+        event = ConsentEvent(
+            contact=contact,
+            purpose=purpose,
+            action=action,
+            source=source,
+            wording=wording,
+            wording_text=(wording_text or "").strip(),
+            evidence=evidence or {},
+            occurred_at=occurred_at,
+            recorded_at=now,
+        )
+        event.set_actor(actor)
+        event.save()
+        _refresh_current_consent(contact=contact, purpose=purpose)
+        if actor.kind != Actor.SYSTEM:
+            log_activity(
+                actor=actor,
+                action="consent.recorded",
+                obj=contact,
+                details={
+                    "event_id": event.pk,
+                    "purpose": purpose,
+                    "action": action,
+                    "source": source,
+                    "occurred_at": occurred_at.isoformat(),
+                },
+            )
+    return event
+
+
+def record_opt_out_everywhere(
+    *, contact: Contact, source: str, actor: Actor, occurred_at=None, evidence=None
+) -> list[ConsentEvent]:
+    """Opt out of every purpose at once ("STOP ALL"), in one transaction."""
+    with transaction.atomic():
+        return [
+            record_consent(
+                contact=contact,
+                purpose=purpose,
+                action=ConsentAction.OPT_OUT,
+                source=source,
+                actor=actor,
+                occurred_at=occurred_at,
+                evidence=evidence,
+            )
+            for purpose in Purpose.values
+        ]
+
+
+def _refresh_current_consent(*, contact: Contact, purpose: str) -> None:
+    latest = (
+        ConsentEvent.objects.filter(contact=contact, purpose=purpose)
+        .order_by("-occurred_at", "-recorded_at", "-id")
+        .first()
+    )
+    CurrentConsent.objects.update_or_create(
+        contact=contact,
+        purpose=purpose,
+        defaults={
+            "event": latest,
+            "status": ConsentStatus.OPTED_IN
+            if latest.action == ConsentAction.OPT_IN
+            else ConsentStatus.OPTED_OUT,
+            "since": latest.occurred_at,
+        },
+    )
+
+
+def _check_consent_input(
+    *, purpose, action, source, occurred_at, now, wording, wording_text, evidence
+) -> None:
+    _check_choice(purpose, Purpose, "purpose")
+    _check_choice(action, ConsentAction, "action")
+    _check_choice(source, ConsentSource, "source")
+    if timezone.is_naive(occurred_at):
+        raise ApplicationError(
+            "The time of consent needs a time zone.", code="naive_datetime", field="occurred_at"
+        )
+    if occurred_at > now + FUTURE_TOLERANCE:
+        raise ApplicationError(
+            "The time of consent is in the future; enter when the person actually gave or withdrew it.",
+            code="occurred_in_future",
+            field="occurred_at",
+        )
+    if action == ConsentAction.OPT_IN and wording is None and not (wording_text or "").strip():
+        raise ApplicationError(
+            "An opt-in needs the wording the person agreed to: pick a consent wording or enter the text.",
+            code="wording_required",
+            field="wording",
+        )
+    if wording is not None and wording.purpose != purpose:
+        raise ApplicationError(
+            f"The wording “{wording}” is for {wording.get_purpose_display()}, not {Purpose(purpose).label}.",
+            code="wording_purpose_mismatch",
+            field="wording",
+        )
+    if evidence is not None and not isinstance(evidence, dict):
+        raise ApplicationError("Evidence must be a JSON object.", code="evidence_invalid", field="evidence")
+
+
+def _check_choice(value: str, choices, field: str) -> None:
+    if value not in choices.values:
+        allowed = ", ".join(choices.values)
+        raise ApplicationError(
+            f"“{value}” is not a valid {field}; use one of: {allowed}.", code=f"invalid_{field}", field=field
+        )
+
+
+def _full_clean(instance, exclude: Iterable[str] | None = None) -> None:
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ApplicationError(" ".join(messages), code="invalid", field=field) from exc
