@@ -1,0 +1,363 @@
+"""The values a template send fills in, checked and turned into Meta's send-time ``components``.
+
+A campaign, a one-off send or an API call hands over one ``parameters`` object per recipient; this
+module checks it against the template version's components (so a wrong value is refused before
+the message is queued, not by Meta with a 132000-family error) and builds the ``components`` list
+of the fact sheet's section 1.3 send body.
+
+The parameters shape (JSON-friendly; every key optional, absent means "none"):
+
+    {
+      "header": {"type": "text", "text": "ORD-1"}                       # text header with a variable
+              | {"type": "image" | "video" | "document", "id": "<media id>"}
+              | {"type": "image" | "video" | "document", "link": "https://..."},
+                # documents may add "filename": "invoice.pdf"
+      "body": ["Pablo", "ORD-9271"]             # POSITIONAL: item i fills {{i+1}}
+            | {"first_name": "Pablo"},          # NAMED: one value per variable name
+      "buttons": {"1": "ORD-9271", "3": "SAVE20"},
+                # key = the button's 0-based index as a string; value = the URL button's suffix
+                # (appended to its address) or the COPY_CODE button's coupon code
+    }
+
+AUTHENTICATION templates take only the code: ``{"body": ["123456"]}``; it is sent in the body
+and in the OTP button's URL parameter (fact sheet 8.3), so ``buttons`` is not given.
+
+Quick-reply payloads are not values of the template but of the send (the opt-out payload
+``optout:<purpose>:<message uuid>`` names the message), so they travel separately as
+``quick_reply_payloads={"<index>": "<payload>"}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.errors import ApplicationError
+from templates_app.components import (
+    MEDIA_HEADER_FORMATS,
+    ButtonType,
+    Component,
+    HeaderFormat,
+    ParameterFormat,
+    body_of,
+    button_type,
+    buttons_of,
+    header_format,
+    header_of,
+    is_authentication_template,
+    text_of,
+    url_has_variable,
+    variable_names,
+)
+
+# Text-parameter size at send time: 32,768 if the template has only a body, else 1,024
+# (fact sheet 1.3, [LIB whatsapp-api-js] [UNVERIFIED in Meta docs]).
+TEXT_PARAMETER_MAX_LENGTH = 1024
+BODY_ONLY_TEXT_PARAMETER_MAX_LENGTH = 32768
+# Meta refuses text parameters with new lines, tabs or more than 4 consecutive spaces
+# ("Param text cannot have new-line/tab characters or more than 4 consecutive spaces") [UNVERIFIED:
+# not in the fact sheet; widely reported by integrators]. Flip the flag off if Meta relaxes it.
+REFUSE_LAYOUT_CHARACTERS_IN_TEXT_PARAMETERS = True
+MAX_CONSECUTIVE_SPACES = 4
+# A coupon code sent for a COPY_CODE button; the fact sheet (5.3) gives 15 for the sample code,
+# applied here to the sent code as well [UNVERIFIED for the send].
+COUPON_CODE_MAX_LENGTH = 15
+# Meta's one-time-password length limit [UNVERIFIED: from Meta's authentication template pages,
+# not in the fact sheet].
+AUTHENTICATION_CODE_MAX_LENGTH = 15
+
+PARAMETER_KEYS = ("header", "body", "buttons")
+_LAYOUT_PATTERN = re.compile(r"[\n\r\t]| {" + str(MAX_CONSECUTIVE_SPACES + 1) + ",}")
+
+
+# --- reading the shape (shared with the renderer, which must never fail on it) ----------------
+
+
+def body_values(parameters: Any) -> dict[str, Any]:
+    """The body values keyed by variable name ("1", "2", … or "first_name"), whatever their type."""
+    body = parameters.get("body") if isinstance(parameters, Mapping) else None
+    if isinstance(body, Mapping):
+        return {str(name): value for name, value in body.items()}
+    if isinstance(body, Sequence) and not isinstance(body, str):
+        return {str(number): value for number, value in enumerate(body, 1)}
+    return {}
+
+
+def header_value(parameters: Any) -> Mapping[str, Any] | None:
+    header = parameters.get("header") if isinstance(parameters, Mapping) else None
+    return header if isinstance(header, Mapping) else None
+
+
+def button_values(parameters: Any) -> dict[str, Any]:
+    """Button values keyed by the button's index as a string (integer keys are accepted too)."""
+    buttons = parameters.get("buttons") if isinstance(parameters, Mapping) else None
+    return {str(index): value for index, value in buttons.items()} if isinstance(buttons, Mapping) else {}
+
+
+def authentication_code(parameters: Any) -> Any:
+    return body_values(parameters).get("1")
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def check_parameters(*, components: Any, parameter_format: str, parameters: Any) -> list[str]:
+    """Every reason the values don't fit the template, in words an operator can act on."""
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, Mapping):
+        return ["The values must be an object with header, body and buttons."]
+    problems = [
+        f"“{key}” isn't a kind of value a template takes (use header, body and buttons)."
+        for key in parameters
+        if key not in PARAMETER_KEYS
+    ]
+    if is_authentication_template(components):
+        return problems + _authentication_problems(parameters)
+    body_only = isinstance(components, Sequence) and len(components) == 1
+    limit = BODY_ONLY_TEXT_PARAMETER_MAX_LENGTH if body_only else TEXT_PARAMETER_MAX_LENGTH
+    problems += _header_problems(header_of(components), parameters.get("header"), limit=limit)
+    problems += _body_problems(body_of(components), str(parameter_format).upper(), parameters, limit=limit)
+    problems += _button_problems(buttons_of(components), parameters.get("buttons"))
+    return problems
+
+
+def _text_problems(value: Any, *, label: str, limit: int, layout_matters: bool = True) -> list[str]:
+    if not isinstance(value, str):
+        return [f"{label} must be text."]
+    if not value.strip():
+        return [f"{label} is empty: WhatsApp refuses empty values."]
+    problems = []
+    if len(value) > limit:
+        problems.append(f"{label} is {len(value)} characters long; WhatsApp allows {limit}.")
+    if layout_matters and REFUSE_LAYOUT_CHARACTERS_IN_TEXT_PARAMETERS and _LAYOUT_PATTERN.search(value):
+        problems.append(
+            f"{label} contains a line break, a tab or more than {MAX_CONSECUTIVE_SPACES} spaces in a "
+            "row, which WhatsApp refuses inside a variable."
+        )
+    return problems
+
+
+def _header_problems(header: Component | None, value: Any, *, limit: int) -> list[str]:
+    fmt = header_format(header)
+    if fmt in MEDIA_HEADER_FORMATS:
+        return _media_header_problems(fmt.lower(), value)
+    needs_text = fmt == HeaderFormat.TEXT and bool(variable_names(text_of(header)))
+    if value is None:
+        return (
+            ['The header has a variable: give its value as {"type": "text", "text": …}.']
+            if needs_text
+            else []
+        )
+    if not needs_text:
+        return ["The template's header takes no value; remove it."]
+    if not isinstance(value, Mapping) or value.get("type") != "text" or set(value) != {"type", "text"}:
+        return ['The header has a text variable: give its value as {"type": "text", "text": …}.']
+    return _text_problems(value["text"], label="The header value", limit=limit)
+
+
+def _media_header_problems(kind: str, value: Any) -> list[str]:
+    shape = f'{{"type": "{kind}", "id": …}} or {{"type": "{kind}", "link": "https://…"}}'
+    if not isinstance(value, Mapping) or value.get("type") != kind:
+        return [f"The template has a {kind} header: give the {kind} as {shape}."]
+    allowed = {"type", "id", "link"} | ({"filename"} if kind == "document" else set())
+    problems = []
+    if set(value) - allowed:
+        problems.append(f"The {kind} header takes only {', '.join(sorted(allowed))}.")
+    sources = [key for key in ("id", "link") if key in value]
+    if len(sources) != 1:
+        return [*problems, f"Give the {kind} either by media id or by link, not both or neither."]
+    source = value[sources[0]]
+    if not isinstance(source, str) or not source.strip():
+        problems.append(f"The {kind}'s {sources[0]} is empty.")
+    elif sources[0] == "link" and not source.startswith(("https://", "http://")):
+        problems.append(f"The {kind} link must be a web address starting with https://.")
+    if "filename" in value and not (isinstance(value["filename"], str) and value["filename"].strip()):
+        problems.append("The document's file name is empty.")
+    return problems
+
+
+def _body_problems(
+    body: Component | None, parameter_format: str, parameters: Mapping, *, limit: int
+) -> list[str]:
+    names = variable_names(text_of(body))
+    given = parameters.get("body")
+    if not names:
+        return ["The body has no variables; remove its values."] if given else []
+    if given is None:
+        return [f"The body has {_count(len(names), 'variable')}; give their values."]
+    if parameter_format == ParameterFormat.NAMED:
+        if not isinstance(given, Mapping):
+            return ['The template uses named variables: give the body values as {"name": value}.']
+        problems = [f"The value for {{{{{name}}}}} is missing." for name in names if name not in given]
+        problems += [
+            f"The body has no variable {{{{{name}}}}}; remove its value."
+            for name in given
+            if name not in names
+        ]
+    else:
+        if not isinstance(given, Sequence) or isinstance(given, str):
+            return ["The template uses numbered variables: give the body values as a list, in order."]
+        if len(given) != len(names):
+            return [
+                f"The body has {_count(len(names), 'variable')} but {_count(len(given), 'value')} were given."
+            ]
+        problems = []
+    values = body_values(parameters)
+    for name in names:
+        if name in values:
+            problems += _text_problems(values[name], label=f"The value for {{{{{name}}}}}", limit=limit)
+    return problems
+
+
+def _button_problems(buttons: list[Component], given: Any) -> list[str]:
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        return ['Give button values as {"<button index>": value}.']
+    values = {str(index): value for index, value in given.items()}
+    problems = []
+    for key in values:
+        if not key.isdigit() or int(key) >= len(buttons):
+            problems.append(f"The template has no button with index {key}.")
+    for index, button in enumerate(buttons):
+        kind = button_type(button)
+        value = values.get(str(index))
+        label = f"button {index + 1}"
+        if kind == ButtonType.URL and url_has_variable(button):
+            if value is None:
+                problems.append(f"The link of {label} ends in a variable: give the part to append.")
+            else:
+                problems += _text_problems(
+                    value, label=f"The link value of {label}", limit=TEXT_PARAMETER_MAX_LENGTH
+                )
+                if isinstance(value, str) and re.search(r"\s", value):
+                    problems.append(f"The link value of {label} can't contain spaces.")
+        elif kind == ButtonType.COPY_CODE:
+            if value is None:
+                problems.append(f"{label.capitalize()} copies a code: give the code.")
+            else:
+                problems += _text_problems(value, label=f"The code of {label}", limit=COUPON_CODE_MAX_LENGTH)
+        elif value is not None:
+            problems.append(f"{label.capitalize()} takes no value; remove it.")
+    return problems
+
+
+def _authentication_problems(parameters: Mapping) -> list[str]:
+    problems = []
+    if "header" in parameters:
+        problems.append("Authentication templates have no header; remove its value.")
+    if parameters.get("buttons"):
+        problems.append("Give the code only in body: it is put into the code button automatically.")
+    body = parameters.get("body")
+    if not isinstance(body, Sequence) or isinstance(body, str) or len(body) != 1:
+        return [*problems, 'Authentication templates take exactly one value, the code: {"body": ["123456"]}.']
+    code = body[0]
+    problems += _text_problems(code, label="The code", limit=AUTHENTICATION_CODE_MAX_LENGTH)
+    if isinstance(code, str) and code.strip() and re.search(r"\s", code):
+        problems.append("The code can't contain spaces.")
+    return problems
+
+
+def _payload_problems(buttons: list[Component], payloads: Mapping[Any, Any] | None) -> list[str]:
+    problems = []
+    for key, payload in (payloads or {}).items():
+        index = str(key)
+        if (
+            not index.isdigit()
+            or int(index) >= len(buttons)
+            or button_type(buttons[int(index)]) != ButtonType.QUICK_REPLY
+        ):
+            problems.append(f"A reply payload was given for button {index}, which isn't a quick reply.")
+        elif not isinstance(payload, str) or not payload:
+            problems.append(f"The reply payload of button {int(index) + 1} is empty.")
+    return problems
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def build_send_components(
+    *,
+    components: Any,
+    parameter_format: str,
+    parameters: Any,
+    quick_reply_payloads: Mapping[Any, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The ``template.components`` list of the send body (fact sheet 1.3), or ApplicationError.
+
+    Components without values are left out, as Meta expects; buttons come in index order, with
+    ``index`` as a string.
+    """
+    buttons = buttons_of(components)
+    problems = check_parameters(
+        components=components, parameter_format=parameter_format, parameters=parameters
+    )
+    problems += _payload_problems(buttons, quick_reply_payloads)
+    if problems:
+        raise ApplicationError(
+            "These values don't fit the template: " + " ".join(problems),
+            code="template_parameters_invalid",
+            field="parameters",
+            details={"problems": problems},
+        )
+    parameters = parameters or {}
+    payloads = {str(index): payload for index, payload in (quick_reply_payloads or {}).items()}
+    if is_authentication_template(components):
+        return _authentication_send_components(buttons, authentication_code(parameters))
+    named = str(parameter_format).upper() == ParameterFormat.NAMED
+    sent: list[dict[str, Any]] = []
+    header = header_of(components)
+    header_param = _header_send_parameter(header, header_value(parameters), named=named)
+    if header_param is not None:
+        sent.append({"type": "header", "parameters": [header_param]})
+    names = variable_names(text_of(body_of(components)))
+    if names:
+        values = body_values(parameters)
+        sent.append(
+            {"type": "body", "parameters": [_text_parameter(name, values[name], named) for name in names]}
+        )
+    values = button_values(parameters)
+    for index, button in enumerate(buttons):
+        key = str(index)
+        kind = button_type(button)
+        if kind == ButtonType.QUICK_REPLY and key in payloads:
+            sent.append(_button("quick_reply", key, {"type": "payload", "payload": payloads[key]}))
+        elif kind == ButtonType.URL and key in values:
+            sent.append(_button("url", key, {"type": "text", "text": values[key]}))
+        elif kind == ButtonType.COPY_CODE and key in values:
+            sent.append(_button("copy_code", key, {"type": "coupon_code", "coupon_code": values[key]}))
+    return sent
+
+
+def _text_parameter(name: str, value: str, named: bool) -> dict[str, str]:
+    if named:
+        return {"type": "text", "parameter_name": name, "text": value}
+    return {"type": "text", "text": value}
+
+
+def _header_send_parameter(header: Component | None, value: Any, *, named: bool) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    kind = value["type"]
+    if kind == "text":
+        return _text_parameter(variable_names(text_of(header))[0], value["text"], named)
+    media = {key: value[key] for key in ("id", "link", "filename") if key in value}
+    return {"type": kind, kind: media}
+
+
+def _button(sub_type: str, index: str, parameter: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "button", "sub_type": sub_type, "index": index, "parameters": [parameter]}
+
+
+def _authentication_send_components(buttons: list[Component], code: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = [{"type": "body", "parameters": [{"type": "text", "text": code}]}]
+    for index, button in enumerate(buttons):
+        if button_type(button) == ButtonType.OTP:
+            sent.append(_button("url", str(index), {"type": "text", "text": code}))
+    return sent
