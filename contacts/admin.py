@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from contacts import selectors, services
-from contacts.forms import ALL_PURPOSES, OptInForm, OptOutForm
+from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm
 from contacts.models import (
     ActivityLogEntry,
     ConsentAction,
@@ -110,6 +110,7 @@ class CountryFilter(admin.SimpleListFilter):
 
 @admin.register(Contact)
 class ContactAdmin(ActivityLoggedAdmin):
+    form = ContactAdminForm
     list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
     list_display_links = ["display_phone", "name"]
     list_filter = [MarketingConsentFilter, ServiceConsentFilter, "tags", "language", CountryFilter]
@@ -126,6 +127,12 @@ class ContactAdmin(ActivityLoggedAdmin):
         ("WhatsApp", {"fields": ["wa_id", "user_id", "not_on_whatsapp_since", "created_at", "updated_at"]}),
     ]
     change_form_template = "admin/contacts/contact/change_form.html"
+
+    def get_deleted_objects(self, objs, request):
+        # Consent events are PROTECTed, not merely lacking a permission: say so, not "no permission".
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(ConsentEvent._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
 
     def get_queryset(self, request):
         return (
@@ -144,7 +151,9 @@ class ContactAdmin(ActivityLoggedAdmin):
             return queryset, False
         e164 = search_form(term)
         if e164:
-            return queryset.filter(Q(phone=e164) | Q(wa_id=e164.lstrip("+"))), False
+            exact = queryset.filter(Q(phone=e164) | Q(wa_id=e164.lstrip("+")))
+            if exact.exists():  # an indexed lookup; the partial match below scans
+                return exact, False
         digits = re.sub(r"\D", "", term)
         if len(digits) >= 5 and re.fullmatch(r"[\d\s()+\-./]+", term):
             return queryset.filter(Q(phone__contains=digits) | Q(wa_id__contains=digits)), False

@@ -3,9 +3,40 @@
 from django import forms
 from django.utils import timezone
 
-from contacts.models import STAFF_SOURCES, ConsentAction, ConsentSource, ConsentWording, Purpose
+from contacts.models import STAFF_SOURCES, ConsentAction, ConsentSource, ConsentWording, Contact, Purpose
+from contacts.phones import InvalidPhoneNumber, normalize_phone
 
 ALL_PURPOSES = "all"
+
+
+class ContactAdminForm(forms.ModelForm):
+    """Accepts a number as people type it ("0151 2345-6789"), longer than its stored E.164 form."""
+
+    phone = forms.CharField(
+        max_length=40, required=False, help_text=Contact._meta.get_field("phone").help_text
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "phone",
+            "first_name",
+            "last_name",
+            "language",
+            "country",
+            "time_zone",
+            "tags",
+            "attributes",
+        ]
+
+    def clean_phone(self):
+        raw = (self.cleaned_data.get("phone") or "").strip()
+        if not raw:
+            return None
+        try:
+            return normalize_phone(raw)
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(exc.message, code="invalid_phone") from exc
 
 
 class _ConsentFormBase(forms.Form):
@@ -27,6 +58,15 @@ class _ConsentFormBase(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Evidence kept with the event, e.g. “Phone call, ticket #4711” or a form URL.",
     )
+
+    def clean_occurred_at(self):
+        # The widget has minute precision; "now" typed by staff must not sort before an event
+        # recorded earlier in the same minute (the latest event decides current consent).
+        value = self.cleaned_data["occurred_at"]
+        now = timezone.now()
+        if value.replace(second=0, microsecond=0) == now.replace(second=0, microsecond=0):
+            return now
+        return value
 
 
 class OptInForm(_ConsentFormBase):

@@ -26,6 +26,8 @@ _POSSIBLE_ERRORS = {
     ValidationResult.TOO_SHORT: "it is too short",
     ValidationResult.TOO_LONG: "it is too long",
     ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
+    # Dialable only inside its local area: WhatsApp needs the full international number.
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it is too short: the area code is missing",
 }
 
 
@@ -58,7 +60,7 @@ def parse_phone(raw: str, *, region: str | None = None) -> ParsedPhone:
             reason = _PARSE_ERRORS.get(exc.error_type, "it could not be read")
         raise InvalidPhoneNumber(text, reason) from exc
     possible = phonenumbers.is_possible_number_with_reason(number)
-    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+    if possible != ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber(text, _POSSIBLE_ERRORS.get(possible, "it is not possible"))
     if not phonenumbers.is_valid_number(number):
         number_region = phonenumbers.region_code_for_country_code(number.country_code)

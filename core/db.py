@@ -28,7 +28,7 @@ def append_only_triggers(*tables: str) -> migrations.RunPython:
     def forwards(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
-        schema_editor.execute(_FUNCTION)
+        schema_editor.execute(_FUNCTION, params=None)
         for table in tables:
             schema_editor.execute(
                 f'CREATE TRIGGER "{trigger_name(table)}" BEFORE UPDATE OR DELETE ON "{table}" '

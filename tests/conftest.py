@@ -22,9 +22,7 @@ def pytest_collection_modifyitems(config, items):
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (see README)"))
         if "browser" in item.keywords and not has_chromium:
-            item.add_marker(
-                pytest.mark.skip(reason="needs Debian's chromium: `apt-get install -y chromium`")
-            )
+            item.add_marker(pytest.mark.skip(reason="needs Debian's chromium: `apt-get install -y chromium`"))
 
 
 def pytest_runtest_logreport(report):
@@ -42,3 +40,69 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("required tests were skipped", red=True)
         for nodeid in _required_skips:
             terminalreporter.write_line(f"SKIPPED but required in CI: {nodeid}")
+
+
+# --- The shared world: one staff user per role, a contact with consent --------------------------
+
+
+@pytest.fixture
+def editor(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="erin_editor", role="Editor")
+
+
+@pytest.fixture
+def approver(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="alex_approver", role="Approver")
+
+
+@pytest.fixture
+def support(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="sam_support", role="Support")
+
+
+@pytest.fixture
+def auditor(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="audrey_auditor", role="Auditor")
+
+
+@pytest.fixture
+def administrator(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="ada_administrator", role="Administrator")
+
+
+@pytest.fixture
+def contact(db):
+    from tests.factories import ContactFactory
+
+    return ContactFactory(phone="+4915123456789", first_name="Pablo", last_name="Neruda")
+
+
+@pytest.fixture
+def contact_with_consent(contact):
+    from contacts.models import Purpose
+    from tests.factories import opt_in
+
+    opt_in(contact, Purpose.MARKETING)
+    opt_in(contact, Purpose.SERVICE)
+    return contact
+
+
+@pytest.fixture
+def client_for(client):
+    """Log the test client in as the given user and return it."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

@@ -1,0 +1,188 @@
+"""The contact pages of the admin: validation, search, recording consent by hand."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import ActivityLogEntry, ConsentEvent, ConsentStatus, Contact, CurrentConsent, Purpose
+from tests.factories import ContactFactory, make_wording
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:contacts_contact_add")
+
+
+def contact_form(**overrides):
+    data = {
+        "phone": "0151 2345 6789",
+        "first_name": "Pablo",
+        "last_name": "Neruda",
+        "language": "de",
+        "country": "",
+        "time_zone": "",
+        "attributes": "{}",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_editor_adds_a_contact_and_the_number_is_normalised(client_for, editor):
+    response = client_for(editor).post(ADD_URL, contact_form())
+    assert response.status_code == 302
+    contact = Contact.objects.get()
+    assert contact.phone == "+4915123456789"
+    assert contact.country == "DE"  # derived from the number
+    assert ActivityLogEntry.objects.filter(action="contact.added", actor_user=editor).exists()
+
+
+@pytest.mark.parametrize(
+    "overrides,field,message",
+    [
+        ({"phone": "12"}, "phone", "is not a valid phone number"),
+        ({"phone": "not a number"}, "phone", "it is not a phone number"),
+        ({"phone": ""}, "phone", "needs a phone number"),
+        ({"country": "XX"}, "country", "not a two-letter country code"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone", "not a time zone name"),
+        ({"language": "klingon"}, "language", "Select a valid choice"),
+        ({"attributes": "[1, 2]"}, "attributes", "must be a JSON object"),
+        ({"attributes": "{not json"}, "attributes", "Enter a valid JSON"),
+    ],
+)
+def test_bad_contact_input_is_refused_with_a_clear_message(client_for, editor, overrides, field, message):
+    response = client_for(editor).post(ADD_URL, contact_form(**overrides))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in " ".join(errors[field])
+    assert not Contact.objects.exists()
+
+
+def test_duplicate_number_in_another_format_is_refused(client_for, editor, contact):
+    response = client_for(editor).post(ADD_URL, contact_form(phone="+49 (151) 234-56789"))
+    assert response.status_code == 200
+    assert "already exists" in " ".join(response.context["adminform"].form.errors["phone"])
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "typed", ["+4915123456789", "0151 23456789", "0049 151 234 567 89", "(0151) 2345-6789"]
+)
+def test_search_finds_a_number_written_any_way(client_for, editor, contact, typed):
+    ContactFactory(phone="+4915199999999")
+    response = client_for(editor).get(reverse("admin:contacts_contact_changelist"), {"q": typed})
+    assert list(response.context["cl"].result_list) == [contact]
+
+
+def test_search_by_partial_digits_and_by_name(client_for, editor, contact):
+    ContactFactory(phone="+4915199999999", first_name="Gabriela", last_name="Mistral")
+    changelist = reverse("admin:contacts_contact_changelist")
+    client = client_for(editor)
+    assert list(client.get(changelist, {"q": "2345 6789"}).context["cl"].result_list) == [contact]
+    assert list(client.get(changelist, {"q": "neruda"}).context["cl"].result_list) == [contact]
+
+
+def test_filter_by_consent_state(client_for, editor, contact_with_consent):
+    other = ContactFactory()
+    changelist = reverse("admin:contacts_contact_changelist")
+    client = client_for(editor)
+    assert list(client.get(changelist, {"marketing": "opted_in"}).context["cl"].result_list) == [
+        contact_with_consent
+    ]
+    assert list(client.get(changelist, {"marketing": "none"}).context["cl"].result_list) == [other]
+
+
+def record_url(contact, action):
+    return reverse("admin:contacts_contact_record_consent", args=[contact.pk, action])
+
+
+def test_contact_page_shows_consent_history_and_buttons(client_for, editor, contact_with_consent):
+    page = client_for(editor).get(reverse("admin:contacts_contact_change", args=[contact_with_consent.pk]))
+    html = page.content.decode()
+    assert "consent-history" in html and "Record opt-in" in html and "Record opt-out" in html
+    assert html.count("Opted in") >= 2
+
+
+def test_editor_records_an_opt_in_with_a_wording(client_for, editor, contact):
+    wording = make_wording(Purpose.MARKETING, "de")
+    response = client_for(editor).post(
+        record_url(contact, "opt_in"),
+        {
+            "purpose": "marketing",
+            "wording": wording.pk,
+            "source": "staff",
+            "occurred_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "note": "Asked in the shop, receipt 4711",
+        },
+    )
+    assert response.status_code == 302
+    event = ConsentEvent.objects.get()
+    assert (event.action, event.wording, event.actor_user) == ("opt_in", wording, editor)
+    assert event.evidence["note"] == "Asked in the shop, receipt 4711"
+    assert CurrentConsent.objects.get(contact=contact, purpose="marketing").status == ConsentStatus.OPTED_IN
+
+
+@pytest.mark.parametrize(
+    "data,field,message",
+    [
+        ({"wording_text": ""}, "wording", "Pick the wording"),
+        ({"source": ""}, "source", "This field is required"),
+        ({"source": "whatsapp_signal"}, "source", "Select a valid choice"),
+        ({"occurred_at": "2999-01-01T00:00"}, "occurred_at", "in the future"),
+        ({"occurred_at": "yesterday"}, "occurred_at", "Enter a valid date/time"),
+    ],
+)
+def test_bad_opt_in_forms_are_refused(client_for, editor, contact, data, field, message):
+    form = {
+        "purpose": "marketing",
+        "wording_text": "Yes",
+        "source": "staff",
+        "occurred_at": "2026-01-01T10:00",
+    }
+    form.update(data)
+    response = client_for(editor).post(record_url(contact, "opt_in"), form)
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not ConsentEvent.objects.exists()
+
+
+def test_support_records_an_opt_out_of_every_purpose(client_for, support, contact_with_consent):
+    response = client_for(support).post(
+        record_url(contact_with_consent, "opt_out"),
+        {"purpose": "all", "source": "staff", "occurred_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert response.status_code == 302
+    assert set(
+        CurrentConsent.objects.filter(contact=contact_with_consent).values_list("status", flat=True)
+    ) == {ConsentStatus.OPTED_OUT}
+
+
+def test_support_may_not_record_an_opt_in(client_for, support, contact):
+    assert client_for(support).get(record_url(contact, "opt_in")).status_code == 403
+    assert (
+        client_for(support).post(record_url(contact, "opt_in"), {"purpose": "marketing"}).status_code == 403
+    )
+
+
+@pytest.mark.parametrize("role_fixture", ["approver", "auditor"])
+def test_readers_may_not_record_consent(request, client_for, contact, role_fixture):
+    client = client_for(request.getfixturevalue(role_fixture))
+    for action in ("opt_in", "opt_out"):
+        assert client.get(record_url(contact, action)).status_code == 403
+
+
+def test_unknown_consent_action_is_404(client_for, editor, contact):
+    assert client_for(editor).get(record_url(contact, "maybe")).status_code == 404
+
+
+def test_consent_wording_versions_through_the_admin(client_for, editor):
+    client = client_for(editor)
+    url = reverse("admin:contacts_consentwording_add")
+    for text in ("First text", "Second text"):
+        assert client.post(url, {"purpose": "marketing", "language": "en", "text": text}).status_code == 302
+    versions = list(
+        ActivityLogEntry.objects.filter(action="consent_wording.created").values_list(
+            "details__version", flat=True
+        )
+    )
+    assert sorted(versions) == [1, 2]
+    response = client.post(url, {"purpose": "marketing", "language": "en", "text": "  "})
+    assert response.status_code == 200

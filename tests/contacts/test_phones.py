@@ -1,0 +1,81 @@
+import pytest
+from django.test import override_settings
+
+from contacts.phones import (
+    InvalidPhoneNumber,
+    normalize_phone,
+    parse_phone,
+    search_form,
+    time_zones_for_phone,
+)
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("0151 23456789", "+4915123456789"),  # national, default region DE
+        ("0151-2345-6789", "+4915123456789"),  # dashes
+        ("(0151) 234 567 89", "+4915123456789"),  # brackets and spaces
+        ("+49 151 23456789", "+4915123456789"),  # international
+        ("0049 151 23456789", "+4915123456789"),  # international prefix instead of +
+        ("+4915123456789", "+4915123456789"),  # already E.164
+        ("  +49 (151) 234-56789  ", "+4915123456789"),  # surrounding whitespace
+        ("+44 7911 123456", "+447911123456"),  # another region
+        ("+1 650-253-0000", "+16502530000"),  # North America
+        ("+55 11 91234-5670", "+5511912345670"),  # Brazil
+    ],
+)
+def test_numbers_in_any_format_normalise_to_e164(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+@override_settings(PHONE_DEFAULT_REGION="GB")
+def test_national_numbers_use_the_default_region():
+    assert normalize_phone("07911 123456") == "+447911123456"
+
+
+def test_explicit_region_wins_over_the_default():
+    assert normalize_phone("(650) 253-0000", region="US") == "+16502530000"
+
+
+@pytest.mark.parametrize(
+    "raw,reason",
+    [
+        ("", "empty"),
+        ("hello", "not a phone number"),
+        ("+49 151", "too short"),
+        ("+49 151 234567891234567", "too long"),
+        ("+999 1234567", "country code is not valid"),
+        ("+49 151 2345", "not a valid number in DE"),
+        ("+1 555 0100 000", "not a valid number"),
+    ],
+)
+def test_invalid_numbers_are_refused_with_the_reason(raw, reason):
+    with pytest.raises(InvalidPhoneNumber) as exc:
+        normalize_phone(raw)
+    assert reason in exc.value.message
+    assert exc.value.field == "phone"
+
+
+@override_settings(PHONE_DEFAULT_REGION="")
+def test_a_national_number_without_default_region_asks_for_the_country_code():
+    with pytest.raises(InvalidPhoneNumber) as exc:
+        normalize_phone("0151 23456789")
+    assert "country code" in exc.value.message
+
+
+def test_parse_reports_region_and_time_zones():
+    parsed = parse_phone("+4915123456789")
+    assert parsed.region == "DE"
+    assert parsed.time_zones == ("Europe/Berlin",)
+
+
+def test_large_countries_have_several_time_zones():
+    # A US mobile number maps to its area code's zone; Brazil's +55 11 to Sao Paulo.
+    assert "America/Los_Angeles" in time_zones_for_phone("+16502530000")
+    assert time_zones_for_phone("+5511912345670") == ("America/Sao_Paulo",)
+
+
+def test_search_form_reads_numbers_and_ignores_names():
+    assert search_form("0151 234 567 89") == "+4915123456789"
+    assert search_form("Pablo") is None

@@ -1,0 +1,83 @@
+"""factory-boy factories for the shared test world."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from contacts.models import ConsentAction, ConsentSource, ConsentWording, Contact, Purpose, Tag
+from contacts.services import consent_wording_create, record_consent
+from core.actors import Actor
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+        self.save()
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"tag{n}")
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    # Valid German mobile numbers, unique per sequence value.
+    phone = factory.Sequence(lambda n: f"+49151{n:08d}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    language = "de"
+    country = "DE"
+
+
+def make_wording(purpose=Purpose.MARKETING, language="en", text=None) -> ConsentWording:
+    return consent_wording_create(
+        purpose=purpose,
+        language=language,
+        text=text or f"Yes, send me {purpose} messages from Demo Shop on WhatsApp.",
+        actor=Actor.system("tests"),
+    )
+
+
+def opt_in(contact, purpose=Purpose.MARKETING, *, occurred_at=None, actor=None, **kwargs):
+    return record_consent(
+        contact=contact,
+        purpose=purpose,
+        action=ConsentAction.OPT_IN,
+        source=kwargs.pop("source", ConsentSource.WEB_FORM),
+        actor=actor or Actor.system("tests"),
+        occurred_at=occurred_at or timezone.now(),
+        wording_text=kwargs.pop("wording_text", "Yes, send me WhatsApp messages from Demo Shop."),
+        **kwargs,
+    )
+
+
+def opt_out(contact, purpose=Purpose.MARKETING, *, occurred_at=None, actor=None, **kwargs):
+    return record_consent(
+        contact=contact,
+        purpose=purpose,
+        action=ConsentAction.OPT_OUT,
+        source=kwargs.pop("source", ConsentSource.STAFF),
+        actor=actor or Actor.system("tests"),
+        occurred_at=occurred_at or timezone.now(),
+        **kwargs,
+    )
