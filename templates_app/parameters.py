@@ -160,7 +160,8 @@ def _header_problems(header: Component | None, value: Any, *, limit: int) -> lis
 def _media_header_problems(kind: str, value: Any) -> list[str]:
     shape = f'{{"type": "{kind}", "id": …}} or {{"type": "{kind}", "link": "https://…"}}'
     if not isinstance(value, Mapping) or value.get("type") != kind:
-        return [f"The template has a {kind} header: give the {kind} as {shape}."]
+        article = "an" if kind[0] in "aeiou" else "a"
+        return [f"The template has {article} {kind} header: give the {kind} as {shape}."]
     allowed = {"type", "id", "link"} | ({"filename"} if kind == "document" else set())
     problems = []
     if set(value) - allowed:
@@ -269,7 +270,8 @@ def _payload_problems(buttons: list[Component], payloads: Mapping[Any, Any] | No
             or int(index) >= len(buttons)
             or button_type(buttons[int(index)]) != ButtonType.QUICK_REPLY
         ):
-            problems.append(f"A reply payload was given for button {index}, which isn't a quick reply.")
+            button = f"button {int(index) + 1}" if index.isdigit() else f"button “{index}”"
+            problems.append(f"A reply payload was given for {button}, which isn't a quick reply.")
         elif not isinstance(payload, str) or not payload:
             problems.append(f"The reply payload of button {int(index) + 1} is empty.")
     return problems
