@@ -291,8 +291,8 @@ def _variable_violations(
         if parameter_format is not None and kind != parameter_format:
             expected = (
                 "numbered variables like {{1}}"
-                if parameter_format == "POSITIONAL"
-                else ("named variables like {{first_name}}")
+                if parameter_format == ParameterFormat.POSITIONAL
+                else "named variables like {{first_name}}"
             )
             violations.append(
                 Violation(
