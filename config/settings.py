@@ -27,6 +27,23 @@ def _read(name, cast, default=environ.Env.NOTSET):
         raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(name, default):
+    """A strict boolean: django-environ reads any unknown word (a typo such as "flase") as False."""
+
+    def cast(var, default):
+        raw = env.str(var, default=str(default))
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ValueError(f"expected true or false, got {raw!r}")
+        return value in _TRUE
+
+    return _read(name, cast, default)
+
+
 def _positive(name, value):
     if value <= 0:
         raise ImproperlyConfigured(f"Environment variable {name} must be positive, got {value}.")
@@ -35,7 +52,7 @@ def _positive(name, value):
 
 # Like healthchecks: DEBUG is on in a fresh clone so that `make run` works without a `.env`;
 # production sets DEBUG=false, and then the development-only defaults below are refused.
-DEBUG = _read("DEBUG", env.bool, True)
+DEBUG = _bool("DEBUG", True)
 
 _DEV_SECRET_KEY = "django-insecure-development-only-key-never-used-in-production"
 SECRET_KEY = _read("SECRET_KEY", env.str, _DEV_SECRET_KEY if DEBUG else environ.Env.NOTSET)
@@ -101,6 +118,14 @@ TEMPLATES = [
 # "database is locked". DATABASE_URL switches to PostgreSQL.
 if "DATABASE_URL" in env:
     DATABASES = {"default": _read("DATABASE_URL", env.db_url)}
+    if DATABASES["default"].get("ENGINE") not in (
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    ):
+        raise ImproperlyConfigured(
+            "Environment variable DATABASE_URL must be a postgres:// (or sqlite:///path) URL, "
+            f"got scheme {env.str('DATABASE_URL').split(':', 1)[0]!r}."
+        )
     # Persistent connections: a webhook view storing one row answers ~4x more requests per
     # second than with a new connection per request (STYLE.md, 12).
     DATABASES["default"]["CONN_MAX_AGE"] = _read("DB_CONN_MAX_AGE", env.int, 600)
@@ -179,13 +204,13 @@ MEDIA_URL = "media/"
 
 # --- Security (manage.py check --deploy is clean when DEBUG is off) -------------------------
 if not DEBUG:
-    SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, True)
+    SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", env.bool, True)
-    SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", env.bool, True)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-if _read("SECURE_PROXY_SSL_HEADER", env.bool, False):
+if _bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # /healthz is polled over plain HTTP by load balancers and must not be redirected.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

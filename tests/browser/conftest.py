@@ -1,0 +1,44 @@
+"""Playwright driving Debian's chromium against Django's live server."""
+
+import os
+
+import pytest
+
+from tests.conftest import CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; the live server's ORM calls from
+    # the test itself are synchronous and safe.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(page, live_server):
+    from tests.factories import PASSWORD
+
+    def as_user(user):
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#user-tools")
+        return page
+
+    return as_user

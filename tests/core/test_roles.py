@@ -1,0 +1,89 @@
+"""The role matrix: what each group may do, and that every admin page renders for every role."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from core.roles import ROLES
+from tests.factories import ContactFactory, UserFactory, make_wording, opt_in
+
+pytestmark = pytest.mark.django_db
+
+# (permission, roles that have it). Each issue that adds models extends this table.
+MATRIX = [
+    ("contacts.view_contact", {"Editor", "Approver", "Support", "Auditor"}),
+    ("contacts.add_contact", {"Editor"}),
+    ("contacts.change_contact", {"Editor"}),
+    ("contacts.delete_contact", {"Editor"}),
+    ("contacts.add_tag", {"Editor"}),
+    ("contacts.view_consentevent", {"Editor", "Approver", "Support", "Auditor"}),
+    ("contacts.add_consentevent", set()),
+    ("contacts.change_consentevent", set()),
+    ("contacts.delete_consentevent", set()),
+    ("contacts.record_opt_in", {"Editor"}),
+    ("contacts.record_opt_out", {"Editor", "Support"}),
+    ("contacts.add_consentwording", {"Editor"}),
+    ("contacts.change_consentwording", set()),
+    ("contacts.view_activitylogentry", {"Auditor", "Administrator"}),
+    ("contacts.change_activitylogentry", set()),
+    ("auth.change_user", {"Administrator"}),
+    ("auth.add_user", {"Administrator"}),
+]
+
+
+def test_every_role_exists():
+    assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("perm,allowed", MATRIX, ids=[m[0] for m in MATRIX])
+def test_role_matrix(role, perm, allowed):
+    user = UserFactory(role=role)
+    assert user.has_perm(perm) == (role in allowed)
+
+
+def test_auditor_has_no_write_permission_at_all():
+    user = UserFactory(role="Auditor")
+    writes = [p for p in user.get_all_permissions() if not p.split(".")[1].startswith("view_")]
+    assert writes == []
+
+
+@pytest.fixture
+def world():
+    contact = ContactFactory()
+    opt_in(contact)
+    make_wording()
+    return contact
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_admin_page_renders_for_every_role(client, role, world):
+    """Each changelist, add and change page answers 200 when allowed and 403 when not; never a 500."""
+    user = UserFactory(role=role)
+    client.force_login(user)
+    assert client.get(reverse("admin:index")).status_code == 200
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        request = type("Request", (), {"user": user})()
+        changelist = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        can_view = model_admin.has_view_or_change_permission(request)
+        assert changelist.status_code == (200 if can_view else 403), (role, opts.label)
+        add = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+        assert add.status_code == (200 if model_admin.has_add_permission(request) else 403), (
+            role,
+            opts.label,
+        )
+        obj = model.objects.first()
+        if obj is not None:
+            change = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+            assert change.status_code in ((200,) if can_view else (403, 302)), (role, opts.label)
+
+
+def test_only_a_superuser_can_grant_superuser(client):
+    admin_user = UserFactory(role="Administrator")
+    target = UserFactory(username="newbie")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:auth_user_change", args=[target.pk]))
+    assert page.status_code == 200
+    assert b'name="is_superuser"' not in page.content
