@@ -86,3 +86,12 @@ def test_a_malformed_database_url_names_the_variable():
     result = manage("check", DATABASE_URL="nonsense://")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr.splitlines()[-1]
+
+
+def test_every_variable_is_documented_in_env_example():
+    import re
+
+    source = (ROOT / "config" / "settings.py").read_text()
+    read = set(re.findall(r'_(?:read|bool)\(\s*"([A-Z0-9_]+)"', source)) | {"DATABASE_URL", "REDIS_URL"}
+    documented = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - documented == set()
