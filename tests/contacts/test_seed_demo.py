@@ -8,7 +8,8 @@ from core.roles import ROLES
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_creates_one_user_per_role_and_contacts_with_history(capsys):
+def test_seed_demo_creates_one_user_per_role_and_contacts_with_history(capsys, settings):
+    settings.DEBUG = True  # the test runner turns it off; `make run` has it on
     call_command("seed_demo")
     out = capsys.readouterr().out
     User = get_user_model()
