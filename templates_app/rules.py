@@ -102,9 +102,10 @@ COPY_CODE_EXAMPLE_MAX_LENGTH = 15  # 5.3
 CODE_EXPIRATION_MINUTES_MIN = 1  # 8.3
 CODE_EXPIRATION_MINUTES_MAX = 90  # 8.3
 # Meta refuses "too many variables for the length" (2388293) without publishing the ratio. This
-# is our guess [UNVERIFIED]: at least this many words of fixed text per variable occurrence.
-# Set to 0 to switch the rule off.
-MIN_STATIC_WORDS_PER_VARIABLE = 2
+# is a deliberately lenient guess [UNVERIFIED]: at least one word of fixed text per variable, so
+# it only catches bodies that are nearly all variables and never blocks an ordinary sentence such
+# as "Hi {{1}}, your order {{2}} ships on {{3}}.". Set to 0 to switch the rule off.
+MIN_STATIC_WORDS_PER_VARIABLE = 1
 # E.164 with the leading "+" [UNVERIFIED: Meta's exact phone-button grammar is not in the fact sheet].
 PHONE_NUMBER_PATTERN = re.compile(r"\+[1-9][0-9]{6,19}")
 # Meta's zero-tap page asks for ``zero_tap_terms_accepted: true`` [UNVERIFIED: not in the fact sheet].

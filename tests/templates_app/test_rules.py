@@ -296,7 +296,7 @@ REFUSED = [
         id="missing named sample",
     ),
     pytest.param(
-        {"components": _positional_body("Hi {{1}}, {{2}} at {{3}} is ok.", ["A", "B", "C"])},
+        {"components": _positional_body("Hi {{1}}, {{2}}, {{3}}, {{4}}!", ["A", "B", "C", "D"])},
         "body",
         "too many variables for its length",
         id="too many variables for the length",
