@@ -35,6 +35,9 @@ class SandboxConfig:
     # --- Webhooks ---
     webhook_url: str | None = None
     webhook_batch_max: int = 50  # statuses and messages due together go in one POST, up to this many
+    webhook_batch_window: float = (
+        0.05  # events due within this many seconds of each other count as "together"
+    )
     webhook_concurrency: int = 4  # Meta delivers concurrently
     webhook_timeout: float = 10.0
     webhook_retry_initial: float = 1.0  # first retry after this many seconds, doubling each time

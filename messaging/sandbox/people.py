@@ -212,7 +212,9 @@ class People:
             else None
         )
         message_type, content = self._inbound_content(kind, request)
-        return self._schedule_inbound(wa_id, message_type, content, context, 0.0, name=request.get("name"))
+        return self._schedule_inbound(
+            wa_id, message_type, content, context, 0.0, name=request.get("profile_name")
+        )
 
     def _inbound_content(self, kind: str, request: dict[str, Any]) -> tuple[str, Any]:
         if kind == "text":

@@ -123,7 +123,7 @@ class WebhookSender:
         events = [first]
         while (
             self._heap
-            and self._heap[0].at <= now
+            and self._heap[0].at <= now + self._config.webhook_batch_window
             and not isinstance(self._heap[0].payload, _Batch)
             and len(events) < self._config.webhook_batch_max
         ):

@@ -61,6 +61,7 @@ PASSTHROUGH_OPTIONS = (
     "duplicate_rate",
     "reorder_rate",
     "webhook_batch_max",
+    "webhook_batch_window",
     "webhook_retry_initial",
     "webhook_retry_max",
 )
@@ -120,6 +121,12 @@ class Command(BaseCommand):
         group.add_argument("--reorder-rate", type=float, default=defaults.reorder_rate)
         group = parser.add_argument_group("webhook delivery")
         group.add_argument("--webhook-batch-max", type=int, default=defaults.webhook_batch_max)
+        group.add_argument(
+            "--webhook-batch-window",
+            type=float,
+            default=defaults.webhook_batch_window,
+            help="Events due within this many seconds of each other go in one POST.",
+        )
         group.add_argument("--webhook-retry-initial", type=float, default=defaults.webhook_retry_initial)
         group.add_argument("--webhook-retry-max", type=float, default=defaults.webhook_retry_max)
 
