@@ -180,12 +180,10 @@ class WebhookSender:
         batch.attempt += 1
         status: int | None = None
         error = ""
+        signature = signature_header(batch.body, config.app_secret)
         try:
             assert self._session is not None and config.webhook_url
-            headers = {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: signature_header(batch.body, config.app_secret),
-            }
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
             async with self._session.post(config.webhook_url, data=batch.body, headers=headers) as response:
                 status = response.status
                 await response.read()
@@ -201,6 +199,7 @@ class WebhookSender:
                 "status": status,
                 "error": error,
                 "events": batch.event_count,
+                "signature": signature,
                 "body": batch.body.decode(),
             }
         )
