@@ -47,10 +47,10 @@ TEMPLATE = {
     ],
 }
 BARE_SERVER = """
-import socket, sys
+import socket
 from aiohttp import web
-ANSWER = b'{"messaging_product":"whatsapp","contacts":[{"input":"+4915100000000","wa_id":"4915100000000"}],' \\
-         b'"messages":[{"id":"wamid.constant"}]}'
+ANSWER = (b'{"messaging_product":"whatsapp","contacts":[{"input":"+4915100000000",'
+          b'"wa_id":"4915100000000"}],"messages":[{"id":"wamid.constant"}]}')
 async def answer(request):
     await request.read()
     return web.Response(body=ANSWER, content_type="application/json")
