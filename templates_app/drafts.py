@@ -1,0 +1,328 @@
+"""From the admin's draft fields to Meta's ``components`` JSON, and from rule violations back to fields.
+
+The editor shows marketer-friendly fields (header kind and text, body, samples, a button list);
+Meta, the validator, the preview and the send path all speak components JSON. This module is
+the one translation between the two, used by the form, the preview endpoint and submission.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from templates_app.components import (
+    body_examples,
+    body_of,
+    button_example,
+    button_type,
+    buttons_of,
+    code_expiration_minutes,
+    footer_of,
+    header_examples,
+    header_format,
+    header_handle,
+    header_of,
+    is_authentication_template,
+    otp_type,
+    supported_apps,
+    text_of,
+    variable_names,
+)
+from templates_app.models import ButtonKind, Category, HeaderKind, OtpKind, ParameterFormat
+from templates_app.rules import OptOutButton
+
+# Stands in for the header_handle of a media sample chosen but not yet uploaded to Meta: the
+# upload happens on submission, and validation only needs to know a sample exists.
+PENDING_UPLOAD_HANDLE = "pending-upload"
+
+
+@dataclass(frozen=True)
+class DraftButton:
+    kind: str
+    text: str = ""
+    url: str = ""
+    url_sample: str = ""
+    phone_number: str = ""
+    code_sample: str = ""
+    opt_out_purpose: str = ""
+
+    @classmethod
+    def from_model(cls, button) -> DraftButton:
+        return cls(
+            kind=button.kind,
+            text=button.text,
+            url=button.url,
+            url_sample=button.url_sample,
+            phone_number=button.phone_number,
+            code_sample=button.code_sample,
+            opt_out_purpose=button.opt_out_purpose,
+        )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything the editor holds, independent of whether it came from a form or the database."""
+
+    name: str
+    language: str
+    category: str
+    parameter_format: str
+    header_kind: str = ""
+    header_text: str = ""
+    header_sample: str = ""
+    header_handle: str = ""
+    body: str = ""
+    body_samples: Mapping[str, str] | None = None
+    footer: str = ""
+    add_security_recommendation: bool = True
+    code_expiration_minutes: int | None = None
+    otp_kind: str = ""
+    otp_button_text: str = ""
+    otp_package_name: str = ""
+    otp_signature_hash: str = ""
+    zero_tap_terms_accepted: bool = False
+    buttons: Sequence[DraftButton] = ()
+
+    @classmethod
+    def from_template(
+        cls, template, buttons: Iterable | None = None, *, header_handle: str | None = None
+    ) -> Draft:
+        if buttons is None:
+            buttons = template.buttons.all() if template.pk else []
+        handle = header_handle if header_handle is not None else template.header_handle
+        if not handle and template.header_media:
+            handle = PENDING_UPLOAD_HANDLE
+        return cls(
+            name=template.name,
+            language=template.language,
+            category=template.category,
+            parameter_format=template.parameter_format,
+            header_kind=template.header_kind,
+            header_text=template.header_text,
+            header_sample=template.header_sample,
+            header_handle=handle,
+            body=template.body,
+            body_samples=template.body_samples or {},
+            footer=template.footer,
+            add_security_recommendation=template.add_security_recommendation,
+            code_expiration_minutes=template.code_expiration_minutes,
+            otp_kind=template.otp_kind,
+            otp_button_text=template.otp_button_text,
+            otp_package_name=template.otp_package_name,
+            otp_signature_hash=template.otp_signature_hash,
+            zero_tap_terms_accepted=template.zero_tap_terms_accepted,
+            buttons=[b if isinstance(b, DraftButton) else DraftButton.from_model(b) for b in buttons],
+        )
+
+    @property
+    def opt_out_button(self) -> OptOutButton | None:
+        for index, button in enumerate(self.buttons):
+            if button.opt_out_purpose:
+                return OptOutButton(index=index, purpose=button.opt_out_purpose)
+        return None
+
+    def components(self) -> list[dict[str, Any]]:
+        if self.category == Category.AUTHENTICATION:
+            return self._authentication_components()
+        named = self.parameter_format == ParameterFormat.NAMED
+        components: list[dict[str, Any]] = []
+        header = self._header(named)
+        if header:
+            components.append(header)
+        body: dict[str, Any] = {"type": "BODY", "text": self.body}
+        example = _text_example(self.body, self.body_samples or {}, named=named, header=False)
+        if example:
+            body["example"] = example
+        components.append(body)
+        if self.footer:
+            components.append({"type": "FOOTER", "text": self.footer})
+        if self.buttons:
+            components.append({"type": "BUTTONS", "buttons": [_button(b) for b in self.buttons]})
+        return components
+
+    def _header(self, named: bool) -> dict[str, Any] | None:
+        if not self.header_kind:
+            return None
+        if self.header_kind == HeaderKind.TEXT:
+            header: dict[str, Any] = {"type": "HEADER", "format": "TEXT", "text": self.header_text}
+            names = variable_names(self.header_text)
+            example = _text_example(
+                self.header_text, {names[0]: self.header_sample} if names else {}, named=named, header=True
+            )
+            if example:
+                header["example"] = example
+            return header
+        header = {"type": "HEADER", "format": self.header_kind}
+        if self.header_handle:
+            header["example"] = {"header_handle": [self.header_handle]}
+        return header
+
+    def _authentication_components(self) -> list[dict[str, Any]]:
+        components: list[dict[str, Any]] = [
+            {"type": "BODY", "add_security_recommendation": bool(self.add_security_recommendation)}
+        ]
+        if self.code_expiration_minutes is not None:
+            components.append({"type": "FOOTER", "code_expiration_minutes": self.code_expiration_minutes})
+        button: dict[str, Any] = {"type": "OTP", "otp_type": self.otp_kind}
+        if self.otp_button_text:
+            button["text"] = self.otp_button_text
+        if self.otp_kind in (OtpKind.ONE_TAP, OtpKind.ZERO_TAP):
+            button["supported_apps"] = [
+                {"package_name": self.otp_package_name, "signature_hash": self.otp_signature_hash}
+            ]
+        if self.otp_kind == OtpKind.ZERO_TAP:
+            button["zero_tap_terms_accepted"] = bool(self.zero_tap_terms_accepted)
+        components.append({"type": "BUTTONS", "buttons": [button]})
+        return components
+
+
+def _text_example(
+    text: str, samples: Mapping[str, str], *, named: bool, header: bool
+) -> dict[str, Any] | None:
+    names = variable_names(text)
+    if not names:
+        return None
+    if named:
+        key = "header_text_named_params" if header else "body_text_named_params"
+        return {key: [{"param_name": name, "example": samples.get(name, "")} for name in names]}
+    values = [samples.get(name, "") for name in names]
+    return {"header_text": values} if header else {"body_text": [values]}
+
+
+def _button(button: DraftButton) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": button.kind, "text": button.text}
+    if button.kind == ButtonKind.URL:
+        data["url"] = button.url
+        if "{{" in button.url:
+            data["example"] = [button.url_sample]
+    elif button.kind == ButtonKind.PHONE_NUMBER:
+        data["phone_number"] = button.phone_number
+    elif button.kind == ButtonKind.COPY_CODE:
+        data = {"type": button.kind, "example": button.code_sample}
+    return data
+
+
+# --- Violations back to the form's fields ---------------------------------------------------
+
+_MAIN_FIELDS = {
+    "name": "name",
+    "language": "language",
+    "category": "category",
+    "parameter_format": "parameter_format",
+    "header": "header_kind",
+    "header_text": "header_text",
+    "body": "body",
+    "body_example": "body_samples",
+    "footer": "footer",
+    "code_expiration_minutes": "code_expiration_minutes",
+}
+_BUTTON_FIELDS = {
+    "type": "kind",
+    "text": "text",
+    "url": "url",
+    "example": None,  # url_sample or code_sample, by kind
+    "phone_number": "phone_number",
+}
+_OTP_FIELDS = {
+    "otp_type": "otp_kind",
+    "text": "otp_button_text",
+    "supported_apps": "otp_package_name",
+    "zero_tap_terms_accepted": "zero_tap_terms_accepted",
+    "type": "otp_kind",
+}
+_BUTTON_KEY = re.compile(r"^buttons\[(\d+)\]\.(\w+)$")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """Where a violation goes: a field of the template form, or of one button row (``button`` index)."""
+
+    field: str | None
+    message: str
+    button: int | None = None
+
+
+def field_errors(draft: Draft, violations) -> list[FieldError]:
+    """Map rule violations to the editor's fields (``None`` = the form as a whole)."""
+    errors = []
+    for violation in violations:
+        errors.append(_field_error(draft, violation.field, violation.message))
+    return errors
+
+
+def _field_error(draft: Draft, key: str, message: str) -> FieldError:
+    if key in _MAIN_FIELDS:
+        return FieldError(_MAIN_FIELDS[key], message)
+    if key == "header_example":
+        media = draft.header_kind not in ("", HeaderKind.TEXT)
+        return FieldError("header_media" if media else "header_sample", message)
+    authentication = draft.category == Category.AUTHENTICATION
+    if key == "buttons":
+        return FieldError(
+            "otp_kind" if authentication else None, message, button=None if authentication else -1
+        )
+    match = _BUTTON_KEY.match(key)
+    if match:
+        index, part = int(match.group(1)), match.group(2)
+        if authentication:
+            return FieldError(_OTP_FIELDS.get(part, "otp_kind"), message)
+        if part == "example":
+            kind = draft.buttons[index].kind if index < len(draft.buttons) else ""
+            part_field = "code_sample" if kind == ButtonKind.COPY_CODE else "url_sample"
+        else:
+            part_field = _BUTTON_FIELDS.get(part) or "text"
+        return FieldError(part_field, message, button=index)
+    if key in ("opt_out_button", "opt_out_purpose"):
+        index = draft.opt_out_button.index if draft.opt_out_button else -1
+        return FieldError("opt_out_purpose", message, button=index)
+    return FieldError(None, message)
+
+
+# --- Meta's components back to draft fields (templates imported by the sync) -----------------
+
+
+def draft_fields_from_components(
+    components: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, Any], list[dict]]:
+    """The editor's fields and button rows for a template that exists only at Meta."""
+
+    fields: dict[str, Any] = {}
+    if is_authentication_template(components):
+        body = body_of(components) or {}
+        fields["add_security_recommendation"] = bool(body.get("add_security_recommendation"))
+        fields["code_expiration_minutes"] = code_expiration_minutes(footer_of(components))
+        for button in buttons_of(components):
+            fields["otp_kind"] = otp_type(button)
+            fields["otp_button_text"] = str(button.get("text") or "")
+            apps = supported_apps(button)
+            if apps:
+                fields["otp_package_name"] = str(apps[0].get("package_name") or "")
+                fields["otp_signature_hash"] = str(apps[0].get("signature_hash") or "")
+            fields["zero_tap_terms_accepted"] = button.get("zero_tap_terms_accepted") is True
+        return fields, []
+    header = header_of(components)
+    if header is not None:
+        fields["header_kind"] = header_format(header)
+        fields["header_text"] = text_of(header)
+        samples = header_examples(header)
+        fields["header_sample"] = next(iter(samples.values()), "")
+        fields["header_handle"] = header_handle(header)
+    body = body_of(components)
+    fields["body"] = text_of(body)
+    fields["body_samples"] = body_examples(body)
+    fields["footer"] = text_of(footer_of(components))
+    buttons = []
+    for button in buttons_of(components):
+        kind = button_type(button)
+        row = {"kind": kind, "text": str(button.get("text") or "")}
+        if kind == ButtonKind.URL:
+            row["url"] = str(button.get("url") or "")
+            row["url_sample"] = button_example(button)
+        elif kind == ButtonKind.PHONE_NUMBER:
+            row["phone_number"] = str(button.get("phone_number") or "")
+        elif kind == ButtonKind.COPY_CODE:
+            row["code_sample"] = button_example(button)
+        buttons.append(row)
+    return fields, buttons
