@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import re
 import secrets
 import time
 from collections import deque
@@ -22,8 +23,11 @@ def new_wamid() -> str:
     return "wamid." + base64.b64encode(b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(18)).decode()
 
 
+_NON_DIGITS = re.compile(r"\D")
+
+
 def digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())
+    return _NON_DIGITS.sub("", number)
 
 
 @dataclass

@@ -19,8 +19,8 @@ import logging
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -43,12 +43,13 @@ class _Batch:
     attempt: int = 0
 
 
-@dataclass(order=True)
-class _Due:
+class _Due(NamedTuple):
+    """A heap entry: ordered by due time, then by arrival (plain tuples keep the heap cheap)."""
+
     at: float
     seq: int
-    payload: WebhookEvent | _Batch = field(compare=False)
-    duplicable: bool = field(default=True, compare=False)
+    payload: WebhookEvent | _Batch
+    duplicable: bool
 
 
 class WebhookSender:
