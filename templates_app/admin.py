@@ -254,6 +254,3 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         extra_context = extra_context or {}
         extra_context["initial_preview"] = render_to_string("admin/templates_app/preview_bubble.html", {})
         return super().add_view(request, form_url, extra_context)
-
-
-

@@ -148,6 +148,10 @@ class MessageTemplate(models.Model):
         return f"{self.name} ({self.language})"
 
     @property
+    def status_label(self) -> str:
+        return TemplateStatus(self.status).label if self.status in TemplateStatus.values else self.status
+
+    @property
     def is_sendable(self) -> bool:
         return self.status == TemplateStatus.APPROVED and self.approved_version_id is not None
 

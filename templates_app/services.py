@@ -157,7 +157,7 @@ def _check_submittable(template: MessageTemplate, *, editing: bool) -> None:
         return
     if template.status not in EDITABLE_STATUSES:
         raise ApplicationError(
-            f"WhatsApp is reviewing this template ({template.get_status_display()}); it can be changed "
+            f"WhatsApp is reviewing this template ({template.status_label.lower()}); it can be changed "
             "again once the review is over.",
             code="template_under_review",
         )
