@@ -83,7 +83,8 @@ class SandboxConfig:
     hang_seconds: float = 30.0  # a "hung" answer waits this long (or until the client leaves), then drops
 
     # --- Memory ---
-    record_limit: int = 100_000  # accepted messages, refusals and webhook attempts kept for inspection
+    record_limit: int = 100_000  # accepted messages and refusals kept for inspection
+    webhook_log_limit: int = 1_000  # webhook delivery attempts (with their bodies) kept for inspection
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply runtime changes by field name; unknown or fixed fields are refused with ValueError."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -27,7 +27,10 @@ async def _seed(sandbox: Sandbox, templates: list[dict[str, Any]]) -> None:
 
 
 async def serve_forever(
-    config: SandboxConfig, *, seed_templates: list[dict[str, Any]] = (), on_ready: Callable[[Sandbox], None]
+    config: SandboxConfig,
+    *,
+    seed_templates: Sequence[dict[str, Any]] = (),
+    on_ready: Callable[[Sandbox], None],
 ) -> None:
     sandbox = Sandbox(config)
     await sandbox.start()
@@ -42,7 +45,7 @@ async def serve_forever(
 class BackgroundSandbox:
     """The sandbox on its own event loop in a daemon thread; a context manager."""
 
-    def __init__(self, config: SandboxConfig, *, seed_templates: list[dict[str, Any]] = ()):
+    def __init__(self, config: SandboxConfig, *, seed_templates: Sequence[dict[str, Any]] = ()):
         self.sandbox = Sandbox(config)
         self._seed_templates = list(seed_templates)
         self._loop = asyncio.new_event_loop()
@@ -51,14 +54,6 @@ class BackgroundSandbox:
     @property
     def url(self) -> str:
         return self.sandbox.url
-
-    def call(self, function: Callable[[], Any]) -> Any:
-        """Run ``function`` on the sandbox's loop (its state is not thread-safe) and return its result."""
-
-        async def run() -> Any:
-            return function()
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
 
     def start(self) -> BackgroundSandbox:
         self._thread.start()

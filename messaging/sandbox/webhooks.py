@@ -64,7 +64,7 @@ class WebhookSender:
         self._runner: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._receiver_down = False
-        self.attempts: deque[dict[str, Any]] = deque(maxlen=config.record_limit)
+        self.attempts: deque[dict[str, Any]] = deque(maxlen=config.webhook_log_limit)
         self.delivered_bodies = 0
         self.dropped_bodies = 0
 
