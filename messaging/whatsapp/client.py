@@ -118,6 +118,9 @@ class CloudApiClient:
             return OutcomeUnknown(f"HTTP {response.status_code} with an unreadable body")
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             return Refused(MetaError.from_graph_error(body["error"], http_status=response.status_code))
+        if response.status_code == 504:
+            # A gateway gave up waiting for Meta, which may still have accepted the message.
+            return OutcomeUnknown("HTTP 504 from a gateway: Meta may have accepted the request")
         return Refused(MetaError.without_code(response.status_code, response.text))
 
     def _management_call(self, operation: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def render_markdown() -> str:
         "| outcome | when | safe to resend? |",
         "|---|---|---|",
         "| `NotSent` | connection refused, no route, connect timeout | yes: the request never left |",
-        "| `OutcomeUnknown` | read timeout, connection dropped after connecting, unreadable 2xx | "
+        "| `OutcomeUnknown` | read timeout, connection dropped after connecting, unreadable 2xx, "
+        "504 from a gateway without a Graph error | "
         "no: wait for a webhook with its `biz_opaque_callback_data`, then staff decide |",
         "",
     ]

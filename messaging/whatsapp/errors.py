@@ -158,7 +158,9 @@ DEFAULT_CLASS_REASON = (
     "the block), and halting all sending on an unknown code would let one odd answer stop the "
     "business. An answer with no code at all is classified by its HTTP status: 5xx (a gateway or "
     "server failure before Meta's API produced an error) is transient, anything else "
-    "request-permanent. Add a new code to the table once Meta documents it."
+    "request-permanent; a 504 never gets that far, because the client reports it as an unknown "
+    "outcome (the gateway may have passed the request on). Add a new code to the table once Meta "
+    "documents it."
 )
 
 

@@ -79,6 +79,15 @@ def test_a_5xx_without_a_graph_error_is_transient(sandbox, client):
     assert outcome.error_class is ErrorClass.TRANSIENT
 
 
+def test_a_gateway_timeout_is_unknown_not_transient(webhook_receiver):
+    # Any HTTP server that answers a chosen status will do: the test receiver is one.
+    webhook_receiver.statuses.append(504)
+    base_url = webhook_receiver.url.removesuffix("/webhooks/whatsapp/")
+    outcome = client_for(base_url).send(payloads.text_message(CUSTOMER, "Hi"))
+    assert isinstance(outcome, OutcomeUnknown)
+    assert outcome.may_have_been_sent
+
+
 def test_a_bad_token_is_account_level(sandbox):
     client = client_for(sandbox.url, access_token="expired")
     outcome = client.send(payloads.text_message(CUSTOMER, "Hi"))
