@@ -111,7 +111,8 @@ def test_envelope_refusals(sandbox, change, code):
     ("status", "code"),
     [(None, 132001), ("PENDING", 132001), ("REJECTED", 132001), ("PAUSED", 132015), ("DISABLED", 132016)],
 )
-def test_only_approved_templates_are_sent(sandbox, status, code):
+def test_only_approved_templates_are_sent(make_sandbox, status, code):
+    sandbox = make_sandbox(review_delay=60)  # a PENDING template stays pending
     if status:
         seed_templates(sandbox, ORDER_UPDATE, status=status)
     assert code_of(post(sandbox, order_update())) == code
@@ -207,7 +208,7 @@ def test_service_messages_are_accepted_inside_the_window(sandbox, build):
 def test_a_throughput_cap_answers_130429(make_sandbox):
     sandbox = make_sandbox(max_mps=3)
     seed_templates(sandbox, ORDER_UPDATE)
-    codes = [post(sandbox, order_update()) for _ in range(6)]
+    codes = [post(sandbox, order_update()) for _ in range(10)]  # 10 > 3 + 3, even across a second
     refused = [body["error"]["code"] for status, body in codes if status != 200]
     assert refused and set(refused) == {130429}
 

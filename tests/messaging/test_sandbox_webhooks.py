@@ -105,8 +105,8 @@ def test_statuses_due_together_are_batched_in_one_post(make_sandbox, webhook_rec
     wamids = {client.send(order_update(to=f"+49151000000{i:02d}")).wamid for i in range(10)}
     wait_until(lambda: {s["id"] for v in webhook_receiver.values() for s in v["statuses"]} == wamids)
     largest = max(len(v["statuses"]) for v in webhook_receiver.values())
-    assert largest >= 10
-    assert len(webhook_receiver.requests) < 20
+    assert largest >= 5  # 20 statuses, due within half a second of each other
+    assert len(webhook_receiver.requests) <= 10
 
 
 def test_duplicated_webhooks(make_sandbox, webhook_receiver):
