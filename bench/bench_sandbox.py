@@ -141,8 +141,8 @@ async def _load(url: str) -> float:
 
 def _client_rate(base_url: str) -> float:
     sys.path.insert(0, str(ROOT))
-    from messaging.whatsapp.client import CloudApiClient, CloudApiConfig
-    from messaging.whatsapp.outcomes import Accepted
+    from cloud_api.client import CloudApiClient, CloudApiConfig
+    from cloud_api.outcomes import Accepted
 
     client = CloudApiClient(
         CloudApiConfig(

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "core",
     "contacts",
     "templates_app",
+    "cloud_api",
     "messaging",
 ]
 

@@ -114,7 +114,7 @@ def render_message(*, components: Any, parameters: Any = None, use_examples: boo
     body = body_of(components)
     values = _strings(body_values(parameters))
     if use_examples:
-        values = {**body_examples(body), **values}
+        values = {**_given(body_examples(body)), **values}
     footer = text_of(footer_of(components))
     buttons = tuple(
         _render_button(index, button, parameters, use_examples)
@@ -123,6 +123,11 @@ def render_message(*, components: Any, parameters: Any = None, use_examples: boo
     return RenderedMessage(
         header=header, body=fill_variables(text_of(body), values), footer=footer, buttons=buttons
     )
+
+
+def _given(samples: Mapping[str, str]) -> dict[str, str]:
+    """Samples that were actually typed: an empty one leaves its variable visible in the preview."""
+    return {name: value for name, value in samples.items() if value}
 
 
 def fill_variables(text: str, values: Mapping[str, str]) -> str:
@@ -145,7 +150,7 @@ def _render_header(header: Component | None, parameters: Any, use_examples: bool
             source = given.get("id") or given.get("link") or ""
             media = source if isinstance(source, str) else str(source)
         return RenderedHeader(kind=fmt, text=MEDIA_PLACEHOLDERS[HeaderFormat(fmt)], media=media)
-    values = header_examples(header) if use_examples else {}
+    values = _given(header_examples(header)) if use_examples else {}
     text = text_of(header)
     variable = VARIABLE_TOKEN_PATTERN.search(text)
     if given is not None and "text" in given and variable is not None:

@@ -16,12 +16,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cloud_api.backends import get_backend
+from cloud_api.errors import ErrorClass
+from cloud_api.outcomes import CloudApiCallFailed, Refused
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
-from messaging.whatsapp.backends import get_backend
-from messaging.whatsapp.errors import ErrorClass
-from messaging.whatsapp.outcomes import CloudApiCallFailed, Refused
 from templates_app.drafts import Draft, draft_fields_from_components
 from templates_app.models import (
     MessageTemplate,

@@ -9,6 +9,9 @@ import shutil
 
 import pytest
 
+# The sandbox fixtures (a sandbox in a thread, a webhook receiver) serve every app's tests.
+pytest_plugins = ["tests.sandbox"]
+
 CHROMIUM = "/usr/bin/chromium"
 _required_skips: list[str] = []
 

@@ -12,9 +12,17 @@ def browser():
     # Playwright's sync API runs an event loop in this thread; the live server's ORM calls from
     # the test itself are synchronous and safe.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # Playwright leaves an event loop set on this thread, so Django hands out fresh connection
+    # objects from here on; they must keep the data that serialized_rollback restores after
+    # each live-server test's flush (the roles created by migrations).
+    serialized = {c.alias: getattr(c, "_test_serialized_contents", None) for c in connections.all()}
     with sync_playwright() as playwright:
+        for alias, contents in serialized.items():
+            if contents is not None:
+                connections[alias]._test_serialized_contents = contents
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
         browser.close()

@@ -6,7 +6,7 @@ from templates_app.models import MessageTemplate, TemplateButton
 @pytest.fixture
 def memory_backend(settings):
     """The in-memory WhatsApp backend, emptied for the test."""
-    from messaging.whatsapp.backends import get_backend
+    from cloud_api.backends import get_backend
 
     settings.WHATSAPP_BACKEND = "memory"
     backend = get_backend()

@@ -1,0 +1,275 @@
+"""The only code that speaks HTTP to the Cloud API (Meta's, or the sandbox's: they differ by base URL).
+
+One pooled ``requests.Session`` per client, separate connect and read timeouts, the bearer token
+on every call. Every request ends in one of the outcomes of :mod:`cloud_api.outcomes`:
+sends return it, management calls return Meta's answer or raise :class:`CloudApiCallFailed`
+carrying it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from cloud_api.errors import MetaError
+from cloud_api.outcomes import (
+    Accepted,
+    CloudApiCallFailed,
+    Failure,
+    NotSent,
+    OutcomeUnknown,
+    Refused,
+    SendOutcome,
+)
+from cloud_api.payloads import Payload, mark_read
+
+logger = logging.getLogger(__name__)
+
+# The MIME types the Resumable Upload API takes for a template's media sample (fact sheet 8.2).
+SAMPLE_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4"})
+
+
+@dataclass(frozen=True)
+class CloudApiConfig:
+    """Where the Cloud API is and who we are there; read once from settings."""
+
+    base_url: str
+    api_version: str
+    phone_number_id: str
+    business_account_id: str
+    app_id: str
+    access_token: str
+    connect_timeout: float
+    read_timeout: float
+
+    @classmethod
+    def from_settings(cls) -> CloudApiConfig:
+        from django.conf import settings
+
+        return cls(
+            base_url=settings.WHATSAPP_API_BASE_URL.rstrip("/"),
+            api_version=settings.WHATSAPP_API_VERSION,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
+            business_account_id=settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+            app_id=settings.WHATSAPP_APP_ID,
+            access_token=settings.WHATSAPP_ACCESS_TOKEN,
+            connect_timeout=settings.WHATSAPP_CONNECT_TIMEOUT,
+            read_timeout=settings.WHATSAPP_READ_TIMEOUT,
+        )
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when urllib3 failed before a connection existed, so no byte of the request left."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+class CloudApiClient:
+    """Sends messages, manages templates and uploads media; safe to share between threads."""
+
+    def __init__(self, config: CloudApiConfig, *, pool_size: int = 32):
+        self.config = config
+        self._session = requests.Session()
+        # No automatic retries: whether a retry is safe is exactly what the outcome tells the caller.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"Authorization": f"Bearer {config.access_token}"})
+        self._timeout = (config.connect_timeout, config.read_timeout)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _url(self, *path: str) -> str:
+        return "/".join((self.config.base_url, self.config.api_version, *path))
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any] | Failure:
+        """Meta's JSON answer on success, else the failure with what it means for a retry."""
+        try:
+            response = self._session.request(method, url, timeout=self._timeout, **kwargs)
+        except requests.ConnectTimeout as exc:
+            return NotSent(f"connect timeout after {self.config.connect_timeout}s: {exc}")
+        except requests.ReadTimeout as exc:
+            return OutcomeUnknown(f"no answer within {self.config.read_timeout}s: {exc}")
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                return NotSent(f"could not connect: {exc}")
+            return OutcomeUnknown(f"connection lost after connecting: {exc}")
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
+            raise  # A configuration mistake, not an outcome.
+        except requests.RequestException as exc:
+            return OutcomeUnknown(f"request failed after connecting: {exc}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.ok:
+            if isinstance(body, dict):
+                return body
+            # Something answered 2xx but not with Meta's JSON: the request arrived, its fate is unclear.
+            return OutcomeUnknown(f"HTTP {response.status_code} with an unreadable body")
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return Refused(MetaError.from_graph_error(body["error"], http_status=response.status_code))
+        if response.status_code == 504:
+            # A gateway gave up waiting for Meta, which may still have accepted the message.
+            return OutcomeUnknown("HTTP 504 from a gateway: Meta may have accepted the request")
+        return Refused(MetaError.without_code(response.status_code, response.text))
+
+    def _management_call(self, operation: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        result = self._request(method, url, **kwargs)
+        if isinstance(result, dict):
+            return result
+        logger.warning("WhatsApp %s failed: %s", operation, result)
+        raise CloudApiCallFailed(result, operation=operation)
+
+    # --- Messages ---------------------------------------------------------------------------
+
+    def send(self, payload: Payload) -> SendOutcome:
+        """Send one message built by :mod:`cloud_api.payloads`."""
+        result = self._request("POST", self._url(self.config.phone_number_id, "messages"), json=payload)
+        if not isinstance(result, dict):
+            return result
+        try:
+            contact = result["contacts"][0]
+            message = result["messages"][0]
+            return Accepted(
+                wamid=message["id"],
+                wa_id=contact.get("wa_id", ""),
+                input=contact.get("input", ""),
+                message_status=message.get("message_status"),
+                body=result,
+            )
+        except (KeyError, IndexError, TypeError):
+            return OutcomeUnknown(f"success answer without a message id: {json.dumps(result)[:300]}")
+
+    def mark_read(self, message_id: str, *, typing_indicator: bool = False) -> None:
+        """Blue ticks on an inbound message; repeating it is harmless."""
+        self._management_call(
+            "mark as read",
+            "POST",
+            self._url(self.config.phone_number_id, "messages"),
+            json=mark_read(message_id, typing_indicator=typing_indicator),
+        )
+
+    # --- Templates --------------------------------------------------------------------------
+
+    def create_template(
+        self,
+        *,
+        name: str,
+        language: str,
+        category: str,
+        components: Sequence[Payload],
+        parameter_format: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit a template for review; Meta answers ``{"id", "status", "category"}``."""
+        body: Payload = {"name": name, "language": language, "category": category, "components": components}
+        if parameter_format is not None:
+            body["parameter_format"] = parameter_format
+        return self._management_call(
+            "create template",
+            "POST",
+            self._url(self.config.business_account_id, "message_templates"),
+            json=body,
+        )
+
+    def list_templates(
+        self,
+        *,
+        fields: Sequence[str] = (),
+        filters: Mapping[str, str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Every template of the business account, following Meta's cursor paging.
+
+        ``filters`` are passed through, e.g. ``{"status": "APPROVED", "name": "order_update"}``.
+        """
+        params: dict[str, Any] = {"limit": page_size, **(filters or {})}
+        if fields:
+            params["fields"] = ",".join(fields)
+        url = self._url(self.config.business_account_id, "message_templates")
+        while True:
+            page = self._management_call("list templates", "GET", url, params=params)
+            yield from page.get("data", [])
+            paging = page.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return
+            params["after"] = after
+
+    def get_template(self, template_id: str) -> dict[str, Any]:
+        return self._management_call("get template", "GET", self._url(template_id))
+
+    def edit_template(
+        self,
+        template_id: str,
+        *,
+        components: Sequence[Payload] | None = None,
+        category: str | None = None,
+    ) -> dict[str, Any]:
+        """Replace a template's components and/or category; Meta reviews it again."""
+        body: Payload = {}
+        if components is not None:
+            body["components"] = list(components)
+        if category is not None:
+            body["category"] = category
+        return self._management_call("edit template", "POST", self._url(template_id), json=body)
+
+    def delete_template(self, *, name: str, template_id: str | None = None) -> None:
+        """Delete by name (every language) or, with ``template_id``, that one language version."""
+        params = {"name": name}
+        if template_id is not None:
+            params["hsm_id"] = template_id
+        self._management_call(
+            "delete template",
+            "DELETE",
+            self._url(self.config.business_account_id, "message_templates"),
+            params=params,
+        )
+
+    # --- Media ------------------------------------------------------------------------------
+
+    def upload_media(self, content: bytes, *, mime_type: str, filename: str = "file") -> str:
+        """Upload media to send by id (30 days); returns the media id."""
+        result = self._management_call(
+            "upload media",
+            "POST",
+            self._url(self.config.phone_number_id, "media"),
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        return str(result["id"])
+
+    def upload_template_sample(self, content: bytes, *, mime_type: str, file_name: str) -> str:
+        """Resumable upload of a media header's sample; returns the ``header_handle`` to create it with."""
+        if mime_type not in SAMPLE_MIME_TYPES:
+            raise ValueError(
+                f"{mime_type} cannot be a template sample; use one of {sorted(SAMPLE_MIME_TYPES)}"
+            )
+        session = self._management_call(
+            "start upload session",
+            "POST",
+            self._url(self.config.app_id, "uploads"),
+            params={
+                "file_name": file_name,
+                "file_length": len(content),
+                "file_type": mime_type,
+                "access_token": self.config.access_token,
+            },
+        )
+        result = self._management_call(
+            "upload sample",
+            "POST",
+            self._url(str(session["id"])),
+            data=content,
+            headers={"Authorization": f"OAuth {self.config.access_token}", "file_offset": "0"},
+        )
+        return str(result["h"])

@@ -1,0 +1,318 @@
+"""Meta's template rules as the sandbox applies them: at creation, at review, and at send time.
+
+Creation refuses what Meta refuses synchronously (code 100 with the fact sheet's subcodes: a
+variable at the start or end 2388299, too long 2388040, duplicate name 2388024, too many templates
+2388019). Review rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a
+configurable word: the configured reason). Sends are checked against the template's components in
+number and kind (132000 / 132012), as Meta does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloud_api.sandbox.graph_errors import GraphError
+from cloud_api.sandbox.state import SandboxState, SandboxTemplate
+
+NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,512}$")
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+ADJACENT_VARIABLES = re.compile(r"\}\}\s*\{\{")
+CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
+PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
+MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
+BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
+SEND_SUB_TYPES = {"QUICK_REPLY": "quick_reply", "URL": "url", "COPY_CODE": "copy_code", "OTP": "url"}
+ADJACENT_REJECTION = {
+    "reason": "Your template has parameters placed next to each other (like {{1}}{{2}}) without text or "
+    "punctuation between them.",
+    "recommendation": "Separate parameters with descriptive text and ensure each parameter is clearly "
+    "contextualized.",
+}
+
+
+@dataclass(frozen=True)
+class TemplateButtonShape:
+    index: int
+    type: str
+    text: str
+    takes_parameter: bool  # a dynamic URL, a COPY_CODE, or an authentication OTP button
+
+
+@dataclass
+class TemplateShape:
+    """What a send must supply for a template: the variables of each component and the buttons."""
+
+    header_format: str | None = None
+    header_variables: list[str] = field(default_factory=list)
+    body_variables: list[str] = field(default_factory=list)
+    buttons: list[TemplateButtonShape] = field(default_factory=list)
+
+    @property
+    def quick_replies(self) -> list[TemplateButtonShape]:
+        return [button for button in self.buttons if button.type == "QUICK_REPLY"]
+
+
+def _components_by_type(components: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(c.get("type", "")).upper(): c for c in components if isinstance(c, dict)}
+
+
+def template_shape(category: str, components: list[dict[str, Any]]) -> TemplateShape:
+    by_type = _components_by_type(components)
+    shape = TemplateShape()
+    header = by_type.get("HEADER")
+    if header:
+        shape.header_format = str(header.get("format", "TEXT")).upper()
+        if shape.header_format == "TEXT":
+            shape.header_variables = VARIABLE.findall(str(header.get("text", "")))
+    body = by_type.get("BODY", {})
+    if category == "AUTHENTICATION":
+        shape.body_variables = ["1"]  # Meta's fixed text carries the one-time code
+    else:
+        shape.body_variables = VARIABLE.findall(str(body.get("text", "")))
+    for index, button in enumerate(by_type.get("BUTTONS", {}).get("buttons", [])):
+        button_type = str(button.get("type", "")).upper()
+        takes_parameter = button_type in ("COPY_CODE", "OTP") or (
+            button_type == "URL" and bool(VARIABLE.search(str(button.get("url", ""))))
+        )
+        shape.buttons.append(
+            TemplateButtonShape(index, button_type, str(button.get("text", "")), takes_parameter)
+        )
+    return shape
+
+
+# --- Creation and editing -------------------------------------------------------------------
+
+
+def _refuse(details: str, subcode: int | None = None) -> GraphError:
+    return GraphError(100, details, subcode=subcode)
+
+
+def _check_variables(text: str, where: str, parameter_format: str) -> list[str]:
+    variables = VARIABLE.findall(text)
+    if not variables:
+        return variables
+    if parameter_format == "POSITIONAL":
+        if not all(v.isdigit() for v in variables):
+            raise _refuse(f"{where}: POSITIONAL templates use {{{{1}}}}, {{{{2}}}}, … as variables.")
+        if sorted({int(v) for v in variables}) != list(range(1, len({int(v) for v in variables}) + 1)):
+            raise _refuse(f"{where}: variables must be numbered from {{{{1}}}} without gaps.")
+    elif not all(re.fullmatch(r"[a-z_][a-z0-9_]*", v) for v in variables):
+        raise _refuse(f"{where}: NAMED variables are lowercase letters, digits and underscores.")
+    stripped = text.strip()
+    if VARIABLE.match(stripped) or stripped.endswith("}}"):
+        raise _refuse(f"{where}: variables can't be at the start or end of the template.", subcode=2388299)
+    return variables
+
+
+def _check_example(component: dict[str, Any], key: str, named_key: str, where: str, named: bool) -> None:
+    example = component.get("example") or {}
+    if not example.get(named_key if named else key):
+        raise _refuse(f"{where}: a component with variables needs example.{named_key if named else key}.")
+
+
+def check_components(
+    components: Any, *, category: str, parameter_format: str, state: SandboxState, check_handles: bool = True
+) -> None:
+    """Refuse components Meta would refuse at creation (or edit), with code 100 and its subcodes."""
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise _refuse("components must be a list of objects.")
+    types = [str(c.get("type", "")).upper() for c in components]
+    for kind in ("HEADER", "BODY", "FOOTER", "BUTTONS"):
+        if types.count(kind) > 1:
+            raise _refuse(f"A template has at most one {kind} component.")
+    if "BODY" not in types:
+        raise _refuse("The BODY component is required.")
+    named = parameter_format == "NAMED"
+    by_type = _components_by_type(components)
+    header = by_type.get("HEADER")
+    if header:
+        header_format = str(header.get("format", "")).upper()
+        if header_format == "TEXT":
+            text = str(header.get("text", ""))
+            if not text or len(text) > 60:
+                raise _refuse("HEADER text is required and at most 60 characters.", subcode=2388040)
+            variables = VARIABLE.findall(text)
+            if len(variables) > 1:
+                raise _refuse("A TEXT header supports one variable.")
+            if variables:
+                _check_example(header, "header_text", "header_text_named_params", "HEADER", named)
+        elif header_format in MEDIA_FORMATS:
+            handles = (header.get("example") or {}).get("header_handle") or []
+            if not handles:
+                raise _refuse("A media HEADER needs example.header_handle from the Resumable Upload API.")
+            if check_handles and not all(h in state.header_handles for h in handles):
+                raise _refuse("example.header_handle is not a handle this app uploaded.")
+        elif header_format != "LOCATION":
+            raise _refuse(
+                f"HEADER format must be TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION, not {header_format!r}."
+            )
+    body = by_type["BODY"]
+    if category != "AUTHENTICATION":
+        text = str(body.get("text", ""))
+        if not text:
+            raise _refuse("BODY text is required.")
+        if len(text) > 1024:
+            raise _refuse("BODY text is at most 1024 characters.", subcode=2388040)
+        if _check_variables(text, "BODY", parameter_format):
+            _check_example(body, "body_text", "body_text_named_params", "BODY", named)
+    footer = by_type.get("FOOTER")
+    if footer and len(str(footer.get("text", ""))) > 60:
+        raise _refuse("FOOTER text is at most 60 characters.", subcode=2388040)
+    buttons = (by_type.get("BUTTONS") or {}).get("buttons", [])
+    if len(buttons) > 10:
+        raise _refuse("A template has at most 10 buttons.")
+    for button_type, limit in BUTTON_LIMITS.items():
+        if sum(1 for b in buttons if str(b.get("type", "")).upper() == button_type) > limit:
+            raise _refuse(f"A template has at most {limit} {button_type} button(s).")
+
+
+def check_new_template(body: dict[str, Any], state: SandboxState, template_limit: int) -> None:
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise _refuse("name: lowercase letters, digits and underscores, at most 512 characters.")
+    if not body.get("language"):
+        raise GraphError(131008, "language is required.")
+    if body.get("category") not in CATEGORIES:
+        raise _refuse(f"category must be one of {', '.join(CATEGORIES)}.")
+    if body.get("parameter_format", "POSITIONAL") not in PARAMETER_FORMATS:
+        raise _refuse("parameter_format must be POSITIONAL or NAMED.")
+    if state.find_template(name, body["language"]):
+        raise _refuse(f"Content in this language already exists for {name}.", subcode=2388024)
+    if len(state.templates) >= template_limit:
+        raise GraphError(2388019, f"A business account can have up to {template_limit} message templates.")
+    check_components(
+        body.get("components"),
+        category=body["category"],
+        parameter_format=body.get("parameter_format", "POSITIONAL"),
+        state=state,
+    )
+
+
+def review_verdict(
+    template: SandboxTemplate, reject_word: str, reject_reason: str
+) -> tuple[str, str, dict | None]:
+    """(status, reason, rejection_info) the review reaches for this template."""
+    texts = []
+    for component in template.components:
+        texts.append(str(component.get("text", "")))
+        texts.extend(str(b.get("text", "")) for b in component.get("buttons", []) or [])
+    if reject_word and any(reject_word.lower() in text.lower() for text in texts):
+        return "REJECTED", reject_reason, None
+    if any(ADJACENT_VARIABLES.search(text) for text in texts):
+        return "REJECTED", "INVALID_FORMAT", ADJACENT_REJECTION
+    return "APPROVED", "NONE", None
+
+
+# --- Sending --------------------------------------------------------------------------------
+
+
+def _text_values(parameters: list[Any], where: str) -> list[dict[str, Any]]:
+    for parameter in parameters:
+        if not isinstance(parameter, dict):
+            raise GraphError(131009, f"{where}: each parameter is an object.")
+        kind = parameter.get("type")
+        if kind not in ("text", "currency", "date_time"):
+            raise GraphError(132012, f"{where}: expected a text parameter, got {kind!r}.")
+        if kind == "text" and not str(parameter.get("text", "")).strip():
+            raise GraphError(131008, f"{where}: parameter of type text is missing its text value.")
+    return parameters
+
+
+def _check_header(shape: TemplateShape, parameters: list[Any]) -> None:
+    if shape.header_format in MEDIA_FORMATS:
+        if len(parameters) != 1:
+            raise GraphError(
+                132000, f"header: expected 1 {shape.header_format.lower()} parameter, got {len(parameters)}."
+            )
+        kind = shape.header_format.lower()
+        parameter = parameters[0] if isinstance(parameters[0], dict) else {}
+        if parameter.get("type") != kind:
+            raise GraphError(
+                132012, f"header: expected a parameter of type {kind}, got {parameter.get('type')!r}."
+            )
+        media = parameter.get(kind) or {}
+        if not (isinstance(media, dict) and (media.get("id") or media.get("link"))):
+            raise GraphError(131008, f"header: the {kind} needs an id or a link.")
+        return
+    if shape.header_format == "LOCATION":
+        return
+    if len(parameters) != len(shape.header_variables):
+        raise GraphError(
+            132000, f"header: expected {len(shape.header_variables)} parameters, got {len(parameters)}."
+        )
+    _text_values(parameters, "header")
+
+
+def _check_body(shape: TemplateShape, parameters: list[Any], named: bool) -> None:
+    expected = list(dict.fromkeys(shape.body_variables))
+    if len(parameters) != len(expected):
+        raise GraphError(132000, f"body: expected {len(expected)} parameters, got {len(parameters)}.")
+    _text_values(parameters, "body")
+    if named:
+        names = {str(p.get("parameter_name", "")) for p in parameters}
+        if names != set(expected):
+            raise GraphError(
+                132000, f"body: expected parameters named {sorted(expected)}, got {sorted(names)}."
+            )
+
+
+def _check_buttons(shape: TemplateShape, components: list[dict[str, Any]]) -> None:
+    by_index = {button.index: button for button in shape.buttons}
+    supplied: set[int] = set()
+    for component in components:
+        try:
+            index = int(component.get("index"))
+        except (TypeError, ValueError):
+            raise GraphError(131008, "button: index is required.") from None
+        button = by_index.get(index)
+        if button is None:
+            raise GraphError(131009, f"button: the template has no button at index {index}.")
+        sub_type = str(component.get("sub_type", "")).lower()
+        if SEND_SUB_TYPES.get(button.type) != sub_type:
+            raise GraphError(
+                132012, f"button {index}: the template's {button.type} button is not {sub_type!r}."
+            )
+        parameters = component.get("parameters") or []
+        if len(parameters) != 1 or not isinstance(parameters[0], dict):
+            raise GraphError(132000, f"button {index}: expected 1 parameter, got {len(parameters)}.")
+        parameter_type = parameters[0].get("type")
+        expected_type = {"quick_reply": "payload", "url": "text", "copy_code": "coupon_code"}[sub_type]
+        if parameter_type != expected_type:
+            raise GraphError(
+                132012, f"button {index}: expected a {expected_type} parameter, got {parameter_type!r}."
+            )
+        if sub_type == "url" and not button.takes_parameter:
+            raise GraphError(132000, f"button {index}: the URL button has no variable.")
+        supplied.add(index)
+    missing = [b.index for b in shape.buttons if b.takes_parameter and b.index not in supplied]
+    if missing:
+        raise GraphError(132000, f"button: parameters missing for buttons {missing}.")
+
+
+def check_send_components(template: SandboxTemplate, components: Any) -> None:
+    """Parameters match the template's components in number and kind, or Meta's code says why not."""
+    if components is None:
+        components = []
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise GraphError(131009, "template.components must be a list of objects.")
+    shape = template_shape(template.category, template.components)
+    grouped: dict[str, list[dict[str, Any]]] = {"header": [], "body": [], "button": []}
+    for component in components:
+        kind = str(component.get("type", "")).lower()
+        if kind not in grouped:
+            raise GraphError(131009, f"template.components: unknown component type {kind!r}.")
+        grouped[kind].append(component)
+    if len(grouped["header"]) > 1 or len(grouped["body"]) > 1:
+        raise GraphError(131009, "template.components: one header and one body at most.")
+
+    def parameters(kind: str) -> list[Any]:
+        return grouped[kind][0].get("parameters") or [] if grouped[kind] else []
+
+    if shape.header_format is None and parameters("header"):
+        raise GraphError(132000, "header: the template has no header.")
+    if shape.header_format is not None:
+        _check_header(shape, parameters("header"))
+    _check_body(shape, parameters("body"), named=template.parameter_format == "NAMED")
+    _check_buttons(shape, grouped["button"])
