@@ -198,6 +198,8 @@ class MetaError:
     subcode: int | None = None
     fbtrace_id: str = ""
     http_status: int | None = None
+    # Meta's own sentence for people (``error_user_msg``), e.g. why a template was refused.
+    user_message: str = ""
 
     @classmethod
     def from_graph_error(cls, error: dict[str, Any], http_status: int | None = None) -> MetaError:
@@ -215,6 +217,7 @@ class MetaError:
             subcode=_as_int(error.get("error_subcode")),
             fbtrace_id=str(error.get("fbtrace_id", "")),
             http_status=http_status,
+            user_message=str(error.get("error_user_msg", "") or ""),
         )
 
     @classmethod

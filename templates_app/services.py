@@ -73,7 +73,22 @@ def edit_allowance(template: MessageTemplate, *, now: datetime | None = None) ->
 
 
 def template_submit(*, template: MessageTemplate, actor: Actor) -> TemplateVersion:
-    """Create the template at Meta, or edit it there if Meta already has it; Meta then reviews it."""
+    """Create the template at Meta, or edit it there if Meta already has it; Meta then reviews it.
+
+    Meta's refusal is kept on the template (``last_error``) and in the activity log, then raised.
+    """
+    try:
+        return _submit(template, actor)
+    except CloudApiCallFailed as exc:
+        message = _meta_message(exc)
+        MessageTemplate.objects.filter(pk=template.pk).update(last_error=message)
+        log_activity(
+            actor=actor, action="template.submission_refused", obj=template, details={"error": message}
+        )
+        raise ApplicationError(message, code="meta_refused") from exc
+
+
+def _submit(template: MessageTemplate, actor: Actor) -> TemplateVersion:
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         editing = template.meta_template_id is not None
@@ -94,26 +109,18 @@ def template_submit(*, template: MessageTemplate, actor: Actor) -> TemplateVersi
                 details={"violations": [v.field for v in violations]},
             )
         backend = get_backend()
-        try:
-            handle = _upload_media_sample(template, backend)
-            components = Draft.from_template(template, header_handle=handle).components()
-            if editing:
-                answer = backend.edit_template(template.meta_template_id, components=components)
-            else:
-                answer = backend.create_template(
-                    name=template.name,
-                    language=template.language,
-                    category=template.category,
-                    components=components,
-                    parameter_format=template.parameter_format,
-                )
-        except CloudApiCallFailed as exc:
-            message = _meta_message(exc)
-            MessageTemplate.objects.filter(pk=template.pk).update(last_error=message)
-            log_activity(
-                actor=actor, action="template.submission_refused", obj=template, details={"error": message}
+        handle = _upload_media_sample(template, backend)
+        components = Draft.from_template(template, header_handle=handle).components()
+        if editing:
+            answer = backend.edit_template(template.meta_template_id, components=components)
+        else:
+            answer = backend.create_template(
+                name=template.name,
+                language=template.language,
+                category=template.category,
+                components=components,
+                parameter_format=template.parameter_format,
             )
-            raise ApplicationError(message, code="meta_refused") from exc
 
         was_approved = template.status == TemplateStatus.APPROVED
         version = TemplateVersion.objects.create(
@@ -221,7 +228,7 @@ def _meta_message(exc: CloudApiCallFailed) -> str:
     outcome = exc.outcome
     if isinstance(outcome, Refused):
         error = outcome.error
-        text = error.user_message or error.message or "WhatsApp refused the request."
+        text = error.user_message or error.details or error.message or "WhatsApp refused the request."
         return f"WhatsApp refused it: {text} (code {error.code})" if error.code is not None else text
     return f"WhatsApp could not be reached; nothing was changed there. Try again. ({exc})"
 

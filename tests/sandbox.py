@@ -227,3 +227,20 @@ def seed_templates(
     sandbox: BackgroundSandbox, *templates: dict[str, Any], status: str = "APPROVED"
 ) -> list[dict]:
     return control(sandbox, "templates", {"templates": [{**t, "status": status} for t in templates]})["data"]
+
+
+@pytest.fixture
+def app_sandbox(make_sandbox: Callable[..., BackgroundSandbox], settings) -> BackgroundSandbox:
+    """A sandbox the app itself talks to: the WHATSAPP_* settings point at it (cloud backend)."""
+    sandbox = make_sandbox()
+    settings.WHATSAPP_BACKEND = "cloud"
+    settings.WHATSAPP_API_BASE_URL = sandbox.url
+    settings.WHATSAPP_API_VERSION = VERSION
+    settings.WHATSAPP_ACCESS_TOKEN = TOKEN
+    settings.WHATSAPP_APP_SECRET = APP_SECRET
+    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    settings.WHATSAPP_BUSINESS_ACCOUNT_ID = WABA_ID
+    settings.WHATSAPP_APP_ID = APP_ID
+    settings.WHATSAPP_CONNECT_TIMEOUT = 1.0
+    settings.WHATSAPP_READ_TIMEOUT = 2.0
+    return sandbox

@@ -81,6 +81,9 @@ class SandboxConfig:
     unknown_rate: float = 0.0  # share of sends accepted whose answer never comes or is cut off
     unknown_mode: UnknownMode = "both"
     hang_seconds: float = 30.0  # a "hung" answer waits this long (or until the client leaves), then drops
+    # Every management call (templates, uploads) is refused with this code while set, e.g. the
+    # Graph API call limits 4 or 80007; 0 = off.
+    management_error_code: int = 0
 
     # --- Memory ---
     record_limit: int = 100_000  # accepted messages and refusals kept for inspection

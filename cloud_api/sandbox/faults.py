@@ -1,4 +1,5 @@
-"""Injected faults for sends: latency, a throughput cap (130429), errors, 5xx, and unknown outcomes.
+"""Injected faults: for sends latency, a throughput cap (130429), errors, 5xx and unknown outcomes;
+for management calls an error code (the Graph API call limits).
 
 The outage (connections refused while the sandbox stops listening) lives in the server, because
 it is about the socket, not about an answer.
@@ -46,6 +47,13 @@ class Faults:
             code = self._rng.choice(config.error_codes)
             return GraphError(code, "Injected by the sandbox (error_rate).").response()
         return None
+
+    def refuse_management(self) -> None:
+        """Template and upload calls refused with an injected code (the Graph API call limits)."""
+        if self._config.management_error_code:
+            raise GraphError(
+                self._config.management_error_code, "Injected by the sandbox (management_error_code)."
+            )
 
     def unknown_outcome(self) -> UnknownOutcome | None:
         """For an accepted send: answer normally (None), never answer ("hang") or cut the line ("drop")."""

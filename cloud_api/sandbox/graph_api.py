@@ -216,6 +216,7 @@ class GraphApi:
     # --- Templates --------------------------------------------------------------------------
 
     async def create_template(self, request: web.Request) -> web.Response:
+        self._sandbox.faults.refuse_management()
         self._check_node(request, self._config.business_account_id)
         template = self._sandbox.templates.create(await _json_body(request))
         return web.json_response(
@@ -223,6 +224,7 @@ class GraphApi:
         )
 
     async def list_templates(self, request: web.Request) -> web.Response:
+        self._sandbox.faults.refuse_management()
         self._check_node(request, self._config.business_account_id)
         query = request.query
         fields = [f.strip() for f in query.get("fields", "").split(",") if f.strip()] or None
@@ -248,6 +250,7 @@ class GraphApi:
         return web.json_response(body)
 
     async def delete_templates(self, request: web.Request) -> web.Response:
+        self._sandbox.faults.refuse_management()
         self._check_node(request, self._config.business_account_id)
         name = request.query.get("name")
         if not name:
@@ -258,6 +261,7 @@ class GraphApi:
     # --- Resumable upload -------------------------------------------------------------------
 
     async def start_upload(self, request: web.Request) -> web.Response:
+        self._sandbox.faults.refuse_management()
         self._check_node(request, self._config.app_id)
         query = request.query
         file_type = query.get("file_type", "")
@@ -331,6 +335,7 @@ class GraphApi:
         template = self._state.templates.get(node)
         if template is None:
             raise missing_object(node)
+        self._sandbox.faults.refuse_management()
         self._sandbox.templates.edit(template, await _json_body(request))
         return web.json_response({"success": True})
 

@@ -117,6 +117,12 @@ class Command(BaseCommand):
         group.add_argument("--server-error-rate", type=float, default=defaults.server_error_rate)
         group.add_argument("--unknown-rate", type=float, default=defaults.unknown_rate)
         group.add_argument("--unknown-mode", choices=("hang", "drop", "both"), default=defaults.unknown_mode)
+        group.add_argument(
+            "--management-error-code",
+            type=int,
+            default=defaults.management_error_code,
+            help="refuse every template and upload call with this code (e.g. 80007); 0 = off",
+        )
         group.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate)
         group.add_argument("--reorder-rate", type=float, default=defaults.reorder_rate)
         group = parser.add_argument_group("webhook delivery")
