@@ -131,6 +131,10 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         ),
     ]
 
+    def get_inlines(self, request, obj):
+        # A new template has no versions or timeline yet.
+        return self.inlines if obj is not None else [TemplateButtonInline]
+
     def has_delete_permission(self, request, obj=None):
         # Once WhatsApp knows a template, messages may point at its versions: keep it.
         if obj is not None and (obj.meta_template_id or obj.versions.exists()):

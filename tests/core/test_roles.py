@@ -27,6 +27,15 @@ MATRIX = [
     ("contacts.change_consentwording", set()),
     ("contacts.view_activitylogentry", {"Auditor", "Administrator"}),
     ("contacts.change_activitylogentry", set()),
+    ("templates_app.view_messagetemplate", {"Editor", "Approver", "Support", "Auditor"}),
+    ("templates_app.add_messagetemplate", {"Editor"}),
+    ("templates_app.change_messagetemplate", {"Editor"}),
+    ("templates_app.submit_messagetemplate", {"Editor"}),
+    ("templates_app.sync_messagetemplate", {"Editor"}),
+    ("templates_app.change_templatebutton", {"Editor"}),
+    ("templates_app.view_templateversion", {"Editor", "Approver", "Support", "Auditor"}),
+    ("templates_app.change_templateversion", set()),
+    ("templates_app.change_templateevent", set()),
     ("auth.change_user", {"Administrator"}),
     ("auth.add_user", {"Administrator"}),
 ]
@@ -51,9 +60,13 @@ def test_auditor_has_no_write_permission_at_all():
 
 @pytest.fixture
 def world():
+    from core.actors import Actor
+    from templates_app.demo import seed_templates
+
     contact = ContactFactory()
     opt_in(contact)
     make_wording()
+    seed_templates(actor=Actor.system("tests"))
     return contact
 
 

@@ -179,6 +179,48 @@ def test_authentication_template_is_edited_through_its_options(client_for, edito
 
 
 @pytest.mark.parametrize(
+    "otp,extra",
+    [
+        ("COPY_CODE", {}),
+        ("ONE_TAP", {"otp_package_name": "com.demo.shop", "otp_signature_hash": "K8a/AINcGX7"}),
+        (
+            "ZERO_TAP",
+            {
+                "otp_package_name": "com.demo.shop",
+                "otp_signature_hash": "K8a/AINcGX7",
+                "zero_tap_terms_accepted": "on",
+            },
+        ),
+    ],
+)
+def test_authentication_template_with_each_otp_button_kind(client_for, editor, otp, extra):
+    data = template_form(
+        category="AUTHENTICATION", name=f"code_{otp.lower()}", body="", body_samples="", otp_kind=otp, **extra
+    )
+    response = client_for(editor).post(ADD_URL, data)
+    assert response.status_code == 302, form_errors(response)
+    template = MessageTemplate.objects.get(name=f"code_{otp.lower()}")
+    from templates_app.drafts import Draft
+
+    button = Draft.from_template(template).components()[-1]["buttons"][0]
+    assert button["otp_type"] == otp
+
+
+def test_zero_tap_without_accepting_the_terms_is_refused(client_for, editor):
+    data = template_form(
+        category="AUTHENTICATION",
+        name="code_zero",
+        body="",
+        body_samples="",
+        otp_kind="ZERO_TAP",
+        otp_package_name="com.demo.shop",
+        otp_signature_hash="K8a/AINcGX7",
+    )
+    errors = form_errors(client_for(editor).post(ADD_URL, data))
+    assert "terms" in " ".join(errors["zero_tap_terms_accepted"])
+
+
+@pytest.mark.parametrize(
     "extra,expected",
     [
         ({}, ["Hi Pablo, your order ORD-9271 ships today."]),

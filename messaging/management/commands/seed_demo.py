@@ -9,6 +9,10 @@ from django.db import transaction
 from contacts.demo import seed_contacts
 from core.actors import Actor
 from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, SUPPORT
+from templates_app.demo import seed_templates, write_sandbox_seed
+
+# The Procfile starts the sandbox with --seed-file pointing here.
+SANDBOX_SEED_FILE = settings.BASE_DIR / ".demo" / "sandbox-templates.json"
 
 DEMO_USERS = [
     ("admin", None),
@@ -40,8 +44,11 @@ class Command(BaseCommand):
                     user.save()
                 if role:
                     user.groups.add(Group.objects.get(name=role))
-            created = seed_contacts(actor=Actor.system("demo seed"))
-        self.stdout.write(f"Demo data: {created} new contacts.\n")
+            actor = Actor.system("demo seed")
+            created = seed_contacts(actor=actor)
+            templates = seed_templates(actor=actor)
+        write_sandbox_seed(SANDBOX_SEED_FILE, templates)
+        self.stdout.write(f"Demo data: {created} new contacts, {len(templates)} approved templates.\n")
         self.stdout.write(self.style.SUCCESS("Admin: http://127.0.0.1:8000/admin/ — demo logins:"))
         for username, role in DEMO_USERS:
             self.stdout.write(f"  {username:<14} {demo_password(username):<26} {role or 'superuser'}")
