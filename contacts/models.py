@@ -118,6 +118,12 @@ class Contact(models.Model):
     not_on_whatsapp_since = models.DateTimeField(
         null=True, blank=True, help_text="Set when WhatsApp reported the number is not on WhatsApp (131026)."
     )
+    whatsapp_profile_name = models.CharField(
+        max_length=200, blank=True, help_text="The name the person shows on WhatsApp, as last received."
+    )
+    # The 24-hour customer service window is open while this is less than 24 hours ago: every
+    # inbound message moves it forward (messaging writes it; contacts only keeps the time).
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

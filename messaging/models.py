@@ -1,0 +1,307 @@
+"""Messages out and in, their attempts and statuses, raw webhooks, and account-wide sending state.
+
+Every outbound message, whatever sends it, is an ``OutboundMessage`` created by
+``messaging.sending.send_message``; each try is a ``SendAttempt`` with its own ``wamid``; every
+status Meta reports is a ``MessageStatusEvent``. Signed webhook bodies are stored raw first
+(``WebhookEvent``) so nothing is lost whatever processing does with them.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from contacts.models import ConsentEvent, Contact, Purpose
+from core.models import ActorFields, AppendOnlyModel
+from templates_app.models import TemplateVersion
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    ACCEPTED = "accepted", "Accepted by WhatsApp"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (never sent)"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+# Meta's delivery statuses only move forward (fact sheet 4.2); `failed` is final.
+DELIVERY_RANK = {
+    MessageStatus.ACCEPTED: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.READ: 4,
+}
+FINAL_STATUSES = {MessageStatus.FAILED, MessageStatus.SKIPPED, MessageStatus.CANCELLED}
+
+
+class HoldReason(models.TextChoices):
+    """Why a queued message waits; a message that may never go becomes skipped instead."""
+
+    NONE = "", "—"
+    RETRY = "retry", "Retry after a temporary failure"
+    QUIET_HOURS = "quiet_hours", "Quiet hours at the recipient"
+    FREQUENCY_CAP = "frequency_cap", "Marketing frequency cap"
+    BUDGET = "budget", "Messaging-limit budget"
+    HALT = "halt", "Sending halted"
+    PAIR_RATE = "pair_rate", "Too many messages to this person"
+    DEFERRED = "deferred", "WhatsApp deferred it (try again in 24 hours)"
+    TEMPLATE_PAUSED = "template_paused", "Template paused or under review"
+    CAMPAIGN_PAUSED = "campaign_paused", "Campaign paused"
+
+
+class MessageKind(models.TextChoices):
+    TEMPLATE = "template", "Template"
+    TEXT = "text", "Text"
+    MEDIA = "media", "Media"
+    INTERACTIVE = "interactive", "Interactive"
+
+
+class OutboundMessage(ActorFields):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbound_messages")
+    kind = models.CharField(max_length=16, choices=MessageKind.choices)
+    # The purpose whose consent a business-initiated message needs (from the template category).
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, blank=True)
+    is_reply = models.BooleanField(
+        default=False, help_text="Sent in answer to the person inside their open window: needs no opt-in."
+    )
+    reply_to = models.ForeignKey(
+        "InboundMessage", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    parameters = models.JSONField(default=dict, blank=True, help_text="Template parameters as given.")
+    content = models.JSONField(
+        default=dict, blank=True, help_text="Free-form content: text body, media reference, interactive spec."
+    )
+    rendered_text = models.TextField(
+        blank=True, help_text="What the recipient reads, for logs and the inbox."
+    )
+    # The proof: the consent event that authorised it, set when the message was claimed to send.
+    authorising_event = models.ForeignKey(
+        ConsentEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="authorised_messages"
+    )
+    # campaign: a nullable FK added by the campaign-authoring issue.
+
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    hold_reason = models.CharField(max_length=32, choices=HoldReason.choices, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=32, blank=True)
+    error_text = models.TextField(blank=True)
+    needs_review = models.BooleanField(
+        default=False, help_text="Unknown outcome past its deadline: staff resend it or mark it failed."
+    )
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Skipped or cancelled.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The dispatch claim and the sweeper: due queued messages.
+            models.Index(fields=["status", "next_attempt_at"], name="outbound_due_idx"),
+            models.Index(fields=["contact", "-created_at"], name="outbound_contact_idx"),
+            # The frequency cap and the budget: recent business-initiated sends per contact.
+            models.Index(fields=["purpose", "accepted_at"], name="outbound_accepted_idx"),
+        ]
+        permissions = [
+            ("send_template_message", "Can send an approved template to a contact"),
+            ("review_unknown_message", "Can resend or mark failed a message whose outcome is unknown"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.contact} ({self.status})"
+
+    @property
+    def is_business_initiated(self) -> bool:
+        return not self.is_reply
+
+
+class AttemptOutcome(models.TextChoices):
+    PENDING = "pending", "Request under way"
+    ACCEPTED = "accepted", "Accepted"
+    REFUSED = "refused", "Refused by WhatsApp"
+    NOT_SENT = "not_sent", "Not sent (safe to retry)"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+class SendAttempt(models.Model):
+    message = models.ForeignKey(OutboundMessage, on_delete=models.PROTECT, related_name="attempts")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.PENDING)
+    wamid = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # The latest delivery status Meta reported for this attempt (sent/delivered/read/failed).
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=32, blank=True)
+    error_text = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    reconcile_by = models.DateTimeField(
+        null=True, blank=True, help_text="Unknown outcome: a webhook must reconcile it before this time."
+    )
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [models.UniqueConstraint(fields=["message", "number"], name="attempt_number_unique")]
+        indexes = [models.Index(fields=["outcome", "reconcile_by"], name="attempt_unknown_idx")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id} ({self.outcome})"
+
+
+class MessageStatusEvent(AppendOnlyModel):
+    """Every status Meta reported, in arrival order, with its own timestamp and pricing.
+
+    ``attempt`` is empty while the status waits for its attempt (the webhook can beat the send's
+    commit); it is then applied when the attempt with that ``wamid`` is recorded.
+    """
+
+    wamid = models.CharField(max_length=128, db_index=True)
+    attempt = models.ForeignKey(
+        SendAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="statuses"
+    )
+    status = models.CharField(max_length=16)
+    meta_timestamp = models.DateTimeField(null=True, blank=True)
+    biz_opaque_callback_data = models.CharField(max_length=512, blank=True)
+    recipient_id = models.CharField(max_length=64, blank=True)
+    pricing = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    applied = models.BooleanField(
+        default=False, help_text="Moved the attempt forward (false: kept in history only, or still waiting)."
+    )
+    webhook_event = models.ForeignKey(
+        "WebhookEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="status_events"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.wamid} {self.status}"
+
+
+class InboundMessage(models.Model):
+    wamid = models.CharField(max_length=128, unique=True)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="inbound_messages")
+    type = models.CharField(max_length=32)
+    text = models.TextField(blank=True, help_text="The text, caption, button label or reply title.")
+    payload = models.JSONField(default=dict, help_text="The message object exactly as WhatsApp sent it.")
+    context_wamid = models.CharField(
+        max_length=128, blank=True, help_text="The message it answers or quotes."
+    )
+    in_reply_to = models.ForeignKey(
+        OutboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_replies"
+    )
+    sent_at = models.DateTimeField(help_text="WhatsApp's timestamp of the message.")
+    received_at = models.DateTimeField(default=timezone.now)
+    webhook_event = models.ForeignKey(
+        "WebhookEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="inbound_messages"
+    )
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-sent_at"], name="inbound_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} from {self.contact}: {self.text[:40]}"
+
+
+class WebhookOutcome(models.TextChoices):
+    PENDING = "pending", "Stored, not processed yet"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed (kept for reprocess_webhooks)"
+
+
+class WebhookEvent(models.Model):
+    """A signed webhook body exactly as received. Stored before anything else happens."""
+
+    body = models.BinaryField()
+    signature = models.CharField(max_length=128, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=16, choices=WebhookOutcome.choices, default=WebhookOutcome.PENDING)
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["outcome", "received_at"], name="webhook_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} ({self.outcome})"
+
+
+class SendingHalt(models.Model):
+    """An account-level error stopped every send until an Administrator clears it (DESIGN.md)."""
+
+    reason = models.TextField()
+    error_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    message = models.ForeignKey(
+        OutboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # At most one active halt: the first account-level error starts it, later ones add nothing.
+            models.UniqueConstraint(
+                fields=["active"], condition=models.Q(active=True), name="one_active_halt"
+            )
+        ]
+        permissions = [("clear_sendinghalt", "Can clear a sending halt")]
+
+    def __str__(self) -> str:
+        return f"halt since {self.started_at:%Y-%m-%d %H:%M}: {self.reason[:60]}"
+
+
+class MessagingTier(models.Model):
+    """Meta's messaging limit (unique people reached outside a window per 24 h), as last reported."""
+
+    tier = models.CharField(max_length=32)
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    reported_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=32, help_text="settings or business_capability_update")
+
+    class Meta:
+        ordering = ["-reported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.tier} ({self.limit or 'unlimited'})"
+
+
+class RateLimiterSlot(models.Model):
+    """The global send rate, shared by every worker: the next free send slot per limiter key.
+
+    A sender reserves a slot with one conditional UPDATE (``next_at = max(next_at, now) + 1/rate``)
+    and waits until it; see ``messaging.sending.limiter``. Redis replaces this row when REDIS_URL is set.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    next_at = models.FloatField(default=0.0, help_text="Epoch seconds of the next free slot.")
+
+    def __str__(self) -> str:
+        return self.key
