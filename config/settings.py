@@ -266,6 +266,32 @@ WHATSAPP_MESSAGES_PER_SECOND = _positive(
 )
 WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
 
+# --- Sending rules (DESIGN.md, Sending) -------------------------------------------------------
+# Marketing messages wait outside this local-time window at the recipient ("HH:MM-HH:MM", the
+# hours when sending is allowed; empty = no quiet hours).
+MARKETING_SENDING_HOURS = _read("MARKETING_SENDING_HOURS", env.str, "09:00-20:00")
+# At most this many marketing messages per contact in a rolling number of days (0 = no cap).
+MARKETING_FREQUENCY_CAP = _read("MARKETING_FREQUENCY_CAP", env.int, 2)
+MARKETING_FREQUENCY_DAYS = _positive("MARKETING_FREQUENCY_DAYS", _read("MARKETING_FREQUENCY_DAYS", env.int, 7))
+# A send whose outcome is unknown waits this long for a reconciling webhook, then needs review.
+WHATSAPP_UNKNOWN_DEADLINE_MINUTES = _positive(
+    "WHATSAPP_UNKNOWN_DEADLINE_MINUTES", _read("WHATSAPP_UNKNOWN_DEADLINE_MINUTES", env.int, 15)
+)
+# Transient failures are retried with backoff and jitter for up to this many hours.
+WHATSAPP_RETRY_DEADLINE_HOURS = _positive(
+    "WHATSAPP_RETRY_DEADLINE_HOURS", _read("WHATSAPP_RETRY_DEADLINE_HOURS", env.int, 24)
+)
+# Webhook bodies up to this size are accepted (Meta sends up to 3 MB); read from the stream with
+# this view's own limit, so DATA_UPLOAD_MAX_MEMORY_SIZE stays at Django's default site-wide.
+WHATSAPP_WEBHOOK_MAX_BYTES = _positive(
+    "WHATSAPP_WEBHOOK_MAX_BYTES", _read("WHATSAPP_WEBHOOK_MAX_BYTES", env.int, 3 * 1024 * 1024)
+)
+
+# Keywords, matched as the whole message, case- and whitespace-insensitive (DESIGN.md, Consent).
+WHATSAPP_OPT_OUT_KEYWORDS = ["STOP", "STOPP", "ABMELDEN", "UNSUBSCRIBE", "ARRET", "BAJA", "CANCELAR"]
+WHATSAPP_OPT_OUT_ALL_KEYWORDS = ["STOP ALL", "ALLE ABMELDEN", "UNSUBSCRIBE ALL"]
+WHATSAPP_OPT_IN_KEYWORDS = ["START", "ANMELDEN", "SUBSCRIBE"]
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
