@@ -272,7 +272,9 @@ WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250"
 MARKETING_SENDING_HOURS = _read("MARKETING_SENDING_HOURS", env.str, "09:00-20:00")
 # At most this many marketing messages per contact in a rolling number of days (0 = no cap).
 MARKETING_FREQUENCY_CAP = _read("MARKETING_FREQUENCY_CAP", env.int, 2)
-MARKETING_FREQUENCY_DAYS = _positive("MARKETING_FREQUENCY_DAYS", _read("MARKETING_FREQUENCY_DAYS", env.int, 7))
+MARKETING_FREQUENCY_DAYS = _positive(
+    "MARKETING_FREQUENCY_DAYS", _read("MARKETING_FREQUENCY_DAYS", env.int, 7)
+)
 # A send whose outcome is unknown waits this long for a reconciling webhook, then needs review.
 WHATSAPP_UNKNOWN_DEADLINE_MINUTES = _positive(
     "WHATSAPP_UNKNOWN_DEADLINE_MINUTES", _read("WHATSAPP_UNKNOWN_DEADLINE_MINUTES", env.int, 15)

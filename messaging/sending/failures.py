@@ -4,7 +4,9 @@ from cloud_api.errors import MetaError
 from messaging.models import OutboundMessage, SendAttempt
 
 
-def handle_meta_error(*, message: OutboundMessage, attempt: SendAttempt, error: MetaError, source: str) -> None:
+def handle_meta_error(
+    *, message: OutboundMessage, attempt: SendAttempt, error: MetaError, source: str
+) -> None:
     """Apply DESIGN.md's action for ``error.error_class`` to ``message`` (``source``: "http" or "webhook").
 
     throughput → requeue and slow the global limiter; pair-rate → requeue after 4^n s; transient →
