@@ -120,11 +120,32 @@ class ContactAdmin(ActivityLoggedAdmin):
     show_full_result_count = False
     list_per_page = 50
     autocomplete_fields = ["tags"]
-    readonly_fields = ["wa_id", "user_id", "not_on_whatsapp_since", "created_at", "updated_at"]
+    readonly_fields = [
+        "wa_id",
+        "user_id",
+        "whatsapp_profile_name",
+        "last_inbound_at",
+        "not_on_whatsapp_since",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["phone", "first_name", "last_name", "language", "country", "time_zone", "tags"]}),
         ("Custom fields", {"fields": ["attributes"], "classes": ["collapse"]}),
-        ("WhatsApp", {"fields": ["wa_id", "user_id", "not_on_whatsapp_since", "created_at", "updated_at"]}),
+        (
+            "WhatsApp",
+            {
+                "fields": [
+                    "wa_id",
+                    "user_id",
+                    "whatsapp_profile_name",
+                    "last_inbound_at",
+                    "not_on_whatsapp_since",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
     ]
     change_form_template = "admin/contacts/contact/change_form.html"
 

@@ -1,0 +1,276 @@
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models.functions import Length
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from contacts.models import Contact
+from core.actors import Actor
+from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import ApplicationError
+from messaging.forms import ChooseTemplateForm, TemplateParametersForm, parameters_from_slots
+from messaging.models import (
+    InboundMessage,
+    MessageStatusEvent,
+    MessagingTier,
+    OutboundMessage,
+    SendAttempt,
+    WebhookEvent,
+)
+from messaging.sending.service import send_message
+
+
+def _contact_link(contact):
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    return format_html('<a href="{}">{}</a>', url, contact)
+
+
+class SendAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = SendAttempt
+    fields = [
+        "number",
+        "outcome",
+        "wamid",
+        "status",
+        "error_code",
+        "error_class",
+        "error_text",
+        "started_at",
+        "finished_at",
+        "reconcile_by",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The message log: every message, its attempts and its status timeline. Read-only."""
+
+    list_display = [
+        "created_at",
+        "contact_link",
+        "kind",
+        "template",
+        "purpose",
+        "is_reply",
+        "status",
+        "hold_reason",
+        "needs_review",
+    ]
+    list_filter = ["status", "kind", "purpose", "is_reply", "needs_review", "hold_reason"]
+    list_select_related = ["contact", "template_version__template"]
+    search_fields = ["contact__phone", "=public_id", "=attempts__wamid"]
+    date_hierarchy = "created_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    inlines = [SendAttemptInline]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["public_id", "contact_link", "kind", "template", "purpose", "is_reply", "reply_to"]},
+        ),
+        ("Content", {"fields": ["rendered", "parameters_pretty"]}),
+        ("Consent", {"fields": ["authorising_event"]}),
+        (
+            "State",
+            {
+                "fields": [
+                    "status",
+                    "hold_reason",
+                    "next_attempt_at",
+                    "attempt_count",
+                    "needs_review",
+                    "error_code",
+                    "error_class",
+                    "error_text",
+                ]
+            },
+        ),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "created_at",
+                    "claimed_at",
+                    "accepted_at",
+                    "sent_at",
+                    "delivered_at",
+                    "read_at",
+                    "failed_at",
+                    "finished_at",
+                    "status_history",
+                ]
+            },
+        ),
+        ("Sent by", {"fields": ["actor_kind", "actor_label"]}),
+    ]
+    readonly_fields = [f for _, options in fieldsets for f in options["fields"]]
+
+    @admin.display(description="contact", ordering="contact")
+    def contact_link(self, obj):
+        return _contact_link(obj.contact)
+
+    @admin.display(description="template")
+    def template(self, obj):
+        version = obj.template_version
+        return f"{version.template} v{version.number}" if version else "—"
+
+    @admin.display(description="what the recipient reads")
+    def rendered(self, obj):
+        return format_html('<div style="white-space:pre-wrap;max-width:40em">{}</div>', obj.rendered_text)
+
+    @admin.display(description="parameters")
+    def parameters_pretty(self, obj):
+        return format_html(
+            "<pre>{}</pre>", json.dumps(obj.parameters or obj.content, indent=2, ensure_ascii=False)
+        )
+
+    @admin.display(description="status history (as WhatsApp reported it)")
+    def status_history(self, obj):
+        events = MessageStatusEvent.objects.filter(attempt__message=obj).order_by("received_at", "id")
+        if not events:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.received_at,
+                    e.status,
+                    e.meta_timestamp or "",
+                    "applied" if e.applied else "history only",
+                    (e.pricing or {}).get("category", ""),
+                )
+                for e in events
+            ),
+        )
+        return format_html(
+            "<table><tr><th>received</th><th>status</th><th>WhatsApp's time</th><th></th>"
+            "<th>pricing</th></tr>{}</table>",
+            rows,
+        )
+
+    # --- Sending an approved template from a contact's page ---------------------------------
+    def get_urls(self):
+        return [
+            path(
+                "send-template/<int:contact_id>/",
+                self.admin_site.admin_view(self.send_template_view),
+                name="messaging_send_template",
+            ),
+            *super().get_urls(),
+        ]
+
+    def send_template_view(self, request, contact_id):
+        """Choose an approved template, fill its parameters, send: the whole send path in one form."""
+        if not request.user.has_perm("messaging.send_template_message"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        choose = ChooseTemplateForm(request.GET or None)
+        template = choose.cleaned_data["template"] if choose.is_valid() else None
+        form = None
+        if template is not None:
+            version = template.approved_version
+            form = TemplateParametersForm(request.POST or None, version=version)
+            if request.method == "POST" and form.is_valid():
+                try:
+                    message = send_message(
+                        contact=contact,
+                        actor=Actor.for_user(request.user),
+                        template=template,
+                        parameters=parameters_from_slots(version, form.cleaned_data),
+                    )
+                except ApplicationError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    self.message_user(request, f"Queued “{template}” for {contact}.", messages.SUCCESS)
+                    return HttpResponseRedirect(
+                        reverse("admin:messaging_outboundmessage_change", args=[message.pk])
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": Contact._meta,
+            "contact": contact,
+            "choose": choose,
+            "template": template,
+            "form": form,
+            "title": f"Send a template to {contact}",
+        }
+        return TemplateResponse(request, "admin/messaging/send_template.html", context)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["sent_at", "contact_link", "type", "text", "in_reply_to"]
+    list_filter = ["type"]
+    list_select_related = ["contact", "in_reply_to"]
+    search_fields = ["contact__phone", "text", "=wamid"]
+    date_hierarchy = "sent_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "wamid",
+        "contact_link",
+        "type",
+        "text",
+        "context_wamid",
+        "in_reply_to",
+        "sent_at",
+        "received_at",
+        "payload_pretty",
+        "webhook_event",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="contact", ordering="contact")
+    def contact_link(self, obj):
+        return _contact_link(obj.contact)
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Raw webhook bodies exactly as received: read-only, pretty-printed."""
+
+    list_display = ["received_at", "outcome", "size", "short_error"]
+    list_filter = ["outcome"]
+    date_hierarchy = "received_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = ["received_at", "outcome", "processed_at", "attempts", "error", "signature", "body_pretty"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # The list shows sizes, not bodies (up to 3 MB each).
+        return super().get_queryset(request).defer("body").annotate(body_size=Length("body"))
+
+    @admin.display(description="bytes", ordering="body_size")
+    def size(self, obj):
+        return obj.body_size
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.error[:120]
+
+    @admin.display(description="body")
+    def body_pretty(self, obj):
+        raw = bytes(obj.body)
+        try:
+            text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = raw.decode("utf-8", errors="replace")
+        return format_html("<pre>{}</pre>", text)
+
+
+@admin.register(MessagingTier)
+class MessagingTierAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["reported_at", "tier", "limit", "source"]
