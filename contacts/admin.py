@@ -29,6 +29,12 @@ from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 
 
+def contact_link(contact) -> str:
+    """A link to the contact's page, for any admin that lists something about a contact."""
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    return format_html('<a href="{}">{}</a>', url, contact)
+
+
 class ActivityLoggedAdmin(admin.ModelAdmin):
     """Writes staff additions, changes and deletions made in the admin to the activity log."""
 
@@ -361,8 +367,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="contact", ordering="contact")
     def contact_link(self, obj):
-        url = reverse("admin:contacts_contact_change", args=[obj.contact_id])
-        return format_html('<a href="{}">{}</a>', url, obj.contact)
+        return contact_link(obj.contact)
 
 
 @admin.register(ActivityLogEntry)

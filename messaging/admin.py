@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from contacts.admin import contact_link
 from contacts.models import Contact
 from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
@@ -23,11 +24,6 @@ from messaging.models import (
     WebhookEvent,
 )
 from messaging.sending.service import send_message
-
-
-def _contact_link(contact):
-    url = reverse("admin:contacts_contact_change", args=[contact.pk])
-    return format_html('<a href="{}">{}</a>', url, contact)
 
 
 class SendAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -114,7 +110,7 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="contact", ordering="contact")
     def contact_link(self, obj):
-        return _contact_link(obj.contact)
+        return contact_link(obj.contact)
 
     @admin.display(description="template")
     def template(self, obj):
@@ -230,7 +226,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="contact", ordering="contact")
     def contact_link(self, obj):
-        return _contact_link(obj.contact)
+        return contact_link(obj.contact)
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
