@@ -1,0 +1,126 @@
+"""Account-level webhooks: template status, quality and category; the messaging tier.
+
+Templates are changed only through ``templates_app.services.template_apply_status`` (the one
+template status service, which also serves the sync); a template we do not know is ignored, so
+Meta stops retrying. Tier reports become a new ``MessagingTier`` row: the history is the record of
+when Meta raised the limit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.utils import timezone
+
+from messaging.models import MessagingTier, WebhookEvent
+from messaging.webhooks.envelope import Change, as_dict, text
+from templates_app.models import Category, MessageTemplate
+from templates_app.services import template_apply_status
+
+# Meta's tier names (fact sheet 3.3) and the limit each stands for; None is unlimited.
+TIER_LIMITS: dict[str, int | None] = {
+    "TIER_50": 50,
+    "TIER_250": 250,
+    "TIER_1K": 1000,
+    "TIER_2K": 2000,
+    "TIER_10K": 10000,
+    "TIER_100K": 100000,
+    "TIER_UNLIMITED": None,
+    "UNLIMITED": None,
+}
+_TIER_NAME = re.compile(r"^TIER_(\d+)(K?)$")
+_TIER_FIELDS = ("max_daily_conversations_per_business", "max_daily_conversation_per_phone")
+
+
+def apply_template_change(*, change: Change) -> bool:
+    """Status, quality or category of one template; False when the template is not ours."""
+    value = change.value
+    template = _template_for(value)
+    if template is None:
+        return False
+    occurred_at = min(change.entry_time or timezone.now(), timezone.now())
+    if change.field == "message_template_status_update":
+        status = text(value.get("event"), 32).strip().upper()
+        if not status:
+            return False
+        rejection = as_dict(value.get("rejection_info"))
+        template_apply_status(
+            template=template,
+            source="webhook",
+            status=status,
+            reason=text(value.get("reason"), 64),
+            detail=text(rejection.get("reason")) or text(as_dict(value.get("other_info")).get("description")),
+            recommendation=text(rejection.get("recommendation")),
+            occurred_at=occurred_at,
+        )
+    elif change.field == "message_template_quality_update":
+        quality = text(value.get("new_quality_score"), 16).strip().upper()
+        if quality:
+            template_apply_status(
+                template=template, source="webhook", quality=quality, occurred_at=occurred_at
+            )
+    elif change.field == "template_category_update":
+        category = text(value.get("new_category") or value.get("correct_category"), 16).strip().upper()
+        if category in Category.values:
+            template_apply_status(
+                template=template, source="webhook", category=category, occurred_at=occurred_at
+            )
+    return True
+
+
+def apply_capability_update(*, change: Change, webhook_event: WebhookEvent) -> MessagingTier | None:
+    """A new tier row from ``business_capability_update``; None when it carries no messaging limit."""
+    value = change.value
+    raw = next((value[name] for name in _TIER_FIELDS if name in value), None)
+    parsed = parse_tier(raw)
+    if parsed is None:
+        return None
+    tier, limit = parsed
+    reported_at = change.entry_time or webhook_event.received_at
+    tier_row, _ = MessagingTier.objects.get_or_create(
+        tier=tier, limit=limit, reported_at=reported_at, source="business_capability_update"
+    )
+    return tier_row
+
+
+def parse_tier(raw) -> tuple[str, int | None] | None:
+    """("TIER_2K", 2000) from "TIER_2K", 2000, "2000" or "UNLIMITED"; None when unreadable.
+
+    Meta documents the tier names for the phone-number field and a number for the portfolio
+    field; neither shape is pinned down for every version, so both are read.
+    """
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int | float):
+        if raw < 0:
+            return "TIER_UNLIMITED", None  # a negative limit is read as "no limit"
+        return _tier_for_number(int(raw))
+    name = str(raw).strip().upper()
+    if name.lstrip("-").isdigit():
+        return parse_tier(int(name))
+    if name in TIER_LIMITS:
+        return name, TIER_LIMITS[name]
+    match = _TIER_NAME.match(name)
+    if match:
+        return name, int(match.group(1)) * (1000 if match.group(2) else 1)
+    return None
+
+
+def _tier_for_number(limit: int) -> tuple[str, int | None]:
+    for name, known in TIER_LIMITS.items():
+        if known == limit:
+            return name, limit
+    return f"TIER_{limit}", limit
+
+
+def _template_for(value: dict) -> MessageTemplate | None:
+    meta_id = text(value.get("message_template_id"), 64).strip()
+    if meta_id:
+        template = MessageTemplate.objects.filter(meta_template_id=meta_id).first()
+        if template is not None:
+            return template
+    name = text(value.get("message_template_name"), 512).strip()
+    language = text(value.get("message_template_language"), 8).strip()
+    if name and language:
+        return MessageTemplate.objects.filter(name=name, language=language).first()
+    return None

@@ -1,0 +1,74 @@
+"""Reading Meta's webhook envelope defensively: every field may be missing or of the wrong type.
+
+Meta documents the shapes (fact sheet 4.2–4.6), but a signed body is stored whatever it holds,
+so processing reads it with these small readers instead of trusting it: a wrong type reads as
+empty and the item is skipped, never an exception that would fail the whole event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# Meta's timestamps are unix seconds; anything outside this range is not a real message time.
+_EARLIEST = 946684800  # 2000-01-01
+_LATEST = 4102444800  # 2100-01-01
+
+
+@dataclass(frozen=True)
+class Change:
+    """One ``entry[].changes[]`` item: the field it reports on and its value."""
+
+    field: str
+    value: dict[str, Any]
+    entry_id: str
+    entry_time: dt.datetime | None
+
+
+def changes_of(payload: Any) -> Iterator[Change]:
+    """Every change of every entry; anything that is not an object is skipped."""
+    if not isinstance(payload, dict):
+        return
+    for entry in as_list(payload.get("entry")):
+        if not isinstance(entry, dict):
+            continue
+        entry_time = unix_time(entry.get("time"))
+        for change in as_list(entry.get("changes")):
+            if not isinstance(change, dict):
+                continue
+            value = change.get("value")
+            yield Change(
+                field=text(change.get("field")),
+                value=value if isinstance(value, dict) else {},
+                entry_id=text(entry.get("id")),
+                entry_time=entry_time,
+            )
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def text(value: Any, limit: int | None = None) -> str:
+    """A string field as text ("" when missing or not a scalar), cut to ``limit`` characters."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return ""
+    result = str(value)
+    return result[:limit] if limit is not None else result
+
+
+def unix_time(value: Any) -> dt.datetime | None:
+    """Meta's unix timestamp (string or number) as an aware datetime; None when absent or absurd."""
+    try:
+        seconds = int(str(value).strip()) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+    if seconds is None or not _EARLIEST <= seconds <= _LATEST:
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
