@@ -186,6 +186,31 @@ def template_message(
     )
 
 
+def template_message_with_components(
+    to: str,
+    *,
+    name: str,
+    language: str,
+    components: Sequence[Payload],
+    biz_opaque_callback_data: str | None = None,
+) -> Payload:
+    """A template message whose ``components`` are already in Meta's send shape.
+
+    For callers that build the parameters from a stored template version
+    (``templates_app.sending.send_components``); an empty list sends the template without components.
+    """
+    if not name:
+        raise _refuse("The template name is missing.", "name")
+    if not language:
+        raise _refuse("The template language is missing.", "language")
+    template: Payload = {"name": name, "language": {"code": language}}
+    if components:
+        template["components"] = [dict(component) for component in components]
+    return _envelope(
+        to, "template", template, biz_opaque_callback_data=biz_opaque_callback_data, reply_to=None
+    )
+
+
 def text_message(
     to: str,
     body: str,

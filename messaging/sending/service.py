@@ -1,9 +1,28 @@
 """send_message: the consent, window, template and parameter rules, then a queued message."""
 
-from contacts.models import Contact
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import ConsentStatus, Contact, CurrentConsent, Purpose
+from contacts.selectors import current_consent
+from contacts.services import log_activity
 from core.actors import Actor
-from messaging.models import InboundMessage, OutboundMessage
-from templates_app.models import MessageTemplate
+from core.errors import ApplicationError
+from messaging.models import InboundMessage, MessageKind, OutboundMessage
+from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.rules import recipient_address, window_open
+from templates_app.models import Category, MessageTemplate
+from templates_app.rendering import render_message
+from templates_app.sending import require_sendable
+
+TEXT_LIMIT = 4096
+
+
+def purpose_for_category(category: str) -> str:
+    """MARKETING templates need marketing consent; UTILITY and AUTHENTICATION need service consent."""
+    return Purpose.MARKETING if category == Category.MARKETING else Purpose.SERVICE
 
 
 def send_message(
@@ -23,5 +42,104 @@ def send_message(
     it needs no opt-in. Everything else is business-initiated and needs a current opt-in for its
     purpose (MARKETING → marketing; UTILITY, AUTHENTICATION → service). Free-form only inside
     the 24-hour window. Enqueued with ``transaction.on_commit``.
+
+    These checks say whether the message may be queued; the send-time rules
+    (``messaging.sending.rules``) are asked again when it is claimed, so an opt-out in between wins.
     """
-    raise NotImplementedError
+    now = timezone.now()
+    if reply_to is not None:
+        is_reply = True
+        if reply_to.contact_id != contact.pk:
+            raise ApplicationError(
+                "The message being answered came from someone else.", code="reply_to_other_contact"
+            )
+    if (template is None) == (text is None):
+        raise ApplicationError(
+            "Give either an approved template or a free-form text, not both or neither.",
+            code="message_content_invalid",
+        )
+    if contact.pk is None:
+        raise ApplicationError("Save the contact before sending to it.", code="contact_unsaved")
+    if contact.not_on_whatsapp_since is not None:
+        raise ApplicationError(
+            f"{contact} is not on WhatsApp (reported on {contact.not_on_whatsapp_since:%Y-%m-%d}).",
+            code="not_on_whatsapp",
+        )
+    if not recipient_address(contact):
+        raise ApplicationError(
+            f"{contact} has no phone number or WhatsApp id to send to.",
+            code="no_whatsapp_address",
+            field="phone",
+        )
+
+    message = OutboundMessage(contact=contact, is_reply=is_reply, reply_to=reply_to, next_attempt_at=now)
+    message.set_actor(actor)
+    if template is not None:
+        version = require_sendable(template, parameters)
+        message.kind = MessageKind.TEMPLATE
+        message.template_version = version
+        message.parameters = parameters or {}
+        message.purpose = purpose_for_category(version.category)
+        message.rendered_text = render_message(components=version.components, parameters=parameters).as_text()
+    else:
+        body = (text or "").strip()
+        if not body:
+            raise ApplicationError("The message text is empty.", code="message_content_invalid", field="text")
+        if len(body) > TEXT_LIMIT:
+            raise ApplicationError(
+                f"The text has {len(body)} characters; WhatsApp allows at most {TEXT_LIMIT}.",
+                code="message_content_invalid",
+                field="text",
+            )
+        message.kind = MessageKind.TEXT
+        message.content = {"body": body}
+        message.purpose = Purpose.SERVICE
+        message.rendered_text = body
+
+    if (is_reply or message.kind != MessageKind.TEMPLATE) and not window_open(contact, now):
+        what = "A reply" if is_reply else "A free-form message"
+        raise ApplicationError(
+            f"{what} can only be sent while {contact}'s 24-hour window is open (they wrote to us in "
+            "the last 24 hours). Send an approved template instead.",
+            code="window_closed",
+        )
+    if not is_reply:
+        _check_consent(contact, message.purpose)
+
+    with transaction.atomic():
+        message.full_clean()
+        message.save()
+        if actor.kind == Actor.USER:
+            log_activity(
+                actor=actor,
+                action="message.queued",
+                obj=message,
+                details={"public_id": str(message.public_id), "kind": message.kind, "is_reply": is_reply},
+            )
+        enqueue_messages([message.pk])
+    return message
+
+
+def _check_consent(contact: Contact, purpose: str) -> None:
+    consent = current_consent(contact=contact, purpose=purpose)
+    if consent is not None and consent.status == ConsentStatus.OPTED_IN:
+        return
+    if consent is not None:
+        raise ApplicationError(
+            f"{contact} opted out of {purpose} messages on {consent.since:%Y-%m-%d}; "
+            "nothing but a reply to their own message may be sent for this purpose.",
+            code="opted_out",
+        )
+    others = CurrentConsent.objects.filter(contact=contact, status=ConsentStatus.OPTED_IN).exclude(
+        purpose=purpose
+    )
+    other = others.values_list("purpose", flat=True).first()
+    if other:
+        raise ApplicationError(
+            f"{contact} opted in to {other} messages only; this template needs a {purpose} opt-in.",
+            code="consent_wrong_purpose",
+        )
+    raise ApplicationError(
+        f"{contact} has not opted in to {purpose} messages on WhatsApp; record their opt-in first.",
+        code="no_consent",
+    )

@@ -1,0 +1,119 @@
+"""The message's state changes on the send path, each one conditional UPDATE from the states it may leave.
+
+``queued → sending`` is the claim (``dispatch``); the others are here: back to ``queued`` with a
+hold (a rule or a retry), ``skipped``, ``failed``, ``unknown``. Each returns whether it applied, so
+a caller that lost a race (another worker, the sweeper, a webhook) does nothing more.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendAttempt
+from messaging.sending.enqueue import enqueue_messages
+
+# Held for at most this long: the task waits for the message itself instead of the sweeper.
+SHORT_HOLD = timedelta(seconds=5)
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 30 * 60
+
+
+def message_hold(
+    message: OutboundMessage,
+    *,
+    reason: str,
+    until: datetime | None,
+    expected: Iterable[str] = (MessageStatus.SENDING,),
+    error: dict | None = None,
+) -> bool:
+    """Back to ``queued``, waiting for ``reason`` until ``until`` (None: until released, e.g. the halt)."""
+    now = timezone.now()
+    changed = OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected)).update(
+        status=MessageStatus.QUEUED,
+        hold_reason=reason,
+        next_attempt_at=until,
+        claimed_at=None,
+        updated_at=now,
+        **(error or {}),
+    )
+    if changed and until is not None and until - now <= SHORT_HOLD:
+        enqueue_messages([message.pk])
+    return changed == 1
+
+
+def message_skip(
+    message: OutboundMessage, *, reason: str, detail: str, expected=(MessageStatus.QUEUED,)
+) -> bool:
+    """Never sent and never will be: ``skipped`` with the reason (a ``rules.SkipReason``) and its text."""
+    now = timezone.now()
+    return (
+        OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected)).update(
+            status=MessageStatus.SKIPPED,
+            hold_reason=HoldReason.NONE,
+            next_attempt_at=None,
+            error_class=reason,
+            error_text=detail,
+            finished_at=now,
+            updated_at=now,
+        )
+        == 1
+    )
+
+
+def message_fail(message: OutboundMessage, *, error: dict, expected: Iterable[str]) -> bool:
+    """Final ``failed``, with Meta's code (or our reason) in ``error`` (code, class, text)."""
+    now = timezone.now()
+    return (
+        OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected)).update(
+            status=MessageStatus.FAILED,
+            hold_reason=HoldReason.NONE,
+            next_attempt_at=None,
+            needs_review=False,
+            failed_at=now,
+            updated_at=now,
+            **error,
+        )
+        == 1
+    )
+
+
+def retry_delay(attempt_number: int) -> timedelta:
+    """Exponential backoff with jitter: 15–30 s, 30–60 s, … up to 15–30 minutes."""
+    ceiling = min(RETRY_BASE_SECONDS * 2 ** max(attempt_number - 1, 0), RETRY_MAX_SECONDS)
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def retry_deadline(message: OutboundMessage) -> datetime:
+    """Transient failures are retried until this long after the first attempt."""
+    first = (
+        SendAttempt.objects.filter(message_id=message.pk)
+        .order_by("number")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return (first or timezone.now()) + timedelta(hours=settings.WHATSAPP_RETRY_DEADLINE_HOURS)
+
+
+def message_retry_or_fail(
+    message: OutboundMessage,
+    *,
+    attempt_number: int,
+    error: dict,
+    expected: Iterable[str],
+    delay: timedelta | None = None,
+) -> str:
+    """Requeue after a backoff, or fail once the retry deadline has passed; returns the new status."""
+    now = timezone.now()
+    until = now + (delay if delay is not None else retry_delay(attempt_number))
+    if until > retry_deadline(message):
+        text = error.get("error_text", "")
+        error = {**error, "error_text": f"Gave up after {attempt_number} attempts: {text}".strip()}
+        message_fail(message, error=error, expected=expected)
+        return MessageStatus.FAILED
+    message_hold(message, reason=HoldReason.RETRY, until=until, expected=expected, error=error)
+    return MessageStatus.QUEUED

@@ -1,0 +1,125 @@
+"""The sweeper (every minute): what no task is going to do by itself.
+
+- **Expired claims** — ``sending`` for longer than a worker can take: with no attempt, nothing
+  left, so back to ``queued``; with a pending attempt a request may have left, so the message is
+  ``unknown`` with a reconcile deadline (never resent blindly).
+- **Due holds and retries** — ``queued`` with a hold whose time has come: released and enqueued.
+- **Lost enqueues** — ``queued`` and due for a long while with no hold (the process died between
+  commit and enqueue, or Redis lost the task): enqueued again.
+- **Overdue unknowns** — an unknown attempt past its deadline with no webhook: the message is
+  flagged ``needs_review`` for staff, who resend it or mark it failed.
+
+Every step is set-based and safe to run twice or in two sweepers at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
+from messaging.sending.enqueue import enqueue_messages
+
+# Longer than a task can live (django-q2's timeout is 60 s): the limiter wait plus connect and read.
+CLAIM_TIMEOUT = timedelta(minutes=3)
+# A queued message due this long ago without a hold has lost its task.
+LOST_AFTER = timedelta(minutes=10)
+BATCH = 5_000
+
+
+@dataclass
+class SweepResult:
+    claims_requeued: int = 0
+    claims_unknown: int = 0
+    released: int = 0
+    re_enqueued: int = 0
+    needs_review: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.claims_requeued} expired claims requeued, {self.claims_unknown} made unknown, "
+            f"{self.released} held messages released, {self.re_enqueued} lost ones re-enqueued, "
+            f"{self.needs_review} unknown ones need review"
+        )
+
+
+def sweep(now: datetime | None = None) -> SweepResult:
+    now = now or timezone.now()
+    result = SweepResult()
+    expire_claims(now, result)
+    release_due(now, result)
+    flag_overdue_unknown(now, result)
+    return result
+
+
+def expire_claims(now: datetime, result: SweepResult) -> None:
+    cutoff = now - CLAIM_TIMEOUT
+    deadline = now + timedelta(minutes=settings.WHATSAPP_UNKNOWN_DEADLINE_MINUTES)
+    pending = SendAttempt.objects.filter(message_id=OuterRef("pk"), outcome=AttemptOutcome.PENDING)
+    with transaction.atomic():
+        stale = OutboundMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=cutoff)
+        unknown_ids = list(stale.filter(Exists(pending)).values_list("pk", flat=True)[:BATCH])
+        result.claims_unknown = OutboundMessage.objects.filter(
+            pk__in=unknown_ids, status=MessageStatus.SENDING
+        ).update(
+            status=MessageStatus.UNKNOWN,
+            error_class="unknown",
+            error_text="The worker sending it stopped answering; a request may have reached WhatsApp.",
+            updated_at=now,
+        )
+        SendAttempt.objects.filter(message_id__in=unknown_ids, outcome=AttemptOutcome.PENDING).update(
+            outcome=AttemptOutcome.UNKNOWN, finished_at=now, reconcile_by=deadline
+        )
+        requeue_ids = list(stale.exclude(Exists(pending)).values_list("pk", flat=True)[:BATCH])
+        result.claims_requeued = OutboundMessage.objects.filter(
+            pk__in=requeue_ids, status=MessageStatus.SENDING
+        ).update(
+            status=MessageStatus.QUEUED,
+            claimed_at=None,
+            hold_reason=HoldReason.NONE,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+        enqueue_messages(requeue_ids)
+
+
+def release_due(now: datetime, result: SweepResult) -> None:
+    queued = OutboundMessage.objects.filter(status=MessageStatus.QUEUED)
+    with transaction.atomic():
+        held = queued.exclude(hold_reason=HoldReason.NONE).filter(next_attempt_at__lte=now)
+        ids = list(
+            held.select_for_update(skip_locked=True)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        result.released = held.filter(pk__in=ids).update(
+            hold_reason=HoldReason.NONE, next_attempt_at=now, updated_at=now
+        )
+        enqueue_messages(ids)
+    with transaction.atomic():
+        lost = queued.filter(hold_reason=HoldReason.NONE).filter(
+            Q(next_attempt_at__lte=now - LOST_AFTER)
+            | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_AFTER)
+        )
+        ids = list(
+            lost.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:BATCH]
+        )
+        # Due now, and not "lost" again for another LOST_AFTER.
+        result.re_enqueued = lost.filter(pk__in=ids).update(next_attempt_at=now, updated_at=now)
+        enqueue_messages(ids)
+
+
+def flag_overdue_unknown(now: datetime, result: SweepResult) -> None:
+    overdue = SendAttempt.objects.filter(
+        message_id=OuterRef("pk"), outcome=AttemptOutcome.UNKNOWN, reconcile_by__lt=now
+    )
+    result.needs_review = (
+        OutboundMessage.objects.filter(status=MessageStatus.UNKNOWN, needs_review=False)
+        .filter(Exists(overdue))
+        .update(needs_review=True, updated_at=now)
+    )
