@@ -73,6 +73,8 @@ def apply_user_preferences(*, value: dict, webhook_event: WebhookEvent) -> None:
             "category": text(item.get("category"), 64),
             "detail": text(item.get("detail"), 500),
             "timestamp": occurred_at.isoformat(),
+            # Meta's own timestamp identifies a signal delivered again (ours may be clamped to now).
+            "meta_timestamp": text(item.get("timestamp"), 20) or f"webhook:{webhook_event.pk}",
         }
         if choice == "stop":
             _signal_opt_out(contact, occurred_at, details)
@@ -202,7 +204,7 @@ def _signal_opt_out(contact: Contact, occurred_at, details: dict) -> None:
         purpose=Purpose.MARKETING,
         action=ConsentAction.OPT_OUT,
         source=ConsentSource.WHATSAPP_SIGNAL,
-        occurred_at=occurred_at,
+        evidence__meta_timestamp=details["meta_timestamp"],
     ).exists()
     if already:
         return  # the same signal delivered again
@@ -220,7 +222,7 @@ def _signal_opt_out(contact: Contact, occurred_at, details: dict) -> None:
 def _timeline_note(contact: Contact, choice: str, details: dict) -> None:
     action = f"whatsapp.user_preferences.{choice}"[:64]
     already = ActivityLogEntry.objects.filter(
-        action=action, object_id=str(contact.pk), details__timestamp=details["timestamp"]
+        action=action, object_id=str(contact.pk), details__meta_timestamp=details["meta_timestamp"]
     ).exists()
     if not already:
         log_activity(actor=SIGNAL_ACTOR, action=action, obj=contact, details=details)

@@ -124,9 +124,15 @@ def contact_for(sender: Sender) -> Contact | None:
 
 def open_window(*, contact: Contact, at: dt.datetime) -> None:
     """Move the window's start forward to ``at`` unless a later message already moved it."""
-    Contact.objects.filter(pk=contact.pk).filter(
-        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
-    ).update(last_inbound_at=at, updated_at=timezone.now())
+    moved = (
+        Contact.objects.filter(pk=contact.pk)
+        .filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at))
+        .update(last_inbound_at=at, updated_at=timezone.now())
+    )
+    if moved:
+        contact.last_inbound_at = at  # the reply that follows checks the window on this instance
+    else:
+        contact.refresh_from_db(fields=["last_inbound_at"])
 
 
 def message_text(message: dict, kind: str) -> str:
