@@ -8,6 +8,7 @@ empty and the item is skipped, never an exception that would fail the whole even
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 # Meta's timestamps are unix seconds; anything outside this range is not a real message time.
 _EARLIEST = 946684800  # 2000-01-01
 _LATEST = 4102444800  # 2100-01-01
+_RISKY_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,26 @@ def changes_of(payload: Any) -> Iterator[Change]:
                 entry_id=text(entry.get("id")),
                 entry_time=entry_time,
             )
+
+
+def storable(value: Any) -> Any:
+    """``value`` with strings PostgreSQL can store: no U+0000, no lone surrogate halves.
+
+    JSON may carry both escaped (``\\u0000``, a lone ``\\ud83c``); the raw body keeps them, what we
+    store from it drops the NUL and replaces the half with U+FFFD.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value
+
+
+def needs_cleaning(body: bytes) -> bool:
+    """Whether the raw JSON escapes a NUL or a surrogate (checked on bytes: it is rare and cheap)."""
+    return _RISKY_ESCAPE.search(body) is not None
 
 
 def as_list(value: Any) -> list:

@@ -21,7 +21,7 @@ from messaging.models import WebhookEvent, WebhookOutcome
 from messaging.statuses import StatusReport, apply_status_reports
 from messaging.webhooks.account import apply_capability_update, apply_template_change
 from messaging.webhooks.consent import act_on_inbound, apply_user_preferences
-from messaging.webhooks.envelope import Change, as_list, changes_of
+from messaging.webhooks.envelope import Change, as_list, changes_of, needs_cleaning, storable
 from messaging.webhooks.inbound import receive_message, senders_of
 
 logger = logging.getLogger(__name__)
@@ -83,9 +83,12 @@ def _finish(event_id: int, outcome: str, error: str) -> None:
 
 def _process(event: WebhookEvent) -> Counter:
     try:
-        payload = json.loads(bytes(event.body))
+        body = bytes(event.body)
+        payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UnreadableWebhook(f"the body is not JSON ({exc})") from exc
+    if needs_cleaning(body):
+        payload = storable(payload)
     if not isinstance(payload, dict):
         raise UnreadableWebhook(f"the body is JSON but not an object ({type(payload).__name__})")
     summary: Counter = Counter()

@@ -233,3 +233,29 @@ def test_messages_without_an_id_or_sender_are_skipped_and_the_rest_kept(deliver,
     )
     assert deliver(body).status_code == 200
     assert list(InboundMessage.objects.values_list("wamid", flat=True)) == ["wamid.ok"]
+
+
+def test_nul_characters_are_dropped_from_what_is_stored_but_kept_in_the_raw_body(deliver, customer):
+    # PostgreSQL's text and jsonb cannot hold U+0000; Meta's JSON escapes may still carry one.
+    body = text_message("a\u0000b", name="N\u0000ame")
+    response = deliver(body)
+    assert response.status_code == 200
+    from messaging.models import WebhookEvent
+
+    assert b"\\u0000" in bytes(WebhookEvent.objects.get().body)
+    stored = InboundMessage.objects.get()
+    assert stored.text == "ab"
+    assert stored.payload["text"]["body"] == "ab"
+
+
+def test_a_lone_surrogate_escape_is_stored_as_a_replacement_character(deliver, customer):
+    body = b"".join(
+        [
+            b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{',
+            b'"contacts":[{"wa_id":"4915112345678","profile":{"name":"P"}}],"messages":[{"from":"4915112345678",',
+            b'"id":"wamid.surrogate","timestamp":"1750000000","type":"text",',
+            b'"text":{"body":"half \\ud83c and whole \\ud83c\\udf37"}}]}}]}]}',
+        ]
+    )
+    assert deliver(body).status_code == 200
+    assert InboundMessage.objects.get().text == "half \ufffd and whole 🌷"
