@@ -17,12 +17,16 @@ from core.errors import ApplicationError
 from messaging.forms import ChooseTemplateForm, TemplateParametersForm, parameters_from_slots
 from messaging.models import (
     InboundMessage,
+    MessageStatus,
     MessageStatusEvent,
     MessagingTier,
     OutboundMessage,
     SendAttempt,
+    SendingHalt,
     WebhookEvent,
 )
+from messaging.sending.halt import clear_halt
+from messaging.sending.review import message_mark_failed, message_resend
 from messaging.sending.service import send_message
 
 
@@ -66,6 +70,37 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     inlines = [SendAttemptInline]
+    actions = ["resend", "mark_failed"]
+
+    def _review(self, request, queryset, service, done):
+        count = 0
+        for message in queryset.filter(status=MessageStatus.UNKNOWN):
+            try:
+                service(message=message, actor=Actor.for_user(request.user))
+            except ApplicationError as exc:
+                self.message_user(request, f"{message}: {exc.message}", messages.ERROR)
+            else:
+                count += 1
+        skipped = queryset.exclude(status=MessageStatus.UNKNOWN).count()
+        self.message_user(
+            request, f"{count} message(s) {done}.", messages.SUCCESS if count else messages.WARNING
+        )
+        if skipped:
+            self.message_user(
+                request, f"{skipped} selected message(s) were not of unknown outcome.", messages.WARNING
+            )
+
+    @admin.action(description="Resend (outcome unknown: a new attempt)", permissions=["review"])
+    def resend(self, request, queryset):
+        self._review(request, queryset, message_resend, "queued again")
+
+    @admin.action(description="Mark failed (outcome unknown)", permissions=["review"])
+    def mark_failed(self, request, queryset):
+        self._review(request, queryset, message_mark_failed, "marked failed")
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("messaging.review_unknown_message")
+
     fieldsets = [
         (
             None,
@@ -265,6 +300,30 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except ValueError:
             text = raw.decode("utf-8", errors="replace")
         return format_html("<pre>{}</pre>", text)
+
+
+@admin.register(SendingHalt)
+class SendingHaltAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Account-level errors stop every send; an Administrator clears the halt here."""
+
+    list_display = ["started_at", "active", "error_code", "reason", "cleared_at", "cleared_by"]
+    fields = ["started_at", "active", "error_code", "reason", "message", "cleared_at", "cleared_by"]
+    readonly_fields = fields
+    actions = ["clear"]
+
+    @admin.action(description="Clear the halt and release held messages", permissions=["clear"])
+    def clear(self, request, queryset):
+        try:
+            halt = clear_halt(actor=Actor.for_user(request.user))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Sending resumed (halt since {halt.started_at:%Y-%m-%d %H:%M} cleared)."
+            )
+
+    def has_clear_permission(self, request):
+        return request.user.has_perm("messaging.clear_sendinghalt")
 
 
 @admin.register(MessagingTier)

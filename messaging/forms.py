@@ -104,7 +104,13 @@ class TemplateParametersForm(forms.Form):
     def __init__(self, *args, version: TemplateVersion, **kwargs):
         super().__init__(*args, **kwargs)
         for slot in parameter_slots(version):
-            field = forms.URLField if slot.key == "header_link" else forms.CharField
-            self.fields[slot.key] = field(
-                label=slot.label, initial=slot.sample, help_text=slot.help_text, max_length=1024
-            )
+            options = {
+                "label": slot.label,
+                "initial": slot.sample,
+                "help_text": slot.help_text,
+                "max_length": 1024,
+            }
+            if slot.key == "header_link":
+                self.fields[slot.key] = forms.URLField(assume_scheme="https", **options)
+            else:
+                self.fields[slot.key] = forms.CharField(**options)
