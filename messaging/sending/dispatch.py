@@ -273,10 +273,8 @@ def record_accepted(message: OutboundMessage, attempt: SendAttempt, outcome: Acc
         )
         adopt_wa_id(message.contact, outcome.wa_id)
         attempt.refresh_from_db()
-        try:
-            statuses.apply_pending_statuses(attempt)
-        except NotImplementedError:  # the webhook half has not landed yet
-            logger.debug("apply_pending_statuses is not implemented yet")
+        # A status webhook can beat this commit; statuses waiting for this wamid apply now.
+        statuses.apply_pending_statuses(attempt)
 
 
 def adopt_wa_id(contact: Contact, wa_id: str) -> bool:

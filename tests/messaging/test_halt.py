@@ -1,0 +1,92 @@
+"""The sending halt: started once, shown from the cache, cleared by an Administrator."""
+
+import pytest
+from django.core.cache import cache
+
+from contacts.models import ActivityLogEntry
+from core.actors import Actor
+from core.errors import ApplicationError
+from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendingHalt
+from messaging.sending import halt as halt_module
+from messaging.sending.halt import active_halt, clear_halt, halt_sending
+from messaging.sending.service import send_message
+from tests.messaging.conftest import ORDER_PARAMETERS
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(db):
+    cache.delete(halt_module.CACHE_KEY)
+    yield
+    cache.delete(halt_module.CACHE_KEY)
+
+
+def test_halting_twice_keeps_one_active_halt():
+    first = halt_sending(reason="token expired", code=190)
+    second = halt_sending(reason="payment problem", code=131042)
+    assert first.pk == second.pk
+    assert SendingHalt.objects.filter(active=True).count() == 1
+    assert ActivityLogEntry.objects.filter(action="sending.halted").count() == 1
+
+
+def test_a_concurrent_halt_losing_the_race_returns_the_winner(monkeypatch):
+    winner = SendingHalt.objects.create(reason="first", error_code=190)
+    # Our read saw no halt; the insert then meets the one-active-halt constraint.
+    real_filter = SendingHalt.objects.filter
+    calls = []
+
+    def filter_seeing_nothing_once(*args, **kwargs):
+        calls.append(kwargs)
+        qs = real_filter(*args, **kwargs)
+        return qs.none() if len(calls) == 1 else qs
+
+    monkeypatch.setattr(SendingHalt.objects, "filter", filter_seeing_nothing_once)
+    assert halt_sending(reason="second", code=368).pk == winner.pk
+
+
+def test_active_halt_is_read_from_the_cache(django_assert_num_queries):
+    halt_sending(reason="token expired", code=190)
+    info = active_halt()
+    assert info.reason == "token expired" and info.error_code == 190
+    with django_assert_num_queries(1):  # the cache's own lookup, not the halt table
+        assert active_halt() == info
+
+
+def test_clearing_needs_an_administrator(support):
+    halt_sending(reason="token expired", code=190)
+    with pytest.raises(ApplicationError) as info:
+        clear_halt(actor=Actor.for_user(support))
+    assert info.value.code == "permission_denied"
+    with pytest.raises(ApplicationError):
+        clear_halt(actor=Actor.system("tests"))
+    assert active_halt() is not None
+
+
+def test_clearing_releases_the_held_messages_and_is_logged(
+    administrator, customer, order_update, django_capture_on_commit_callbacks, monkeypatch
+):
+    enqueued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(args[0]))
+    message = send_message(
+        contact=customer, actor=Actor.system("tests"), template=order_update, parameters=ORDER_PARAMETERS
+    )
+    OutboundMessage.objects.filter(pk=message.pk).update(hold_reason=HoldReason.HALT, next_attempt_at=None)
+    halt_sending(reason="token expired", code=190, message=message)
+    assert active_halt() is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        halt = clear_halt(actor=Actor.for_user(administrator))
+    assert not halt.active and halt.cleared_by == administrator and halt.cleared_at
+    assert active_halt() is None
+    message.refresh_from_db()
+    assert message.status == MessageStatus.QUEUED and message.hold_reason == "" and message.next_attempt_at
+    assert message.pk in enqueued
+    entry = ActivityLogEntry.objects.get(action="sending.halt_cleared")
+    assert entry.actor_user == administrator and entry.details["released_messages"] == 1
+    # A new halt can start after a clear.
+    assert halt_sending(reason="again", code=0).pk != halt.pk
+
+
+def test_clearing_without_a_halt_is_refused(administrator):
+    with pytest.raises(ApplicationError) as info:
+        clear_halt(actor=Actor.for_user(administrator))
+    assert info.value.code == "no_active_halt"
