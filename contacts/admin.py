@@ -106,7 +106,11 @@ class CountryFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         countries = cache.get(self.CACHE_KEY)
         if countries is None:
-            countries = sorted(c for c in Contact.objects.values_list("country", flat=True).distinct() if c)
+            # order_by() first: the model's default ordering would otherwise join the DISTINCT and
+            # return one row per contact.
+            countries = sorted(
+                c for c in Contact.objects.order_by().values_list("country", flat=True).distinct() if c
+            )
             cache.set(self.CACHE_KEY, countries, 300)
         return [(c, c) for c in countries]
 

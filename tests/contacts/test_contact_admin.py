@@ -186,3 +186,14 @@ def test_consent_wording_versions_through_the_admin(client_for, editor):
     assert sorted(versions) == [1, 2]
     response = client.post(url, {"purpose": "marketing", "language": "en", "text": "  "})
     assert response.status_code == 200
+
+
+def test_the_country_filter_lists_each_country_once(client_for, editor):
+    from django.core.cache import cache
+
+    cache.delete("contacts:countries")
+    ContactFactory.create_batch(3)  # all DE
+    ContactFactory(phone="+447911123456", country="GB")
+    response = client_for(editor).get(reverse("admin:contacts_contact_changelist"))
+    country_filter = next(f for f in response.context["cl"].filter_specs if f.title == "country")
+    assert [value for value, _ in country_filter.lookup_choices] == ["DE", "GB"]
