@@ -3,6 +3,7 @@
 import functools
 
 import pytest
+from django.db import OperationalError
 from django_q.tasks import async_task
 
 import messaging.webhooks.tasks
@@ -12,6 +13,24 @@ from messaging.models import InboundMessage, MessagingTier, WebhookEvent, Webhoo
 from tests.sandbox import APP_SECRET, control, wait_until
 
 PERSON = "+4915198765432"
+
+
+def soon(query):
+    """Poll ``query`` until truthy. SQLite's shared in-memory test database refuses a read while the
+    live server's thread holds a write ("table is locked") instead of waiting: that is a retry."""
+
+    def attempt():
+        try:
+            return query()
+        except OperationalError:
+            return None
+
+    return wait_until(attempt)
+
+
+def settled(sandbox):
+    """Every webhook delivered and answered: the server has finished writing what they carried."""
+    wait_until(lambda: control(sandbox, "health")["pending_webhooks"] == 0)
 
 
 @pytest.fixture
@@ -27,7 +46,8 @@ def test_the_sandbox_posts_signed_webhooks_that_land(live_sandbox):
     wamid = control(
         live_sandbox, "inbound", {"from": PERSON, "kind": "text", "body": "Hi, is my order on its way?"}
     )["wamid"]
-    inbound = wait_until(lambda: InboundMessage.objects.filter(wamid=wamid).select_related("contact").first())
+    inbound = soon(lambda: InboundMessage.objects.filter(wamid=wamid).select_related("contact").first())
+    settled(live_sandbox)
     assert inbound.text == "Hi, is my order on its way?"
     contact = inbound.contact
     assert contact.phone == PERSON
@@ -37,18 +57,17 @@ def test_the_sandbox_posts_signed_webhooks_that_land(live_sandbox):
 
     # A keyword, Meta's own signal and a tier change travel the same way.
     control(live_sandbox, "inbound", {"from": PERSON, "kind": "text", "body": "START"})
-    wait_until(lambda: ConsentEvent.objects.filter(contact=contact, source=ConsentSource.KEYWORD).exists())
+    soon(lambda: ConsentEvent.objects.filter(contact=contact, source=ConsentSource.KEYWORD).exists())
     control(live_sandbox, "user_preferences", {"wa_id": PERSON, "value": "stop"})
-    wait_until(
-        lambda: ConsentEvent.objects.filter(contact=contact, source=ConsentSource.WHATSAPP_SIGNAL).exists()
-    )
+    soon(lambda: ConsentEvent.objects.filter(contact=contact, source=ConsentSource.WHATSAPP_SIGNAL).exists())
+    settled(live_sandbox)
     assert current_consent(contact=contact, purpose=Purpose.MARKETING).status == "opted_out"
     control(live_sandbox, "tier", {"tier": "TIER_10K"})
-    tier = wait_until(lambda: MessagingTier.objects.filter(source="business_capability_update").first())
+    tier = soon(lambda: MessagingTier.objects.filter(source="business_capability_update").first())
     assert (tier.tier, tier.limit) == ("TIER_10K", 10000)
 
     # Every signed body the sandbox delivered is stored and processed; none waits for a retry.
-    wait_until(lambda: control(live_sandbox, "health")["pending_webhooks"] == 0)
+    settled(live_sandbox)
     assert set(WebhookEvent.objects.values_list("outcome", flat=True)) == {WebhookOutcome.PROCESSED}
     attempts = control(live_sandbox, "webhooks")["attempts"]
     assert attempts and all(a["status"] == 200 for a in attempts)
