@@ -52,6 +52,7 @@ def sweep(now: datetime | None = None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult()
     expire_claims(now, result)
+    wake_approved_templates(now)
     release_due(now, result)
     flag_overdue_unknown(now, result)
     return result
@@ -86,6 +87,17 @@ def expire_claims(now: datetime, result: SweepResult) -> None:
             updated_at=now,
         )
         enqueue_messages(requeue_ids)
+
+
+def wake_approved_templates(now: datetime) -> int:
+    """Messages held for a paused (or re-reviewed) template become due as soon as it is approved
+    again, instead of at their next hourly re-check."""
+    return OutboundMessage.objects.filter(
+        status=MessageStatus.QUEUED,
+        hold_reason=HoldReason.TEMPLATE_PAUSED,
+        next_attempt_at__gt=now,
+        template_version__template__status="APPROVED",
+    ).update(next_attempt_at=now, updated_at=now)
 
 
 def release_due(now: datetime, result: SweepResult) -> None:

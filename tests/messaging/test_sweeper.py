@@ -173,3 +173,21 @@ def test_review_needs_the_permission_and_an_unknown_message(
         message_mark_failed(message=unknown_message, actor=Actor.for_user(administrator))
     assert info.value.code == "message_not_unknown"
     assert SendAttempt.objects.filter(message=unknown_message).count() == 1
+
+
+def test_a_message_held_for_a_paused_template_wakes_when_it_is_approved_again(customer, order_update):
+    from templates_app.services import template_apply_status
+
+    message = send_message(contact=customer, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS)
+    template_apply_status(template=order_update, status="PAUSED", source="webhook")
+    claim_message(message.pk)
+    message.refresh_from_db()
+    assert (message.status, message.hold_reason) == (MessageStatus.QUEUED, HoldReason.TEMPLATE_PAUSED)
+    assert message.next_attempt_at > timezone.now() + timedelta(minutes=30)
+    sweep()
+    message.refresh_from_db()
+    assert message.hold_reason == HoldReason.TEMPLATE_PAUSED  # still paused: stays held
+    template_apply_status(template=order_update, status="APPROVED", source="webhook")
+    sweep()
+    message.refresh_from_db()
+    assert message.hold_reason == HoldReason.NONE and message.next_attempt_at <= timezone.now()
