@@ -274,7 +274,6 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["received_at", "outcome", "size", "short_error"]
     list_filter = ["outcome"]
-    date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     fields = ["received_at", "outcome", "processed_at", "attempts", "error", "signature", "body_pretty"]

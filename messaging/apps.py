@@ -7,16 +7,21 @@ def ensure_schedules(sender, **kwargs):
     from django_q.models import Schedule
 
     from messaging.tasks import SWEEP_EVERY_MINUTES, SWEEP_SCHEDULE_NAME
+    from messaging.webhooks.tasks import SWEEP_SCHEDULE_NAME as WEBHOOK_SWEEP_NAME
 
-    Schedule.objects.update_or_create(
-        name=SWEEP_SCHEDULE_NAME,
-        defaults={
-            "func": "messaging.tasks.sweep_sending",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": SWEEP_EVERY_MINUTES,
-            "repeats": -1,
-        },
-    )
+    for name, func in (
+        (SWEEP_SCHEDULE_NAME, "messaging.tasks.sweep_sending"),
+        (WEBHOOK_SWEEP_NAME, "messaging.webhooks.tasks.sweep_webhooks"),
+    ):
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": SWEEP_EVERY_MINUTES,
+                "repeats": -1,
+            },
+        )
 
 
 class MessagingConfig(AppConfig):

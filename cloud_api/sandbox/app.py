@@ -64,7 +64,10 @@ class Sandbox:
         """Listen (port 0 picks a free one, see ``port``) and start the webhook queue."""
         sock = _listening_socket(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
-        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        # A short shutdown: a stopping sandbox must not wait a minute for idle keep-alive clients.
+        self._runner = web.AppRunner(
+            self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         self._site = web.SockSite(self._runner, sock)
         await self._site.start()

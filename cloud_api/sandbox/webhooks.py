@@ -58,6 +58,7 @@ class WebhookSender:
         self._rng = rng
         self._heap: list[_Due] = []
         self._seq = itertools.count()
+        self._closing = False
         self._wake = asyncio.Event()
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,16 +94,20 @@ class WebhookSender:
         self._runner = asyncio.create_task(self._dispatch_forever())
 
     async def close(self) -> None:
-        if self._runner:
-            self._runner.cancel()
-        for task in list(self._tasks):
+        self._closing = True
+        self._wake.set()
+        tasks = [*self._tasks, *(t for t in [self._runner] if t)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *(t for t in [self._runner] if t), return_exceptions=True)
+        # Bounded: on Python 3.11 ``wait_for`` can swallow a cancellation that races its timeout,
+        # so the dispatch loop also checks ``_closing``; never wait forever for a stubborn task.
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         if self._session:
             await self._session.close()
 
     async def _dispatch_forever(self) -> None:
-        while True:
+        while not self._closing:
             now = time.monotonic()
             if not self._heap or self._heap[0].at > now:
                 timeout = (self._heap[0].at - now) if self._heap else None

@@ -64,12 +64,17 @@ def process_webhook_event(*, event_id: int, again: bool = False) -> str:
 
 
 def process_pending_events(*, first_id: int | None = None, limit: int = EVENTS_PER_RUN) -> str:
+    """Process ``first_id`` and the oldest other pending events, up to ``limit``; a summary line."""
+    return process_batch(first_id=first_id, limit=limit)[1]
+
+
+def process_batch(*, first_id: int | None = None, limit: int = EVENTS_PER_RUN) -> tuple[int, str]:
     """Process ``first_id`` and the oldest other pending events, up to ``limit``, in one transaction.
 
     Statuses of all of them are applied together (one set-based pass instead of one per event), so
     Meta's one-status-per-POST deliveries cost about what one batched POST costs. Events another
     worker holds are skipped (``skip_locked``). If any event fails, each is processed on its own,
-    so one bad body holds back none of the others.
+    so one bad body holds back none of the others. Returns (events taken, summary).
     """
     with transaction.atomic():
         commit_without_waiting_for_disk()
@@ -79,7 +84,7 @@ def process_pending_events(*, first_id: int | None = None, limit: int = EVENTS_P
         events = list(pending.filter(pk=first_id)) if first_id is not None else []
         events += list(pending.exclude(pk__in=[e.pk for e in events]).order_by("pk")[: limit - len(events)])
         if not events:
-            return "no pending webhooks"
+            return 0, "no pending webhooks"
         try:
             with transaction.atomic():
                 reports: list[StatusReport] = []
@@ -91,14 +96,14 @@ def process_pending_events(*, first_id: int | None = None, limit: int = EVENTS_P
             logger.info("a batch of %d webhooks failed; processing them one by one", len(events))
             for event in events:
                 process_webhook_event(event_id=event.pk)
-            return f"{len(events)} webhooks, one by one"
+            return len(events), f"{len(events)} webhooks, one by one"
         WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
             outcome=WebhookOutcome.PROCESSED,
             error="",
             processed_at=timezone.now(),
             attempts=F("attempts") + 1,
         )
-    return f"{len(events)} webhooks: " + (
+    return len(events), f"{len(events)} webhooks: " + (
         ", ".join(f"{k} {v}" for k, v in sorted(summary.items())) or "nothing"
     )
 

@@ -22,7 +22,11 @@ PRODUCTION = {
 
 
 def manage(*args, **env_overrides):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECRET_KEY", "WHATSAPP_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DEBUG", "SECRET_KEY", "WHATSAPP_", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(env_overrides)
     return subprocess.run(

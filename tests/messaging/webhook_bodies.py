@@ -134,6 +134,9 @@ def deliver(client, django_capture_on_commit_callbacks, monkeypatch):
     import messaging.webhooks.tasks
 
     monkeypatch.setattr(messaging.webhooks.tasks, "async_task", functools.partial(async_task, sync=True))
+    # The processor runs inline here: no other process can hold a stale sighting of it.
+    monkeypatch.setattr(messaging.webhooks.tasks, "SIGHTING_SECONDS", 0.0)
+    monkeypatch.setattr(messaging.webhooks.tasks, "SLEEP_GRACE_SECONDS", 0.0)
 
     def post(payload: dict[str, Any] | bytes, *, signature: str | None = None, headers: dict | None = None):
         body = encode(payload)
