@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from messaging.models import WebhookEvent, WebhookOutcome
+from messaging.statuses import apply_waiting_statuses
 from messaging.webhooks.processing import (
     EVENTS_PER_RUN,
     commit_without_waiting_for_disk,
@@ -33,6 +34,7 @@ PROCESSORS = 2  # at most this many drain at once (Q_WORKERS' default)
 AWAKE_SECONDS = 30  # a processor's flag outlives its silence by this much, then expires
 DRAIN_SECONDS = 40.0  # well below django-q2's task timeout (60 s): then a fresh task takes over
 STALE_AFTER = timedelta(seconds=30)
+WAITING_LOOKBACK = timedelta(minutes=10)
 # Under load every POST would read the flag (a database round trip with the database cache, half
 # the cost of storing the event). A process that saw a processor awake trusts that for this long;
 # a processor going to sleep waits longer than this before its last look for pending events, so
@@ -94,9 +96,12 @@ def process_webhook(event_id: int) -> str:
 
 
 def sweep_webhooks() -> str:
-    """Scheduled: wake a processor for events left pending (a lost task, a worker that died)."""
+    """Scheduled: wake a processor for events left pending (a lost task, a worker that died), and
+    apply statuses that waited for an attempt the send path recorded meanwhile (the one race
+    ``apply_pending_statuses`` cannot close alone)."""
+    caught_up = apply_waiting_statuses(since=WAITING_LOOKBACK)
     if not _pending().filter(received_at__lt=timezone.now() - STALE_AFTER).exists():
-        return "no stale webhooks"
+        return f"no stale webhooks; {caught_up} attempts caught up"
     for slot in range(PROCESSORS):
         cache.delete(_awake_key(slot))
     wake_processor(0)

@@ -56,7 +56,7 @@ def test_a_backlog_wakes_a_second_processor(queued, monkeypatch):
 
 
 def test_the_sweep_wakes_a_processor_for_stale_events(queued):
-    assert tasks.sweep_webhooks() == "no stale webhooks"
+    assert tasks.sweep_webhooks().startswith("no stale webhooks")
     cache.add(tasks._awake_key(0), True, 30)  # a flag left by a worker that died
     WebhookEvent.objects.create(body=b"{}", received_at=timezone.now() - timedelta(minutes=2))
     assert "woke" in tasks.sweep_webhooks()
