@@ -36,6 +36,16 @@ MATRIX = [
     ("templates_app.view_templateversion", {"Editor", "Approver", "Support", "Auditor"}),
     ("templates_app.change_templateversion", set()),
     ("templates_app.change_templateevent", set()),
+    ("messaging.view_outboundmessage", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
+    ("messaging.change_outboundmessage", set()),
+    ("messaging.send_template_message", {"Editor", "Support"}),
+    ("messaging.view_inboundmessage", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
+    ("messaging.view_webhookevent", {"Auditor", "Administrator"}),
+    ("messaging.change_webhookevent", set()),
+    ("messaging.view_sendinghalt", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
+    ("messaging.clear_sendinghalt", {"Administrator"}),
+    ("messaging.review_unknown_message", {"Administrator"}),
+    ("messaging.change_messagestatusevent", set()),
     ("auth.change_user", {"Administrator"}),
     ("auth.add_user", {"Administrator"}),
 ]
@@ -61,12 +71,21 @@ def test_auditor_has_no_write_permission_at_all():
 @pytest.fixture
 def world():
     from core.actors import Actor
+    from messaging.models import InboundMessage, MessagingTier, SendingHalt, WebhookEvent
     from templates_app.demo import seed_templates
+    from tests.messaging.webhook_bodies import outbound
 
     contact = ContactFactory()
     opt_in(contact)
     make_wording()
-    seed_templates(actor=Actor.system("tests"))
+    templates = seed_templates(actor=Actor.system("tests"))
+    outbound(contact, template_version=templates[0].approved_version, purpose="service")
+    InboundMessage.objects.create(
+        wamid="wamid.in.1", contact=contact, type="text", text="Hi", payload={}, sent_at=contact.created_at
+    )
+    WebhookEvent.objects.create(body=b'{"object": "whatsapp_business_account"}')
+    SendingHalt.objects.create(reason="Token expired", error_code=190, active=False)
+    MessagingTier.objects.create(tier="TIER_2K", limit=2000, source="tests")
     return contact
 
 
