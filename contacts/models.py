@@ -79,7 +79,7 @@ class Contact(models.Model):
         unique=True,
         null=True,
         blank=True,
-        help_text="In any format; stored as +<country code><number>.",
+        help_text="In any format, e.g. 0151 2345 6789 or +49 151 23456789; stored as +4915123456789.",
         error_messages={"unique": "A contact with this phone number already exists."},
     )
     wa_id = models.CharField(
@@ -116,14 +116,25 @@ class Contact(models.Model):
     attributes = models.JSONField(default=dict, blank=True, help_text="Custom fields as a JSON object.")
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     not_on_whatsapp_since = models.DateTimeField(
-        null=True, blank=True, help_text="Set when WhatsApp reported the number is not on WhatsApp (131026)."
+        "not on WhatsApp since",
+        null=True,
+        blank=True,
+        help_text="Set when WhatsApp reported the number is not on WhatsApp (131026).",
     )
     whatsapp_profile_name = models.CharField(
-        max_length=200, blank=True, help_text="The name the person shows on WhatsApp, as last received."
+        "WhatsApp profile name",
+        max_length=200,
+        blank=True,
+        help_text="The name the person shows on WhatsApp, as last received.",
     )
     # The 24-hour customer service window is open while this is less than 24 hours ago: every
     # inbound message moves it forward (messaging writes it; contacts only keeps the time).
-    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(
+        "last message from them",
+        null=True,
+        blank=True,
+        help_text="Their 24-hour window is open until a day later.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

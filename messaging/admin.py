@@ -28,6 +28,7 @@ from messaging.models import (
 from messaging.sending.halt import clear_halt
 from messaging.sending.review import message_mark_failed, message_resend
 from messaging.sending.service import send_message
+from templates_app.preview import render_bubble
 
 
 class SendAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -71,6 +72,9 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     inlines = [SendAttemptInline]
     actions = ["resend", "mark_failed"]
+
+    class Media:
+        css = {"all": ["templates_app/preview.css"]}
 
     def _review(self, request, queryset, service, done):
         count = 0
@@ -154,6 +158,9 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="what the recipient reads")
     def rendered(self, obj):
+        if obj.template_version_id:
+            # The same renderer as the template editor's preview, with this message's parameters.
+            return render_bubble(components=obj.template_version.components, parameters=obj.parameters)
         return format_html('<div style="white-space:pre-wrap;max-width:40em">{}</div>', obj.rendered_text)
 
     @admin.display(description="parameters")

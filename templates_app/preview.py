@@ -14,7 +14,12 @@ _BUTTON_KEYS = ("kind", "text", "url", "url_sample", "phone_number", "code_sampl
 
 
 def render_draft(draft: Draft) -> str:
-    rendered = render_message(components=draft.components(), use_examples=True)
+    return render_bubble(components=draft.components(), use_examples=True)
+
+
+def render_bubble(*, components, parameters=None, use_examples: bool = False) -> str:
+    """The chat bubble for components and parameters: the editor's preview and the message log."""
+    rendered = render_message(components=components, parameters=parameters, use_examples=use_examples)
     return render_to_string(
         "admin/templates_app/preview_bubble.html",
         {

@@ -134,6 +134,8 @@ def test_send_a_template_from_the_contact_page(client_for, editor, customer, ord
     assert response.status_code == 302
     message = OutboundMessage.objects.get()
     assert message.parameters["body"] == ["Pablo", "ORD-1"] and message.actor_user == editor
+    page = client.get(reverse("admin:messaging_outboundmessage_change", args=[message.pk])).content.decode()
+    assert 'class="wa-bubble"' in page and "Hi Pablo, your order ORD-1 has shipped." in page
 
 
 def test_sending_to_a_contact_without_consent_is_refused_on_the_form(client_for, editor, stranger, promotion):
