@@ -53,17 +53,8 @@ class SendAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The message log: every message, its attempts and its status timeline. Read-only."""
 
-    list_display = [
-        "created_at",
-        "contact_link",
-        "kind",
-        "template",
-        "purpose",
-        "is_reply",
-        "status",
-        "hold_reason",
-        "needs_review",
-    ]
+    # Status first after who and when: it is what staff look for; the rest fits beside it.
+    list_display = ["created_at", "contact_link", "status", "template", "hold_reason", "purpose", "is_reply"]
     list_filter = ["status", "kind", "purpose", "is_reply", "needs_review", "hold_reason"]
     list_select_related = ["contact", "template_version__template"]
     search_fields = ["contact__phone", "=public_id", "=attempts__wamid"]
