@@ -127,6 +127,7 @@ def claim_message(message_id: int, now: datetime | None = None) -> Claim | Verdi
             hold_reason=HoldReason.NONE,
             next_attempt_at=None,
             authorising_event_id=verdict.authorising_event_id,
+            purpose=verdict.purpose or message.purpose,
             template_version_id=verdict.template_version_id or message.template_version_id,
             updated_at=now,
         )

@@ -44,6 +44,7 @@ from messaging.models import (
     OutboundMessage,
 )
 from messaging.sending.halt import active_halt
+from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateStatus
 from templates_app.sending import sendability
 
@@ -76,6 +77,7 @@ class Verdict:
     detail: str = ""  # for people
     authorising_event_id: int | None = None  # GO of a business-initiated message: the proof
     template_version_id: int | None = None  # GO of a template: the approved version it goes with
+    purpose: str = ""  # GO of a business-initiated message: the purpose whose consent authorised it
 
     @property
     def go(self) -> bool:
@@ -119,12 +121,15 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
         )
 
     event_id = None
+    purpose = message.purpose
     if message.is_business_initiated:
-        consent = current_consent(contact=contact, purpose=message.purpose)
+        if message.kind == MessageKind.TEMPLATE:
+            purpose = _template_purpose_now(message)
+        consent = current_consent(contact=contact, purpose=purpose)
         if consent is None:
-            return _skip(SkipReason.NO_CONSENT, f"No {message.purpose} opt-in is recorded for this contact.")
+            return _skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
         if consent.status != ConsentStatus.OPTED_IN:
-            return _skip(SkipReason.OPTED_OUT, f"The contact opted out of {message.purpose} messages.")
+            return _skip(SkipReason.OPTED_OUT, f"The contact opted out of {purpose} messages.")
         event_id = consent.event_id
 
     version_id = None
@@ -139,7 +144,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
         return _hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
 
     if message.is_business_initiated:
-        if message.purpose == Purpose.MARKETING:
+        if purpose == Purpose.MARKETING:
             verdict = quiet_hours_verdict(contact, now)
             if not verdict.go:
                 return verdict
@@ -151,7 +156,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
             if not verdict.go:
                 return verdict
 
-    return Verdict(GO, authorising_event_id=event_id, template_version_id=version_id)
+    return Verdict(GO, authorising_event_id=event_id, template_version_id=version_id, purpose=purpose)
 
 
 # --- Window and address ---------------------------------------------------------------------
@@ -174,6 +179,25 @@ def recipient_address(contact: Contact) -> str:
 
 
 # --- Template -------------------------------------------------------------------------------
+
+
+def template_purpose(*categories: str) -> str:
+    """Marketing consent when any of the categories is MARKETING, else service consent.
+
+    Meta may re-categorise a template (``template_category_update``): that changes the template's
+    category, not the versions', and the message then goes as marketing.
+    """
+    return Purpose.MARKETING if TemplateCategory.MARKETING in categories else Purpose.SERVICE
+
+
+def _template_purpose_now(message: OutboundMessage) -> str:
+    template = message.template_version.template
+    template.refresh_from_db(fields=["status", "approved_version", "category"])
+    categories = [message.template_version.category, template.category]
+    if template.approved_version_id is not None:
+        categories.append(template.approved_version.category)
+    purpose = template_purpose(*categories)
+    return Purpose.MARKETING if message.purpose == Purpose.MARKETING else purpose
 
 
 def _template_verdict(message: OutboundMessage, now: datetime) -> Verdict:

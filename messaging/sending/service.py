@@ -12,7 +12,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
 from messaging.sending.enqueue import enqueue_messages
-from messaging.sending.rules import recipient_address, window_open
+from messaging.sending.rules import recipient_address, template_purpose, window_open
 from templates_app.models import Category, MessageTemplate
 from templates_app.rendering import render_message
 from templates_app.sending import require_sendable
@@ -79,7 +79,8 @@ def send_message(
         message.kind = MessageKind.TEMPLATE
         message.template_version = version
         message.parameters = parameters or {}
-        message.purpose = purpose_for_category(version.category)
+        # Meta may have re-categorised the template since this version was approved.
+        message.purpose = template_purpose(version.category, template.category)
         message.rendered_text = render_message(components=version.components, parameters=parameters).as_text()
     else:
         body = (text or "").strip()
