@@ -190,14 +190,44 @@ def apply_waiting_statuses(*, since: dt.timedelta = dt.timedelta(days=7)) -> int
     A safety net for the one race :func:`apply_pending_statuses` cannot close alone: the webhook
     stored its status as waiting just after the send path looked for waiting ones.
     """
-    waiting_wamids = MessageStatusEvent.objects.filter(
-        attempt__isnull=True, received_at__gte=timezone.now() - since
-    ).values("wamid")
+    waiting = MessageStatusEvent.objects.filter(attempt__isnull=True, received_at__gte=timezone.now() - since)
+    _reconcile_waiting_unknown(waiting)
+    waiting_wamids = waiting.values("wamid")
     touched = 0
     for attempt in SendAttempt.objects.filter(wamid__in=waiting_wamids).iterator(chunk_size=500):
         apply_pending_statuses(attempt)
         touched += 1
     return touched
+
+
+def _reconcile_waiting_unknown(waiting) -> None:
+    """Reconcile unknown attempts from statuses that named their message while the request was under way.
+
+    Meta's webhook can beat the HTTP answer, which may then time out (or the worker die): the
+    status waits with no attempt (it had no wamid yet) and the attempt turns unknown afterwards.
+    That webhook is the reconciliation; without this the message would be left for staff to resend.
+    """
+    public_ids = {}
+    for data in waiting.exclude(biz_opaque_callback_data="").values_list(
+        "biz_opaque_callback_data", flat=True
+    ):
+        try:
+            public_ids[uuid.UUID(data)] = data
+        except ValueError:
+            continue
+    if not public_ids:
+        return
+    unknown = OutboundMessage.objects.filter(public_id__in=list(public_ids), status=MessageStatus.UNKNOWN)
+    for public_id in unknown.values_list("public_id", flat=True):
+        first = (
+            waiting.filter(biz_opaque_callback_data=public_ids[public_id])
+            .order_by("received_at", "id")
+            .first()
+        )
+        if first is not None:
+            # Adopts the wamid onto the unknown attempt; the history row itself is not added again,
+            # and the caller then applies every waiting status of that wamid to the attempt.
+            apply_status_reports(reports=[StatusReport.from_history(first)])
 
 
 # --- The state machine ------------------------------------------------------------------------
