@@ -25,12 +25,13 @@ def verify_signature(body: bytes, header_value: str | None, secrets: Iterable[st
     """True when ``header_value`` is the signature of ``body`` under any of the non-empty ``secrets``."""
     if not header_value or not header_value.startswith(_PREFIX):
         return False
-    received = header_value.removeprefix(_PREFIX).strip().lower()
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+    received = header_value.removeprefix(_PREFIX).strip().lower().encode("utf-8", "replace")
     matched = False
     for secret in secrets:
         if not secret:
             continue
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
         # Compare against every secret, so timing does not reveal which one matched.
         matched |= hmac.compare_digest(expected, received)
     return matched
