@@ -301,11 +301,11 @@ def _advance(state: _Progress, report: StatusReport) -> bool:
     status = report.status
     if status not in RANK and status != MessageStatus.FAILED:
         return False  # played, or a status Meta adds later: history only
-    if state.is_latest:
-        _fill_times(state, status, report.timestamp or timezone.now())
     if status == MessageStatus.FAILED:
         if attempt.status in (MessageStatus.FAILED, MessageStatus.DELIVERED, MessageStatus.READ):
-            return False
+            return False  # history only: no failed_at on a message that arrived
+        if state.is_latest:
+            _fill_times(state, status, report.timestamp or timezone.now())
         error = _meta_error(report)
         attempt.status = MessageStatus.FAILED
         attempt.error_code = error.code
@@ -315,6 +315,8 @@ def _advance(state: _Progress, report: StatusReport) -> bool:
         if state.is_latest:
             state.failure = report
         return True
+    if state.is_latest:
+        _fill_times(state, status, report.timestamp or timezone.now())
     if attempt.status == MessageStatus.FAILED or RANK[status] <= _attempt_rank(attempt):
         return False
     attempt.status = status

@@ -37,8 +37,7 @@ _FROM_WEBHOOK = (
     MessageStatus.SENT,
     MessageStatus.DELIVERED,
     MessageStatus.READ,
-    MessageStatus.FAILED,
-)
+)  # not FAILED: failed is final (staff marked it, or an earlier error ended it); no late requeue
 
 
 def error_text(error: MetaError) -> str:

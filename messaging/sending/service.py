@@ -13,16 +13,11 @@ from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
 from messaging.sending.enqueue import enqueue_messages
 from messaging.sending.rules import recipient_address, template_purpose, window_open
-from templates_app.models import Category, MessageTemplate
+from templates_app.models import MessageTemplate
 from templates_app.rendering import render_message
 from templates_app.sending import require_sendable
 
 TEXT_LIMIT = 4096
-
-
-def purpose_for_category(category: str) -> str:
-    """MARKETING templates need marketing consent; UTILITY and AUTHENTICATION need service consent."""
-    return Purpose.MARKETING if category == Category.MARKETING else Purpose.SERVICE
 
 
 def send_message(

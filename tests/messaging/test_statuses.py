@@ -144,7 +144,16 @@ def test_failed_after_read_is_history_only(deliver, customer):
     deliver(statuses_body(status(wamid, "failed", T0 + 4, errors=[{"code": 131000}])))
     message.refresh_from_db()
     assert message.status == MessageStatus.READ
+    assert message.failed_at is None  # it arrived: no failure time either
     assert MessageStatusEvent.objects.get(wamid=wamid, status="failed").applied is False
+
+
+def test_a_message_marked_failed_stays_failed_when_a_transient_failure_comes_late(deliver, customer):
+    """Failed is final: a late webhook about a retryable error must not queue a resend."""
+    message = outbound(customer, status=MessageStatus.FAILED)
+    deliver(statuses_body(status(wamid_of(message), "failed", T0 + 2, errors=[{"code": 131000}])))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and message.next_attempt_at is None
 
 
 def test_sent_after_failed_does_not_revive_the_message(deliver, customer):
