@@ -229,6 +229,9 @@ def record_outcome(message: OutboundMessage, attempt: SendAttempt, outcome: Send
                 SendAttempt.objects.filter(pk=attempt.pk).update(
                     outcome=AttemptOutcome.NOT_SENT, finished_at=now, error_text=reason[:2000]
                 )
+                message.refresh_from_db(fields=["attempt_count"])
+                if attempt.number < message.attempt_count:
+                    return  # a late answer of an older attempt: the newer one decides
                 message_retry_or_fail(
                     message,
                     attempt_number=attempt.number,
@@ -246,7 +249,10 @@ def record_unknown(message: OutboundMessage, attempt: SendAttempt, reason: str, 
         SendAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.PENDING).update(
             outcome=AttemptOutcome.UNKNOWN, finished_at=now, reconcile_by=deadline, error_text=reason[:2000]
         )
-        OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        # Only the latest attempt decides the message (a late answer of an older one does not).
+        OutboundMessage.objects.filter(
+            pk=message.pk, status=MessageStatus.SENDING, attempt_count=attempt.number
+        ).update(
             status=MessageStatus.UNKNOWN,
             error_code=None,
             error_class="unknown",
@@ -263,7 +269,9 @@ def record_accepted(message: OutboundMessage, attempt: SendAttempt, outcome: Acc
         SendAttempt.objects.filter(
             pk=attempt.pk, outcome__in=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN]
         ).update(outcome=AttemptOutcome.ACCEPTED, wamid=outcome.wamid, finished_at=now, reconcile_by=None)
-        OutboundMessage.objects.filter(pk=message.pk, status__in=_ANSWERABLE).update(
+        OutboundMessage.objects.filter(
+            pk=message.pk, status__in=_ANSWERABLE, attempt_count=attempt.number
+        ).update(
             status=MessageStatus.ACCEPTED,
             accepted_at=now,
             needs_review=False,

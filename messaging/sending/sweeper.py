@@ -63,7 +63,16 @@ def expire_claims(now: datetime, result: SweepResult) -> None:
     deadline = now + timedelta(minutes=settings.WHATSAPP_UNKNOWN_DEADLINE_MINUTES)
     pending = SendAttempt.objects.filter(message_id=OuterRef("pk"), outcome=AttemptOutcome.PENDING)
     with transaction.atomic():
-        stale = OutboundMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=cutoff)
+        # Lock the stale claims first, then look for their pending attempts: a worker still
+        # starting an attempt either committed it before our lock (we see it: unknown) or waits
+        # for our commit and then finds its claim gone (no request leaves) — never both.
+        locked = list(
+            OutboundMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=cutoff)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        stale = OutboundMessage.objects.filter(pk__in=locked, status=MessageStatus.SENDING)
         unknown_ids = list(stale.filter(Exists(pending)).values_list("pk", flat=True)[:BATCH])
         result.claims_unknown = OutboundMessage.objects.filter(
             pk__in=unknown_ids, status=MessageStatus.SENDING

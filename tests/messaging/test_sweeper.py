@@ -191,3 +191,36 @@ def test_a_message_held_for_a_paused_template_wakes_when_it_is_approved_again(cu
     sweep()
     message.refresh_from_db()
     assert message.hold_reason == HoldReason.NONE and message.next_attempt_at <= timezone.now()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_sweeper_leaves_a_claim_alone_while_its_worker_starts_an_attempt(customer, order_update):
+    """The worker holds the row (its attempt is being written): the sweeper skips it rather than
+    requeue a message whose request may be about to leave."""
+    import threading
+
+    from django.db import connection, transaction
+
+    message = send_message(contact=customer, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENDING, claimed_at=timezone.now() - CLAIM_TIMEOUT - timedelta(minutes=1)
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def worker():
+        with transaction.atomic():
+            OutboundMessage.objects.select_for_update().get(pk=message.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    locked.wait(10)
+    result = sweep()
+    release.set()
+    thread.join(10)
+    assert (result.claims_requeued, result.claims_unknown) == (0, 0)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENDING
