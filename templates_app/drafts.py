@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from templates_app.components import (
@@ -31,7 +31,7 @@ from templates_app.components import (
     variable_names,
 )
 from templates_app.models import ButtonKind, Category, HeaderKind, OtpKind, ParameterFormat
-from templates_app.rules import OptOutButton
+from templates_app.rules import OptOutButton, Violation, validate_template
 
 # Stands in for the header_handle of a media sample chosen but not yet uploaded to Meta: the
 # upload happens on submission, and validation only needs to know a sample exists.
@@ -49,6 +49,11 @@ class DraftButton:
     opt_out_purpose: str = ""
 
     @classmethod
+    def from_data(cls, get) -> DraftButton:
+        """From a form's cleaned data or a request's POST: ``get(field)`` returns each value."""
+        return cls(**{name: get(name) or "" for name in DRAFT_BUTTON_FIELDS})
+
+    @classmethod
     def from_model(cls, button) -> DraftButton:
         return cls(
             kind=button.kind,
@@ -59,6 +64,9 @@ class DraftButton:
             code_sample=button.code_sample,
             opt_out_purpose=button.opt_out_purpose,
         )
+
+
+DRAFT_BUTTON_FIELDS = tuple(f.name for f in fields(DraftButton))
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,17 @@ class Draft:
             otp_signature_hash=template.otp_signature_hash,
             zero_tap_terms_accepted=template.zero_tap_terms_accepted,
             buttons=[b if isinstance(b, DraftButton) else DraftButton.from_model(b) for b in buttons],
+        )
+
+    def violations(self) -> list[Violation]:
+        """Meta's rules on this draft: the same check for the editor and for every submission."""
+        return validate_template(
+            name=self.name,
+            language=self.language,
+            category=self.category,
+            parameter_format=self.parameter_format,
+            components=self.components(),
+            opt_out_button=self.opt_out_button,
         )
 
     @property

@@ -9,7 +9,6 @@ from django.forms.models import BaseInlineFormSet
 
 from templates_app.drafts import Draft, DraftButton, field_errors
 from templates_app.models import Category, MessageTemplate
-from templates_app.rules import validate_template
 
 _SAMPLE_LINE = re.compile(r"^\s*\{{0,2}\s*([A-Za-z0-9_]+)\s*\}{0,2}\s*[:=]\s*(.*)$")
 
@@ -81,14 +80,7 @@ class MessageTemplateForm(forms.ModelForm):
             return
         draft = Draft.from_template(self.instance, buttons=[])
         authentication = draft.category == Category.AUTHENTICATION
-        violations = validate_template(
-            name=draft.name,
-            language=draft.language,
-            category=draft.category,
-            parameter_format=draft.parameter_format,
-            components=draft.components(),
-        )
-        for error in field_errors(draft, violations):
+        for error in field_errors(draft, draft.violations()):
             if error.button is not None and not authentication:
                 continue  # button rules are reported on the button rows
             self.add_error(error.field if error.field in self.fields else None, error.message)
@@ -113,21 +105,10 @@ class TemplateButtonFormSet(BaseInlineFormSet):
                     "Authentication templates carry only the code button set above; remove these buttons."
                 )
             return
-        buttons = [
-            DraftButton(**{k: rows[i].cleaned_data.get(k) or "" for k in _BUTTON_FIELDS})
-            for i in range(len(rows))
-        ]
+        buttons = [DraftButton.from_data(row.cleaned_data.get) for row in rows]
         draft = Draft.from_template(self.instance, buttons=buttons)
-        violations = validate_template(
-            name=draft.name,
-            language=draft.language,
-            category=draft.category,
-            parameter_format=draft.parameter_format,
-            components=draft.components(),
-            opt_out_button=draft.opt_out_button,
-        )
         form_level = []
-        for error in field_errors(draft, violations):
+        for error in field_errors(draft, draft.violations()):
             if error.button is None:
                 continue  # shown on the template's own fields
             if 0 <= error.button < len(rows):
@@ -139,6 +120,3 @@ class TemplateButtonFormSet(BaseInlineFormSet):
             form_level.append("Mark only one button as the opt-out button.")
         if form_level:
             raise forms.ValidationError(form_level)
-
-
-_BUTTON_FIELDS = ("kind", "text", "url", "url_sample", "phone_number", "code_sample", "opt_out_purpose")

@@ -10,7 +10,6 @@ from templates_app.forms import SamplesField
 from templates_app.rendering import render_message, whatsapp_markup_to_html
 
 BUTTONS_PREFIX = "buttons"  # the inline formset's prefix (the related name)
-_BUTTON_KEYS = ("kind", "text", "url", "url_sample", "phone_number", "code_sample", "opt_out_purpose")
 
 
 def render_draft(draft: Draft) -> str:
@@ -85,6 +84,6 @@ def _buttons_from_post(data: QueryDict) -> list[DraftButton]:
         except ValueError:
             position = 0
         rows.append(
-            (position, index, DraftButton(**{key: data.get(prefix + key, "") for key in _BUTTON_KEYS}))
+            (position, index, DraftButton.from_data(lambda name, prefix=prefix: data.get(prefix + name, "")))
         )
     return [button for _, _, button in sorted(rows, key=lambda row: row[:2])]

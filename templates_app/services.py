@@ -31,7 +31,6 @@ from templates_app.models import (
     TemplateVersion,
     VersionReview,
 )
-from templates_app.rules import validate_template
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +93,7 @@ def _submit(template: MessageTemplate, actor: Actor) -> TemplateVersion:
         editing = template.meta_template_id is not None
         _check_submittable(template, editing=editing)
         draft = Draft.from_template(template)
-        violations = validate_template(
-            name=draft.name,
-            language=draft.language,
-            category=draft.category,
-            parameter_format=draft.parameter_format,
-            components=draft.components(),
-            opt_out_button=draft.opt_out_button,
-        )
+        violations = draft.violations()
         if violations:
             raise ApplicationError(
                 "Fix the template before submitting it: " + " ".join(v.message for v in violations),
