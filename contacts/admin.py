@@ -78,9 +78,9 @@ class ConsentStateFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "none":
-            return queryset.exclude(consents__purpose=self.purpose)
+            return selectors.contacts_by_consent(queryset, purpose=self.purpose, status=None)
         if value in ConsentStatus.values:
-            return queryset.filter(consents__purpose=self.purpose, consents__status=value)
+            return selectors.contacts_by_consent(queryset, purpose=self.purpose, status=value)
         return queryset
 
 
@@ -130,6 +130,7 @@ class ContactAdmin(ActivityLoggedAdmin):
     show_full_result_count = False
     list_per_page = 50
     autocomplete_fields = ["tags"]
+    # What WhatsApp and the system set: shown, never typed.
     readonly_fields = [
         "wa_id",
         "user_id",
@@ -142,20 +143,7 @@ class ContactAdmin(ActivityLoggedAdmin):
     fieldsets = [
         (None, {"fields": ["phone", "first_name", "last_name", "language", "country", "time_zone", "tags"]}),
         ("Custom fields", {"fields": ["attributes"], "classes": ["collapse"]}),
-        (
-            "WhatsApp",
-            {
-                "fields": [
-                    "wa_id",
-                    "user_id",
-                    "whatsapp_profile_name",
-                    "last_inbound_at",
-                    "not_on_whatsapp_since",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
+        ("WhatsApp", {"fields": readonly_fields}),
     ]
     change_form_template = "admin/contacts/contact/change_form.html"
 
@@ -216,20 +204,19 @@ class ContactAdmin(ActivityLoggedAdmin):
     def tag_list(self, obj):
         return ", ".join(t.name for t in obj.tags.all())
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        contact = self.get_object(request, object_id)
-        if contact is not None:
-            extra_context.update(
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The consent panel, for the contact the change view already loaded.
+        if obj is not None:
+            context.update(
                 consent_rows=[
-                    (label, selectors.current_consent(contact=contact, purpose=purpose))
+                    (label, selectors.current_consent(contact=obj, purpose=purpose))
                     for purpose, label in Purpose.choices
                 ],
-                consent_history=selectors.consent_history(contact=contact),
+                consent_history=selectors.consent_history(contact=obj),
                 can_record_opt_in=request.user.has_perm("contacts.record_opt_in"),
                 can_record_opt_out=request.user.has_perm("contacts.record_opt_out"),
             )
-        return super().change_view(request, object_id, form_url, extra_context)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- Recording consent by hand ----------------------------------------------------------
     def get_urls(self):

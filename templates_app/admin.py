@@ -12,7 +12,7 @@ from core.actors import Actor
 from core.admin_tools import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from templates_app import services
-from templates_app.forms import MessageTemplateForm, TemplateButtonFormSet
+from templates_app.forms import AUTHENTICATION_FIELDS, MessageTemplateForm, TemplateButtonFormSet
 from templates_app.models import (
     MessageTemplate,
     TemplateButton,
@@ -87,6 +87,7 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
     search_fields = ["name"]
     change_form_template = "admin/templates_app/messagetemplate/change_form.html"
     change_list_template = "admin/templates_app/messagetemplate/change_list.html"
+    # What WhatsApp reports: shown, never typed.
     readonly_fields = [
         "status_explained",
         "meta_template_id",
@@ -102,33 +103,9 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         ("Message", {"fields": ["body", "body_samples", "footer"]}),
         (
             "Authentication options (authentication templates only: WhatsApp writes the text)",
-            {
-                "fields": [
-                    "add_security_recommendation",
-                    "code_expiration_minutes",
-                    "otp_kind",
-                    "otp_button_text",
-                    "otp_package_name",
-                    "otp_signature_hash",
-                    "zero_tap_terms_accepted",
-                ],
-                "classes": ["collapse", "authentication-options"],
-            },
+            {"fields": AUTHENTICATION_FIELDS, "classes": ["collapse", "authentication-options"]},
         ),
-        (
-            "WhatsApp",
-            {
-                "fields": [
-                    "status_explained",
-                    "meta_template_id",
-                    "rejection",
-                    "quality_rating",
-                    "approved_version",
-                    "edits_left",
-                    "last_error",
-                ]
-            },
-        ),
+        ("WhatsApp", {"fields": readonly_fields}),
     ]
 
     def get_inlines(self, request, obj):
@@ -246,15 +223,11 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
             )
         return HttpResponseRedirect(reverse("admin:templates_app_messagetemplate_changelist"))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        template = self.get_object(request, object_id)
-        if template is not None:
-            extra_context["initial_preview"] = render_preview(template)
-            extra_context["can_submit"] = request.user.has_perm("templates_app.submit_messagetemplate")
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def add_view(self, request, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        extra_context["initial_preview"] = render_to_string("admin/templates_app/preview_bubble.html", {})
-        return super().add_view(request, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The preview of the saved template (the page's script redraws it as the user types).
+        if obj is not None:
+            context["initial_preview"] = render_preview(obj)
+            context["can_submit"] = request.user.has_perm("templates_app.submit_messagetemplate")
+        else:
+            context["initial_preview"] = render_to_string("admin/templates_app/preview_bubble.html", {})
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -40,6 +40,18 @@ class SamplesField(forms.CharField):
         return samples
 
 
+# An AUTHENTICATION template's options: WhatsApp writes its text (fact sheet 8.3).
+AUTHENTICATION_FIELDS = [
+    "add_security_recommendation",
+    "code_expiration_minutes",
+    "otp_kind",
+    "otp_button_text",
+    "otp_package_name",
+    "otp_signature_hash",
+    "zero_tap_terms_accepted",
+]
+
+
 class MessageTemplateForm(forms.ModelForm):
     body_samples = SamplesField(
         required=False, label="Body samples", help_text="One per line: “1: Pablo” or “first_name: Pablo”."
@@ -59,13 +71,7 @@ class MessageTemplateForm(forms.ModelForm):
             "body",
             "body_samples",
             "footer",
-            "add_security_recommendation",
-            "code_expiration_minutes",
-            "otp_kind",
-            "otp_button_text",
-            "otp_package_name",
-            "otp_signature_hash",
-            "zero_tap_terms_accepted",
+            *AUTHENTICATION_FIELDS,
         ]
         widgets = {"body": forms.Textarea(attrs={"rows": 6})}
 
