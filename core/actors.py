@@ -25,10 +25,6 @@ class Actor:
         return cls(kind=cls.USER, user=user, ref=str(user.pk), label=user.get_username())
 
     @classmethod
-    def api_key(cls, *, key_id, name: str) -> "Actor":
-        return cls(kind=cls.API_KEY, ref=str(key_id), label=f"API key {name}")
-
-    @classmethod
     def system(cls, label: str = "system") -> "Actor":
         return cls(kind=cls.SYSTEM, label=label)
 

@@ -155,10 +155,6 @@ class MessageTemplate(models.Model):
     def is_sendable(self) -> bool:
         return self.status == TemplateStatus.APPROVED and self.approved_version_id is not None
 
-    @property
-    def is_authentication(self) -> bool:
-        return self.category == Category.AUTHENTICATION
-
 
 class TemplateButton(models.Model):
     """One button of the draft, in order. Meta's BUTTONS component is built from these rows."""
