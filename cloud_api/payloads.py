@@ -178,11 +178,12 @@ def template_message(
     if len(set(indexes)) != len(indexes):
         raise _refuse("Two button parameters name the same button index.", "buttons")
     components.extend(button.as_component() for button in sorted(buttons, key=lambda b: b.index))
-    template: Payload = {"name": name, "language": {"code": language}}
-    if components:
-        template["components"] = components
-    return _envelope(
-        to, "template", template, biz_opaque_callback_data=biz_opaque_callback_data, reply_to=None
+    return template_message_with_components(
+        to,
+        name=name,
+        language=language,
+        components=components,
+        biz_opaque_callback_data=biz_opaque_callback_data,
     )
 
 
