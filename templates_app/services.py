@@ -8,6 +8,7 @@ the ``message_template_status_update`` webhook.
 from __future__ import annotations
 
 import logging
+import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from cloud_api.backends import get_backend
+from cloud_api.client import SAMPLE_MIME_TYPES
 from cloud_api.errors import ErrorClass
 from cloud_api.outcomes import CloudApiCallFailed, Refused
 from contacts.services import log_activity
@@ -185,18 +187,19 @@ def _upload_media_sample(template: MessageTemplate, backend) -> str:
         return template.header_handle
     if template.header_handle and template.header_handle_for == template.header_media.name:
         return template.header_handle
-    template.header_media.open("rb")
-    try:
-        content = template.header_media.read()
-    finally:
-        template.header_media.close()
-    mime = _SAMPLE_MIME.get(template.header_media.name.rsplit(".", 1)[-1].lower())
-    if mime is None:
+    # The types Meta takes for a sample are the client's to know; the file's name says which it is.
+    mime = mimetypes.guess_type(template.header_media.name)[0]
+    if mime not in SAMPLE_MIME_TYPES:
         raise ApplicationError(
             "The header sample must be a JPEG or PNG image, an MP4 video or a PDF document.",
             code="sample_type",
             field="header_media",
         )
+    template.header_media.open("rb")
+    try:
+        content = template.header_media.read()
+    finally:
+        template.header_media.close()
     handle = backend.upload_template_sample(
         content, mime_type=mime, file_name=template.header_media.name.rsplit("/", 1)[-1]
     )
@@ -205,15 +208,6 @@ def _upload_media_sample(template: MessageTemplate, backend) -> str:
     )
     template.header_handle, template.header_handle_for = handle, template.header_media.name
     return handle
-
-
-_SAMPLE_MIME = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "mp4": "video/mp4",
-    "pdf": "application/pdf",
-}
 
 
 def _meta_message(exc: CloudApiCallFailed) -> str:

@@ -170,3 +170,17 @@ def test_category_of_an_approved_template_cannot_change(memory_backend, draft_te
     with pytest.raises(ApplicationError) as exc:
         submit(draft_template, editor)
     assert exc.value.code == "template_category_locked"
+
+
+def test_a_media_sample_of_a_type_meta_refuses_is_named_before_anything_is_uploaded(
+    memory_backend, draft_template, editor
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    draft_template.header_kind = "IMAGE"
+    draft_template.header_media = SimpleUploadedFile("promo.gif", b"GIF89a")
+    draft_template.save()
+    with pytest.raises(ApplicationError) as exc:
+        submit(draft_template, editor)
+    assert (exc.value.code, exc.value.field) == ("sample_type", "header_media")
+    assert memory_backend.media == {} and memory_backend.templates == {}
