@@ -16,6 +16,7 @@ from core.actors import Actor
 from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending import limiter
 from messaging.sending.halt import halt_sending
+from messaging.sending.rules import TEMPLATE_PAUSE_RECHECK
 from messaging.sending.states import message_fail, message_hold, message_retry_or_fail
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ NOT_ON_WHATSAPP = 131026
 PAIR_RATE_CODE = 131056
 DEFERRED_DELAY = timedelta(hours=24, minutes=5)
 THROUGHPUT_RETRY = timedelta(seconds=2)
-TEMPLATE_PAUSED_RECHECK = timedelta(hours=1)
 MAX_PAIR_RATE_DELAY = timedelta(hours=1)
 
 # The states a message can be in when an error about its latest attempt arrives.
@@ -117,7 +117,7 @@ def handle_meta_error(
                 message_hold(
                     message,
                     reason=HoldReason.TEMPLATE_PAUSED,
-                    until=now + TEMPLATE_PAUSED_RECHECK,
+                    until=now + TEMPLATE_PAUSE_RECHECK,
                     expected=expected,
                     error=fields,
                 )
