@@ -1,8 +1,9 @@
 """Contacts, their consent ledger and the activity log.
 
 The consent ledger (``ConsentEvent``) is the proof that every person messaged opted in. It is
-append-only at every level; ``CurrentConsent`` is a cache of the latest event per purpose that
-``contacts.services.record_consent`` — the only writer — keeps in step.
+append-only at every level; ``CurrentConsent`` caches the deciding event per purpose (the order
+rule, ``contacts.selectors.deciding_event``) and ``contacts.services.record_consent`` — the only
+writer — keeps it in step.
 """
 
 import zoneinfo
@@ -11,7 +12,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Least, Lower
 from django.utils import timezone
 
 from contacts.languages import LANGUAGE_CHOICES
@@ -39,6 +40,7 @@ class ConsentSource(models.TextChoices):
     STAFF = "staff", "Recorded by staff"
     API = "api", "API"
     WHATSAPP_SIGNAL = "whatsapp_signal", "WhatsApp signal"
+    MERGE = "merge", "Carried over in a merge"
 
 
 # What staff may name as the source when recording consent by hand; the others are written by
@@ -135,11 +137,24 @@ class Contact(models.Model):
         blank=True,
         help_text="Their 24-hour window is open until a day later.",
     )
+    # Two rows found to be one person are merged (``contacts.merging``): the merged-away row keeps
+    # its identifiers and ledger as evidence and points here; it is never an audience or recipient.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_from",
+        editable=False,
+        help_text="This row was found to be the same person as that contact and merged into it.",
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("merge_contact", "Can merge two contacts that are one person")]
         indexes = [
             models.Index(fields=["language"], name="contact_language_idx"),
             models.Index(fields=["country"], name="contact_country_idx"),
@@ -233,15 +248,34 @@ class ConsentEvent(AppendOnlyModel, ActorFields):
     evidence = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(help_text="When the person gave or withdrew consent.")
     recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The order rule (docs/consent.md): an event counts from the earlier of when it happened and
+    # when we learnt of it, so a clock running ahead cannot outvote a later STOP. Computed by the
+    # database, so no writer can set it wrongly.
+    effective_at = models.GeneratedField(
+        expression=Least("occurred_at", "recorded_at"),
+        output_field=models.DateTimeField(),
+        db_persist=True,
+    )
+    # The identity of the signal this event records (an inbound message, one user_preferences
+    # item, one refusal of a send, one merge…); with the purpose, unique in the database, so a
+    # replayed or concurrently processed signal is recorded once. Empty for one-off events.
+    signal_key = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
-        ordering = ["-occurred_at", "-recorded_at", "-id"]
+        ordering = ["-effective_at", "-recorded_at", "-id"]
         indexes = [
             models.Index(
-                fields=["contact", "purpose", "-occurred_at", "-recorded_at", "-id"],
-                name="consent_latest_idx",
+                fields=["contact", "purpose", "-effective_at", "-recorded_at", "-id"],
+                name="consent_effective_idx",
             ),
             models.Index(fields=["occurred_at"], name="consent_occurred_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["signal_key", "purpose"],
+                condition=~models.Q(signal_key=""),
+                name="consent_signal_once_per_purpose",
+            )
         ]
         permissions = [
             ("record_opt_in", "Can record an opt-in"),
@@ -258,7 +292,11 @@ class ConsentEvent(AppendOnlyModel, ActorFields):
 
 
 class CurrentConsent(models.Model):
-    """The latest consent event per (contact, purpose); the event is the proof."""
+    """The deciding consent event per (contact, purpose); the event is the proof.
+
+    On PostgreSQL a constraint trigger refuses a row whose status, contact or purpose disagrees
+    with its event, so the send path can trust the pair only together (it reads both).
+    """
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consents")
     purpose = models.CharField(max_length=16, choices=Purpose.choices)

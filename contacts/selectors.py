@@ -1,8 +1,44 @@
 """Reads for contacts and consent."""
 
-from django.db.models import QuerySet
+from datetime import datetime, timedelta
 
-from contacts.models import ConsentEvent, ConsentStatus, Contact, CurrentConsent
+from django.db.models import Max, QuerySet
+
+from contacts.models import ConsentAction, ConsentEvent, ConsentStatus, Contact, CurrentConsent
+
+# Meta's timestamps are whole seconds: an opt-out within this much before the latest event may
+# really have come after it, so it wins (the order rule, docs/consent.md).
+OPT_OUT_PRECEDENCE = timedelta(seconds=1)
+DECIDING_ORDER = ("-effective_at", "-recorded_at", "-id")
+
+
+def deciding_event(*, contact: Contact, purpose: str, at: datetime | None = None) -> ConsentEvent | None:
+    """The event that decides the contact's consent for ``purpose`` (now, or as known at ``at``).
+
+    The order rule: each event counts from its *effective time*, the earlier of when it happened
+    and when it was recorded. Take the latest effective time T; an opt-out effective within one
+    second before T wins; otherwise the latest event decides (ties: the later recorded). With
+    ``at``, only events recorded by then count: the state as it was known at that instant.
+    """
+    events = ConsentEvent.objects.filter(contact=contact, purpose=purpose)
+    if at is not None:
+        events = events.filter(recorded_at__lte=at)
+    latest = events.aggregate(t=Max("effective_at"))["t"]
+    if latest is None:
+        return None
+    close_opt_out = (
+        events.filter(action=ConsentAction.OPT_OUT, effective_at__gt=latest - OPT_OUT_PRECEDENCE)
+        .order_by(*DECIDING_ORDER)
+        .first()
+    )
+    return close_opt_out or events.order_by(*DECIDING_ORDER).first()
+
+
+def consent_status(event: ConsentEvent | None) -> str | None:
+    """The consent state a deciding event stands for (None: nothing recorded)."""
+    if event is None:
+        return None
+    return ConsentStatus.OPTED_IN if event.action == ConsentAction.OPT_IN else ConsentStatus.OPTED_OUT
 
 
 def current_consent(*, contact: Contact, purpose: str) -> CurrentConsent | None:
@@ -16,11 +52,11 @@ def has_opt_in(*, contact: Contact, purpose: str) -> bool:
 
 
 def consent_history(*, contact: Contact) -> QuerySet[ConsentEvent]:
-    """The contact's ledger, newest first, in the order that decides current consent."""
+    """The contact's ledger, newest first by effective time (the order rule's order)."""
     return (
         ConsentEvent.objects.filter(contact=contact)
         .select_related("wording", "actor_user")
-        .order_by("-occurred_at", "-recorded_at", "-id")
+        .order_by(*DECIDING_ORDER)
     )
 
 

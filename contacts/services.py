@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from contacts.models import (
     CurrentConsent,
     Purpose,
 )
+from contacts.selectors import consent_status, deciding_event
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -77,11 +78,15 @@ def record_consent(
     wording: ConsentWording | None = None,
     wording_text: str = "",
     evidence: dict | None = None,
+    signal_key: str = "",
 ) -> ConsentEvent:
     """Append one consent event and bring the contact's current consent for the purpose up to date.
 
-    Current consent is the latest event by ``occurred_at`` (ties: the later recorded), so a
-    back-dated event recorded late changes the current state only if nothing newer exists.
+    Current consent follows the order rule (``contacts.selectors.deciding_event``). A
+    ``signal_key`` names the signal recorded (an inbound message, a ``user_preferences`` item…):
+    the database keeps one event per key and purpose, so a replayed or concurrently processed
+    signal returns the event already recorded instead of adding a second. A merged-away contact's
+    consent is recorded on the contact it was merged into.
     """
     now = timezone.now()
     occurred_at = occurred_at or now
@@ -97,11 +102,16 @@ def record_consent(
     )
     if contact.pk is None:
         raise ApplicationError("Save the contact before recording consent.", code="contact_unsaved")
+    signal_key = (signal_key or "")[:200]
 
     with transaction.atomic():
-        # One writer at a time per contact, so two events recorded together cannot leave current
+        # One writer at a time per person, so two events recorded together cannot leave current
         # consent pointing at the older one.
-        Contact.objects.select_for_update().filter(pk=contact.pk).exists()
+        contact = _lock_survivor(contact)
+        if signal_key:
+            existing = ConsentEvent.objects.filter(signal_key=signal_key, purpose=purpose).first()
+            if existing is not None:
+                return existing
         event = ConsentEvent(
             contact=contact,
             purpose=purpose,
@@ -112,10 +122,19 @@ def record_consent(
             evidence=evidence or {},
             occurred_at=occurred_at,
             recorded_at=now,
+            signal_key=signal_key,
         )
         event.set_actor(actor)
-        event.save()
-        _refresh_current_consent(contact=contact, purpose=purpose)
+        try:
+            with transaction.atomic():
+                event.save()
+        except IntegrityError:
+            # The same signal, recorded by a concurrent worker for another contact row.
+            existing = ConsentEvent.objects.filter(signal_key=signal_key, purpose=purpose).first()
+            if not signal_key or existing is None:
+                raise
+            return existing
+        refresh_current_consent(contact=contact, purpose=purpose)
         if actor.kind != Actor.SYSTEM:
             log_activity(
                 actor=actor,
@@ -133,9 +152,9 @@ def record_consent(
 
 
 def record_opt_out_everywhere(
-    *, contact: Contact, source: str, actor: Actor, occurred_at=None, evidence=None
+    *, contact: Contact, source: str, actor: Actor, occurred_at=None, evidence=None, signal_key: str = ""
 ) -> list[ConsentEvent]:
-    """Opt out of every purpose at once ("STOP ALL"), in one transaction."""
+    """Opt out of every purpose at once ("STOP ALL"), in one transaction (one event per purpose)."""
     with transaction.atomic():
         return [
             record_consent(
@@ -146,28 +165,37 @@ def record_opt_out_everywhere(
                 actor=actor,
                 occurred_at=occurred_at,
                 evidence=evidence,
+                signal_key=signal_key,
             )
             for purpose in Purpose.values
         ]
 
 
-def _refresh_current_consent(*, contact: Contact, purpose: str) -> None:
-    latest = (
-        ConsentEvent.objects.filter(contact=contact, purpose=purpose)
-        .order_by("-occurred_at", "-recorded_at", "-id")
-        .first()
-    )
-    CurrentConsent.objects.update_or_create(
+def refresh_current_consent(*, contact: Contact, purpose: str) -> CurrentConsent | None:
+    """Point current consent at the deciding event (the order rule). Call under the contact's lock."""
+    event = deciding_event(contact=contact, purpose=purpose)
+    if event is None:
+        CurrentConsent.objects.filter(contact=contact, purpose=purpose).delete()
+        return None
+    current, _ = CurrentConsent.objects.update_or_create(
         contact=contact,
         purpose=purpose,
-        defaults={
-            "event": latest,
-            "status": ConsentStatus.OPTED_IN
-            if latest.action == ConsentAction.OPT_IN
-            else ConsentStatus.OPTED_OUT,
-            "since": latest.occurred_at,
-        },
+        defaults={"event": event, "status": consent_status(event), "since": event.effective_at},
     )
+    return current
+
+
+def _lock_survivor(contact: Contact) -> Contact:
+    """Lock the contact's row, following ``merged_into`` to the row that stands for the person now."""
+    seen = set()
+    while True:
+        locked = Contact.objects.select_for_update().only("pk", "merged_into_id").get(pk=contact.pk)
+        if locked.merged_into_id is None:
+            return contact if contact.pk == locked.pk else Contact.objects.get(pk=locked.pk)
+        if locked.merged_into_id in seen:  # pragma: no cover - merging refuses cycles
+            raise ApplicationError("These contacts were merged into each other.", code="merge_cycle")
+        seen.add(locked.pk)
+        contact = Contact(pk=locked.merged_into_id)
 
 
 def _check_consent_input(

@@ -252,11 +252,23 @@ class WebhookEvent(models.Model):
 
 
 class SendingHalt(models.Model):
-    """An account-level error stopped every send until an Administrator clears it (DESIGN.md)."""
+    """Business-initiated sending stopped until an Administrator clears it (DESIGN.md).
+
+    Started by an account-level error from WhatsApp (``error_code``) or by hand by an
+    Administrator or Approver (``started_by``).
+    """
 
     reason = models.TextField()
     error_code = models.IntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when WhatsApp's error started it.",
+    )
     message = models.ForeignKey(
         OutboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -274,7 +286,10 @@ class SendingHalt(models.Model):
                 fields=["active"], condition=models.Q(active=True), name="one_active_halt"
             )
         ]
-        permissions = [("clear_sendinghalt", "Can clear a sending halt")]
+        permissions = [
+            ("clear_sendinghalt", "Can clear a sending halt"),
+            ("halt_sending", "Can halt all business-initiated sending by hand"),
+        ]
 
     def __str__(self) -> str:
         return f"halt since {self.started_at:%Y-%m-%d %H:%M}: {self.reason[:60]}"
