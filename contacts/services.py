@@ -17,7 +17,6 @@ from contacts.models import (
     ConsentAction,
     ConsentEvent,
     ConsentSource,
-    ConsentStatus,
     ConsentWording,
     Contact,
     CurrentConsent,

@@ -192,6 +192,8 @@ def _order_rule(events):
 
     latest = max(effective(e) for e in events)
     close_opt_outs = [
-        e for e in events if e.action == ConsentAction.OPT_OUT and effective(e) > latest - timedelta(seconds=1)
+        e
+        for e in events
+        if e.action == ConsentAction.OPT_OUT and effective(e) > latest - timedelta(seconds=1)
     ]
     return max(close_opt_outs or events, key=order)
