@@ -2,14 +2,20 @@
 
 Staff type numbers in every format ("0151 2345-6789", "+49 151 23456789", "0049…"); the
 database keeps E.164 so uniqueness, search and Meta's ``to`` field all agree.
+
+In Brazil and Mexico one WhatsApp account has two forms of its number: the number as dialled
+today and the ``wa_id`` Meta reports, which may drop Brazil's mobile ninth digit or keep Mexico's
+1 after +52 (docs/contacts.md). ``equivalent_numbers`` gives both, so the contact matcher finds
+one person by either.
 """
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
-from phonenumbers import NumberParseException, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 from phonenumbers import timezone as phone_timezone
 
 from core.errors import ApplicationError
@@ -94,3 +100,73 @@ def search_form(raw: str) -> str | None:
         return normalize_phone(raw)
     except InvalidPhoneNumber:
         return None
+
+
+# A number as digits with its country code, with or without "+": E.164 numbers and Meta's wa_ids.
+_INTERNATIONAL_DIGITS = re.compile(r"\+?([1-9]\d{6,14})")
+_MOBILE = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def equivalent_numbers(number: str | None) -> tuple[str, ...]:
+    """Every E.164 form of one WhatsApp number: itself first, then its other form if it has one.
+
+    Brazil: a mobile as dialled is ``+55 DD 9XXXX-XXXX``; Meta's wa_id for an account older than
+    the ninth digit drops that 9 (``55DDXXXXXXXX``). Mexico: numbers lost the 1 after +52 in 2019,
+    Meta's wa_id may still carry it (``521…``). The other form is given only when it cannot be a
+    different person's number: a form ``phonenumbers`` holds valid on its own (a Brazilian
+    landline such as +55 21 3333-4444) is never equated with a mobile. Takes E.164 or a wa_id
+    (digits with the country code); anything else has no equivalents, ``()``.
+    """
+    match = _INTERNATIONAL_DIGITS.fullmatch((number or "").strip())
+    if match is None:
+        return ()
+    digits = match.group(1)
+    other = _other_form(digits)
+    return ("+" + digits, other) if other else ("+" + digits,)
+
+
+def phone_for_wa_id(wa_id: str | None) -> str | None:
+    """The phone number a wa_id stands for: the form of it that is a valid number, else None."""
+    for form in equivalent_numbers(wa_id):
+        if _is_valid(form):
+            return form
+    return None
+
+
+def _other_form(digits: str) -> str | None:
+    """The other form of a Brazilian or Mexican mobile number (E.164), or None."""
+    own = "+" + digits
+    if digits.startswith("55") and len(digits) in (12, 13):
+        area, subscriber = digits[2:4], digits[4:]
+        if len(subscriber) == 9 and subscriber[0] == "9":
+            long_form, short_form = own, f"+55{area}{subscriber[1:]}"
+        elif len(subscriber) == 8:
+            long_form, short_form = f"+55{area}9{subscriber}", own
+        else:
+            return None
+    elif digits.startswith("52") and len(digits) in (12, 13):
+        national = digits[2:]
+        if len(national) == 11 and national[0] == "1":
+            long_form, short_form = own, f"+52{national[1:]}"
+        elif len(national) == 10:
+            long_form, short_form = f"+521{national}", own
+        else:
+            return None
+    else:
+        return None
+    # Brazil: the long form (with the 9) is the valid mobile; Mexico: the short form (without the 1).
+    valid, other = (long_form, short_form) if digits.startswith("55") else (short_form, long_form)
+    if not _is_valid(valid, mobile=True) or _is_valid(other):
+        return None
+    return other if own == valid else valid
+
+
+@lru_cache(maxsize=4096)
+def _is_valid(e164: str, *, mobile: bool = False) -> bool:
+    try:
+        number = phonenumbers.parse(e164)
+    except NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    return not mobile or phonenumbers.number_type(number) in _MOBILE

@@ -3,8 +3,10 @@ from django.test import override_settings
 
 from contacts.phones import (
     InvalidPhoneNumber,
+    equivalent_numbers,
     normalize_phone,
     parse_phone,
+    phone_for_wa_id,
     search_form,
     time_zones_for_phone,
 )
@@ -79,3 +81,58 @@ def test_large_countries_have_several_time_zones():
 def test_search_form_reads_numbers_and_ignores_names():
     assert search_form("0151 234 567 89") == "+4915123456789"
     assert search_form("Pablo") is None
+
+
+# --- One person, two forms: Brazil's ninth digit, Mexico's 1 after +52 --------------------------
+
+
+@pytest.mark.parametrize(
+    "number,expected",
+    [
+        # Brazil: a mobile as dialled has a ninth digit 9 that Meta's wa_id may drop, and back.
+        ("+5521987654321", ("+5521987654321", "+552187654321")),
+        ("+552187654321", ("+552187654321", "+5521987654321")),
+        ("552187654321", ("+552187654321", "+5521987654321")),  # a wa_id: digits, no +
+        ("+5511912345670", ("+5511912345670", "+551112345670")),
+        # Mexico: Meta's wa_id may keep the 1 after +52 that numbers dropped in 2019, and back.
+        ("+525512345678", ("+525512345678", "+5215512345678")),
+        ("5215512345678", ("+5215512345678", "+525512345678")),
+        ("+523312345678", ("+523312345678", "+5213312345678")),
+    ],
+)
+def test_brazilian_and_mexican_mobiles_have_two_equivalent_forms(number, expected):
+    assert equivalent_numbers(number) == expected
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+552133334444",  # a Brazilian landline: no ninth digit to add or drop
+        "+5521933334444",  # ... and a 9 in front of a landline is not a mobile
+        "+4915123456789",  # elsewhere one number has one form
+        "+16502530000",
+    ],
+)
+def test_other_numbers_have_only_their_own_form(number):
+    assert equivalent_numbers(number) == (number,)
+
+
+@pytest.mark.parametrize("junk", ["", "   ", "hello", "+", "+49-151", "US.13491208655302741918", None])
+def test_what_is_not_a_number_has_no_equivalents(junk):
+    assert equivalent_numbers(junk) == ()
+
+
+@pytest.mark.parametrize(
+    "wa_id,phone",
+    [
+        ("4915123456789", "+4915123456789"),
+        ("552187654321", "+5521987654321"),  # Brazil: the number as dialled has the ninth digit
+        ("5215512345678", "+525512345678"),  # Mexico: the number as dialled has no 1
+        ("5521987654321", "+5521987654321"),
+        ("999", None),
+        ("US.13491208655302741918", None),
+        ("", None),
+    ],
+)
+def test_the_phone_number_of_a_wa_id_is_its_valid_form(wa_id, phone):
+    assert phone_for_wa_id(wa_id) == phone
