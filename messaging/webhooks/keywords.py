@@ -1,13 +1,18 @@
 """Consent keywords and what the confirmation says (DESIGN.md, Consent).
 
-A keyword counts only as the whole message, compared case- and whitespace-insensitively
-("  stop  all " is STOP ALL; "please stop" is a message for Support, not an opt-out). The lists
-are settings; the confirmation names what happened and how to undo it, in German when the person
-wrote a German keyword or their contact language is German, in English otherwise.
+A keyword counts only as the whole message ("please stop" is a message for Support, not an
+opt-out), compared after normalising what a person does not read as part of the word: Unicode
+compatibility forms (full-width "ＳＴＯＰ"), case, accents ("ARRÊT" is "arret"), punctuation, emoji
+and symbols around it ("Stop!", "STOP 🛑") and invisible characters anywhere (a zero-width space
+that a keyboard or a copy-paste left behind). The lists are settings; the confirmation names what
+happened and how to undo it, in German when the person wrote a German keyword or their contact
+language is German, in English otherwise.
 """
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,17 +29,53 @@ class KeywordAction(StrEnum):
 
 # Keywords that tell us the person writes German, whatever their contact says.
 _GERMAN_KEYWORDS = {"stopp", "abmelden", "alle abmelden", "anmelden"}
+# Letters that render as nothing (Hangul fillers, the braille blank): invisible like format characters.
+_INVISIBLE_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+# Unicode categories trimmed from both ends: punctuation, symbols (emoji are So, skin tones Sk),
+# separators, controls and format characters, marks left without a letter.
+_AROUND = ("P", "S", "Z", "C", "M")
 
 
 @dataclass(frozen=True)
 class KeywordMatch:
     action: KeywordAction
-    keyword: str  # as the person wrote it, trimmed
+    keyword: str  # as the person wrote it, trimmed, without invisible characters
     language: str  # "de" or "" (unknown from the keyword alone)
 
 
+def _invisible(char: str) -> bool:
+    if char in _INVISIBLE_LETTERS:
+        return True
+    category = unicodedata.category(char)
+    # Format characters (zero-width space and joiners, BOM, direction marks, soft hyphen, tags)
+    # and controls that are not whitespace.
+    return category == "Cf" or (category == "Cc" and not char.isspace())
+
+
+def visible(text: str) -> str:
+    """``text`` without invisible characters and with its whitespace collapsed: what a person sees."""
+    return " ".join("".join(c for c in (text or "") if not _invisible(c)).split())
+
+
 def normalize(text: str) -> str:
-    return " ".join((text or "").split()).casefold()
+    """The form keywords are compared in (see the module docstring); "" when nothing is left."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    # Accents: decompose, drop the combining marks (also variation selectors and keycap marks).
+    folded = "".join(
+        c for c in unicodedata.normalize("NFD", folded) if unicodedata.category(c) not in ("Mn", "Me")
+    )
+    folded = visible(folded)
+    start, end = 0, len(folded)
+    while start < end and unicodedata.category(folded[start])[0] in _AROUND:
+        start += 1
+    while end > start and unicodedata.category(folded[end - 1])[0] in _AROUND:
+        end -= 1
+    return unicodedata.normalize("NFC", folded[start:end])
+
+
+@functools.lru_cache(maxsize=16)
+def _normalized(keywords: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(n for n in (normalize(k) for k in keywords) if n)
 
 
 def match_keyword(text: str) -> KeywordMatch | None:
@@ -47,10 +88,10 @@ def match_keyword(text: str) -> KeywordMatch | None:
         (KeywordAction.OPT_OUT, settings.WHATSAPP_OPT_OUT_KEYWORDS),
         (KeywordAction.OPT_IN, settings.WHATSAPP_OPT_IN_KEYWORDS),
     ):
-        if said in {normalize(k) for k in keywords}:
+        if said in _normalized(tuple(keywords)):
             return KeywordMatch(
                 action=action,
-                keyword=" ".join(text.split()),
+                keyword=visible(text),
                 language="de" if said in _GERMAN_KEYWORDS else "",
             )
     return None
