@@ -122,14 +122,16 @@ def test_send_a_template_from_the_contact_page(client_for, editor, customer, ord
     url = reverse("admin:messaging_send_template", args=[customer.pk])
     form = client.get(url, {"template": order_update.pk})
     assert "Body {{1}}" in form.content.decode()
+    values = {
+        "header_link": "https://shop.example/invoice.pdf",
+        "body__1": "Pablo",
+        "body__2": "ORD-1",
+        "button__0": "ORD-1",
+    }
+    check = client.post(f"{url}?template={order_update.pk}", {**values, "_preview": "1"})
+    assert check.status_code == 200 and not OutboundMessage.objects.exists()
     response = client.post(
-        f"{url}?template={order_update.pk}",
-        {
-            "header_link": "https://shop.example/invoice.pdf",
-            "body__1": "Pablo",
-            "body__2": "ORD-1",
-            "button__0": "ORD-1",
-        },
+        f"{url}?template={order_update.pk}", {"confirmation": check.context["confirmation"], "_send": "1"}
     )
     assert response.status_code == 302
     message = OutboundMessage.objects.get()
@@ -138,19 +140,27 @@ def test_send_a_template_from_the_contact_page(client_for, editor, customer, ord
     assert 'class="wa-bubble"' in page and "Hi Pablo, your order ORD-1 has shipped." in page
 
 
-def test_sending_to_a_contact_without_consent_is_refused_on_the_form(client_for, editor, stranger, promotion):
+def test_sending_to_a_contact_without_consent_is_refused_before_anything_is_queued(
+    client_for, editor, stranger, promotion
+):
     url = reverse("admin:messaging_send_template", args=[stranger.pk])
-    response = client_for(editor).post(
+    client = client_for(editor)
+    check = client.post(
         f"{url}?template={promotion.pk}",
         {
             "header_link": "https://shop.example/a.jpg",
             "body__1": "Ana",
             "body__2": "Sunday",
             "button__2": "SPRING20",
+            "_preview": "1",
         },
     )
+    assert check.status_code == 200 and "It would not be sent" in check.content.decode()
+    response = client.post(
+        f"{url}?template={promotion.pk}", {"confirmation": check.context["confirmation"], "_send": "1"}
+    )
     assert response.status_code == 200
-    assert "opt" in " ".join(response.context["form"].non_field_errors()).lower()
+    assert "opt" in response.context["refusal"].lower()
     assert not OutboundMessage.objects.exists()
 
 
