@@ -147,6 +147,13 @@ class ContactAdmin(ActivityLoggedAdmin):
     ]
     change_form_template = "admin/contacts/contact/change_form.html"
 
+    def save_model(self, request, obj, form, change):
+        # A new number goes through the phone-change rule first: it clears what belonged to the
+        # old number (wa_id, user id) on ``obj`` and logs it; the save then writes the rest.
+        if change and "phone" in form.changed_data:
+            services.contact_change_phone(contact=obj, phone=obj.phone, actor=Actor.for_user(request.user))
+        super().save_model(request, obj, form, change)
+
     def get_deleted_objects(self, objs, request):
         # Consent events are PROTECTed, not merely lacking a permission: say so, not "no permission".
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)

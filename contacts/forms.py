@@ -1,16 +1,23 @@
-"""Admin forms for recording consent by hand."""
+"""Admin forms: a contact, recording consent by hand, confirming a merge."""
 
 from django import forms
 from django.utils import timezone
 
 from contacts.models import STAFF_SOURCES, ConsentAction, ConsentSource, ConsentWording, Contact, Purpose
 from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.services import contact_phone_change_check
+from core.errors import ApplicationError
 
 ALL_PURPOSES = "all"
 
 
 class ContactAdminForm(forms.ModelForm):
-    """Accepts a number as people type it ("0151 2345-6789"), longer than its stored E.164 form."""
+    """Accepts a number as people type it ("0151 2345-6789"), longer than its stored E.164 form.
+
+    On an existing contact a new number is checked by the phone-change rule
+    (``contacts.services.contact_change_phone``, which the admin's save then calls), so what it
+    refuses shows on the field instead of failing the save.
+    """
 
     phone = forms.CharField(
         max_length=40, required=False, help_text=Contact._meta.get_field("phone").help_text
@@ -31,6 +38,11 @@ class ContactAdminForm(forms.ModelForm):
 
     def clean_phone(self):
         raw = (self.cleaned_data.get("phone") or "").strip()
+        if self.instance.pk is not None:
+            try:
+                return contact_phone_change_check(contact=self.instance, phone=raw)
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message, code=exc.code) from exc
         if not raw:
             return None
         try:
