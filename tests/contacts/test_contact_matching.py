@@ -1,0 +1,176 @@
+"""The contact matcher: one person found by any form of their number, their wa_id or user id,
+following merges; find-or-create for WhatsApp that never implies consent and merges duplicates."""
+
+import pytest
+
+from contacts import matching
+from contacts.matching import contact_adopt_wa_id, contact_find_or_create, contact_match, contact_matches
+from contacts.merging import contact_merge
+from contacts.models import ActivityLogEntry, ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
+from core.actors import Actor
+from tests.factories import ContactFactory, opt_in, opt_out
+
+pytestmark = pytest.mark.django_db
+
+SYSTEM = Actor.system("tests")
+
+
+def status_of(contact, purpose=Purpose.MARKETING):
+    current = contact.consents.filter(purpose=purpose).first()
+    return current.status if current else None
+
+
+# --- Matching --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stored,lookup",
+    [
+        ({"phone": "+5521987654321"}, {"wa_id": "552187654321"}),  # Meta's wa_id drops the 9
+        ({"phone": "+5521987654321"}, {"phone": "+552187654321"}),
+        ({"wa_id": "552187654321", "phone": None}, {"phone": "+5521987654321"}),
+        ({"phone": "+525512345678"}, {"wa_id": "5215512345678"}),  # Meta's wa_id keeps the 1
+        ({"wa_id": "5215512345678", "phone": None}, {"phone": "+52 55 1234 5678"}),
+        ({"phone": "+4915123456789"}, {"wa_id": "4915123456789"}),
+        ({"phone": None, "user_id": "BR.1234567890"}, {"user_id": "BR.1234567890"}),
+    ],
+)
+def test_a_person_is_found_by_any_form_of_their_identity(stored, lookup):
+    person = ContactFactory(**stored)
+    ContactFactory(phone="+4915100000001")  # someone else
+    assert contact_match(**lookup) == person
+
+
+def test_a_number_typed_as_people_write_it_finds_the_wa_id_row(settings):
+    settings.PHONE_DEFAULT_REGION = "BR"
+    person = ContactFactory(wa_id="552187654321", phone=None)
+    assert contact_match(phone="(21) 98765-4321 ") == person
+
+
+def test_a_brazilian_landline_is_not_taken_for_a_mobile_with_a_nine_in_front():
+    ContactFactory(phone="+552133334444")
+    assert contact_match(phone="+5521933334444") is None
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [{}, {"phone": ""}, {"phone": "not a number"}, {"wa_id": ""}, {"user_id": "   "}, {"wa_id": "abc"}],
+)
+def test_nothing_or_junk_matches_nobody(lookup):
+    ContactFactory(phone="+4915123456789")
+    assert contact_match(**lookup) is None
+
+
+def test_a_merged_away_row_is_found_by_its_identifiers_and_leads_to_the_survivor():
+    survivor = ContactFactory(phone="+5521987654321")
+    merged = ContactFactory(phone=None, wa_id="552187654321", user_id="BR.1")
+    contact_merge(survivor=survivor, merged=merged, actor=SYSTEM, reason="one person")
+    assert contact_match(wa_id="552187654321") == survivor
+    assert contact_match(user_id="BR.1") == survivor
+    assert contact_matches(wa_id="552187654321", phone="+5521987654321") == [survivor]
+
+
+def test_the_strongest_identifier_comes_first_when_rows_disagree():
+    by_phone = ContactFactory(phone="+5521987654321")
+    by_wa_id = ContactFactory(phone=None, wa_id="552187654321")
+    by_user_id = ContactFactory(phone=None, user_id="BR.1")
+    found = contact_matches(wa_id="552187654321", user_id="BR.1")
+    assert found == [by_user_id, by_wa_id, by_phone]
+
+
+# --- Find or create, for WhatsApp ------------------------------------------------------------
+
+
+def test_an_unknown_person_is_created_with_the_number_as_dialled_and_no_consent():
+    contact = contact_find_or_create(wa_id="552187654321", profile_name="Ana", actor=SYSTEM)
+    assert (contact.phone, contact.wa_id, contact.whatsapp_profile_name) == (
+        "+5521987654321",
+        "552187654321",
+        "Ana",
+    )
+    assert not ConsentEvent.objects.exists()
+    assert ActivityLogEntry.objects.filter(action="contact.created_from_whatsapp").count() == 1
+
+
+def test_a_wa_id_without_the_ninth_digit_finds_the_dialled_contact_and_is_kept_on_it():
+    dialled = ContactFactory(phone="+5521987654321")
+    assert contact_find_or_create(wa_id="552187654321", profile_name="Ana", actor=SYSTEM) == dialled
+    dialled.refresh_from_db()
+    assert dialled.wa_id == "552187654321" and dialled.whatsapp_profile_name == "Ana"
+    assert Contact.objects.count() == 1
+
+
+def test_one_identity_matching_two_live_rows_merges_them_into_the_older_one():
+    dialled = ContactFactory(phone="+5521987654321")  # imported first
+    opt_in(dialled)
+    from_stop = ContactFactory(phone=None, wa_id="552187654321")  # created by a STOP, before matching
+    opt_out(from_stop, source=ConsentSource.KEYWORD)
+    assert contact_find_or_create(wa_id="552187654321", actor=SYSTEM) == dialled
+    from_stop.refresh_from_db()
+    assert from_stop.merged_into == dialled
+    assert status_of(dialled) == ConsentStatus.OPTED_OUT
+    entry = ActivityLogEntry.objects.get(action="contact.merged")
+    assert entry.details["merged_contact_id"] == from_stop.pk
+    assert "552187654321" in entry.details["reason"]
+
+
+def test_identifiers_a_merged_away_row_holds_are_not_copied_to_the_survivor():
+    survivor = ContactFactory(phone="+5521987654321")
+    merged = ContactFactory(phone=None, wa_id="552187654321", user_id="BR.1")
+    contact_merge(survivor=survivor, merged=merged, actor=SYSTEM, reason="one person")
+    assert contact_find_or_create(wa_id="552187654321", user_id="BR.1", actor=SYSTEM) == survivor
+    survivor.refresh_from_db()
+    assert survivor.wa_id is None and survivor.user_id is None
+
+
+def test_a_contact_created_meanwhile_by_another_worker_is_found_not_duplicated(monkeypatch):
+    # The first look finds nobody; by the time this worker saves, another one has created the row.
+    other_worker = {}
+    real_matches = matching.contact_matches
+
+    def nobody_yet(**kwargs):
+        if not other_worker:
+            other_worker["contact"] = ContactFactory(phone="+4917612345678", wa_id="4917612345678")
+            return []
+        return real_matches(**kwargs)
+
+    monkeypatch.setattr(matching, "contact_matches", nobody_yet)
+    contact = contact_find_or_create(wa_id="4917612345678", actor=SYSTEM)
+    assert contact == other_worker["contact"]
+    assert Contact.objects.count() == 1
+
+
+def test_identifiers_no_contact_can_hold_create_nothing():
+    assert contact_find_or_create(wa_id="", user_id="", actor=SYSTEM) is None
+    assert contact_find_or_create(wa_id="x" * 40, actor=SYSTEM) is None
+    assert not Contact.objects.exists()
+
+
+# --- The wa_id Meta reports for a send ------------------------------------------------------
+
+
+def test_the_wa_id_meta_reports_for_a_send_is_kept():
+    contact = ContactFactory(phone="+5521987654321")
+    assert contact_adopt_wa_id(contact=contact, wa_id="552187654321", actor=SYSTEM) == contact
+    contact.refresh_from_db()
+    assert contact.wa_id == "552187654321"
+
+
+def test_a_send_revealing_that_two_live_rows_are_one_account_merges_them():
+    dialled = ContactFactory(phone="+5521987654321")
+    opt_in(dialled)
+    holder = ContactFactory(phone=None, wa_id="552187654321")
+    opt_out(holder, source=ConsentSource.KEYWORD)
+    survivor = contact_adopt_wa_id(contact=dialled, wa_id="552187654321", actor=SYSTEM)
+    assert survivor == dialled
+    assert Contact.objects.get(pk=holder.pk).merged_into == dialled
+    assert status_of(dialled) == ConsentStatus.OPTED_OUT
+
+
+def test_a_wa_id_held_by_a_row_merged_into_the_contact_changes_nothing():
+    survivor = ContactFactory(phone="+5521987654321")
+    merged = ContactFactory(phone=None, wa_id="552187654321")
+    contact_merge(survivor=survivor, merged=merged, actor=SYSTEM, reason="one person")
+    logged = ActivityLogEntry.objects.count()
+    assert contact_adopt_wa_id(contact=survivor, wa_id="552187654321", actor=SYSTEM) == survivor
+    assert ActivityLogEntry.objects.count() == logged
