@@ -37,7 +37,10 @@ CLASS_ACTIONS: dict[ErrorClass, str] = {
     ErrorClass.API_CALL_LIMIT: "Back off management calls (templates, sync) only; not about message rate.",
     ErrorClass.PAIR_RATE: "Back off this recipient only, 4^n seconds; other recipients are unaffected.",
     ErrorClass.TRANSIENT: "Retry with backoff and jitter up to a deadline.",
-    ErrorClass.DEFERRED: "Retry no sooner than 24 hours; earlier retries extend the block.",
+    ErrorClass.DEFERRED: (
+        "Retry no sooner than 24 hours (earlier retries extend the block), for at most "
+        "`WHATSAPP_DEFERRED_RETRY_DAYS` after the first; then fail with Meta's code."
+    ),
     ErrorClass.TEMPLATE_PAUSED: "The message waits; its campaign pauses until the template is approved.",
     ErrorClass.RECIPIENT_PERMANENT: "Fail the message; never retry it for this recipient.",
     ErrorClass.REQUEST_PERMANENT: "Fail the message: the template or parameters must be fixed first.",
@@ -110,7 +113,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     _code(
         131049,
         _T.DEFERRED,
-        "Not delivered to maintain healthy ecosystem engagement (per-user marketing limit).",
+        "Not delivered to maintain healthy ecosystem engagement (per-user marketing limit; "
+        "providers report it for MARKETING templates to US numbers too).",
     ),
     _code(131050, _T.RECIPIENT_PERMANENT, "The user has stopped marketing messages from this business."),
     _code(131051, _T.REQUEST_PERMANENT, "Unsupported message type."),

@@ -284,6 +284,14 @@ WHATSAPP_UNKNOWN_DEADLINE_MINUTES = _positive(
 WHATSAPP_RETRY_DEADLINE_HOURS = _positive(
     "WHATSAPP_RETRY_DEADLINE_HOURS", _read("WHATSAPP_RETRY_DEADLINE_HOURS", env.int, 24)
 )
+# Meta defers some marketing messages (error 131049: retry no sooner than 24 hours); such retries
+# stop this many days after the message's first 131049 and the message fails with Meta's code.
+WHATSAPP_DEFERRED_RETRY_DAYS = _positive(
+    "WHATSAPP_DEFERRED_RETRY_DAYS", _read("WHATSAPP_DEFERRED_RETRY_DAYS", env.int, 3)
+)
+# Meta does not deliver MARKETING templates to US numbers (docs/sending.md): they are skipped at
+# send time. Set to false once Meta delivers them again.
+WHATSAPP_US_MARKETING_BLOCKED = _bool("WHATSAPP_US_MARKETING_BLOCKED", True)
 # Webhook bodies up to this size are accepted (Meta sends up to 3 MB); read from the stream with
 # this view's own limit, so DATA_UPLOAD_MAX_MEMORY_SIZE stays at Django's default site-wide.
 WHATSAPP_WEBHOOK_MAX_BYTES = _positive(

@@ -5,19 +5,24 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from cloud_api.errors import ErrorClass, MetaError
-from contacts.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Purpose
-from contacts.selectors import current_consent
+from contacts.models import ConsentAction, ConsentSource, Contact, Purpose
 from contacts.services import record_consent
 from core.actors import Actor
 from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending import limiter
 from messaging.sending.halt import halt_sending
 from messaging.sending.rules import TEMPLATE_PAUSE_RECHECK
-from messaging.sending.states import message_fail, message_hold, message_retry_or_fail
+from messaging.sending.states import (
+    deferred_deadline,
+    message_fail,
+    message_hold,
+    message_retry_or_fail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,8 @@ def handle_meta_error(
 
     throughput → requeue and slow the global limiter; pair-rate → requeue after 4^n s; transient →
     requeue with backoff and jitter until the retry deadline, then failed; deferred (131049) →
-    requeue no sooner than 24 h; template-paused (132015) → wait with hold reason template_paused;
+    requeue no sooner than 24 h, until WHATSAPP_DEFERRED_RETRY_DAYS after the message's first 131049,
+    then failed; template-paused (132015) → wait with hold reason template_paused;
     recipient-permanent → failed (131050 also records a marketing opt-out, source
     whatsapp_signal; 131026 sets contact.not_on_whatsapp_since); request-permanent → failed;
     account-level → the message waits (hold reason halt) and sending halts everywhere.
@@ -73,17 +79,20 @@ def handle_meta_error(
             attempt_update |= {"outcome": AttemptOutcome.REFUSED, "finished_at": now}
         SendAttempt.objects.filter(pk=attempt.pk).update(**attempt_update)
 
-        message.refresh_from_db(fields=["status", "attempt_count"])
-        if attempt.number < message.attempt_count:
-            # A late error about an earlier attempt: a newer attempt decides the message's state.
-            return
-        # The signals about the person are recorded whatever state the message is in.
+        # Signals about the person are recorded whatever the attempt and whatever state the
+        # message is in: a late answer about an older attempt still says the person stopped
+        # marketing messages, or is not on WhatsApp.
         if error.code == OPTED_OUT_OF_MARKETING:
             _record_marketing_opt_out(message, attempt, error)
         elif error.code == NOT_ON_WHATSAPP:
             Contact.objects.filter(pk=message.contact_id, not_on_whatsapp_since__isnull=True).update(
                 not_on_whatsapp_since=now
             )
+
+        message.refresh_from_db(fields=["status", "attempt_count"])
+        if attempt.number < message.attempt_count:
+            # A late error about an earlier attempt: a newer attempt decides the message's state.
+            return
 
         match error.error_class:
             case ErrorClass.MESSAGE_THROUGHPUT:
@@ -106,12 +115,19 @@ def handle_meta_error(
             case ErrorClass.TRANSIENT | ErrorClass.API_CALL_LIMIT:
                 message_retry_or_fail(message, attempt_number=attempt.number, error=fields, expected=expected)
             case ErrorClass.DEFERRED:
-                message_hold(
+                days = settings.WHATSAPP_DEFERRED_RETRY_DAYS
+                message_retry_or_fail(
                     message,
-                    reason=HoldReason.DEFERRED,
-                    until=now + DEFERRED_DELAY,
-                    expected=expected,
+                    attempt_number=attempt.number,
                     error=fields,
+                    expected=expected,
+                    delay=DEFERRED_DELAY,
+                    reason=HoldReason.DEFERRED,
+                    deadline=deferred_deadline(message),
+                    gave_up=(
+                        f"Gave up: a retry would come more than {days} days after WhatsApp first "
+                        "deferred this message (WHATSAPP_DEFERRED_RETRY_DAYS)"
+                    ),
                 )
             case ErrorClass.TEMPLATE_PAUSED:
                 message_hold(
@@ -133,11 +149,18 @@ def handle_meta_error(
                 message_fail(message, error=fields, expected=expected)
 
 
+def opt_out_signal_key(message: OutboundMessage) -> str:
+    """One 131050 per message: the HTTP answer, its webhook and Meta's retries are one signal."""
+    return f"meta-131050:{message.public_id}"
+
+
 def _record_marketing_opt_out(message: OutboundMessage, attempt: SendAttempt, error: MetaError) -> None:
-    """Meta says the person stopped marketing messages: that is an opt-out in our ledger (DESIGN.md)."""
-    current = current_consent(contact=message.contact, purpose=Purpose.MARKETING)
-    if current is not None and current.status == ConsentStatus.OPTED_OUT:
-        return  # already recorded (the same refusal can come in the answer and in a webhook)
+    """Meta says the person stopped marketing messages: that is an opt-out in our ledger (DESIGN.md).
+
+    Recorded even when the ledger already says opted out (Meta's refusal is evidence of its own);
+    the signal key makes the same refusal, arriving twice, one event — in the database, so two
+    workers cannot both insert it.
+    """
     record_consent(
         contact=message.contact,
         purpose=Purpose.MARKETING,
@@ -152,6 +175,7 @@ def _record_marketing_opt_out(message: OutboundMessage, attempt: SendAttempt, er
             "wamid": attempt.wamid or "",
             "fbtrace_id": error.fbtrace_id,
         },
+        signal_key=opt_out_signal_key(message),
     )
 
 

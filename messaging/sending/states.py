@@ -3,6 +3,9 @@
 ``queued → sending`` is the claim (``dispatch``); the others are here: back to ``queued`` with a
 hold (a rule or a retry), ``skipped``, ``failed``, ``unknown``. Each returns whether it applied, so
 a caller that lost a race (another worker, the sweeper, a webhook) does nothing more.
+
+Nothing waits forever: transient retries end at ``WHATSAPP_RETRY_DEADLINE_HOURS`` after the
+first attempt, deferred ones (131049) at ``WHATSAPP_DEFERRED_RETRY_DAYS`` after the first 131049.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from messaging.sending.enqueue import enqueue_messages
 SHORT_HOLD = timedelta(seconds=5)
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 30 * 60
+# Meta's "deferred" code (per-user marketing limit; also what US numbers get for marketing).
+DEFERRED_CODE = 131049
 
 
 def message_hold(
@@ -47,12 +52,21 @@ def message_hold(
 
 
 def message_skip(
-    message: OutboundMessage, *, reason: str, detail: str, expected=(MessageStatus.QUEUED,)
+    message: OutboundMessage,
+    *,
+    reason: str,
+    detail: str,
+    expected=(MessageStatus.QUEUED,),
+    claimed_at: datetime | None = None,
 ) -> bool:
-    """Never sent and never will be: ``skipped`` with the reason (a ``rules.SkipReason``) and its text."""
+    """Never sent and never will be: ``skipped`` with the reason (a ``rules.SkipReason``) and its text.
+
+    ``claimed_at``: skip a ``sending`` message only while that claim stands (the sweeper may
+    have taken it back meanwhile)."""
     now = timezone.now()
+    claim = {"claimed_at": claimed_at} if claimed_at is not None else {}
     return (
-        OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected)).update(
+        OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected), **claim).update(
             status=MessageStatus.SKIPPED,
             hold_reason=HoldReason.NONE,
             next_attempt_at=None,
@@ -99,6 +113,21 @@ def retry_deadline(message: OutboundMessage) -> datetime:
     return (first or timezone.now()) + timedelta(hours=settings.WHATSAPP_RETRY_DEADLINE_HOURS)
 
 
+def deferred_deadline(message: OutboundMessage) -> datetime:
+    """Deferred messages (131049) are retried until this long after the first attempt Meta deferred.
+
+    Counted from the first 131049, not the first attempt: transient failures before it have
+    their own deadline. The attempt being handled already carries the code, so there is one.
+    """
+    first = (
+        SendAttempt.objects.filter(message_id=message.pk, error_code=DEFERRED_CODE)
+        .order_by("number")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return (first or timezone.now()) + timedelta(days=settings.WHATSAPP_DEFERRED_RETRY_DAYS)
+
+
 def message_retry_or_fail(
     message: OutboundMessage,
     *,
@@ -106,14 +135,20 @@ def message_retry_or_fail(
     error: dict,
     expected: Iterable[str],
     delay: timedelta | None = None,
+    reason: str = HoldReason.RETRY,
+    deadline: datetime | None = None,
+    gave_up: str = "",
 ) -> str:
-    """Requeue after a backoff, or fail once the retry deadline has passed; returns the new status."""
+    """Requeue after a backoff (hold ``reason``), or fail — with the error as it came, Meta's code
+    included — once the next try would fall after ``deadline`` (default: the transient retry
+    deadline); ``gave_up`` says why in the failure text. Returns the new status."""
     now = timezone.now()
     until = now + (delay if delay is not None else retry_delay(attempt_number))
-    if until > retry_deadline(message):
+    if until > (deadline or retry_deadline(message)):
         text = error.get("error_text", "")
-        error = {**error, "error_text": f"Gave up after {attempt_number} attempts: {text}".strip()}
+        why = gave_up or f"Gave up after {attempt_number} attempts"
+        error = {**error, "error_text": f"{why}: {text}".strip()}
         message_fail(message, error=error, expected=expected)
         return MessageStatus.FAILED
-    message_hold(message, reason=HoldReason.RETRY, until=until, expected=expected, error=error)
+    message_hold(message, reason=reason, until=until, expected=expected, error=error)
     return MessageStatus.QUEUED
