@@ -8,8 +8,12 @@ The steps, each committed before the next, so a crash anywhere leaves a state th
    message moves ``queued → sending`` with a conditional UPDATE that also stores the authorising
    consent event. Held → stays ``queued`` with the reason; never allowed → ``skipped``.
 2. **Slot**: the global rate limiter says when the request may leave; sleep until then.
-3. **Attempt**: a ``pending`` SendAttempt is written just before the request, conditional on our
-   claim still standing. "Sending with no attempt" therefore proves nothing left; "sending with a
+3. **Last check and attempt** (one transaction, under the contact's row lock again): what may
+   have changed during the wait is asked once more (``rules.recheck_before_request``: a merge,
+   and consent read with its proof), so an opt-out recorded while the message waited for its slot
+   wins — the message is skipped and the slot simply spent. Then a ``pending`` SendAttempt is
+   written, conditional on our claim still standing, and the consent event that holds now is
+   stored as the proof. "Sending with no attempt" therefore proves nothing left; "sending with a
    pending attempt" means a request may have left.
 4. **Send and record**: accepted (wamid; the contact's wa_id), not sent (retry), unknown
    (reconcile_by; never resent blindly) or refused (``failures.handle_meta_error``).
@@ -44,7 +48,7 @@ from messaging.models import (
 from messaging.sending import limiter
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.halt import active_halt
-from messaging.sending.rules import Verdict, recipient_address, send_time_verdict
+from messaging.sending.rules import Verdict, recheck_before_request, recipient_address, send_time_verdict
 from messaging.sending.states import (
     SHORT_HOLD,
     message_fail,
@@ -180,7 +184,7 @@ def send_claimed(claim: Claim) -> str:
 
     limiter.acquire()
     halt = active_halt()
-    if halt is not None:
+    if halt is not None and halt.holds(message):
         # The halt started while we waited for our slot: nothing left, so the message simply waits.
         OutboundMessage.objects.filter(
             pk=message.pk, status=MessageStatus.SENDING, claimed_at=claim.token
@@ -192,22 +196,45 @@ def send_claimed(claim: Claim) -> str:
     attempt = start_attempt(claim)
     if attempt is None:
         return "claim lost before sending (the sweeper took it back)"
+    if isinstance(attempt, Verdict):
+        return f"skipped while it waited for its slot: {attempt.reason}"
     outcome = get_backend().send(payload)
     record_outcome(message, attempt, outcome)
     return describe(outcome)
 
 
-def start_attempt(claim: Claim) -> SendAttempt | None:
-    """The pending attempt, written just before the request leaves, while our claim still stands."""
+def start_attempt(claim: Claim) -> SendAttempt | Verdict | None:
+    """The pending attempt, written just before the request leaves, while our claim still stands.
+
+    Consent (and a merge) is asked once more first, under the contact's row lock — the lock
+    ``record_consent`` takes — so an opt-out is either seen here or recorded after this attempt,
+    i.e. after the message went. A refusal skips the message and is returned; None means the
+    claim was lost.
+    """
     now = timezone.now()
     message = claim.message
     with transaction.atomic():
+        Contact.objects.select_for_update().filter(pk=message.contact_id).exists()
+        verdict = recheck_before_request(message)
+        if not verdict.go:
+            skipped = message_skip(
+                message,
+                reason=verdict.reason,
+                detail=verdict.detail,
+                expected=(MessageStatus.SENDING,),
+                claimed_at=claim.token,
+            )
+            return verdict if skipped else None
+        # The proof is the consent that holds as the request leaves (a newer opt-in may have come).
+        proof = (
+            {"authorising_event_id": verdict.authorising_event_id} if message.is_business_initiated else {}
+        )
         advanced = OutboundMessage.objects.filter(
             pk=message.pk, status=MessageStatus.SENDING, claimed_at=claim.token
-        ).update(attempt_count=F("attempt_count") + 1, updated_at=now)
+        ).update(attempt_count=F("attempt_count") + 1, updated_at=now, **proof)
         if advanced != 1:
             return None
-        message.refresh_from_db(fields=["attempt_count"])
+        message.refresh_from_db(fields=["attempt_count", "authorising_event"])
         return SendAttempt.objects.create(
             message=message, number=message.attempt_count, outcome=AttemptOutcome.PENDING, started_at=now
         )

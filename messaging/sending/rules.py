@@ -7,12 +7,18 @@ same function, so what the preview promises is what the sender does.
 Business-initiated messages: consent for their purpose (the deciding event becomes the
 message's proof), quiet hours and the frequency cap (marketing only), the messaging-limit budget
 (only when the person's window is closed), the halt. Replies: only the window and the halt.
-Counts are aggregates in SQL, never loops over contacts.
+Every message: its contact must not be merged away, and a MARKETING template never goes to a US
+number while Meta does not deliver those. Counts are aggregates in SQL, never loops over contacts.
+
+Consent is read with its proof (:func:`consent_verdict`): the current-consent row *and* the event
+it names, compared with each other, so a row that disagrees with its event never authorises a
+message. The dispatch asks :func:`recheck_before_request` once more after the limiter's wait.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,9 +38,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from contacts.models import ConsentStatus, Contact, Purpose
-from contacts.phones import time_zones_for_phone
-from contacts.selectors import current_consent
+from contacts.models import ConsentAction, Contact, CurrentConsent, Purpose
+from contacts.phones import InvalidPhoneNumber, parse_phone, time_zones_for_phone
+from contacts.selectors import consent_status
 from messaging.models import (
     HoldReason,
     InboundMessage,
@@ -55,6 +61,8 @@ TEMPLATE_PAUSE_RECHECK = timedelta(hours=1)
 
 GO, HOLD, SKIP = "go", "hold", "skip"
 
+logger = logging.getLogger(__name__)
+
 
 class SkipReason:
     """Why a message may never go; stored in ``error_class`` of the skipped message."""
@@ -67,6 +75,9 @@ class SkipReason:
     TEMPLATE_NOT_SENDABLE = "template_not_sendable"
     TEMPLATE_PARAMETERS_INVALID = "template_parameters_invalid"
     NO_COMMON_SENDING_HOURS = "no_common_sending_hours"
+    CONSENT_PROOF_MISMATCH = "consent_proof_mismatch"
+    CONTACT_MERGED = "contact_merged"
+    US_MARKETING_BLOCKED = "us_marketing_blocked"
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,8 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
     now = now or timezone.now()
     contact = message.contact
 
+    if contact.merged_into_id is not None:
+        return merged_verdict(contact)
     if contact.not_on_whatsapp_since is not None:
         return _skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp.")
     if not recipient_address(contact):
@@ -120,17 +133,17 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
             "only an approved template can reach them now.",
         )
 
-    event_id = None
     purpose = message.purpose
+    template_purpose_now = _template_purpose_now(message) if message.kind == MessageKind.TEMPLATE else ""
+    event_id = None
     if message.is_business_initiated:
-        if message.kind == MessageKind.TEMPLATE:
-            purpose = _template_purpose_now(message)
-        consent = current_consent(contact=contact, purpose=purpose)
-        if consent is None:
-            return _skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
-        if consent.status != ConsentStatus.OPTED_IN:
-            return _skip(SkipReason.OPTED_OUT, f"The contact opted out of {purpose} messages.")
-        event_id = consent.event_id
+        purpose = template_purpose_now or purpose
+        consent = consent_verdict(contact_id=contact.pk, purpose=purpose)
+        if not consent.go:
+            return consent
+        event_id = consent.authorising_event_id
+    if template_purpose_now == Purpose.MARKETING and us_marketing_blocked(contact):
+        return _skip(SkipReason.US_MARKETING_BLOCKED, US_MARKETING_DETAIL)
 
     version_id = None
     if message.kind == MessageKind.TEMPLATE:
@@ -140,7 +153,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
         version_id = verdict.template_version_id
 
     halt = active_halt()
-    if halt is not None:
+    if halt is not None and halt.holds(message):
         return _hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
 
     if message.is_business_initiated:
@@ -157,6 +170,110 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
                 return verdict
 
     return Verdict(GO, authorising_event_id=event_id, template_version_id=version_id, purpose=purpose)
+
+
+def recheck_before_request(message: OutboundMessage) -> Verdict:
+    """Asked again right before the request leaves, after the limiter's wait: what can change
+    while a message waits for its slot and must still win — a merge, and (business-initiated
+    messages) consent, read with its proof. Cheap: the contact's row and one join.
+
+    The caller holds the contact's row lock (the one ``record_consent`` takes), so an opt-out
+    being recorded now is either seen here or committed only after the attempt is written.
+    GO carries the consent event that authorises the message *now*: the proof.
+    """
+    contact = Contact.objects.only("pk", "merged_into_id").get(pk=message.contact_id)
+    if contact.merged_into_id is not None:
+        return merged_verdict(contact)
+    if not message.is_business_initiated:
+        return Verdict(GO, purpose=message.purpose)
+    return consent_verdict(contact_id=contact.pk, purpose=message.purpose)
+
+
+# --- Consent, with its proof ----------------------------------------------------------------
+
+
+def consent_verdict(*, contact_id: int, purpose: str) -> Verdict:
+    """GO with the authorising event when the contact's current consent for ``purpose`` is an
+    opt-in *and* the event it names is that contact's opt-in for that purpose; else SKIP.
+
+    The current-consent row is a cache of the ledger's order rule. It authorises nothing on its
+    own: a row whose status, contact or purpose disagrees with its event (a bug, a hand edit in
+    the database) is refused with ``consent_proof_mismatch`` — never sent with an opt-out as its
+    "proof". One query, one join. (On PostgreSQL a constraint trigger refuses such rows too.)
+    """
+    row = (
+        CurrentConsent.objects.filter(contact_id=contact_id, purpose=purpose)
+        .select_related("event")
+        .only("status", "since", "event__action", "event__purpose", "event__contact_id")
+        .first()
+    )
+    if row is None:
+        return _skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
+    problem = _proof_problem(row, contact_id=contact_id, purpose=purpose)
+    if problem:
+        logger.error(
+            "current consent %s (contact %s, %s) disagrees with its event: %s",
+            row.pk,
+            contact_id,
+            purpose,
+            problem,
+        )
+        return _skip(
+            SkipReason.CONSENT_PROOF_MISMATCH,
+            f"The contact's current {purpose} consent disagrees with the consent event it names "
+            f"({problem}); nothing is sent without its proof. Recompute it from the ledger.",
+        )
+    if row.event.action != ConsentAction.OPT_IN:
+        return _skip(
+            SkipReason.OPTED_OUT, f"The contact opted out of {purpose} messages on {row.since:%Y-%m-%d}."
+        )
+    return Verdict(GO, authorising_event_id=row.event_id, purpose=purpose)
+
+
+def _proof_problem(row: CurrentConsent, *, contact_id: int, purpose: str) -> str:
+    event = row.event
+    if event.contact_id != contact_id:
+        return f"event {event.pk} belongs to another contact"
+    if event.purpose != purpose:
+        return f"event {event.pk} is about {event.purpose}, not {purpose}"
+    if consent_status(event) != row.status:
+        what = "an opt-in" if event.action == ConsentAction.OPT_IN else "an opt-out"
+        return f"the row says {row.status} but event {event.pk} is {what}"
+    return ""
+
+
+# --- Merged contacts and US marketing -------------------------------------------------------
+
+
+def merged_verdict(contact: Contact) -> Verdict:
+    """A merged-away row is never a recipient: the survivor stands for the person (DESIGN.md)."""
+    survivor = Contact.objects.filter(pk=contact.merged_into_id).first()
+    return _skip(
+        SkipReason.CONTACT_MERGED,
+        f"The contact was merged into {survivor or f'contact {contact.merged_into_id}'} "
+        f"(#{contact.merged_into_id}); send to that contact instead.",
+    )
+
+
+US_MARKETING_DETAIL = (
+    "WhatsApp does not deliver MARKETING templates to US numbers (it answers 131049); "
+    "lift WHATSAPP_US_MARKETING_BLOCKED once Meta delivers them again."
+)
+
+
+def us_marketing_blocked(contact: Contact) -> bool:
+    """A MARKETING template to this contact would be refused: the number Meta sends to is in the
+    US (libphonenumber's region US — not every +1: Canada, Puerto Rico or Guam are regions of
+    their own) and ``WHATSAPP_US_MARKETING_BLOCKED`` is on."""
+    if not settings.WHATSAPP_US_MARKETING_BLOCKED:
+        return False
+    address = recipient_address(contact)
+    if not address:
+        return False
+    try:
+        return parse_phone(address).region == "US"
+    except InvalidPhoneNumber:
+        return False  # not a number we can place; Meta will say what it is
 
 
 # --- Window and address ---------------------------------------------------------------------
@@ -424,8 +541,12 @@ __all__ = [
     "SkipReason",
     "Verdict",
     "budget_used",
+    "consent_verdict",
     "current_messaging_limit",
+    "merged_verdict",
+    "recheck_before_request",
     "recipient_address",
     "send_time_verdict",
+    "us_marketing_blocked",
     "window_open",
 ]

@@ -12,7 +12,14 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
 from messaging.sending.enqueue import enqueue_messages
-from messaging.sending.rules import recipient_address, template_purpose, window_open
+from messaging.sending.rules import (
+    SkipReason,
+    consent_verdict,
+    recipient_address,
+    template_purpose,
+    us_marketing_blocked,
+    window_open,
+)
 from templates_app.models import MessageTemplate
 from templates_app.rendering import render_message
 from templates_app.sending import require_sendable
@@ -35,8 +42,10 @@ def send_message(
     Exactly one of ``template`` (with ``parameters``) or ``text`` (free-form). ``is_reply`` marks a
     message answering the person inside their open window (support inbox, STOP confirmation):
     it needs no opt-in. Everything else is business-initiated and needs a current opt-in for its
-    purpose (MARKETING → marketing; UTILITY, AUTHENTICATION → service). Free-form only inside
-    the 24-hour window. Enqueued with ``transaction.on_commit``.
+    purpose (MARKETING → marketing; UTILITY, AUTHENTICATION → service), read with its proof (the
+    consent event itself, ``rules.consent_verdict``). Free-form only inside the 24-hour window.
+    Never to a merged-away contact (the error names the survivor), never a MARKETING template to
+    a US number while Meta does not deliver those. Enqueued with ``transaction.on_commit``.
 
     These checks say whether the message may be queued; the send-time rules
     (``messaging.sending.rules``) are asked again when it is claimed, so an opt-out in between wins.
@@ -55,6 +64,7 @@ def send_message(
         )
     if contact.pk is None:
         raise ApplicationError("Save the contact before sending to it.", code="contact_unsaved")
+    _check_not_merged(contact)
     if contact.not_on_whatsapp_since is not None:
         raise ApplicationError(
             f"{contact} is not on WhatsApp (reported on {contact.not_on_whatsapp_since:%Y-%m-%d}).",
@@ -77,6 +87,13 @@ def send_message(
         # Meta may have re-categorised the template since this version was approved.
         message.purpose = template_purpose(version.category, template.category)
         message.rendered_text = render_message(components=version.components, parameters=parameters).as_text()
+        if message.purpose == Purpose.MARKETING and us_marketing_blocked(contact):
+            raise ApplicationError(
+                f"WhatsApp does not deliver MARKETING templates to US numbers such as "
+                f"{recipient_address(contact)}; send a utility template, or lift "
+                "WHATSAPP_US_MARKETING_BLOCKED once Meta delivers them again.",
+                code="us_marketing_blocked",
+            )
     else:
         body = (text or "").strip()
         if not body:
@@ -116,10 +133,27 @@ def send_message(
     return message
 
 
-def _check_consent(contact: Contact, purpose: str) -> None:
-    consent = current_consent(contact=contact, purpose=purpose)
-    if consent is not None and consent.status == ConsentStatus.OPTED_IN:
+def _check_not_merged(contact: Contact) -> None:
+    """Merged-away rows are never recipients; read from the database, as a merge may be newer
+    than the caller's object."""
+    survivor_id = Contact.objects.filter(pk=contact.pk).values_list("merged_into_id", flat=True).first()
+    if survivor_id is None:
         return
+    survivor = Contact.objects.get(pk=survivor_id)
+    raise ApplicationError(
+        f"{contact} was merged into {survivor} (#{survivor.pk}), who stands for this person now; "
+        "send to that contact instead.",
+        code="contact_merged",
+    )
+
+
+def _check_consent(contact: Contact, purpose: str) -> None:
+    verdict = consent_verdict(contact_id=contact.pk, purpose=purpose)
+    if verdict.go:
+        return
+    if verdict.reason == SkipReason.CONSENT_PROOF_MISMATCH:
+        raise ApplicationError(f"{contact}: {verdict.detail}", code="consent_proof_mismatch")
+    consent = current_consent(contact=contact, purpose=purpose)
     if consent is not None:
         raise ApplicationError(
             f"{contact} opted out of {purpose} messages on {consent.since:%Y-%m-%d}; "

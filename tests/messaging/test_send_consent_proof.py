@@ -1,0 +1,181 @@
+"""The send path trusts a current-consent row only together with its event.
+
+The check reads the authorising event itself (one join) and refuses when the event's action,
+purpose or contact disagree with the message's; on PostgreSQL a constraint trigger refuses such a
+row in the first place, even from raw SQL.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.db import DatabaseError, connection, transaction
+
+from cloud_api.backends import get_backend
+from contacts.models import ConsentStatus, CurrentConsent, Purpose
+from core.actors import Actor
+from core.errors import ApplicationError
+from messaging.models import MessageStatus, OutboundMessage
+from messaging.sending import halt as halt_module
+from messaging.sending.dispatch import send_queued
+from messaging.sending.rules import SkipReason, consent_verdict
+from messaging.sending.service import send_message
+from tests.factories import ContactFactory, opt_in, opt_out
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
+
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def backend(settings, db):
+    settings.WHATSAPP_BACKEND = "memory"
+    settings.MARKETING_SENDING_HOURS = ""
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
+    cache.delete(halt_module.CACHE_KEY)
+    memory = get_backend()
+    memory.reset()
+    yield memory
+    memory.reset()
+    cache.delete(halt_module.CACHE_KEY)
+
+
+def promote(contact) -> OutboundMessage:
+    from templates_app.models import MessageTemplate
+
+    template = MessageTemplate.objects.get(name="spring_promotion")
+    return send_message(contact=contact, actor=SYSTEM, template=template, parameters=PROMOTION_PARAMETERS)
+
+
+def marketing_row(contact):
+    return CurrentConsent.objects.filter(contact=contact, purpose=Purpose.MARKETING)
+
+
+def assert_skipped_unsent(message, backend, reason=SkipReason.CONSENT_PROOF_MISMATCH):
+    message.refresh_from_db()
+    assert (message.status, message.error_class) == (MessageStatus.SKIPPED, reason)
+    assert message.authorising_event_id is None
+    assert not message.attempts.exists()
+    assert backend.sent == []
+
+
+# --- The send-time check (forced with a queryset update) --------------------------------------------
+
+
+@pytest.fixture
+def trigger_off(db):
+    """On PostgreSQL the trigger would refuse the forced rows: switch it off inside the test's
+    transaction (DDL is transactional there, so the rollback after the test switches it on)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE contacts_currentconsent DISABLE TRIGGER current_consent_matches_event"
+            )
+
+
+@pytest.mark.usefixtures("trigger_off")
+def test_a_row_forced_to_opted_in_over_an_opt_out_event_does_not_let_the_message_through(
+    backend, customer, promotion
+):
+    message = promote(customer)
+    opt_out(customer, Purpose.MARKETING)
+    assert marketing_row(customer).update(status=ConsentStatus.OPTED_IN) == 1
+    send_queued(message.pk)
+    assert_skipped_unsent(message, backend)
+    assert "opt-out" in message.error_text
+
+
+@pytest.mark.usefixtures("trigger_off")
+def test_a_row_pointing_at_another_purposes_opt_in_does_not_let_the_message_through(
+    backend, customer, promotion
+):
+    message = promote(customer)
+    service_event = customer.consents.get(purpose=Purpose.SERVICE).event_id
+    marketing_row(customer).update(event_id=service_event)
+    send_queued(message.pk)
+    assert_skipped_unsent(message, backend)
+    assert "service" in message.error_text
+
+
+@pytest.mark.usefixtures("trigger_off")
+def test_a_row_pointing_at_someone_elses_opt_in_does_not_let_the_message_through(
+    backend, customer, promotion
+):
+    message = promote(customer)
+    other = ContactFactory()
+    others_event = opt_in(other, Purpose.MARKETING)
+    marketing_row(customer).update(event_id=others_event.pk)
+    send_queued(message.pk)
+    assert_skipped_unsent(message, backend)
+    assert "another contact" in message.error_text
+
+
+@pytest.mark.usefixtures("trigger_off")
+def test_send_message_refuses_a_row_that_disagrees_with_its_event(customer, promotion):
+    opt_out(customer, Purpose.MARKETING)
+    marketing_row(customer).update(status=ConsentStatus.OPTED_IN)
+    with pytest.raises(ApplicationError) as refused:
+        promote(customer)
+    assert refused.value.code == "consent_proof_mismatch"
+    assert not OutboundMessage.objects.exists()
+
+
+def test_an_honest_row_goes_with_its_event_as_the_proof(backend, customer, order_update):
+    message = send_message(contact=customer, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS)
+    send_queued(message.pk)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.ACCEPTED
+    assert message.authorising_event_id == customer.consents.get(purpose=Purpose.SERVICE).event_id
+
+
+def test_the_proof_is_read_in_one_query(customer, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        verdict = consent_verdict(contact_id=customer.pk, purpose=Purpose.MARKETING)
+    assert verdict.go and verdict.authorising_event_id == customer.consents.get(purpose="marketing").event_id
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda c: None, SkipReason.NO_CONSENT),
+        (lambda c: opt_out(c, Purpose.MARKETING), SkipReason.OPTED_OUT),
+    ],
+    ids=["nothing recorded", "opted out"],
+)
+def test_no_opt_in_is_no_proof(stranger, setup, reason):
+    opt_in(stranger, Purpose.SERVICE)
+    setup(stranger)
+    verdict = consent_verdict(contact_id=stranger.pk, purpose=Purpose.MARKETING)
+    assert verdict.skipped and verdict.reason == reason
+
+
+# --- PostgreSQL: the trigger refuses the forged row itself ------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE contacts_currentconsent SET status = 'opted_in' WHERE contact_id = %(contact)s "
+        "AND purpose = 'marketing'",
+        "UPDATE contacts_currentconsent SET event_id = %(service_event)s WHERE contact_id = %(contact)s "
+        "AND purpose = 'marketing'",
+        "UPDATE contacts_currentconsent SET event_id = %(others_event)s WHERE contact_id = %(contact)s "
+        "AND purpose = 'marketing'",
+    ],
+    ids=["status over an opt-out", "another purpose's event", "another contact's event"],
+)
+def test_postgres_refuses_a_raw_update_that_makes_the_row_disagree_with_its_event(customer, sql):
+    opt_out(customer, Purpose.MARKETING)
+    others_event = opt_in(ContactFactory(), Purpose.MARKETING)
+    params = {
+        "contact": customer.pk,
+        "service_event": customer.consents.get(purpose=Purpose.SERVICE).event_id,
+        "others_event": others_event.pk,
+    }
+    before = marketing_row(customer).values_list("status", "event_id").get()
+    with (
+        pytest.raises(DatabaseError, match="disagrees with its event"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+    assert marketing_row(customer).values_list("status", "event_id").get() == before
+    assert before[0] == ConsentStatus.OPTED_OUT
