@@ -1,7 +1,7 @@
 """Applying Meta's delivery statuses to attempts and messages: forward only, never back.
 
 Meta delivers statuses at least once, in any order, and may skip ``delivered`` when a message is
-delivered and read together (fact sheet 4.2). So every status is kept in the append-only history
+delivered and read together (docs/webhooks.md). So every status is kept in the append-only history
 (``MessageStatusEvent``) and moves its attempt — and the message, when it is the message's latest
 attempt — only forward: accepted < sent < delivered < read; ``failed`` is final and wins over
 accepted and sent, but not over delivered or read. Message times take the earliest report for
@@ -17,6 +17,7 @@ its wamid: the unknown outcome is reconciled, never resent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -27,7 +28,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from cloud_api.errors import MetaError
+from cloud_api.errors import DEFAULT_CLASS_FOR_UNKNOWN_CODE, MetaError
 from contacts.services import log_activity
 from core.actors import Actor
 from messaging.models import (
@@ -64,6 +65,8 @@ _MOVABLE = {
     MessageStatus.UNKNOWN,
 }
 _SYSTEM = Actor.system("WhatsApp status webhook")
+# Error codes are stored in 32-bit integer columns (PostgreSQL); Meta's codes are far below this.
+_LARGEST_CODE = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,14 @@ class StatusReport:
         status = text(item.get("status")).strip().lower()[:16]
         if not wamid or len(wamid) > 128 or not status:
             return None
+        errors = [e for e in as_list(item.get("errors")) if isinstance(e, dict)]
+        if errors and _unreadable_code(errors[0]):
+            logger.warning(
+                "status %s: error code %.80r is not one Meta uses; kept in the history, the failure "
+                "is handled as an unknown code",
+                wamid[:128],
+                errors[0].get("code"),
+            )
         return cls(
             wamid=wamid,
             status=status,
@@ -94,7 +105,7 @@ class StatusReport:
             biz_opaque_callback_data=text(item.get("biz_opaque_callback_data"), 512),
             recipient_id=text(item.get("recipient_id"), 64),
             pricing=as_dict(item.get("pricing")),
-            errors=[e for e in as_list(item.get("errors")) if isinstance(e, dict)],
+            errors=errors,
             webhook_event_id=webhook_event_id,
         )
 
@@ -337,8 +348,28 @@ def _fill_times(state: _Progress, status: str, when: dt.datetime) -> None:
 
 
 def _meta_error(report: StatusReport) -> MetaError:
+    """The failure's Meta error. A code we cannot read or store (``1e400``, ``5000000000``) is kept
+    as given in the history and handled as a code the error table does not know: the one message
+    fails, without a code, instead of the whole webhook failing on it."""
     first = report.errors[0] if report.errors else {"message": "WhatsApp reported the message failed."}
-    return MetaError.from_graph_error(first)
+    if not _unreadable_code(first):
+        return MetaError.from_graph_error(first)
+    error = MetaError.from_graph_error({**first, "code": None})
+    return dataclasses.replace(error, error_class=DEFAULT_CLASS_FOR_UNKNOWN_CODE)
+
+
+def _unreadable_code(error: dict) -> bool:
+    """Whether the error carries a code that is no integer an error-code column can hold."""
+    code = error.get("code")
+    if code is None or code == "":
+        return False
+    if isinstance(code, bool):
+        return True
+    try:
+        number = int(code)
+    except (TypeError, ValueError, OverflowError):
+        return True
+    return not -_LARGEST_CODE - 1 <= number <= _LARGEST_CODE
 
 
 def _save(state: _Progress) -> None:

@@ -8,6 +8,7 @@ when Meta raised the limit.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from django.utils import timezone
@@ -17,7 +18,8 @@ from messaging.webhooks.envelope import Change, as_dict, text
 from templates_app.models import Category, MessageTemplate
 from templates_app.services import template_apply_status
 
-# Meta's tier names (fact sheet 3.3) and the limit each stands for; None is unlimited.
+# Meta's tier names (its messaging-limits page, docs/webhooks.md) and the limit each stands for;
+# None is unlimited.
 TIER_LIMITS: dict[str, int | None] = {
     "TIER_50": 50,
     "TIER_250": 250,
@@ -30,6 +32,11 @@ TIER_LIMITS: dict[str, int | None] = {
 }
 _TIER_NAME = re.compile(r"^TIER_(\d+)(K?)$")
 _TIER_FIELDS = ("max_daily_conversations_per_business", "max_daily_conversation_per_phone")
+# The largest limit a MessagingTier row holds (a 32-bit integer column on PostgreSQL); Meta's
+# largest finite tier is 100,000, so anything above this is not a real messaging limit.
+LARGEST_LIMIT = 2**31 - 1
+
+logger = logging.getLogger(__name__)
 
 
 def apply_template_change(*, change: Change) -> bool:
@@ -69,11 +76,25 @@ def apply_template_change(*, change: Change) -> bool:
 
 
 def apply_capability_update(*, change: Change, webhook_event: WebhookEvent) -> MessagingTier | None:
-    """A new tier row from ``business_capability_update``; None when it carries no messaging limit."""
+    """A new tier row from ``business_capability_update``; None when it carries no messaging limit.
+
+    A value that is no messaging limit we can hold (``1e400``, ``5000000000``, ``"lots"``) is
+    ignored with a warning: it stays in the stored body as Meta sent it, the current tier stays as
+    it was, and the rest of the webhook is processed.
+    """
     value = change.value
-    raw = next((value[name] for name in _TIER_FIELDS if name in value), None)
+    name = next((name for name in _TIER_FIELDS if name in value), None)
+    if name is None:
+        return None
+    raw = value[name]
     parsed = parse_tier(raw)
+    if parsed is not None and not _storable(*parsed):
+        parsed = None
     if parsed is None:
+        if raw is not None:
+            logger.warning(
+                "business_capability_update: %s = %.80r is not a messaging limit; ignored", name, raw
+            )
         return None
     tier, limit = parsed
     reported_at = change.entry_time or webhook_event.received_at
@@ -92,18 +113,28 @@ def parse_tier(raw) -> tuple[str, int | None] | None:
     if isinstance(raw, bool) or raw is None:
         return None
     if isinstance(raw, int | float):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            return None  # NaN and infinities are no limit (read_json keeps them as text anyway)
         if raw < 0:
             return "TIER_UNLIMITED", None  # a negative limit is read as "no limit"
         return _tier_for_number(int(raw))
     name = str(raw).strip().upper()
     if name.lstrip("-").isdigit():
-        return parse_tier(int(name))
+        try:
+            return parse_tier(int(name))
+        except ValueError:  # more digits than Python converts: no real limit
+            return None
     if name in TIER_LIMITS:
         return name, TIER_LIMITS[name]
     match = _TIER_NAME.match(name)
     if match:
         return name, int(match.group(1)) * (1000 if match.group(2) else 1)
     return None
+
+
+def _storable(tier: str, limit: int | None) -> bool:
+    max_length = MessagingTier._meta.get_field("tier").max_length
+    return len(tier) <= max_length and (limit is None or limit <= LARGEST_LIMIT)
 
 
 def _tier_for_number(limit: int) -> tuple[str, int | None]:

@@ -3,10 +3,17 @@
 Everything is recorded through ``contacts.services.record_consent`` with the inbound message (or
 the webhook event) as evidence. Keywords and the button get a confirmation through the one send
 path, as a reply inside the window the person just opened.
+
+Each signal is recorded with a key naming it (docs/consent.md): ``wamid:<wamid>`` for an inbound
+message, ``user_preferences:<contact>:<value>:<Meta's timestamp>`` for Meta's signal, or — when
+Meta sent no timestamp — the stored body's SHA-256 and the item's place in it. The database keeps
+one event per key and purpose, so a replay, a second stored copy of the same body or a second
+worker racing the first records nothing new: no look-before-insert here can be raced.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from typing import Any
@@ -20,8 +27,8 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, OutboundMessage, WebhookEvent
 from messaging.sending.service import send_message
-from messaging.webhooks.envelope import as_dict, as_list, text, unix_time
-from messaging.webhooks.inbound import Sender, contact_for, senders_of
+from messaging.webhooks.envelope import Change, as_dict, text, unix_time
+from messaging.webhooks.inbound import Sender, contact_for
 from messaging.webhooks.keywords import (
     KeywordAction,
     confirmation_text,
@@ -49,37 +56,71 @@ def act_on_inbound(*, inbound: InboundMessage, webhook_event: WebhookEvent) -> l
     return []
 
 
-def apply_user_preferences(*, value: dict, webhook_event: WebhookEvent) -> None:
-    """Meta's ``user_preferences``: "stop" is a marketing opt-out; "resume"/"signup" only a note.
+def apply_user_preference(
+    *, item: Any, change: Change, item_index: int, senders: dict[str, Sender], webhook_event: WebhookEvent
+) -> bool:
+    """One ``user_preferences`` item: "stop" is a marketing opt-out; "resume"/"signup" only a note.
 
     Resuming in WhatsApp is not consent to our marketing (DESIGN.md), so it goes on the contact's
-    timeline for staff to see, and current consent stays as it was.
+    timeline for staff to see, and current consent stays as it was. The person is named by
+    ``wa_id`` or, for people Meta knows only by their business-scoped id, ``user_id``; someone we
+    do not know yet becomes a contact (no consent implied) so that their STOP is on record when
+    they are matched later. False when the item names nobody or no value.
     """
-    senders = senders_of(value)
-    for item in as_list(value.get("user_preferences")):
-        item = as_dict(item)
-        wa_id = text(item.get("wa_id"), 32).strip()
-        choice = text(item.get("value"), 32).strip().lower()
-        if not wa_id or not choice:
-            continue
-        contact = contact_for(senders.get(wa_id) or Sender(wa_id=wa_id, user_id="", profile_name=""))
-        if contact is None:
-            continue
-        occurred_at = min(unix_time(item.get("timestamp")) or webhook_event.received_at, timezone.now())
-        details = {
-            "webhook_event_id": webhook_event.pk,
-            "wa_id": wa_id,
-            "value": choice,
-            "category": text(item.get("category"), 64),
-            "detail": text(item.get("detail"), 500),
-            "timestamp": occurred_at.isoformat(),
-            # Meta's own timestamp identifies a signal delivered again (ours may be clamped to now).
-            "meta_timestamp": text(item.get("timestamp"), 20) or f"webhook:{webhook_event.pk}",
-        }
-        if choice == "stop":
-            _signal_opt_out(contact, occurred_at, details)
-        else:
-            _timeline_note(contact, choice, details)
+    item = as_dict(item)
+    wa_id = _identifier(item.get("wa_id"), 32)
+    user_id = _identifier(item.get("user_id"), 128)
+    choice = text(item.get("value"), 32).strip().lower()
+    if not (wa_id or user_id) or not choice:
+        return False
+    known = senders.get(wa_id) or senders.get(user_id)
+    contact = contact_for(
+        Sender(
+            wa_id=wa_id or (known.wa_id if known else ""),
+            user_id=user_id or (known.user_id if known else ""),
+            profile_name=known.profile_name if known else "",
+        )
+    )
+    if contact is None:
+        return False
+    meta_seconds = _meta_seconds(item.get("timestamp"))
+    occurred_at = min(unix_time(item.get("timestamp")) or webhook_event.received_at, timezone.now())
+    if meta_seconds:
+        signal_key = f"user_preferences:{contact.pk}:{choice}:{meta_seconds}"
+    else:
+        # No time from Meta: the signal is this item of this body, the same in every stored copy.
+        digest = hashlib.sha256(bytes(webhook_event.body)).hexdigest()
+        signal_key = f"user_preferences:body:{digest}:{change.index}:{item_index}"
+    details = {
+        "webhook_event_id": webhook_event.pk,
+        "wa_id": wa_id,
+        "user_id": user_id,
+        "value": choice,
+        "category": text(item.get("category"), 64),
+        "detail": text(item.get("detail"), 500),
+        "timestamp": occurred_at.isoformat(),
+        "meta_timestamp": meta_seconds,
+        "signal_key": signal_key,
+    }
+    if choice == "stop":
+        record_consent(
+            contact=contact,
+            purpose=Purpose.MARKETING,
+            action=ConsentAction.OPT_OUT,
+            source=ConsentSource.WHATSAPP_SIGNAL,
+            actor=SIGNAL_ACTOR,
+            occurred_at=occurred_at,
+            evidence=details,
+            signal_key=signal_key,
+        )
+    else:
+        _timeline_note(contact, choice, details)
+    return True
+
+
+def inbound_signal_key(inbound: InboundMessage) -> str:
+    """The key of a consent signal sent as a message: its wamid, the same in every copy Meta sends."""
+    return f"wamid:{inbound.wamid}"
 
 
 # --- Keywords ---------------------------------------------------------------------------------
@@ -99,6 +140,7 @@ def _keyword(inbound: InboundMessage, webhook_event: WebhookEvent) -> list[Conse
             actor=KEYWORD_ACTOR,
             occurred_at=when,
             evidence=evidence,
+            signal_key=inbound_signal_key(inbound),
         )
     else:
         events = [
@@ -113,6 +155,7 @@ def _keyword(inbound: InboundMessage, webhook_event: WebhookEvent) -> list[Conse
                 occurred_at=when,
                 wording_text=opt_in_wording(match.keyword) if match.action == KeywordAction.OPT_IN else "",
                 evidence=evidence,
+                signal_key=inbound_signal_key(inbound),
             )
         ]
     language = reply_language(keyword_language=match.language, contact_language=contact.language)
@@ -152,6 +195,7 @@ def _opt_out_button(inbound: InboundMessage, webhook_event: WebhookEvent) -> lis
         actor=BUTTON_ACTOR,
         occurred_at=inbound.sent_at,
         evidence=evidence,
+        signal_key=inbound_signal_key(inbound),
     )
     language = reply_language(keyword_language="", contact_language=inbound.contact.language)
     _confirm(
@@ -198,34 +242,39 @@ def _from_button_text(label: str, inbound: InboundMessage) -> tuple[str | None, 
 # --- Meta's user_preferences ------------------------------------------------------------------
 
 
-def _signal_opt_out(contact: Contact, occurred_at, details: dict) -> None:
-    already = ConsentEvent.objects.filter(
-        contact=contact,
-        purpose=Purpose.MARKETING,
-        action=ConsentAction.OPT_OUT,
-        source=ConsentSource.WHATSAPP_SIGNAL,
-        evidence__meta_timestamp=details["meta_timestamp"],
-    ).exists()
-    if already:
-        return  # the same signal delivered again
-    record_consent(
-        contact=contact,
-        purpose=Purpose.MARKETING,
-        action=ConsentAction.OPT_OUT,
-        source=ConsentSource.WHATSAPP_SIGNAL,
-        actor=SIGNAL_ACTOR,
-        occurred_at=occurred_at,
-        evidence=details,
-    )
-
-
 def _timeline_note(contact: Contact, choice: str, details: dict) -> None:
+    """A note on the contact's timeline, once per signal (the activity log has no key of its own).
+
+    The contact's row lock — the one ``record_consent`` takes — makes the look and the write one
+    step, so two workers processing copies of one body cannot both add it.
+    """
+    Contact.objects.select_for_update().filter(pk=contact.pk).first()
     action = f"whatsapp.user_preferences.{choice}"[:64]
     already = ActivityLogEntry.objects.filter(
-        action=action, object_id=str(contact.pk), details__meta_timestamp=details["meta_timestamp"]
+        action=action, object_id=str(contact.pk), details__signal_key=details["signal_key"]
     ).exists()
     if not already:
         log_activity(actor=SIGNAL_ACTOR, action=action, obj=contact, details=details)
+
+
+def _identifier(value: Any, limit: int) -> str:
+    """An identifier as given; "" when missing, not a string or number, or too long to be one.
+
+    A too-long id is refused rather than cut: cut, it could name someone else.
+    """
+    found = text(value).strip()
+    if len(found) > limit:
+        logger.warning("user_preferences: an identifier of %d characters is not one; ignored", len(found))
+        return ""
+    return found
+
+
+def _meta_seconds(value: Any) -> str:
+    """Meta's timestamp as whole seconds ("" when absent), the same however it was written."""
+    when = unix_time(value)
+    if when is not None:
+        return str(int(when.timestamp()))
+    return text(value, 40).strip()
 
 
 # --- Shared -----------------------------------------------------------------------------------
@@ -236,7 +285,13 @@ def _evidence(inbound: InboundMessage, webhook_event: WebhookEvent) -> dict[str,
 
 
 def _confirm(inbound: InboundMessage, body: str, actor: Actor) -> None:
-    """Send the confirmation as a reply. The consent is recorded whether or not it can be sent."""
+    """Send the confirmation as a reply. The consent is recorded whether or not it can be sent.
+
+    One confirmation per inbound message: a signal acted on again (its events already recorded)
+    is not confirmed twice.
+    """
+    if OutboundMessage.objects.filter(reply_to=inbound, is_reply=True).exists():
+        return
     try:
         with transaction.atomic():
             send_message(contact=inbound.contact, actor=actor, text=body, reply_to=inbound, is_reply=True)

@@ -1,13 +1,18 @@
 """Reading Meta's webhook envelope defensively: every field may be missing or of the wrong type.
 
-Meta documents the shapes (fact sheet 4.2–4.6), but a signed body is stored whatever it holds,
-so processing reads it with these small readers instead of trusting it: a wrong type reads as
-empty and the item is skipped, never an exception that would fail the whole event.
+Meta documents the shapes (its webhook reference, linked from docs/webhooks.md), but a signed
+body is stored whatever it holds, so processing reads it with these small readers instead of
+trusting it: a wrong type reads as empty and the item is skipped, never an exception that would
+fail the whole event. Numbers JSON can write but Python or the database cannot hold (``1e400``,
+``NaN``, an integer of 5,000 digits) are read as the text they were written as: kept as given,
+never raising.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +32,36 @@ class Change:
     value: dict[str, Any]
     entry_id: str
     entry_time: dt.datetime | None
+    index: int = 0  # its place among all the body's changes: part of a signal's identity
+
+
+def read_json(body: bytes) -> Any:
+    """The body as JSON, numbers out of Python's or the database's reach kept as their text.
+
+    ``json.loads`` reads ``1e400`` as infinity (which ``int()`` refuses and PostgreSQL's jsonb
+    cannot store), accepts ``NaN``/``Infinity`` and refuses integers longer than 4,300 digits;
+    each would fail the whole event. Raises ``ValueError`` for a body that is not JSON at all.
+    """
+    return json.loads(body, parse_float=_float_or_text, parse_int=_int_or_text, parse_constant=str)
+
+
+def _float_or_text(literal: str) -> float | str:
+    number = float(literal)
+    return number if math.isfinite(number) else literal
+
+
+def _int_or_text(literal: str) -> int | str:
+    try:
+        return int(literal)
+    except ValueError:  # longer than Python converts (sys.get_int_max_str_digits)
+        return literal
 
 
 def changes_of(payload: Any) -> Iterator[Change]:
-    """Every change of every entry; anything that is not an object is skipped."""
+    """Every change of every entry, numbered in order; anything that is not an object is skipped."""
     if not isinstance(payload, dict):
         return
+    index = 0
     for entry in as_list(payload.get("entry")):
         if not isinstance(entry, dict):
             continue
@@ -46,7 +75,9 @@ def changes_of(payload: Any) -> Iterator[Change]:
                 value=value if isinstance(value, dict) else {},
                 entry_id=text(entry.get("id")),
                 entry_time=entry_time,
+                index=index,
             )
+            index += 1
 
 
 def storable(value: Any) -> Any:
