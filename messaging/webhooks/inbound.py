@@ -4,28 +4,40 @@ Every documented type is stored with Meta's message object as it came (``payload
 line a person would read (``text``); a type Meta adds later is stored the same way. Writing opens
 the person's 24-hour window, so ``contact.last_inbound_at`` moves forward (never back: Meta may
 deliver an older message late).
+
+The person is found by the contact matcher (``contacts.matching``): any form of their number,
+their wa_id or user id, following merges. Meta's ``system`` messages ``user_changed_number`` and
+``user_changed_user_id`` say the same person has a new identity: the contact takes it (docs/
+contacts.md) instead of a second contact being created for it. A system message is Meta speaking,
+not the person, so it does not open the window.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.matching import contact_find_or_create, contact_identity_changed, contact_match
 from contacts.models import Contact
-from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.services import log_activity
 from core.actors import Actor
+from core.errors import ApplicationError
 from messaging.models import InboundMessage, OutboundMessage, WebhookEvent
 from messaging.webhooks.envelope import as_dict, as_list, text, unix_time
 
+logger = logging.getLogger(__name__)
+
 _SYSTEM = Actor.system("WhatsApp webhook")
 _MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+# Meta's system messages that report a new identity for the same person.
+USER_CHANGED_NUMBER = "user_changed_number"
+USER_CHANGED_USER_ID = "user_changed_user_id"
 
 
 @dataclass(frozen=True)
@@ -69,11 +81,15 @@ def receive_message(
         user_id=text(message.get("from_user_id"), 128).strip(),
         profile_name="",
     )
-    contact = contact_for(sender)
+    kind = text(message.get("type"), 32).strip() or "unknown"
+    change = identity_change_of(message) if kind == "system" else None
+    if change is not None:
+        contact = _apply_identity_change(change, message=message, wamid=wamid, webhook_event=webhook_event)
+    else:
+        contact = contact_for(sender)
     if contact is None:
         return None
     sent_at = min(unix_time(message.get("timestamp")) or timezone.now(), timezone.now())
-    kind = text(message.get("type"), 32).strip() or "unknown"
     context_wamid = _context_wamid(message, kind)
     inbound = InboundMessage(
         wamid=wamid,
@@ -91,35 +107,60 @@ def receive_message(
             inbound.save()
     except IntegrityError:
         return None  # the same wamid, stored by a concurrent delivery
-    open_window(contact=contact, at=sent_at)
+    if kind != "system":
+        open_window(contact=contact, at=sent_at)
     return inbound
 
 
 def contact_for(sender: Sender) -> Contact | None:
-    """The contact with this wa_id, user id or phone; a new one (no consent implied) if none.
+    """The contact for this wa_id or user id; a new one (no consent implied) if nobody matches.
 
-    Fills identifiers the contact lacks and keeps the profile name the person shows on WhatsApp.
+    The matcher finds any form of the number and follows merges; two live rows of one identity
+    are merged. Fills identifiers the contact lacks and keeps the profile name it shows on
+    WhatsApp.
     """
-    phone = _phone_from_wa_id(sender.wa_id)
-    lookup = Q()
-    if sender.wa_id:
-        lookup |= Q(wa_id=sender.wa_id)
-    if sender.user_id:
-        lookup |= Q(user_id=sender.user_id)
-    if phone:
-        lookup |= Q(phone=phone)
-    if not lookup:
-        return None
-    matches = list(Contact.objects.filter(lookup).order_by("id"))
-    if not matches:
-        return _create_contact(sender, phone)
-    # The strongest identifier wins when several contacts match different ones.
-    contact = next(
-        (c for c in matches if sender.wa_id and c.wa_id == sender.wa_id),
-        next((c for c in matches if sender.user_id and c.user_id == sender.user_id), matches[0]),
+    return contact_find_or_create(
+        wa_id=sender.wa_id, user_id=sender.user_id, profile_name=sender.profile_name, actor=_SYSTEM
     )
-    _update_identity(contact, sender, taken=matches)
-    return contact
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """What a ``user_changed_number`` or ``user_changed_user_id`` system message reports."""
+
+    kind: str
+    old_wa_id: str
+    old_user_id: str
+    new_wa_id: str
+    new_user_id: str
+
+
+def identity_change_of(message: dict) -> IdentityChange | None:
+    """The identity change a system message reports; None for other system messages or no new id.
+
+    ``user_changed_number`` comes from the old number (``from``) and carries the new wa_id in
+    ``system.wa_id`` (``system.new_wa_id`` before Graph API v12); ``user_changed_user_id`` carries
+    the new user id in ``system.user_id`` and the old one in ``system.previous_user_id``, which
+    newer payloads also add to a number change.
+    """
+    system = as_dict(message.get("system"))
+    kind = text(system.get("type"), 64).strip()
+    old_wa_id = text(message.get("from"), 32).strip()
+    new_user_id = text(system.get("user_id"), 128).strip()
+    from_user_id = text(message.get("from_user_id"), 128).strip()
+    old_user_id = text(system.get("previous_user_id"), 128).strip() or (
+        from_user_id if from_user_id != new_user_id else ""
+    )
+    if kind == USER_CHANGED_NUMBER:
+        new_wa_id = (text(system.get("wa_id"), 32) or text(system.get("new_wa_id"), 32)).strip()
+        if not new_wa_id or new_wa_id == old_wa_id:
+            return None
+        return IdentityChange(kind, old_wa_id, old_user_id, new_wa_id, new_user_id)
+    if kind == USER_CHANGED_USER_ID:
+        if not new_user_id or new_user_id == old_user_id:
+            return None
+        return IdentityChange(kind, old_wa_id, old_user_id, "", new_user_id)
+    return None
 
 
 def open_window(*, contact: Contact, at: dt.datetime) -> None:
@@ -178,52 +219,35 @@ def _outbound_with_wamid(wamid: str) -> OutboundMessage | None:
     return OutboundMessage.objects.filter(attempts__wamid=wamid).first()
 
 
-def _phone_from_wa_id(wa_id: str) -> str | None:
-    if not wa_id or not wa_id.isdigit():
-        return None
-    try:
-        return normalize_phone("+" + wa_id)
-    except InvalidPhoneNumber:
-        return None
+def _apply_identity_change(
+    change: IdentityChange, *, message: dict, wamid: str, webhook_event: WebhookEvent
+) -> Contact | None:
+    """The contact after Meta's identity change; one that cannot be applied is logged, not raised.
 
-
-def _create_contact(sender: Sender, phone: str | None) -> Contact | None:
-    contact = Contact(
-        phone=phone,
-        wa_id=sender.wa_id or None,
-        user_id=sender.user_id or None,
-        whatsapp_profile_name=sender.profile_name,
-    )
+    A refusal (the new wa_id is held by a row merged into someone else, say) leaves the contact
+    as it was for staff to sort out; the message is still stored on the person it came from.
+    """
+    evidence = {
+        "system_type": change.kind,
+        "wamid": wamid,
+        "webhook_event_id": webhook_event.pk,
+        "body": text(as_dict(message.get("system")).get("body"), 500),
+    }
     try:
         with transaction.atomic():
-            contact.full_clean()
-            contact.save()
-    except IntegrityError:
-        # A concurrent delivery created the same person first.
-        return Contact.objects.filter(
-            Q(wa_id=sender.wa_id) if sender.wa_id else Q(user_id=sender.user_id)
-        ).first()
-    except ValidationError:
-        return None  # identifiers no contact can hold; the raw event still has the message
-    log_activity(
-        actor=_SYSTEM,
-        action="contact.created_from_whatsapp",
-        obj=contact,
-        details={"wa_id": sender.wa_id, "user_id": sender.user_id},
-    )
-    return contact
-
-
-def _update_identity(contact: Contact, sender: Sender, *, taken: list[Contact]) -> None:
-    changes: dict[str, str] = {}
-    others = [c for c in taken if c.pk != contact.pk]
-    if sender.wa_id and not contact.wa_id and not any(c.wa_id == sender.wa_id for c in others):
-        changes["wa_id"] = sender.wa_id
-    if sender.user_id and not contact.user_id and not any(c.user_id == sender.user_id for c in others):
-        changes["user_id"] = sender.user_id
-    if sender.profile_name and sender.profile_name != contact.whatsapp_profile_name:
-        changes["whatsapp_profile_name"] = sender.profile_name
-    if changes:
-        Contact.objects.filter(pk=contact.pk).update(**changes, updated_at=timezone.now())
-        for name, value in changes.items():
-            setattr(contact, name, value)
+            return contact_identity_changed(
+                old_wa_id=change.old_wa_id,
+                old_user_id=change.old_user_id,
+                new_wa_id=change.new_wa_id,
+                new_user_id=change.new_user_id,
+                actor=_SYSTEM,
+                evidence=evidence,
+            )
+    except ApplicationError as exc:
+        logger.warning("%s in %s not applied: %s", change.kind, wamid, exc)
+        log_activity(
+            actor=_SYSTEM,
+            action="contact.identity_change_refused",
+            details={**evidence, "error": exc.message, "code": exc.code},
+        )
+        return contact_match(wa_id=change.old_wa_id or None, user_id=change.old_user_id or None)
