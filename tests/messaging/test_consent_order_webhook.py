@@ -120,3 +120,11 @@ def test_start_after_a_stop_opts_in_again(deliver, stranger):
     assert marketing(stranger) == "opted_out"
     deliver(text_message("START", wa_id=WA_ID, at=second + 5))
     assert marketing(stranger) == "opted_in"
+
+
+def test_start_in_the_same_whole_second_as_a_stop_leaves_them_opted_out(deliver, stranger):
+    # Whole seconds cannot say which came first: the opt-out within a second of the latest wins.
+    second = int(time.time()) - 30
+    deliver(text_message("STOP", wa_id=WA_ID, at=second))
+    deliver(text_message("START", wa_id=WA_ID, at=second))
+    assert marketing(stranger) == "opted_out"
