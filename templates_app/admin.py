@@ -20,11 +20,12 @@ from templates_app.models import (
     TemplateStatus,
     TemplateVersion,
 )
-from templates_app.preview import preview_from_post, render_preview
+from templates_app.preview import preview_from_post, render_bubble, render_preview
+from templates_app.selectors import draft_comparison, draft_differs
 
 STATUS_EXPLANATIONS = {
     TemplateStatus.DRAFT: "Not submitted yet: only approved templates can be sent.",
-    TemplateStatus.PENDING: "Under review by WhatsApp: not sendable until approved; scheduled sends wait.",
+    TemplateStatus.PENDING: "Under review by WhatsApp: nothing is sent with it until WhatsApp approves it.",
     TemplateStatus.APPROVED: "Approved: sendable.",
     TemplateStatus.REJECTED: "Rejected by WhatsApp: fix it using the reason below and submit again.",
     TemplateStatus.PAUSED: "Paused by WhatsApp for low quality: not sendable; anything scheduled waits.",
@@ -123,21 +124,54 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    def get_queryset(self, request):
+        # The status column compares each draft with its approved version: load both at once.
+        return super().get_queryset(request).select_related("approved_version").prefetch_related("buttons")
+
     def save_model(self, request, obj, form, change):
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
-        return format_html(
+        badge = format_html(
             '<span class="template-status status-{}">{}</span>', obj.status.lower(), obj.status
         )
+        note = self._pending_note(obj)
+        return (
+            format_html('{}<br><span class="template-draft-note">{}</span>', badge, note) if note else badge
+        )
+
+    @staticmethod
+    def _pending_note(obj) -> str:
+        """What the bare status hides: an edit that is not what WhatsApp sends."""
+        if obj.approved_version_id is None:
+            return ""
+        if obj.status == TemplateStatus.PENDING:
+            return (
+                f"edit of version {obj.approved_version.number} under review — nothing is sent until approved"
+            )
+        if draft_differs(obj):
+            return f"draft changed, not submitted — version {obj.approved_version.number} is sent"
+        return ""
 
     @admin.display(description="status")
     def status_explained(self, obj):
         explanation = STATUS_EXPLANATIONS.get(
             obj.status, "Not sendable: only approved templates can be sent."
         )
+        if obj.pk is not None and obj.approved_version_id is not None:
+            number = obj.approved_version.number
+            if obj.status == TemplateStatus.APPROVED and draft_differs(obj):
+                explanation = (
+                    f"Approved: version {number} is what is sent. The draft below is not sent until you "
+                    "submit it and WhatsApp approves it."
+                )
+            elif obj.status == TemplateStatus.PENDING:
+                explanation = (
+                    "WhatsApp is reviewing an edit: nothing is sent with this template until it is "
+                    f"approved, then the new version replaces version {number}."
+                )
         return format_html("<strong>{}</strong> — {}", obj.status, explanation)
 
     @admin.display(description="rejection")
@@ -228,6 +262,13 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         if obj is not None:
             context["initial_preview"] = render_preview(obj)
             context["can_submit"] = request.user.has_perm("templates_app.submit_messagetemplate")
+            comparison = draft_comparison(obj)
+            if comparison.pending:
+                # What is sent and what the draft would change, side by side (see docs/templates.md).
+                context["comparison"] = comparison
+                context["approved_preview"] = render_bubble(
+                    components=comparison.approved.components, use_examples=True
+                )
         else:
             context["initial_preview"] = render_to_string("admin/templates_app/preview_bubble.html", {})
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -272,3 +272,19 @@ def test_readers_can_view_but_not_edit_or_submit(request, client_for, role_fixtu
     submit = reverse("admin:templates_app_messagetemplate_submit", args=[template.pk])
     assert client.post(submit).status_code == 403
     assert client.post(reverse("admin:templates_app_messagetemplate_sync")).status_code == 403
+
+
+def test_a_template_under_review_says_nothing_is_sent_with_it(
+    client_for, editor, memory_backend, draft_template
+):
+    from core.actors import Actor
+    from templates_app.services import template_submit
+
+    template_submit(template=draft_template, actor=Actor.for_user(editor))
+    html = (
+        client_for(editor)
+        .get(reverse("admin:templates_app_messagetemplate_change", args=[draft_template.pk]))
+        .content.decode()
+    )
+    assert "PENDING" in html and "nothing is sent with it until WhatsApp approves it" in html
+    assert "scheduled sends wait" not in html
