@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from contacts.admin import contact_link
-from contacts.models import ConsentStatus, Contact, Purpose
+from contacts.models import Contact, Purpose
 from contacts.selectors import current_consent
 from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
@@ -38,7 +38,13 @@ from messaging.models import (
 )
 from messaging.sending.halt import clear_halt
 from messaging.sending.review import message_mark_failed, message_resend
-from messaging.sending.rules import quiet_hours_verdict, send_time_verdict, template_purpose, window_open
+from messaging.sending.rules import (
+    consent_verdict,
+    quiet_hours_verdict,
+    send_time_verdict,
+    template_purpose,
+    window_open,
+)
 from messaging.sending.service import send_message
 from templates_app.models import MessageTemplate
 from templates_app.preview import render_bubble
@@ -346,15 +352,12 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             purpose=purpose,
         )
         checks = []
-        consent = current_consent(contact=contact, purpose=purpose)
-        if consent is None:
-            checks.append(("Consent", "no", f"No {purpose} opt-in is recorded for {contact}."))
-        elif consent.status == ConsentStatus.OPTED_IN:
-            since = timezone.localtime(consent.since)
+        consent = consent_verdict(contact_id=contact.pk, purpose=purpose)
+        if consent.go:
+            since = timezone.localtime(current_consent(contact=contact, purpose=purpose).since)
             checks.append(("Consent", "ok", f"Opted in to {purpose} messages since {since:%Y-%m-%d %H:%M}."))
         else:
-            since = timezone.localtime(consent.since)
-            checks.append(("Consent", "no", f"Opted out of {purpose} messages on {since:%Y-%m-%d %H:%M}."))
+            checks.append(("Consent", "no", consent.detail))
         if window_open(contact, now):
             checks.append(
                 ("24-hour window", "ok", f"{contact}'s window is open: they wrote in the last 24 hours.")

@@ -398,3 +398,34 @@ def test_support_previews_and_sends(client_for, support, anna, order_update, set
 def test_an_unknown_contact_is_404(client_for, editor, order_update):
     url = reverse("admin:messaging_send_template", args=[999999])
     assert client_for(editor).get(f"{url}?template={order_update.pk}").status_code == 404
+
+
+def test_an_authentication_template_asks_for_the_code_only(client_for, editor, anna):
+    from templates_app.drafts import Draft
+    from templates_app.models import MessageTemplate
+
+    template = MessageTemplate.objects.create(
+        name="login_code",
+        language="en",
+        category="AUTHENTICATION",
+        status="APPROVED",
+        code_expiration_minutes=10,
+        otp_kind="COPY_CODE",
+    )
+    version = TemplateVersion.objects.create(
+        template=template,
+        number=1,
+        category="AUTHENTICATION",
+        parameter_format="POSITIONAL",
+        components=Draft.from_template(template).components(),
+        review=VersionReview.APPROVED,
+    )
+    template.approved_version = version
+    template.save(update_fields=["approved_version"])
+    client = client_for(editor)
+    form = client.get(send_url(anna, template)).context["form"]
+    assert list(form.fields) == ["body__1"]
+    refused = preview(client, anna, template, {"body__1": "12 34"})
+    assert list(refused.context["form"].errors) == ["body__1"]
+    shown = preview(client, anna, template, {"body__1": "123456"}).content.decode()
+    assert "123456 is your verification code." in shown
