@@ -5,7 +5,7 @@ the webhook event) as evidence. Keywords and the button get a confirmation throu
 path, as a reply inside the window the person just opened.
 
 Each signal is recorded with a key naming it (docs/consent.md): ``wamid:<wamid>`` for an inbound
-message, ``user_preferences:<contact>:<value>:<Meta's timestamp>`` for Meta's signal, or — when
+message, ``user_preferences:<wa or user id>:<value>:<Meta's timestamp>`` for Meta's signal, or — when
 Meta sent no timestamp — the stored body's SHA-256 and the item's place in it. The database keeps
 one event per key and purpose, so a replay, a second stored copy of the same body or a second
 worker racing the first records nothing new: no look-before-insert here can be raced.
@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import ActivityLogEntry, ConsentAction, ConsentEvent, ConsentSource, Contact, Purpose
+from contacts.selectors import has_opt_in
 from contacts.services import log_activity, record_consent, record_opt_out_everywhere
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -86,7 +87,9 @@ def apply_user_preference(
     meta_seconds = _meta_seconds(item.get("timestamp"))
     occurred_at = min(unix_time(item.get("timestamp")) or webhook_event.received_at, timezone.now())
     if meta_seconds:
-        signal_key = f"user_preferences:{contact.pk}:{choice}:{meta_seconds}"
+        # Named by Meta's own identifier, not our row: the key stays the same after a merge.
+        person = f"wa:{wa_id}" if wa_id else f"user:{user_id}"
+        signal_key = f"user_preferences:{person}:{choice}:{meta_seconds}"
     else:
         # No time from Meta: the signal is this item of this body, the same in every stored copy.
         digest = hashlib.sha256(bytes(webhook_event.body)).hexdigest()
@@ -159,10 +162,12 @@ def _keyword(inbound: InboundMessage, webhook_event: WebhookEvent) -> list[Conse
             )
         ]
     language = reply_language(keyword_language=match.language, contact_language=contact.language)
+    said = match.action
+    if said == KeywordAction.OPT_IN and not has_opt_in(contact=events[0].contact, purpose=Purpose.MARKETING):
+        # A STOP in the same whole second still wins (the order rule): say what is true now.
+        said = KeywordAction.OPT_OUT
     _confirm(
-        inbound,
-        confirmation_text(action=match.action, purpose=Purpose.MARKETING, language=language),
-        KEYWORD_ACTOR,
+        inbound, confirmation_text(action=said, purpose=Purpose.MARKETING, language=language), KEYWORD_ACTOR
     )
     return events
 

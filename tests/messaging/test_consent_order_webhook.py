@@ -16,6 +16,8 @@ from contacts.models import ConsentAction, ConsentEvent, ConsentSource, Purpose
 from contacts.selectors import current_consent, deciding_event
 from contacts.services import record_consent
 from core.actors import Actor
+from messaging.models import OutboundMessage
+from messaging.webhooks.keywords import KeywordAction, confirmation_text
 from tests.messaging.webhook_bodies import (
     METADATA,
     change,
@@ -128,3 +130,10 @@ def test_start_in_the_same_whole_second_as_a_stop_leaves_them_opted_out(deliver,
     deliver(text_message("STOP", wa_id=WA_ID, at=second))
     deliver(text_message("START", wa_id=WA_ID, at=second))
     assert marketing(stranger) == "opted_out"
+    # The reply says what is true now, not "you'll get offers".
+    replies = OutboundMessage.objects.filter(contact=stranger, is_reply=True).order_by("id")
+    last = [r.rendered_text or str(r.content) for r in replies][-1]
+    assert last in {
+        confirmation_text(action=KeywordAction.OPT_OUT, purpose=Purpose.MARKETING, language=lang)
+        for lang in ("en", "de")
+    }

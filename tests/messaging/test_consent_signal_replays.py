@@ -112,7 +112,7 @@ def test_a_signal_already_recorded_is_not_a_failure(deliver, customer):
         action=ConsentAction.OPT_OUT,
         source=ConsentSource.WHATSAPP_SIGNAL,
         actor=Actor.system("tests"),
-        signal_key=f"user_preferences:{customer.pk}:stop:1750030080",
+        signal_key=f"user_preferences:wa:{WA_ID}:stop:1750030080",
     )
     deliver(stop_preferences(timestamp="1750030080"))
     assert WebhookEvent.objects.get().outcome == WebhookOutcome.PROCESSED
@@ -153,7 +153,7 @@ def test_every_webhook_path_records_its_signal_key(deliver, customer, promotion)
         ("wamid:wamid.key.all", Purpose.MARKETING, ConsentSource.KEYWORD),
         ("wamid:wamid.key.all", Purpose.SERVICE, ConsentSource.KEYWORD),
         ("wamid:wamid.key.button", Purpose.MARKETING, ConsentSource.BUTTON),
-        (f"user_preferences:{customer.pk}:stop:1750030080", Purpose.MARKETING, ConsentSource.WHATSAPP_SIGNAL),
+        (f"user_preferences:wa:{WA_ID}:stop:1750030080", Purpose.MARKETING, ConsentSource.WHATSAPP_SIGNAL),
         (f"user_preferences:body:{digest}:0:0", Purpose.MARKETING, ConsentSource.WHATSAPP_SIGNAL),
     }
 
@@ -256,3 +256,16 @@ def test_two_workers_processing_two_copies_of_a_stop_all_message_record_one_even
     events = ConsentEvent.objects.filter(contact=contact, source=ConsentSource.KEYWORD)
     assert sorted(events.values_list("purpose", flat=True)) == [Purpose.MARKETING, Purpose.SERVICE]
     assert set(events.values_list("signal_key", flat=True)) == {"wamid:wamid.race.all"}
+
+
+@pytest.mark.django_db
+def test_a_stop_replayed_after_a_merge_is_still_one_signal(deliver, customer):
+    """The key names Meta's identifier, not our row: a merge in between does not make it new."""
+    from contacts.merging import contact_merge
+
+    deliver(stop_preferences(timestamp="1750030080"))
+    survivor = ContactFactory(phone="+4915199999999")
+    contact_merge(survivor=survivor, merged=customer, actor=Actor.system("tests"), reason="tests")
+    before = ConsentEvent.objects.filter(source=ConsentSource.WHATSAPP_SIGNAL).count()
+    deliver(stop_preferences(timestamp="1750030080"))
+    assert ConsentEvent.objects.filter(source=ConsentSource.WHATSAPP_SIGNAL).count() == before
