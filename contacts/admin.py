@@ -1,5 +1,6 @@
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -8,10 +9,12 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from contacts import selectors, services
-from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm
+from contacts.forms import ALL_PURPOSES, ContactAdminForm, ContactMergeForm, OptInForm, OptOutForm
+from contacts.merging import contact_merge, contact_merge_preview, survivor_of
 from contacts.models import (
     ActivityLogEntry,
     ConsentAction,
@@ -23,7 +26,7 @@ from contacts.models import (
     Purpose,
     Tag,
 )
-from contacts.phones import search_form
+from contacts.phones import equivalent_numbers, search_form
 from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
@@ -118,15 +121,71 @@ class CountryFilter(admin.SimpleListFilter):
         return queryset.filter(country=self.value()) if self.value() else queryset
 
 
+class MergedFilter(admin.SimpleListFilter):
+    """Merged-away rows are evidence, never audiences: hidden unless staff ask for them."""
+
+    title = "merged"
+    parameter_name = "merged"
+    MERGED, ALL = "yes", "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.MERGED, "Merged away"), (self.ALL, "All, merged away too")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Not merged",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == self.MERGED:
+            return queryset.filter(merged_into__isnull=False)
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(merged_into__isnull=True)
+
+
+class ContactPaginator(EstimatedCountPaginator):
+    """The default list hides merged-away rows with a WHERE of its own; it is still estimated.
+
+    Merged-away rows are few, so the table's estimate stands for the list's count as well.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        live_only = Contact.objects.filter(merged_into__isnull=True).query.where
+        if query is not None and query.where == live_only:
+            estimate = self._estimate(self.object_list)
+            if estimate is not None and estimate >= settings.ADMIN_ESTIMATED_COUNT_THRESHOLD:
+                return estimate
+        return super().count
+
+
 @admin.register(Contact)
 class ContactAdmin(ActivityLoggedAdmin):
     form = ContactAdminForm
     list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
     list_display_links = ["display_phone", "name"]
-    list_filter = [MarketingConsentFilter, ServiceConsentFilter, "tags", "language", CountryFilter]
+    list_filter = [
+        MarketingConsentFilter,
+        ServiceConsentFilter,
+        "tags",
+        "language",
+        CountryFilter,
+        MergedFilter,
+    ]
     search_fields = ["first_name", "last_name"]
     search_help_text = "Search by phone number in any format, or by name."
-    paginator = EstimatedCountPaginator
+    paginator = ContactPaginator
+    actions = ["merge_contacts"]
     show_full_result_count = False
     list_per_page = 50
     autocomplete_fields = ["tags"]
@@ -146,6 +205,36 @@ class ContactAdmin(ActivityLoggedAdmin):
         ("WhatsApp", {"fields": readonly_fields}),
     ]
     change_form_template = "admin/contacts/contact/change_form.html"
+
+    # A merged-away row is evidence: shown, never changed or deleted.
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.merged_into_id is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.merged_into_id is not None:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_merge_permission(self, request):
+        return request.user.has_perm("contacts.merge_contact")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.merged_into_id is not None:
+            return ["merged_into_link", "merged_at", *fields]
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.merged_into_id is not None:
+            return [("Merged", {"fields": ["merged_into_link", "merged_at"]}), *fieldsets]
+        return fieldsets
+
+    @admin.display(description="merged into")
+    def merged_into_link(self, obj):
+        return contact_link(obj.merged_into) if obj.merged_into_id else "—"
 
     def save_model(self, request, obj, form, change):
         # A new number goes through the phone-change rule first: it clears what belonged to the
@@ -175,12 +264,16 @@ class ContactAdmin(ActivityLoggedAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        e164 = search_form(term)
-        if e164:
-            exact = queryset.filter(Q(phone=e164) | Q(wa_id=e164.lstrip("+")))
-            if exact.exists():  # an indexed lookup; the partial match below scans
-                return exact, False
         digits = re.sub(r"\D", "", term)
+        # Either form of a Brazilian or Mexican number (one of them not valid to phonenumbers),
+        # and a merged-away row's number leads to the contact it was merged into.
+        e164 = search_form(term) or (f"+{digits}" if term.startswith("+") else None)
+        forms = equivalent_numbers(e164) if e164 else ()
+        if forms:
+            holders = Contact.objects.filter(Q(phone__in=forms) | Q(wa_id__in=[f.lstrip("+") for f in forms]))
+            ids = {pk for row in holders.values_list("pk", "merged_into_id") for pk in row if pk}
+            if ids:  # indexed lookups; the partial match below scans
+                return queryset.filter(pk__in=ids), False
         if len(digits) >= 5 and re.fullmatch(r"[\d\s()+\-./]+", term):
             return queryset.filter(Q(phone__contains=digits) | Q(wa_id__contains=digits)), False
         return super().get_search_results(request, queryset, term)
@@ -220,8 +313,10 @@ class ContactAdmin(ActivityLoggedAdmin):
                     for purpose, label in Purpose.choices
                 ],
                 consent_history=selectors.consent_history(contact=obj),
-                can_record_opt_in=request.user.has_perm("contacts.record_opt_in"),
-                can_record_opt_out=request.user.has_perm("contacts.record_opt_out"),
+                merged_into=obj.merged_into if obj.merged_into_id else None,
+                can_record_opt_in=not obj.merged_into_id and request.user.has_perm("contacts.record_opt_in"),
+                can_record_opt_out=not obj.merged_into_id
+                and request.user.has_perm("contacts.record_opt_out"),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -233,6 +328,11 @@ class ContactAdmin(ActivityLoggedAdmin):
                 self.admin_site.admin_view(self.record_consent_view),
                 name="contacts_contact_record_consent",
             ),
+            path(
+                "merge/<int:first_id>/<int:second_id>/",
+                self.admin_site.admin_view(self.merge_view),
+                name="contacts_contact_merge",
+            ),
             *super().get_urls(),
         ]
 
@@ -243,6 +343,15 @@ class ContactAdmin(ActivityLoggedAdmin):
         if not request.user.has_perm(f"contacts.record_{action}"):
             raise PermissionDenied
         contact = get_object_or_404(Contact, pk=contact_id)
+        if contact.merged_into_id is not None:
+            self.message_user(
+                request,
+                f"{contact} was merged into {contact.merged_into}: consent is recorded there.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:contacts_contact_change", args=[contact.merged_into_id])
+            )
         form_class = forms_by_action[action]
         form = form_class(request.POST or None, initial={"purpose": request.GET.get("purpose")})
         if request.method == "POST" and form.is_valid():
@@ -289,6 +398,113 @@ class ContactAdmin(ActivityLoggedAdmin):
                 wording_text=data["wording_text"],
                 **common,
             )
+
+    # --- Merging two contacts ------------------------------------------------------------------
+    @admin.action(description="Merge two contacts", permissions=["merge"])
+    def merge_contacts(self, request, queryset):
+        selected = list(queryset.order_by("created_at", "pk")[:3])
+        if len(selected) != 2:
+            count = queryset.count()
+            self.message_user(
+                request, f"Select exactly two contacts to merge (you selected {count}).", messages.ERROR
+            )
+            return None
+        for contact in selected:
+            if contact.merged_into_id is not None:
+                self.message_user(
+                    request,
+                    f"{contact} (#{contact.pk}) was already merged into contact #{contact.merged_into_id}; "
+                    "merge that contact instead.",
+                    messages.ERROR,
+                )
+                return None
+        return HttpResponseRedirect(reverse("admin:contacts_contact_merge", args=[c.pk for c in selected]))
+
+    def merge_view(self, request, first_id, second_id):
+        """The confirmation page: both contacts, what survives, consent before and after, what moves."""
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:contacts_contact_changelist")
+        if first_id == second_id:
+            return self._merge_refused(request, "A contact cannot be merged into itself.", changelist)
+        found = {c.pk: c for c in Contact.objects.filter(pk__in=[first_id, second_id])}
+        missing = [pk for pk in (first_id, second_id) if pk not in found]
+        if missing:
+            return self._merge_refused(request, f"Contact #{missing[0]} does not exist.", changelist)
+        pair = [found[first_id], found[second_id]]
+        here = reverse("admin:contacts_contact_merge", args=[first_id, second_id])
+        chosen = request.POST.get("survivor") if request.method == "POST" else request.GET.get("survivor")
+        if chosen is None:
+            survivor = survivor_of(pair)
+        else:
+            survivor = next((c for c in pair if str(c.pk) == str(chosen).strip()), None)
+            if survivor is None:
+                message = f"The contact to keep must be one of the two (#{first_id} or #{second_id})."
+                return self._merge_refused(request, message, here)
+        merged = pair[1] if survivor is pair[0] else pair[0]
+        try:
+            preview = contact_merge_preview(survivor=survivor, merged=merged)
+        except ApplicationError as exc:
+            return self._merge_refused(request, exc.message, changelist)
+        form = ContactMergeForm(request.POST or None, initial={"survivor": survivor.pk})
+        if request.method == "POST" and form.is_valid():
+            try:
+                contact_merge(
+                    survivor=survivor,
+                    merged=merged,
+                    actor=Actor.for_user(request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    f"{merged} (#{merged.pk}) was merged into {survivor} (#{survivor.pk}).",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[survivor.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Merge two contacts",
+            "preview": preview,
+            "form": form,
+            "here": here,
+            "rows": _merge_rows(preview),
+        }
+        return TemplateResponse(request, "admin/contacts/contact/merge.html", context)
+
+    def _merge_refused(self, request, message, to):
+        self.message_user(request, message, messages.ERROR)
+        return HttpResponseRedirect(to)
+
+
+def _merge_rows(preview):
+    """The side-by-side table of the confirmation page: (label, survivor's value, merged row's value)."""
+    survivor, merged = preview.survivor, preview.merged
+    rows = [
+        (label, getattr(survivor, name) or "—", getattr(merged, name) or "—")
+        for name, label in (
+            ("phone", "Phone"),
+            ("wa_id", "WhatsApp id"),
+            ("user_id", "Business-scoped user id"),
+            ("full_name", "Name"),
+            ("whatsapp_profile_name", "WhatsApp profile name"),
+            ("language", "Language"),
+            ("country", "Country"),
+            ("created_at", "Created"),
+            ("last_inbound_at", "Last message from them"),
+        )
+    ]
+    rows.append(
+        (
+            "Tags",
+            ", ".join(t.name for t in survivor.tags.all()) or "—",
+            ", ".join(t.name for t in merged.tags.all()) or "—",
+        )
+    )
+    return rows
 
 
 @admin.register(ConsentWording)

@@ -108,3 +108,24 @@ class OptOutForm(_ConsentFormBase):
     action = ConsentAction.OPT_OUT
     purpose = forms.ChoiceField(choices=[*Purpose.choices, (ALL_PURPOSES, "Every purpose")])
     field_order = ["purpose", "source", "occurred_at", "note"]
+
+
+class ContactMergeForm(forms.Form):
+    """Confirms a merge previewed on the page: the survivor shown there, and why they are one person."""
+
+    survivor = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        initial="Same person",
+        help_text="Kept in the activity log and in the evidence of each carried-over consent event.",
+        error_messages={
+            "required": "Say why these two contacts are one person (it is kept in the activity log)."
+        },
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(self.fields["reason"].error_messages["required"], code="required")
+        return reason

@@ -47,6 +47,14 @@ class ConsentLine:
     merged: str | None
     after: str | None
 
+    @property
+    def displayed(self) -> tuple[str, str, str]:
+        """The three states as staff read them (survivor, merged row, after)."""
+        return tuple(
+            ConsentStatus(state).label if state else "No consent recorded"
+            for state in (self.survivor, self.merged, self.after)
+        )
+
 
 @dataclass(frozen=True)
 class MergePreview:
