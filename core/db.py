@@ -1,12 +1,25 @@
 """Database-level guards for append-only tables.
 
-On PostgreSQL a trigger refuses UPDATE and DELETE on the ledger tables, so not even raw SQL can
-rewrite history. SQLite (the embedded demo database) relies on the code-level guards: a DELETE
+On PostgreSQL a row trigger refuses UPDATE and DELETE on the ledger tables, so not even raw SQL
+can rewrite history, and a statement trigger refuses TRUNCATE of a ledger table that holds rows,
+which row triggers do not see (``manage.py flush`` empties every table with one TRUNCATE). The
+test database's connections set ``app.allow_ledger_truncate = on`` (tests/conftest.py) because
+Django empties the database between transactional tests with that same flush; production code
+never sets it. SQLite (the embedded demo database) relies on the code-level guards: a DELETE
 trigger there would break Django's test flush, which empties tables with ``DELETE FROM``;
-PostgreSQL's flush uses TRUNCATE, which row triggers do not see.
+``core.management.commands.flush`` guards it instead.
+
+Unapplying a migration that installed a guard is refused while its table holds rows: dropping the
+guard silently would leave the ledger open to rewriting, and going further back drops the table.
+``migrate`` checks its whole plan before it unapplies anything (``refuse_unapplying_ledger_guards``,
+connected to ``pre_migrate`` in core.apps); the guard's own backwards step checks again.
 """
 
-from django.db import migrations
+from django.core.management.base import CommandError
+from django.db import DEFAULT_DB_ALIAS, connections, migrations
+
+# The PostgreSQL setting that lets a session TRUNCATE a ledger table; only tests set it.
+ALLOW_TRUNCATE_SETTING = "app.allow_ledger_truncate"
 
 _FUNCTION = """
 CREATE OR REPLACE FUNCTION refuse_append_only_change() RETURNS trigger AS $$
@@ -17,12 +30,86 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
+# current_setting(..., true) is NULL when the session never set it, so only an explicit "on" passes.
+# An empty table may be truncated (nothing is lost), so that a flush of a database whose ledger is
+# empty still works; TRUNCATE holds its exclusive lock before this runs, so no row can slip in.
+_TRUNCATE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION refuse_ledger_truncate() RETURNS trigger AS $$
+DECLARE
+    has_rows boolean;
+BEGIN
+    IF current_setting('{ALLOW_TRUNCATE_SETTING}', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I)', TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO has_rows;
+    IF has_rows THEN
+        RAISE EXCEPTION 'table % is append-only: TRUNCATE refused', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The ledger is evidence and is never emptied; only the test database''s '
+                         'connections set {ALLOW_TRUNCATE_SETTING}.';
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
 
 def trigger_name(table: str) -> str:
     return f"{table}_append_only"
 
 
-def append_only_triggers(*tables: str) -> migrations.RunPython:
+def truncate_trigger_name(table: str) -> str:
+    return f"{table}_no_truncate"
+
+
+class LedgerGuard(migrations.RunPython):
+    """A migration step that installs a guard on ledger tables; ``tables`` and ``guard`` name them."""
+
+    tables: tuple[str, ...] = ()
+    guard = ""
+
+
+def refuse_if_ledger_has_rows(connection, tables, guard: str, migration: str = "") -> None:
+    """Refuse to drop ``guard`` while any of ``tables`` holds rows (all are checked before any drop)."""
+    where = f" ({migration})" if migration else ""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")
+            (rows,) = cursor.fetchone()
+            if rows:
+                raise CommandError(
+                    f"Refusing to unapply the {guard} of {table}{where}: the table holds {rows} "
+                    "ledger row(s), which would be left open to rewriting (and going further back "
+                    "drops the table). Unapply it only on a database whose ledger is empty."
+                )
+
+
+def refuse_unapplying_ledger_guards(sender=None, plan=None, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``pre_migrate``: stop a backwards plan before its first step if it would drop a ledger guard.
+
+    Without this, ``migrate contacts 0001`` would unapply the later migrations of other apps first
+    and only then meet the guard's own refusal, leaving the database half way back.
+    """
+    connection = connections[using]
+    existing = None
+    for migration, backwards in plan or ():
+        if not backwards:
+            continue
+        for operation in migration.operations:
+            if isinstance(operation, LedgerGuard):
+                if existing is None:
+                    existing = set(connection.introspection.table_names())
+                tables = [table for table in operation.tables if table in existing]
+                refuse_if_ledger_has_rows(connection, tables, operation.guard, str(migration))
+
+
+def _guard(tables, guard: str, forwards, backwards) -> LedgerGuard:
+    operation = LedgerGuard(forwards, backwards, elidable=False)
+    operation.tables, operation.guard = tables, guard
+    return operation
+
+
+def append_only_triggers(*tables: str) -> LedgerGuard:
     """A migration operation installing the append-only trigger on each table (PostgreSQL only)."""
 
     def forwards(apps, schema_editor):
@@ -36,9 +123,37 @@ def append_only_triggers(*tables: str) -> migrations.RunPython:
             )
 
     def backwards(apps, schema_editor):
+        refuse_if_ledger_has_rows(schema_editor.connection, tables, "append-only trigger")
         if schema_editor.connection.vendor != "postgresql":
             return
         for table in tables:
             schema_editor.execute(f'DROP TRIGGER IF EXISTS "{trigger_name(table)}" ON "{table}"')
 
-    return migrations.RunPython(forwards, backwards, elidable=False)
+    return _guard(tables, "append-only trigger", forwards, backwards)
+
+
+def truncate_guard_triggers(*tables: str) -> LedgerGuard:
+    """A migration operation refusing TRUNCATE on each table unless the session allows it (PostgreSQL).
+
+    A statement-level trigger, because TRUNCATE fires no row triggers; it also fires when the table
+    is reached through ``TRUNCATE ... CASCADE`` from a table it references.
+    """
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute(_TRUNCATE_FUNCTION, params=None)
+        for table in tables:
+            schema_editor.execute(
+                f'CREATE TRIGGER "{truncate_trigger_name(table)}" BEFORE TRUNCATE ON "{table}" '
+                "FOR EACH STATEMENT EXECUTE FUNCTION refuse_ledger_truncate()"
+            )
+
+    def backwards(apps, schema_editor):
+        refuse_if_ledger_has_rows(schema_editor.connection, tables, "TRUNCATE guard")
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for table in tables:
+            schema_editor.execute(f'DROP TRIGGER IF EXISTS "{truncate_trigger_name(table)}" ON "{table}"')
+
+    return _guard(tables, "TRUNCATE guard", forwards, backwards)

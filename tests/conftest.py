@@ -2,6 +2,11 @@
 
 Tests marked ``postgres`` or ``browser`` skip with a reason when their dependency is missing; CI
 (``REQUIRE_ALL_TESTS=1``, set by ``.ci/run``) turns any such skip into a failed run.
+
+Only the test configuration may empty the append-only ledger: Django flushes the database between
+transactional tests, so ``pytest_configure`` lets ``manage.py flush`` run with ledger rows and lets
+every PostgreSQL connection of this process (the test's, the live server's and the sandbox's
+threads) TRUNCATE the ledger tables (docs/architecture.md, "Append-only, at every level").
 """
 
 import os
@@ -14,6 +19,27 @@ pytest_plugins = ["tests.sandbox"]
 
 CHROMIUM = "/usr/bin/chromium"
 _required_skips: list[str] = []
+
+
+def pytest_configure(config):
+    from django.conf import settings
+    from django.db.backends.signals import connection_created
+
+    settings.ALLOW_LEDGER_FLUSH = True
+    connection_created.connect(allow_ledger_truncate, dispatch_uid="tests.allow_ledger_truncate")
+
+
+def allow_ledger_truncate(sender, connection, **kwargs):
+    """Let this session TRUNCATE the ledger, as Django's flush does (the trigger reads this setting).
+
+    Runs on the driver's own cursor, outside Django's query log, so that opening a connection never
+    adds a query to a test that counts them.
+    """
+    from core.db import ALLOW_TRUNCATE_SETTING
+
+    if connection.vendor == "postgresql":
+        with connection.connection.cursor() as cursor:
+            cursor.execute(f"SET {ALLOW_TRUNCATE_SETTING} = on")
 
 
 def pytest_collection_modifyitems(config, items):

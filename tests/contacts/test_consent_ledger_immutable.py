@@ -1,12 +1,13 @@
 """The consent ledger is append-only at every level: admin, model, queryset and (PostgreSQL) SQL."""
 
 import pytest
+from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from contacts.models import ActivityLogEntry, ConsentEvent, ConsentWording, Contact
-from core.db import trigger_name
-from core.models import AppendOnlyError
+from core.db import trigger_name, truncate_trigger_name
+from core.models import AppendOnlyError, AppendOnlyModel
 from tests.factories import make_wording, opt_in
 
 pytestmark = pytest.mark.django_db
@@ -89,18 +90,30 @@ def test_admin_delete_of_a_contact_with_consent_explains_why_not(admin_client, e
     assert Contact.objects.filter(pk=contact.pk).exists()
 
 
-APPEND_ONLY_TABLES = ["contacts_consentevent", "contacts_consentwording", "contacts_activitylogentry"]
+# Every append-only model's table, so that a new ledger without its triggers fails here.
+APPEND_ONLY_TABLES = sorted(m._meta.db_table for m in apps.get_models() if issubclass(m, AppendOnlyModel))
+
+
+def assert_guards_in_place():
+    """Each append-only table has its row trigger (UPDATE, DELETE) and its statement one (TRUNCATE)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, t.tgname, t.tgtype FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND c.relname = ANY(%s)",
+            [APPEND_ONLY_TABLES],
+        )
+        found = {(table, name): tgtype for table, name, tgtype in cursor.fetchall()}
+    # pg_trigger.tgtype bits: ROW 1, DELETE 8, UPDATE 16, TRUNCATE 32.
+    for table in APPEND_ONLY_TABLES:
+        row = found.get((table, trigger_name(table)))
+        assert row is not None and row & 1 and row & 8 and row & 16, f"{table}: no UPDATE/DELETE trigger"
+        statement = found.get((table, truncate_trigger_name(table)))
+        assert statement is not None and statement & 32 and not statement & 1, f"{table}: no TRUNCATE trigger"
 
 
 @pytest.mark.postgres
 def test_triggers_are_in_place_after_all_migrations():
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgname = ANY(%s)",
-            [[trigger_name(t) for t in APPEND_ONLY_TABLES]],
-        )
-        found = {row[0] for row in cursor.fetchall()}
-    assert found == {trigger_name(t) for t in APPEND_ONLY_TABLES}
+    assert_guards_in_place()
 
 
 @pytest.mark.postgres
