@@ -9,5 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [("contacts", "0006_identity_and_consent_order")]
 
     operations = [
-        truncate_guard_triggers("contacts_consentevent", "contacts_consentwording", "contacts_activitylogentry"),
+        truncate_guard_triggers(
+            "contacts_consentevent", "contacts_consentwording", "contacts_activitylogentry"
+        ),
     ]
