@@ -139,7 +139,7 @@ def identity_change_of(message: dict) -> IdentityChange | None:
     """The identity change a system message reports; None for other system messages or no new id.
 
     ``user_changed_number`` comes from the old number (``from``) and carries the new wa_id in
-    ``system.wa_id`` (``system.new_wa_id`` before Graph API v12); ``user_changed_user_id`` carries
+    ``system.wa_id`` (older payloads: ``system.new_wa_id``); ``user_changed_user_id`` carries
     the new user id in ``system.user_id`` and the old one in ``system.previous_user_id``, which
     newer payloads also add to a number change.
     """

@@ -122,7 +122,7 @@ def known():
     return contact
 
 
-@pytest.mark.parametrize("field", ["wa_id", "new_wa_id"])  # new_wa_id: payloads before Graph API v12
+@pytest.mark.parametrize("field", ["wa_id", "new_wa_id"])  # new_wa_id: older payloads
 def test_a_changed_number_moves_the_contact_to_the_new_number(deliver, known, field):
     deliver(changed_number("4917698765432", field=field))
     assert Contact.objects.count() == 1
