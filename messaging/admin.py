@@ -4,12 +4,13 @@ from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Length
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from contacts.admin import contact_link
 from contacts.models import Contact, Purpose
@@ -36,7 +37,13 @@ from messaging.models import (
     SendingHalt,
     WebhookEvent,
 )
-from messaging.sending.halt import clear_halt
+from messaging.sending.halt import (
+    CLEAR_PERMISSION,
+    HALT_PERMISSION,
+    REASON_MAX_LENGTH,
+    clear_halt,
+    sending_halt_start,
+)
 from messaging.sending.review import message_mark_failed, message_resend
 from messaging.sending.rules import (
     consent_verdict,
@@ -463,12 +470,87 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SendingHalt)
 class SendingHaltAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Account-level errors stop every send; an Administrator clears the halt here."""
+    """WhatsApp's account-level errors halt every send; Administrators and Approvers halt
+    business-initiated sending by hand on the halt page (or from the banner on every admin page);
+    an Administrator clears either there or with the list's action."""
 
-    list_display = ["started_at", "active", "error_code", "reason", "cleared_at", "cleared_by"]
-    fields = ["started_at", "active", "error_code", "reason", "message", "cleared_at", "cleared_by"]
+    list_display = ["started_at", "active", "error_code", "started_by", "reason", "cleared_at", "cleared_by"]
+    fields = [
+        "started_at",
+        "active",
+        "error_code",
+        "started_by",
+        "reason",
+        "message",
+        "cleared_at",
+        "cleared_by",
+    ]
     readonly_fields = fields
     actions = ["clear"]
+
+    def get_urls(self):
+        return [
+            path("halt/", self.admin_site.admin_view(self.halt_view), name="messaging_sendinghalt_halt"),
+            path("clear/", self.admin_site.admin_view(self.clear_view), name="messaging_sendinghalt_clear"),
+            *super().get_urls(),
+        ]
+
+    def halt_view(self, request):
+        """The halt page: the active halt and its clear button, or the form that starts one."""
+        may_halt = request.user.has_perm(HALT_PERMISSION)
+        if not (may_halt or request.user.has_perm(CLEAR_PERMISSION)):
+            raise PermissionDenied
+        reason, error = "", None
+        if request.method == "POST":
+            if not may_halt:
+                raise PermissionDenied
+            reason = request.POST.get("reason", "")
+            try:
+                sending_halt_start(actor=Actor.for_user(request.user), reason=reason)
+            except ApplicationError as exc:
+                if exc.field != "reason":
+                    self.message_user(request, exc.message, messages.ERROR)
+                    return HttpResponseRedirect(request.path)
+                error = exc.message
+            else:
+                self.message_user(
+                    request,
+                    "Sending halted: business-initiated messages wait until an Administrator clears the "
+                    "halt; replies inside the 24-hour window still go.",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(self._back_to(request))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Halt sending",
+            "halt": SendingHalt.objects.filter(active=True).select_related("started_by").first(),
+            "may_halt": may_halt,
+            "may_clear": request.user.has_perm(CLEAR_PERMISSION),
+            "reason": reason,
+            "error": error,
+            "reason_max_length": REASON_MAX_LENGTH,
+            "hide_halt_control": True,
+        }
+        return TemplateResponse(request, "admin/messaging/sendinghalt/halt.html", context)
+
+    def clear_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(CLEAR_PERMISSION):
+            raise PermissionDenied
+        self.clear(request, SendingHalt.objects.none())
+        return HttpResponseRedirect(reverse("admin:messaging_sendinghalt_halt"))
+
+    @staticmethod
+    def _back_to(request) -> str:
+        """The page the banner's form was posted from, if it is one of ours; else the halt page."""
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+        return reverse("admin:messaging_sendinghalt_halt")
 
     @admin.action(description="Clear the halt and release held messages", permissions=["clear"])
     def clear(self, request, queryset):

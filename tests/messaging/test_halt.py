@@ -10,6 +10,7 @@ from messaging.models import HoldReason, MessageStatus, OutboundMessage, Sending
 from messaging.sending import halt as halt_module
 from messaging.sending.halt import active_halt, clear_halt, halt_sending
 from messaging.sending.service import send_message
+from tests.factories import UserFactory
 from tests.messaging.conftest import ORDER_PARAMETERS
 
 
@@ -43,12 +44,91 @@ def test_a_concurrent_halt_losing_the_race_returns_the_winner(monkeypatch):
     assert halt_sending(reason="second", code=368).pk == winner.pk
 
 
-def test_active_halt_is_read_from_the_cache(django_assert_num_queries):
+def test_inside_a_transaction_the_halt_is_read_from_the_database(django_assert_num_queries):
+    """A transaction may hold an uncommitted halt (or roll one back): the shared cache never sees it."""
     halt_sending(reason="token expired", code=190)
-    info = active_halt()
-    assert info.reason == "token expired" and info.error_code == 190
+    with django_assert_num_queries(1):  # the halt table, not the cache
+        info = active_halt()
+    assert info.reason == "token expired" and info.error_code == 190 and not info.manual
+    assert cache.get(halt_module.CACHE_KEY) is None
+
+
+def test_a_phantom_in_the_cache_is_never_believed_inside_a_transaction():
+    cache.set(halt_module.CACHE_KEY, halt_module.HaltInfo(1, "left by another test", 190, None), None)
+    assert active_halt() is None
+
+
+def test_an_admin_page_costs_the_same_queries_whatever_the_cache_holds(admin_client):
+    """The contact list's query-count test renders the banner: its cost must not depend on the clock."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    counts = []
+    for state in ("empty", "warm", "phantom"):
+        if state == "empty":
+            cache.delete(halt_module.CACHE_KEY)
+        elif state == "phantom":
+            cache.set(halt_module.CACHE_KEY, halt_module.HaltInfo(9, "phantom", 190, None), None)
+        with CaptureQueriesContext(connection) as captured:
+            html = admin_client.get(reverse("admin:index")).content.decode()
+        counts.append(len(captured))
+        assert "Sending is halted" not in html
+    assert len(set(counts)) == 1, counts
+
+
+@pytest.fixture
+def committed_cache(transactional_db):
+    cache.delete(halt_module.CACHE_KEY)
+    yield
+    cache.delete(halt_module.CACHE_KEY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_halt_is_read_from_the_cache(committed_cache, django_assert_num_queries):
+    assert active_halt() is None
     with django_assert_num_queries(1):  # the cache's own lookup, not the halt table
-        assert active_halt() == info
+        assert active_halt() is None
+    halt = halt_sending(reason="token expired", code=190)
+    # The writer published the new state when it committed: no expiry to wait for.
+    with django_assert_num_queries(1):
+        assert active_halt().id == halt.pk
+    clear_halt(actor=Actor.for_user(UserFactory(role="Administrator")))
+    with django_assert_num_queries(1):
+        assert active_halt() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_that_loaded_before_a_halt_committed_cannot_hide_it(committed_cache, monkeypatch):
+    """The classic stale-cache race: the reader misses, reads "no halt", the halt commits and is
+    published, then the reader stores what it read. It must not overwrite the newer entry."""
+    real_load = halt_module._load
+    started = []
+
+    def load_then_lose_the_race():
+        before = real_load()
+        if not started:
+            started.append(None)  # the writer's own publishing reads through here too
+            started[0] = halt_sending(reason="token expired", code=190)
+        return before
+
+    monkeypatch.setattr(halt_module, "_load", load_then_lose_the_race)
+    assert active_halt() is None  # what this reader saw before the commit
+    monkeypatch.setattr(halt_module, "_load", real_load)
+    assert active_halt().id == started[0].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_halt_rolled_back_is_never_published(committed_cache):
+    from django.db import transaction
+
+    assert active_halt() is None
+    with pytest.raises(RuntimeError), transaction.atomic():
+        halt_sending(reason="token expired", code=190)
+        assert active_halt() is not None  # this transaction sees its own halt
+        raise RuntimeError("the surrounding work failed")
+    assert active_halt() is None
+    assert not SendingHalt.objects.exists()
 
 
 def test_clearing_needs_an_administrator(support):
