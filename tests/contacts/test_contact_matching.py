@@ -174,3 +174,65 @@ def test_a_wa_id_held_by_a_row_merged_into_the_contact_changes_nothing():
     logged = ActivityLogEntry.objects.count()
     assert contact_adopt_wa_id(contact=survivor, wa_id="552187654321", actor=SYSTEM) == survivor
     assert ActivityLogEntry.objects.count() == logged
+
+
+# --- Two workers at once (PostgreSQL: real row locks) ------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_merging_the_same_pair_at_once_merge_it_once():
+    """One worker merges; the other, which saw both rows live, waits on the lock and then finds the
+    pair merged: it takes the survivor instead of failing or merging twice."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from tests.sandbox import wait_until
+
+    older = ContactFactory(phone="+5521987654321")
+    opt_in(older)
+    newer = ContactFactory(phone=None, wa_id="552187654321")
+    opt_out(newer, source=ConsentSource.KEYWORD)
+    merged, release, found = threading.Event(), threading.Event(), {}
+
+    def first_worker():
+        try:
+            with transaction.atomic():
+                contact_merge(survivor=older, merged=newer, actor=SYSTEM, reason="first worker")
+                merged.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second_worker():
+        try:
+            with transaction.atomic():
+                found["contact"] = contact_find_or_create(wa_id="552187654321", actor=SYSTEM)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_worker)
+    first.start()
+    assert merged.wait(10)
+    second = threading.Thread(target=second_worker)
+    second.start()
+
+    def second_waits_on_a_row_lock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] >= 1
+
+    try:
+        wait_until(second_waits_on_a_row_lock, timeout=10)
+    finally:
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert found["contact"] == older
+    assert ActivityLogEntry.objects.filter(action="contact.merged").count() == 1
+    assert ConsentEvent.objects.filter(contact=older, source=ConsentSource.MERGE).count() == 1
+    assert status_of(older) == ConsentStatus.OPTED_OUT
