@@ -24,9 +24,16 @@ _required_skips: list[str] = []
 def pytest_configure(config):
     from django.conf import settings
     from django.db.backends.signals import connection_created
+    from django.test.signals import clear_cache_handlers
 
     settings.ALLOW_LEDGER_FLUSH = True
     connection_created.connect(allow_ledger_truncate, dispatch_uid="tests.allow_ledger_truncate")
+    # Each xdist worker's own test database holds the cache, whatever REDIS_URL a developer's .env
+    # sets: one Redis shared by every worker would let one test's halt or cached list reach another.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"}
+    }
+    clear_cache_handlers(setting="CACHES")
 
 
 def allow_ledger_truncate(sender, connection, **kwargs):
@@ -40,6 +47,26 @@ def allow_ledger_truncate(sender, connection, **kwargs):
     if connection.vendor == "postgresql":
         with connection.connection.cursor() as cursor:
             cursor.execute(f"SET {ALLOW_TRUNCATE_SETTING} = on")
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(request):
+    """Every test that uses the database starts with an empty cache.
+
+    The cache lives in the test database's ``cache_table``; a transactional or live-server test
+    commits its entries and Django's flush leaves that table alone (it is no model), so a list or a
+    halt cached by one test would otherwise be read by the next, until its timeout ran out.
+    """
+    names = request.fixturenames
+    if "transactional_db" in names or "live_server" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    elif not request.node.get_closest_marker("django_db"):
+        return
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 def pytest_collection_modifyitems(config, items):
