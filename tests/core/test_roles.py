@@ -44,10 +44,18 @@ MATRIX = [
     ("messaging.change_webhookevent", set()),
     ("messaging.view_sendinghalt", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
     ("messaging.clear_sendinghalt", {"Administrator"}),
+    ("messaging.halt_sending", {"Administrator", "Approver"}),
     ("messaging.review_unknown_message", {"Administrator"}),
     ("messaging.change_messagestatusevent", set()),
     ("auth.change_user", {"Administrator"}),
     ("auth.add_user", {"Administrator"}),
+    # Accounts are deactivated, never deleted; the roles themselves are the migrations' to shape.
+    ("auth.delete_user", set()),
+    ("auth.view_group", {"Administrator"}),
+    ("auth.add_group", set()),
+    ("auth.change_group", set()),
+    ("auth.delete_group", set()),
+    ("auth.change_permission", set()),
 ]
 
 
@@ -119,3 +127,20 @@ def test_only_a_superuser_can_grant_superuser(client):
     page = client.get(reverse("admin:auth_user_change", args=[target.pk]))
     assert page.status_code == 200
     assert b'name="is_superuser"' not in page.content
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_manage_which_account(role):
+    """Administrators manage accounts within the roles: never a superuser's, never their own groups."""
+    from core.accounts import account_refusal
+
+    user = UserFactory(role=role)
+    other = UserFactory(role="Support")
+    superuser = UserFactory(username="root", is_superuser=True)
+    if role == "Administrator":
+        assert account_refusal(actor=user, target=other) is None
+        assert account_refusal(actor=user, target=superuser).code == "superuser_account"
+        assert account_refusal(actor=user, target=user, touches_access=True).code == "own_account"
+    else:
+        for target in (other, superuser, user):
+            assert account_refusal(actor=user, target=target).code == "permission_denied"

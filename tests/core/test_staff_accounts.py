@@ -1,0 +1,403 @@
+"""Staff accounts: an Administrator manages accounts within the five roles, and cannot take over a
+superuser, hand out superuser or raw permissions, change their own groups, or reshape the roles.
+
+Each hole is tried the way an attacker would: a direct GET and a direct POST to Django's own admin
+URLs (the change form, the password form, the add form, bulk actions, the Group admin).
+"""
+
+import pytest
+from django.contrib.auth.hashers import check_password
+from django.contrib.auth.models import Group, Permission, User
+from django.urls import reverse
+
+from contacts.models import ActivityLogEntry
+from core.accounts import account_deactivate, account_groups_set, account_password_reset
+from core.actors import Actor
+from core.errors import ApplicationError
+from core.roles import ADMINISTRATOR, AUDITOR, EDITOR, ROLES, SUPPORT
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a-long-new-passphrase-91"
+
+
+def change_url(user):
+    return reverse("admin:auth_user_change", args=[user.pk])
+
+
+def password_url(user):
+    return reverse("admin:auth_user_password_change", args=[user.pk])
+
+
+def change_form(user, **overrides):
+    """The change form's POST as the browser sends it for ``user`` (an Administrator's fields)."""
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "groups": [g.pk for g in user.groups.all()],
+    }
+    if user.is_active:
+        data["is_active"] = "on"
+    if user.is_staff:
+        data["is_staff"] = "on"
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def role(name):
+    return Group.objects.get(name=name)
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(client, administrator):
+    client.force_login(administrator)
+    return client
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="sam_staff", role=SUPPORT)
+
+
+def entries(action):
+    return list(ActivityLogEntry.objects.filter(action=action).order_by("id"))
+
+
+# --- The superuser cannot be taken over -------------------------------------------------------
+
+
+def test_an_administrator_cannot_change_a_superuser(admin_client, superuser):
+    page = admin_client.get(change_url(superuser))
+    assert page.status_code == 200  # may look, read-only
+    assert b'name="username"' not in page.content and b'name="is_active"' not in page.content
+    response = admin_client.post(change_url(superuser), change_form(superuser, username="pwned"))
+    assert response.status_code == 403
+    superuser.refresh_from_db()
+    assert superuser.username == "root" and superuser.is_superuser and superuser.is_active
+
+
+@pytest.mark.parametrize("field", ["is_active", "is_staff"])
+def test_an_administrator_cannot_deactivate_or_unstaff_a_superuser(admin_client, superuser, field):
+    response = admin_client.post(change_url(superuser), change_form(superuser, **{field: None}))
+    assert response.status_code == 403
+    superuser.refresh_from_db()
+    assert getattr(superuser, field)
+
+
+def test_an_administrator_cannot_reset_a_superusers_password(admin_client, superuser):
+    assert admin_client.get(password_url(superuser)).status_code == 403
+    response = admin_client.post(
+        password_url(superuser),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+    assert response.status_code == 403
+    superuser.refresh_from_db()
+    assert superuser.check_password(PASSWORD)
+    assert entries("account.password_reset") == []
+
+
+def test_an_administrator_cannot_make_anyone_superuser(admin_client, staff):
+    page = admin_client.get(change_url(staff))
+    assert b'name="is_superuser"' not in page.content
+    admin_client.post(change_url(staff), change_form(staff, is_superuser="on"))
+    staff.refresh_from_db()
+    assert not staff.is_superuser
+
+
+def test_an_administrator_cannot_make_themselves_superuser(admin_client, administrator):
+    admin_client.post(change_url(administrator), change_form(administrator, is_superuser="on"))
+    administrator.refresh_from_db()
+    assert not administrator.is_superuser
+
+
+def test_an_administrator_cannot_grant_raw_permissions(admin_client, staff, administrator):
+    perm = Permission.objects.get(codename="delete_user")
+    page = admin_client.get(change_url(staff))
+    assert b'name="user_permissions"' not in page.content
+    admin_client.post(change_url(staff), change_form(staff, user_permissions=[perm.pk]))
+    admin_client.post(change_url(administrator), change_form(administrator, user_permissions=[perm.pk]))
+    assert not staff.user_permissions.exists() and not administrator.user_permissions.exists()
+
+
+def test_an_administrator_cannot_create_a_superuser(admin_client):
+    response = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": "sneaky",
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+            "is_superuser": "on",
+            "is_staff": "on",
+            "groups": [role(ADMINISTRATOR).pk],
+        },
+    )
+    assert response.status_code == 302
+    created = User.objects.get(username="sneaky")
+    assert not created.is_superuser and not created.groups.exists()
+
+
+# --- Groups: the five roles only, never one's own ------------------------------------------------
+
+
+def test_an_administrator_gives_an_account_its_roles_and_it_is_logged(admin_client, staff, administrator):
+    response = admin_client.post(
+        change_url(staff), change_form(staff, groups=[role(EDITOR).pk, role(AUDITOR).pk])
+    )
+    assert response.status_code == 302
+    assert set(staff.groups.values_list("name", flat=True)) == {EDITOR, AUDITOR}
+    (entry,) = entries("account.groups_changed")
+    assert entry.actor_user == administrator and entry.object_id == str(staff.pk)
+    assert entry.details == {"before": [SUPPORT], "after": [AUDITOR, EDITOR]}
+
+
+def test_an_administrator_cannot_change_their_own_groups(admin_client, administrator):
+    page = admin_client.get(change_url(administrator))
+    assert page.status_code == 200 and b'name="groups"' not in page.content
+    admin_client.post(
+        change_url(administrator), change_form(administrator, groups=[g.pk for g in Group.objects.all()])
+    )
+    assert list(administrator.groups.values_list("name", flat=True)) == [ADMINISTRATOR]
+    assert entries("account.groups_changed") == []
+
+
+def test_an_administrator_cannot_deactivate_themselves(admin_client, administrator):
+    admin_client.post(change_url(administrator), change_form(administrator, is_active=None, is_staff=None))
+    administrator.refresh_from_db()
+    assert administrator.is_active and administrator.is_staff
+
+
+def test_a_group_outside_the_five_roles_cannot_be_granted(admin_client, staff):
+    ops = Group.objects.create(name="Ops")
+    ops.permissions.add(Permission.objects.get(codename="delete_user"))
+    page = admin_client.get(change_url(staff)).content.decode()
+    assert f'value="{ops.pk}"' not in page
+    response = admin_client.post(change_url(staff), change_form(staff, groups=[ops.pk]))
+    assert response.status_code == 200  # the form, with the error
+    assert "Select a valid choice" in response.content.decode()
+    assert list(staff.groups.values_list("name", flat=True)) == [SUPPORT]
+
+
+def test_a_group_a_superuser_gave_survives_an_administrators_edit(admin_client, staff):
+    ops = Group.objects.create(name="Ops")
+    staff.groups.add(ops)
+    admin_client.post(change_url(staff), change_form(staff, groups=[role(EDITOR).pk]))
+    assert set(staff.groups.values_list("name", flat=True)) == {EDITOR, "Ops"}
+    (entry,) = entries("account.groups_changed")
+    assert entry.details == {"before": ["Ops", SUPPORT], "after": [EDITOR, "Ops"]}
+
+
+def test_the_groups_service_refuses_what_the_form_hides(administrator, staff, superuser):
+    actor = Actor.for_user(administrator)
+    ops = Group.objects.create(name="Ops")
+    cases = [
+        (staff, [ops], "group_not_a_role"),
+        (administrator, [role(EDITOR)], "own_account"),
+        (superuser, [role(EDITOR)], "superuser_account"),
+    ]
+    for target, groups, code in cases:
+        with pytest.raises(ApplicationError) as info:
+            account_groups_set(actor=actor, user=target, groups=groups)
+        assert info.value.code == code and info.value.field == "groups"
+    assert entries("account.groups_changed") == []
+    with pytest.raises(ApplicationError) as info:
+        account_groups_set(actor=Actor.for_user(staff), user=administrator, groups=[])
+    assert info.value.code == "permission_denied"
+
+
+def test_a_superuser_may_grant_any_group_and_their_own(client, superuser, staff):
+    ops = Group.objects.create(name="Ops")
+    client.force_login(superuser)
+    joined = {
+        "date_joined_0": f"{staff.date_joined:%Y-%m-%d}",
+        "date_joined_1": f"{staff.date_joined:%H:%M:%S}",
+    }
+    response = client.post(
+        change_url(staff), change_form(staff, groups=[ops.pk], is_superuser="on", **joined)
+    )
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.is_superuser and list(staff.groups.values_list("name", flat=True)) == ["Ops"]
+
+
+# --- The Group and Permission admins ----------------------------------------------------------
+
+
+def test_an_administrator_cannot_edit_a_groups_permissions_or_rename_it(admin_client):
+    auditor = role(AUDITOR)
+    url = reverse("admin:auth_group_change", args=[auditor.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200 and b'name="name"' not in page.content  # read-only
+    everything = list(Permission.objects.values_list("pk", flat=True))
+    response = admin_client.post(url, {"name": "Auditor2", "permissions": everything})
+    assert response.status_code == 403
+    auditor.refresh_from_db()
+    assert auditor.name == AUDITOR and not auditor.permissions.filter(codename="delete_user").exists()
+
+
+def test_an_administrator_cannot_create_a_sixth_group(admin_client):
+    url = reverse("admin:auth_group_add")
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {"name": "Shadow admins"}).status_code == 403
+    assert not Group.objects.filter(name="Shadow admins").exists()
+
+
+def test_an_administrator_cannot_delete_a_role(admin_client):
+    auditor = role(AUDITOR)
+    url = reverse("admin:auth_group_delete", args=[auditor.pk])
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    changelist = reverse("admin:auth_group_changelist")
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [auditor.pk], "post": "yes"}
+    )
+    assert Group.objects.filter(name=AUDITOR).exists()
+
+
+def test_the_permission_admin_is_not_there(admin_client):
+    assert admin_client.get("/admin/auth/permission/").status_code == 404
+    assert admin_client.post("/admin/auth/permission/add/", {"name": "x"}).status_code == 404
+
+
+# --- Bulk actions on the user list -------------------------------------------------------------
+
+
+def test_an_administrator_cannot_delete_accounts(admin_client, staff, superuser):
+    changelist = reverse("admin:auth_user_changelist")
+    assert b"delete_selected" not in admin_client.get(changelist).content
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [staff.pk, superuser.pk], "post": "yes"}
+    )
+    assert User.objects.filter(pk__in=[staff.pk, superuser.pk]).count() == 2
+    url = reverse("admin:auth_user_delete", args=[staff.pk])
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+
+
+def test_the_deactivate_action_refuses_superusers_and_oneself(admin_client, administrator, staff, superuser):
+    changelist = reverse("admin:auth_user_changelist")
+    response = admin_client.post(
+        changelist,
+        {"action": "deactivate", "_selected_action": [staff.pk, superuser.pk, administrator.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("superuser" in m for m in messages) and any("your own account" in m for m in messages)
+    for user in (staff, superuser, administrator):
+        user.refresh_from_db()
+    assert not staff.is_active and superuser.is_active and administrator.is_active
+    (entry,) = entries("account.deactivated")
+    assert entry.object_id == str(staff.pk) and entry.actor_user == administrator
+
+
+# --- Every account change is logged, and Auditors read it ----------------------------------------
+
+
+def test_creating_an_account_is_logged_without_the_password(admin_client, administrator):
+    response = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": "newbie",
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    newbie = User.objects.get(username="newbie")
+    assert newbie.check_password(NEW_PASSWORD)
+    (entry,) = entries("account.created")
+    assert entry.actor_user == administrator and entry.object_id == str(newbie.pk)
+    assert NEW_PASSWORD not in str(entry.details) and newbie.password not in str(entry.details)
+
+
+def test_a_password_reset_is_logged_without_the_password(admin_client, administrator, staff):
+    assert admin_client.get(password_url(staff)).status_code == 200
+    response = admin_client.post(
+        password_url(staff), {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.check_password(NEW_PASSWORD)
+    (entry,) = entries("account.password_reset")
+    assert entry.actor_user == administrator and entry.object_id == str(staff.pk)
+    assert entry.details == {"password_login": True}
+    assert NEW_PASSWORD not in str(entry.details)
+
+
+def test_a_password_reset_that_fails_validation_changes_and_logs_nothing(admin_client, staff):
+    response = admin_client.post(
+        password_url(staff), {"usable_password": "true", "password1": NEW_PASSWORD, "password2": "different"}
+    )
+    assert response.status_code == 200
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD) and entries("account.password_reset") == []
+
+
+def test_disabling_password_login_is_a_logged_reset(admin_client, staff):
+    response = admin_client.post(password_url(staff), {"usable_password": "false", "unset-password": "1"})
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert not staff.has_usable_password()
+    assert entries("account.password_reset")[0].details == {"password_login": False}
+
+
+def test_deactivating_from_the_change_form_is_logged(admin_client, staff):
+    admin_client.post(change_url(staff), change_form(staff, is_active=None))
+    staff.refresh_from_db()
+    assert not staff.is_active
+    assert len(entries("account.deactivated")) == 1
+    admin_client.post(change_url(staff), change_form(staff, is_active="on"))
+    assert len(entries("account.reactivated")) == 1
+
+
+def test_other_changes_are_logged_by_field_name(admin_client, staff):
+    admin_client.post(change_url(staff), change_form(staff, email="sam@example.com", is_staff=None))
+    (entry,) = entries("account.changed")
+    assert entry.details == {"fields": ["email", "is_staff"]}
+
+
+def test_an_auditor_reads_the_account_log(client, administrator, auditor, staff):
+    account_deactivate(actor=Actor.for_user(administrator), user=staff)
+    client.force_login(auditor)
+    html = client.get(reverse("admin:contacts_activitylogentry_changelist")).content.decode()
+    assert "account.deactivated" in html
+
+
+def test_the_services_refuse_an_account_that_may_not_manage_accounts(staff, administrator):
+    with pytest.raises(ApplicationError) as info:
+        account_password_reset(actor=Actor.for_user(staff), user=administrator, password=NEW_PASSWORD)
+    assert info.value.code == "permission_denied"
+    with pytest.raises(ApplicationError) as info:
+        account_deactivate(actor=Actor.for_user(staff), user=administrator)
+    assert info.value.code == "permission_denied"
+    administrator.refresh_from_db()
+    assert administrator.is_active and check_password(PASSWORD, administrator.password)
+
+
+def test_a_password_the_validators_refuse_is_refused_by_the_service(administrator, staff):
+    with pytest.raises(ApplicationError) as info:
+        account_password_reset(actor=Actor.for_user(administrator), user=staff, password="123")
+    assert (info.value.code, info.value.field) == ("password_invalid", "password")
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("name", sorted(set(ROLES) - {ADMINISTRATOR}))
+def test_no_other_role_reaches_the_user_admin(client, name, staff):
+    client.force_login(UserFactory(role=name))
+    assert client.get(change_url(staff)).status_code == 403
+    assert client.get(password_url(staff)).status_code == 403
+    assert (
+        client.post(password_url(staff), {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code
+        == 403
+    )
+    assert client.get(reverse("admin:auth_user_add")).status_code == 403
