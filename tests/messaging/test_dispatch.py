@@ -1,6 +1,7 @@
 """The send task against the in-memory backend: claim, rules, payload, and every outcome and error class."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -142,7 +143,10 @@ def test_an_opt_out_between_queueing_and_sending_skips_the_message(backend, cust
 
 
 def test_a_held_message_stays_queued_with_its_reason_and_time(settings, backend, customer, promotion):
-    settings.MARKETING_SENDING_HOURS = "00:00-00:01"  # practically always quiet
+    # Sending hours that start two hours from now in Berlin (the customer's zone): quiet there now,
+    # at any time of day ("00:00-00:01" was open during the first minute after midnight).
+    start = timezone.now().astimezone(ZoneInfo("Europe/Berlin")) + timedelta(hours=2)
+    settings.MARKETING_SENDING_HOURS = f"{start:%H}:00-{start + timedelta(hours=1):%H}:00"
     message = send_message(
         contact=customer, actor=SYSTEM, template=promotion, parameters=PROMOTION_PARAMETERS
     )
