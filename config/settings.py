@@ -6,9 +6,12 @@ secret; a malformed value stops start-up with a message naming the variable
 (``.env.example`` documents each one).
 """
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from django.core.checks.security.base import _check_secret_key
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +47,17 @@ def _bool(name, default):
     return _read(name, cast, default)
 
 
+def _str(name, default=environ.Env.NOTSET):
+    """A string where an empty or blank value means "not set": ``cp .env.example .env`` leaves many
+    variables empty, and an empty secret must never pass for a configured one."""
+    value = _read(name, env.str, "")
+    if value.strip():
+        return value
+    if default is environ.Env.NOTSET:
+        raise ImproperlyConfigured(f"Set the environment variable {name} (it is empty or missing).")
+    return default
+
+
 def _positive(name, value):
     if value <= 0:
         raise ImproperlyConfigured(f"Environment variable {name} must be positive, got {value}.")
@@ -55,10 +69,14 @@ def _positive(name, value):
 DEBUG = _bool("DEBUG", True)
 
 _DEV_SECRET_KEY = "django-insecure-development-only-key-never-used-in-production"
-SECRET_KEY = _read("SECRET_KEY", env.str, _DEV_SECRET_KEY if DEBUG else environ.Env.NOTSET)
-if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
+SECRET_KEY = _str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else environ.Env.NOTSET)
+# Django's own deploy check (security.W009) only warns; a production start-up refuses the same keys
+# (fewer than 50 characters, fewer than 5 different ones, or the "django-insecure-" prefix).
+if not DEBUG and not _check_secret_key(SECRET_KEY):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off."
+        "SECRET_KEY must be set to a random value of at least 50 characters, at least 5 of them "
+        "different, not starting with 'django-insecure-', when DEBUG is off (Django's check "
+        'security.W009). Generate one: python -c "import secrets; print(secrets.token_urlsafe(64))"'
     )
 
 ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"] if DEBUG else [])
@@ -118,7 +136,7 @@ TEMPLATES = [
 # SQLite (embedded) by default: WAL so readers do not block the writer, IMMEDIATE transactions
 # and a busy timeout so web and worker queue for the write lock instead of failing with
 # "database is locked". DATABASE_URL switches to PostgreSQL.
-if "DATABASE_URL" in env:
+if _str("DATABASE_URL", ""):
     DATABASES = {"default": _read("DATABASE_URL", env.db_url)}
     if DATABASES["default"].get("ENGINE") not in (
         "django.db.backends.postgresql",
@@ -136,7 +154,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": _read("SQLITE_PATH", env.str, str(BASE_DIR / "db.sqlite3")),
+            "NAME": _str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
@@ -201,7 +219,7 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-MEDIA_ROOT = _read("MEDIA_ROOT", env.str, str(BASE_DIR / "media"))
+MEDIA_ROOT = _str("MEDIA_ROOT", str(BASE_DIR / "media"))
 MEDIA_URL = "media/"
 
 # --- Security (manage.py check --deploy is clean when DEBUG is off) -------------------------
@@ -225,30 +243,65 @@ PHONE_DEFAULT_REGION = _read("PHONE_DEFAULT_REGION", env.str, "DE").upper()
 ADMIN_ESTIMATED_COUNT_THRESHOLD = _read("ADMIN_ESTIMATED_COUNT_THRESHOLD", env.int, 10_000)
 
 # --- WhatsApp Cloud API ---------------------------------------------------------------------
-# Defaults point at the local sandbox (manage.py whatsapp_sandbox) while DEBUG is on; production
-# must name Meta's values explicitly (README, "Pointing at Meta's Cloud API").
-_SANDBOX = DEBUG
-WHATSAPP_API_BASE_URL = _read(
-    "WHATSAPP_API_BASE_URL", env.str, "http://127.0.0.1:8001" if _SANDBOX else "https://graph.facebook.com"
-).rstrip("/")
+# The sandbox's demo credentials are public (they are in this file), so they are defaults only while
+# WHATSAPP_API_BASE_URL points at a loopback address, where nothing but the local sandbox can
+# answer; whatever DEBUG says. Anywhere else every credential must be set and non-empty: an empty
+# app secret refuses every webhook (a STOP is lost once Meta stops retrying), and the demo secret
+# would let anyone sign a forged opt-in. README, "Pointing at Meta's Cloud API".
+_SANDBOX_URL = "http://127.0.0.1:8001"
+WHATSAPP_API_BASE_URL = _str("WHATSAPP_API_BASE_URL", _SANDBOX_URL if DEBUG else "https://graph.facebook.com")
+WHATSAPP_API_BASE_URL = WHATSAPP_API_BASE_URL.strip().rstrip("/")
+_api_host = urlsplit(WHATSAPP_API_BASE_URL).hostname if "://" in WHATSAPP_API_BASE_URL else None
+if urlsplit(WHATSAPP_API_BASE_URL).scheme not in ("http", "https") or not _api_host:
+    raise ImproperlyConfigured(
+        "Environment variable WHATSAPP_API_BASE_URL must be an http(s) URL with a host, such as "
+        f"https://graph.facebook.com or {_SANDBOX_URL}; got {WHATSAPP_API_BASE_URL!r}."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_SANDBOX = _is_loopback(_api_host)
+_SANDBOX_CREDENTIALS = {
+    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID": "102290129340398",
+    "WHATSAPP_APP_ID": "1000000000000001",
+    "WHATSAPP_ACCESS_TOKEN": "sandbox-access-token",
+    "WHATSAPP_APP_SECRET": "sandbox-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "sandbox-verify-token",
+}
+_SANDBOX_SECRETS = ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
+_credentials = {name: _str(name, "") for name in _SANDBOX_CREDENTIALS}
+if _SANDBOX:
+    _credentials = {name: value or _SANDBOX_CREDENTIALS[name] for name, value in _credentials.items()}
+else:
+    _missing = [name for name, value in _credentials.items() if not value]
+    _demo = [name for name in _SANDBOX_SECRETS if _credentials[name] == _SANDBOX_CREDENTIALS[name]]
+    if _missing or _demo:
+        raise ImproperlyConfigured(
+            f"WHATSAPP_API_BASE_URL is {WHATSAPP_API_BASE_URL}, not a local sandbox, so these environment "
+            "variables must be set to your own values: "
+            + ", ".join(
+                [f"{name} (empty or missing)" for name in _missing]
+                + [f"{name} (the sandbox's public demo value)" for name in _demo]
+            )
+            + '. See the README, "Pointing at Meta\'s Cloud API".'
+        )
 WHATSAPP_API_VERSION = _read("WHATSAPP_API_VERSION", env.str, "v25.0")
-WHATSAPP_PHONE_NUMBER_ID = _read(
-    "WHATSAPP_PHONE_NUMBER_ID", env.str, "106540352242922" if _SANDBOX else environ.Env.NOTSET
-)
-WHATSAPP_BUSINESS_ACCOUNT_ID = _read(
-    "WHATSAPP_BUSINESS_ACCOUNT_ID", env.str, "102290129340398" if _SANDBOX else environ.Env.NOTSET
-)
-WHATSAPP_APP_ID = _read("WHATSAPP_APP_ID", env.str, "1000000000000001" if _SANDBOX else environ.Env.NOTSET)
-WHATSAPP_ACCESS_TOKEN = _read(
-    "WHATSAPP_ACCESS_TOKEN", env.str, "sandbox-access-token" if _SANDBOX else environ.Env.NOTSET
-)
-WHATSAPP_APP_SECRET = _read(
-    "WHATSAPP_APP_SECRET", env.str, "sandbox-app-secret" if _SANDBOX else environ.Env.NOTSET
-)
+WHATSAPP_PHONE_NUMBER_ID = _credentials["WHATSAPP_PHONE_NUMBER_ID"]
+WHATSAPP_BUSINESS_ACCOUNT_ID = _credentials["WHATSAPP_BUSINESS_ACCOUNT_ID"]
+WHATSAPP_APP_ID = _credentials["WHATSAPP_APP_ID"]
+WHATSAPP_ACCESS_TOKEN = _credentials["WHATSAPP_ACCESS_TOKEN"]
+WHATSAPP_APP_SECRET = _credentials["WHATSAPP_APP_SECRET"]
 WHATSAPP_APP_SECRET_PREVIOUS = _read("WHATSAPP_APP_SECRET_PREVIOUS", env.str, "")
-WHATSAPP_VERIFY_TOKEN = _read(
-    "WHATSAPP_VERIFY_TOKEN", env.str, "sandbox-verify-token" if _SANDBOX else environ.Env.NOTSET
-)
+WHATSAPP_VERIFY_TOKEN = _credentials["WHATSAPP_VERIFY_TOKEN"]
 # The display number the sandbox reports in webhook metadata.
 WHATSAPP_DISPLAY_PHONE_NUMBER = _read("WHATSAPP_DISPLAY_PHONE_NUMBER", env.str, "15550783881")
 WHATSAPP_CONNECT_TIMEOUT = _positive(
