@@ -27,14 +27,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from cloud_api.backends import get_backend
 from cloud_api.outcomes import Accepted, NotSent, OutcomeUnknown, Refused, SendOutcome, describe
 from cloud_api.payloads import Payload, template_message_with_components, text_message
+from contacts.matching import contact_adopt_wa_id
 from contacts.models import Contact
+from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import (
     AttemptOutcome,
@@ -63,6 +65,7 @@ logger = logging.getLogger(__name__)
 # Claims of business-initiated messages are serialised on this row, so two workers cannot both
 # spend the last unit of the budget or the frequency cap.
 RULES_LOCK_KEY = "claim:send-time-rules"
+_WA_ID_ACTOR = Actor.system("WhatsApp answer to a send")
 
 
 @dataclass(frozen=True)
@@ -313,22 +316,16 @@ def record_accepted(message: OutboundMessage, attempt: SendAttempt, outcome: Acc
         statuses.apply_pending_statuses(attempt)
 
 
-def adopt_wa_id(contact: Contact, wa_id: str) -> bool:
+def adopt_wa_id(contact: Contact, wa_id: str) -> None:
     """Keep the id Meta reports for the person (it can differ from the number: Brazil, Mexico).
 
-    Never takes an id another contact already has: that is two records of one person, for staff.
+    An id another live contact already holds proves the two rows are one person: the matcher
+    merges them. The acceptance is recorded whatever happens here, so a failure is only logged.
     """
     if not wa_id or contact.wa_id == wa_id:
-        return False
-    if Contact.objects.filter(wa_id=wa_id).exclude(pk=contact.pk).exists():
-        logger.warning(
-            "WhatsApp id %s of contact %s belongs to another contact; not moved", wa_id, contact.pk
-        )
-        return False
+        return
     try:
         with transaction.atomic():
-            Contact.objects.filter(pk=contact.pk).update(wa_id=wa_id, updated_at=timezone.now())
-    except IntegrityError:
-        return False
-    contact.wa_id = wa_id
-    return True
+            contact_adopt_wa_id(contact=contact, wa_id=wa_id, actor=_WA_ID_ACTOR)
+    except Exception:
+        logger.exception("WhatsApp id %s reported for contact %s could not be kept", wa_id, contact.pk)

@@ -117,13 +117,22 @@ def test_meta_rewriting_the_number_sets_the_contacts_wa_id(backend, order_update
     assert contact.wa_id == "551187654321"
 
 
-def test_a_wa_id_belonging_to_another_contact_is_not_taken(backend, customer, order_update):
-    ContactFactory(phone="+4915100000999", wa_id="4915100000999")
-    backend.script(Accepted(wamid="wamid.x", wa_id="4915100000999", input=customer.phone))
-    message = queue_order(customer)
+def test_a_wa_id_another_contact_holds_proves_one_person_and_merges_them(backend, order_update):
+    """Meta's answer names the account reached: two rows holding it are one person (DESIGN.md)."""
+    from contacts.selectors import current_consent
+    from tests.factories import opt_in, opt_out
+
+    earlier = ContactFactory(phone="+5521987654321")  # as dialled, opted in
+    opt_in(earlier, Purpose.SERVICE)
+    opt_in(earlier, Purpose.MARKETING)
+    later = ContactFactory(phone=None, wa_id="552187654321")  # created by their STOP on WhatsApp
+    opt_out(later, Purpose.MARKETING)
+    backend.script(Accepted(wamid="wamid.x", wa_id="552187654321", input=earlier.phone))
+    message = queue_order(earlier)
     send_queued(message.pk)
-    customer.refresh_from_db()
-    assert customer.wa_id is None
+    later.refresh_from_db()
+    assert later.merged_into_id == earlier.pk
+    assert current_consent(contact=earlier, purpose=Purpose.MARKETING).status == "opted_out"
     assert reload(message).status == MessageStatus.ACCEPTED
 
 
