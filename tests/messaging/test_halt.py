@@ -84,7 +84,7 @@ def committed_cache(transactional_db):
     cache.delete(halt_module.CACHE_KEY)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_outside_a_transaction_the_halt_is_read_from_the_cache(committed_cache, django_assert_num_queries):
     assert active_halt() is None
     with django_assert_num_queries(1):  # the cache's own lookup, not the halt table
@@ -98,7 +98,7 @@ def test_outside_a_transaction_the_halt_is_read_from_the_cache(committed_cache, 
         assert active_halt() is None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_reader_that_loaded_before_a_halt_committed_cannot_hide_it(committed_cache, monkeypatch):
     """The classic stale-cache race: the reader misses, reads "no halt", the halt commits and is
     published, then the reader stores what it read. It must not overwrite the newer entry."""
@@ -118,7 +118,7 @@ def test_a_reader_that_loaded_before_a_halt_committed_cannot_hide_it(committed_c
     assert active_halt().id == started[0].pk
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_halt_rolled_back_is_never_published(committed_cache):
     from django.db import transaction
 
