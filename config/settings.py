@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django_q",
     "core",
     "contacts",
+    "accounts",
     "templates_app",
     "cloud_api",
     "messaging",

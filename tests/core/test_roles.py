@@ -132,7 +132,7 @@ def test_only_a_superuser_can_grant_superuser(client):
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_manage_which_account(role):
     """Administrators manage accounts within the roles: never a superuser's, never their own groups."""
-    from core.accounts import account_refusal
+    from accounts.services import account_refusal
 
     user = UserFactory(role=role)
     other = UserFactory(role="Support")

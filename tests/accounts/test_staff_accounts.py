@@ -10,8 +10,8 @@ from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 
+from accounts.services import account_deactivate, account_groups_set, account_password_reset
 from contacts.models import ActivityLogEntry
-from core.accounts import account_deactivate, account_groups_set, account_password_reset
 from core.actors import Actor
 from core.errors import ApplicationError
 from core.roles import ADMINISTRATOR, AUDITOR, EDITOR, ROLES, SUPPORT

@@ -10,9 +10,7 @@ password.
 The rules live here rather than only in the admin so that any later entry (an API, a command)
 refuses the same things: :func:`account_refusal` answers the question, the services enforce it.
 
-The one module of ``core`` that imports an app: the activity log it writes lives in ``contacts``.
-Nothing in ``contacts`` imports it, so there is no cycle; it sits beside the user admin, which is
-loaded last.
+An app of its own above ``contacts``, whose activity log it writes (``core`` imports no app).
 """
 
 from __future__ import annotations
