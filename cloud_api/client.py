@@ -32,7 +32,7 @@ from cloud_api.payloads import Payload, mark_read
 
 logger = logging.getLogger(__name__)
 
-# The MIME types the Resumable Upload API takes for a template's media sample (fact sheet 8.2).
+# The MIME types the Resumable Upload API takes for a template's media sample (docs/meta-facts.md 8.2).
 SAMPLE_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4"})
 
 

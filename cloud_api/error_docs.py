@@ -29,7 +29,7 @@ def render_markdown() -> str:
         "",
         "Errors are classified by Meta's `code` (never by the HTTP status or the title), with the same",
         "table for the HTTP answer of a request and for the `errors[]` of a `failed` status webhook",
-        "(`cloud_api.errors.classify`). Meanings are Meta's; classes are DESIGN.md's.",
+        "(`cloud_api.errors.classify`). Meanings are Meta's; classes are ours (docs/sending.md).",
         "",
         "## Classes",
         "",

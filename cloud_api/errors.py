@@ -7,7 +7,7 @@ classified with :func:`classify`, and ``docs/whatsapp-errors.md`` is rendered fr
 ``error_data.details``), never on the HTTP status or the title, which "will eventually be
 deprecated" — so the HTTP status only breaks ties when there is no code at all.
 
-Meanings are Meta's (the fact sheet's section 2); classes are DESIGN.md's "Error classes".
+Meanings are Meta's (docs/meta-facts.md section 2); classes are the error classes of docs/sending.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 
 class ErrorClass(StrEnum):
-    """What the sender must do; the value is the name used in DESIGN.md and the docs."""
+    """What the sender must do; the value is the name used in the docs."""
 
     MESSAGE_THROUGHPUT = "message-throughput"
     API_CALL_LIMIT = "api-call-limit"

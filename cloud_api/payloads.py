@@ -1,4 +1,4 @@
-"""Builders for the JSON bodies of ``POST /<phone-number-id>/messages``, exactly as the fact sheet shows.
+"""Builders for the JSON bodies of ``POST /<phone-number-id>/messages`` (docs/meta-facts.md 1.3–1.4).
 
 Each builder returns a plain dict ready to be sent by a backend. Limits Meta documents for the
 message itself (button counts, title lengths) are checked here, so a mistake is a clear

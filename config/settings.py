@@ -167,7 +167,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and task queue -------------------------------------------------------------------
-# Nothing may live in process memory that several processes must agree on (DESIGN.md), so the
+# Nothing may live in process memory that several processes must agree on (docs/architecture.md), so the
 # cache is Redis when REDIS_URL is set and the database otherwise.
 REDIS_URL = _read("REDIS_URL", env.str, "")
 if REDIS_URL:
@@ -321,7 +321,7 @@ WHATSAPP_MESSAGES_PER_SECOND = _positive(
 )
 WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
 
-# --- Sending rules (DESIGN.md, Sending) -------------------------------------------------------
+# --- Sending rules (docs/sending.md) -------------------------------------------------------
 # Marketing messages wait outside this local-time window at the recipient ("HH:MM-HH:MM", the
 # hours when sending is allowed; empty = no quiet hours).
 MARKETING_SENDING_HOURS = _read("MARKETING_SENDING_HOURS", env.str, "09:00-20:00")
@@ -352,7 +352,7 @@ WHATSAPP_WEBHOOK_MAX_BYTES = _positive(
     "WHATSAPP_WEBHOOK_MAX_BYTES", _read("WHATSAPP_WEBHOOK_MAX_BYTES", env.int, 3 * 1024 * 1024)
 )
 
-# Keywords, matched as the whole message, case- and whitespace-insensitive (DESIGN.md, Consent).
+# Keywords, matched as the whole message, case- and whitespace-insensitive (docs/consent.md).
 WHATSAPP_OPT_OUT_KEYWORDS = ["STOP", "STOPP", "ABMELDEN", "UNSUBSCRIBE", "ARRET", "BAJA", "CANCELAR"]
 WHATSAPP_OPT_OUT_ALL_KEYWORDS = ["STOP ALL", "ALLE ABMELDEN", "UNSUBSCRIBE ALL"]
 WHATSAPP_OPT_IN_KEYWORDS = ["START", "ANMELDEN", "SUBSCRIBE"]

@@ -235,7 +235,7 @@ class ConsentWording(AppendOnlyModel):
 
 
 class ConsentEvent(AppendOnlyModel, ActorFields):
-    """One opt-in or opt-out, with its evidence. Never updated or deleted (DESIGN.md, Consent)."""
+    """One opt-in or opt-out, with its evidence. Never updated or deleted (docs/consent.md)."""
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
     purpose = models.CharField(max_length=16, choices=Purpose.choices)

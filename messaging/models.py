@@ -30,7 +30,7 @@ class MessageStatus(models.TextChoices):
     UNKNOWN = "unknown", "Outcome unknown"
 
 
-# Meta's delivery statuses only move forward (fact sheet 4.2); `failed` is final.
+# Meta's delivery statuses only move forward (docs/meta-facts.md 4.2); `failed` is final.
 DELIVERY_RANK = {
     MessageStatus.ACCEPTED: 1,
     MessageStatus.SENT: 2,
@@ -252,7 +252,7 @@ class WebhookEvent(models.Model):
 
 
 class SendingHalt(models.Model):
-    """Business-initiated sending stopped until an Administrator clears it (DESIGN.md).
+    """Business-initiated sending stopped until an Administrator clears it (docs/sending.md).
 
     Started by an account-level error from WhatsApp (``error_code``) or by hand by an
     Administrator or Approver (``started_by``).

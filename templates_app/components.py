@@ -1,7 +1,7 @@
 """Typed readers over Meta's template ``components`` JSON.
 
 The canonical content of a template version is exactly the ``components`` list that
-``POST /<WABA_ID>/message_templates`` takes and the list endpoint returns (fact sheet 5.2–5.3).
+``POST /<WABA_ID>/message_templates`` takes and the list endpoint returns (docs/meta-facts.md 5.2–5.3).
 The validator, the renderer and the send path all read that JSON through these functions, so each
 of them agrees on what "the body text" or "the URL button's variable" is.
 
@@ -269,7 +269,7 @@ def body_examples(body: Component | None) -> dict[str, str]:
 
 
 def header_handle(header: Component | None) -> str:
-    """The uploaded sample's handle a media header needs for review (fact sheet 8.2), or ""."""
+    """The uploaded sample's handle a media header needs for review (docs/meta-facts.md 8.2), or ""."""
     handles = _example_of(header).get("header_handle")
     if isinstance(handles, Sequence) and not isinstance(handles, str) and handles:
         first = handles[0]
@@ -329,7 +329,7 @@ def supported_apps(button: Component) -> list[Mapping[str, Any]]:
 
 
 def is_authentication_template(components: Any) -> bool:
-    """True for components shaped like an AUTHENTICATION template (fact sheet 8.3).
+    """True for components shaped like an AUTHENTICATION template (docs/meta-facts.md 8.3).
 
     Such templates carry an OTP button, a body with Meta's fixed text (only options, no ``text``)
     or a footer with ``code_expiration_minutes``; the renderer and the send path treat them apart.

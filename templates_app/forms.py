@@ -40,7 +40,7 @@ class SamplesField(forms.CharField):
         return samples
 
 
-# An AUTHENTICATION template's options: WhatsApp writes its text (fact sheet 8.3).
+# An AUTHENTICATION template's options: WhatsApp writes its text (docs/meta-facts.md 8.3).
 AUTHENTICATION_FIELDS = [
     "add_security_recommendation",
     "code_expiration_minutes",

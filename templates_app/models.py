@@ -36,7 +36,7 @@ class HeaderKind(models.TextChoices):
 
 
 class TemplateStatus(models.TextChoices):
-    """Meta's statuses (fact sheet 5.4), plus DRAFT for one never submitted. Stored verbatim:
+    """Meta's statuses (docs/meta-facts.md 5.4), plus DRAFT for one never submitted. Stored verbatim:
     a status Meta adds later is kept as it comes, and simply is not sendable."""
 
     DRAFT = "DRAFT", "Draft (not submitted)"

@@ -3,7 +3,7 @@
 A campaign, a one-off send or an API call hands over one ``parameters`` object per recipient; this
 module checks it against the template version's components (so a wrong value is refused before
 the message is queued, not by Meta with a 132000-family error) and builds the ``components`` list
-of the fact sheet's section 1.3 send body.
+of docs/meta-facts.md section 1.3 send body.
 
 The parameters shape (JSON-friendly; every key optional, absent means "none"):
 
@@ -20,7 +20,7 @@ The parameters shape (JSON-friendly; every key optional, absent means "none"):
     }
 
 AUTHENTICATION templates take only the code: ``{"body": ["123456"]}``; it is sent in the body
-and in the OTP button's URL parameter (fact sheet 8.3), so ``buttons`` is not given.
+and in the OTP button's URL parameter (docs/meta-facts.md 8.3), so ``buttons`` is not given.
 
 Quick-reply payloads are not values of the template but of the send (the opt-out payload
 ``optout:<purpose>:<message uuid>`` names the message), so they travel separately as
@@ -52,19 +52,19 @@ from templates_app.components import (
 )
 
 # Text-parameter size at send time: 32,768 if the template has only a body, else 1,024
-# (fact sheet 1.3, [LIB whatsapp-api-js] [UNVERIFIED in Meta docs]).
+# (docs/meta-facts.md 1.3, [LIB whatsapp-api-js] [UNVERIFIED in Meta docs]).
 TEXT_PARAMETER_MAX_LENGTH = 1024
 BODY_ONLY_TEXT_PARAMETER_MAX_LENGTH = 32768
 # Meta refuses text parameters with new lines, tabs or more than 4 consecutive spaces
 # ("Param text cannot have new-line/tab characters or more than 4 consecutive spaces") [UNVERIFIED:
-# not in the fact sheet; widely reported by integrators]. Flip the flag off if Meta relaxes it.
+# not in docs/meta-facts.md; widely reported by integrators]. Flip the flag off if Meta relaxes it.
 REFUSE_LAYOUT_CHARACTERS_IN_TEXT_PARAMETERS = True
 MAX_CONSECUTIVE_SPACES = 4
-# A coupon code sent for a COPY_CODE button; the fact sheet (5.3) gives 15 for the sample code,
+# A coupon code sent for a COPY_CODE button; docs/meta-facts.md 5.3 gives 15 for the sample code,
 # applied here to the sent code as well [UNVERIFIED for the send].
 COUPON_CODE_MAX_LENGTH = 15
 # Meta's one-time-password length limit [UNVERIFIED: from Meta's authentication template pages,
-# not in the fact sheet].
+# not in docs/meta-facts.md].
 AUTHENTICATION_CODE_MAX_LENGTH = 15
 
 PARAMETER_KEYS = ("header", "body", "buttons")
@@ -291,7 +291,7 @@ def build_send_components(
     parameters: Any,
     quick_reply_payloads: Mapping[Any, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``template.components`` list of the send body (fact sheet 1.3), or ApplicationError.
+    """The ``template.components`` list of the send body (docs/meta-facts.md 1.3), or ApplicationError.
 
     Components without values are left out, as Meta expects; buttons come in index order, with
     ``index`` as a string.

@@ -6,7 +6,7 @@ sent and the inbox never disagree. Rendering never fails on a template or on val
 a missing value shows as its variable (``{{2}}``), so an operator sees the gap instead of an error
 page.
 
-AUTHENTICATION templates are rendered with Meta's fixed English wording (fact sheet 8.3); WhatsApp
+AUTHENTICATION templates are rendered with Meta's fixed English wording (docs/meta-facts.md 8.3); WhatsApp
 shows the recipient's language, which the preview does not imitate.
 """
 

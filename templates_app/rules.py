@@ -2,8 +2,8 @@
 
 ``validate_template`` runs on every save of a draft and again before every submission, so a
 marketer learns in the editor — in words they understand, on the field they typed — what Meta
-would otherwise refuse minutes later with a code like 2388299. Rules follow the Cloud API fact
-sheet (/work/shared/whatsapp-cloud-api.md, sections 5 and 8.3); limits it marks as library-only or
+would otherwise refuse minutes later with a code like 2388299. Rules follow docs/meta-facts.md
+(sections 5 and 8.3); limits it marks as library-only or
 unverified are named constants below with their source, so a correction is a one-line change.
 
 Field keys (``Violation.field``) — the form field each message is shown on:
@@ -72,7 +72,7 @@ class Category(StrEnum):
 
 OPT_OUT_PURPOSES = ("marketing", "service")
 
-# --- limits from the fact sheet (Meta docs unless noted) --------------------------------------
+# --- limits from docs/meta-facts.md (Meta docs unless noted) ---------------------------------
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")  # 5.2
 NAME_MAX_LENGTH = 512  # 5.2
 # Meta's locale codes look like "en", "en_US", "pt_BR", "fil" (5.2 gives examples, not a grammar;
@@ -92,7 +92,7 @@ BUTTON_TYPE_MAX = {  # 5.3
 }
 URL_BUTTON_LABEL_MAX_LENGTH = 25  # 5.3
 PHONE_BUTTON_LABEL_MAX_LENGTH = 25  # 5.3
-QUICK_REPLY_LABEL_MAX_LENGTH = 25  # [UNVERIFIED]: the fact sheet gives 25 only for URL/phone labels
+QUICK_REPLY_LABEL_MAX_LENGTH = 25  # [UNVERIFIED]: docs/meta-facts.md gives 25 only for URL/phone labels
 OTP_BUTTON_LABEL_MAX_LENGTH = 25  # [UNVERIFIED]: assumed equal to the other button labels
 URL_MAX_LENGTH = 2000  # 5.3
 URL_MAX_VARIABLES = 1  # 5.3 ("1 variable appended at end")
@@ -106,9 +106,9 @@ CODE_EXPIRATION_MINUTES_MAX = 90  # 8.3
 # it only catches bodies that are nearly all variables and never blocks an ordinary sentence such
 # as "Hi {{1}}, your order {{2}} ships on {{3}}.". Set to 0 to switch the rule off.
 MIN_STATIC_WORDS_PER_VARIABLE = 1
-# E.164 with the leading "+" [UNVERIFIED: Meta's exact phone-button grammar is not in the fact sheet].
+# E.164 with the leading "+" [UNVERIFIED: Meta's exact phone-button grammar is not in docs/meta-facts.md].
 PHONE_NUMBER_PATTERN = re.compile(r"\+[1-9][0-9]{6,19}")
-# Meta's zero-tap page asks for ``zero_tap_terms_accepted: true`` [UNVERIFIED: not in the fact sheet].
+# Meta's zero-tap page asks for ``zero_tap_terms_accepted: true`` [UNVERIFIED: not in docs/meta-facts.md].
 ZERO_TAP_REQUIRES_TERMS_ACCEPTED = True
 
 # What this back-office can author, preview and send. LOCATION headers and FLOW/CATALOG/MPM/SPM
@@ -730,7 +730,7 @@ def _url_violations(index: int, button: Component) -> list[Violation]:
     return violations
 
 
-# --- AUTHENTICATION (fact sheet 8.3) ---------------------------------------------------------
+# --- AUTHENTICATION (docs/meta-facts.md 8.3) ---------------------------------------------------------
 
 
 def _authentication_violations(components: Any) -> list[Violation]:

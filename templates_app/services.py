@@ -36,7 +36,7 @@ from templates_app.models import (
 
 logger = logging.getLogger(__name__)
 
-# Meta's limits on editing an APPROVED template (fact sheet 5.1).
+# Meta's limits on editing an APPROVED template (docs/meta-facts.md 5.1).
 EDITS_PER_30_DAYS = 10
 EDIT_INTERVAL = timedelta(hours=24)
 # Meta lets these statuses be edited; a template under review cannot be changed.

@@ -1,4 +1,4 @@
-"""The shapes of the webhook events the sandbox sends, modelled on the fact sheet's section 4.
+"""The shapes of the webhook events the sandbox sends, modelled on docs/meta-facts.md section 4.
 
 Each function returns one item; :mod:`cloud_api.sandbox.webhooks` wraps due items into Meta's
 envelope (``object``, ``entry[]``, ``changes[]``, ``metadata``) and batches them.

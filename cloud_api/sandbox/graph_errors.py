@@ -1,4 +1,4 @@
-"""Meta's error answers, shaped as in the fact sheet (section 1.6), raised from anywhere in a handler.
+"""Meta's error answers, shaped as in docs/meta-facts.md 1.6, raised from anywhere in a handler.
 
 Titles come from the client's code table, so the sandbox and the classifier agree on what a
 code means; ``details`` says what exactly was wrong, as Meta's ``error_data.details`` does.

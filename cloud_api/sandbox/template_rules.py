@@ -1,6 +1,6 @@
 """Meta's template rules as the sandbox applies them: at creation, at review, and at send time.
 
-Creation refuses what Meta refuses synchronously (code 100 with the fact sheet's subcodes: a
+Creation refuses what Meta refuses synchronously (code 100 with the subcodes of docs/meta-facts.md 5: a
 variable at the start or end 2388299, too long 2388040, duplicate name 2388024, too many templates
 2388019). Review rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a
 configurable word: the configured reason). Sends are checked against the template's components in

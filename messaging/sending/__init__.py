@@ -1,4 +1,4 @@
-"""The one send path (DESIGN.md, Sending): every outbound message is created and sent through here.
+"""The one send path (docs/sending.md): every outbound message is created and sent through here.
 
 Public entry points (import them from these modules, not from this package):
 

@@ -56,7 +56,7 @@ def error_text(error: MetaError) -> str:
 def handle_meta_error(
     *, message: OutboundMessage, attempt: SendAttempt, error: MetaError, source: str
 ) -> None:
-    """Apply DESIGN.md's action for ``error.error_class`` to ``message`` (``source``: "http" or "webhook").
+    """Apply the action of ``error.error_class`` (docs/sending.md) to ``message`` (``source``: http/webhook).
 
     throughput → requeue and slow the global limiter; pair-rate → requeue after 4^n s; transient →
     requeue with backoff and jitter until the retry deadline, then failed; deferred (131049) →
@@ -155,7 +155,7 @@ def opt_out_signal_key(message: OutboundMessage) -> str:
 
 
 def _record_marketing_opt_out(message: OutboundMessage, attempt: SendAttempt, error: MetaError) -> None:
-    """Meta says the person stopped marketing messages: that is an opt-out in our ledger (DESIGN.md).
+    """Meta says the person stopped marketing messages: that is an opt-out in our ledger (docs/sending.md).
 
     Recorded even when the ledger already says opted out (Meta's refusal is evidence of its own);
     the signal key makes the same refusal, arriving twice, one event — in the database, so two

@@ -4,7 +4,7 @@ Two ways in. An account-level error from WhatsApp (a bad token, payment, a polic
 starts it with :func:`halt_sending` and stops *every* send — the account cannot send anything. An
 Administrator or Approver starts it by hand with :func:`sending_halt_start` and a reason; that
 stops business-initiated messages, while replies inside the window (STOP confirmations included)
-still go (DESIGN.md, Sending). :meth:`HaltInfo.holds` is that rule, asked by the send-time rules
+still go (docs/sending.md). :meth:`HaltInfo.holds` is that rule, asked by the send-time rules
 and by the dispatch after its wait for a rate slot.
 
 There is at most one active ``SendingHalt`` (a partial unique constraint), so the first halt

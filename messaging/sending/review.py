@@ -1,7 +1,7 @@
 """Staff decisions about a message whose outcome stayed unknown: send it again, or call it failed.
 
 Only staff decide this, because only they can weigh a possible duplicate against a missing
-message (DESIGN.md: never resend blindly). Both are conditional on the message still being
+message (docs/sending.md: never resend blindly). Both are conditional on the message still being
 ``unknown``: a webhook that reconciled it in the meantime wins.
 """
 

@@ -1,4 +1,4 @@
-"""The send-time rules (DESIGN.md, Sending): may this message go now, wait, or never go?
+"""The send-time rules (docs/sending.md): may this message go now, wait, or never go?
 
 One selector, :func:`send_time_verdict`, answers for one message at one instant. The dispatch
 task asks it when it claims a message; the campaign preview and the campaign dispatch ask the
@@ -246,7 +246,7 @@ def _proof_problem(row: CurrentConsent, *, contact_id: int, purpose: str) -> str
 
 
 def merged_verdict(contact: Contact) -> Verdict:
-    """A merged-away row is never a recipient: the survivor stands for the person (DESIGN.md)."""
+    """A merged-away row is never a recipient: the survivor stands for the person (docs/sending.md)."""
     survivor = Contact.objects.filter(pk=contact.merged_into_id).first()
     return _skip(
         SkipReason.CONTACT_MERGED,

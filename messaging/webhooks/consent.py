@@ -62,7 +62,7 @@ def apply_user_preference(
 ) -> bool:
     """One ``user_preferences`` item: "stop" is a marketing opt-out; "resume"/"signup" only a note.
 
-    Resuming in WhatsApp is not consent to our marketing (DESIGN.md), so it goes on the contact's
+    Resuming in WhatsApp is not consent to our marketing (docs/consent.md), so it goes on the contact's
     timeline for staff to see, and current consent stays as it was. The person is named by
     ``wa_id`` or, for people Meta knows only by their business-scoped id, ``user_id``; someone we
     do not know yet becomes a contact (no consent implied) so that their STOP is on record when

@@ -1,4 +1,4 @@
-"""Consent keywords and what the confirmation says (DESIGN.md, Consent).
+"""Consent keywords and what the confirmation says (docs/consent.md).
 
 A keyword counts only as the whole message ("please stop" is a message for Support, not an
 opt-out), compared after normalising what a person does not read as part of the word: Unicode

@@ -1,4 +1,4 @@
-"""/webhooks/whatsapp/: the verify handshake (GET) and signed events (POST) — see DESIGN.md, Webhook.
+"""/webhooks/whatsapp/: the verify handshake (GET) and signed events (POST) — see docs/webhooks.md.
 
 Thin and paranoid (STYLE.md, 8): read the raw body with this view's own size limit, verify the
 signature over those exact bytes, store them, answer 200. Processing happens from the stored row

@@ -1,4 +1,4 @@
-"""Meta's codes land in DESIGN.md's classes, and docs/whatsapp-errors.md is the rendered table."""
+"""Meta's codes land in our error classes, and docs/whatsapp-errors.md is the rendered table."""
 
 import pytest
 

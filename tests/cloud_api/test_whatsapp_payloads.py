@@ -1,4 +1,4 @@
-"""Each builder produces exactly the fact sheet's JSON (sections 1.3, 1.4 and 8.1)."""
+"""Each builder produces exactly the JSON of docs/meta-facts.md (sections 1.3, 1.4 and 8.1)."""
 
 import pytest
 

@@ -118,7 +118,7 @@ def test_meta_rewriting_the_number_sets_the_contacts_wa_id(backend, order_update
 
 
 def test_a_wa_id_another_contact_holds_proves_one_person_and_merges_them(backend, order_update):
-    """Meta's answer names the account reached: two rows holding it are one person (DESIGN.md)."""
+    """Meta's answer names the account reached: two rows holding it are one person (docs/sending.md)."""
     from contacts.selectors import current_consent
     from tests.factories import opt_in, opt_out
 

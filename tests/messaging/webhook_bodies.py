@@ -1,6 +1,6 @@
 """Signed webhook bodies for the webhook tests, and the ``deliver`` fixture that posts them.
 
-Bodies are built as Meta builds them (fact sheet 4.6) and signed with settings.WHATSAPP_APP_SECRET
+Bodies are built as Meta builds them (docs/meta-facts.md 4.6) and signed with settings.WHATSAPP_APP_SECRET
 over the exact bytes posted. ``deliver`` runs the queued processing in django-q2's sync mode, as the
 documented way to test tasks, so a test sees what a worker would have done.
 """

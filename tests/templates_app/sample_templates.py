@@ -93,7 +93,7 @@ def copy_code_button(code: str = "SAVE20") -> dict[str, Any]:
 def authentication(
     otp_type: str = "COPY_CODE", *, minutes: int | None = 10, security: bool = True, **button_extra: Any
 ) -> Components:
-    """An AUTHENTICATION template as fact sheet 8.3 describes it."""
+    """An AUTHENTICATION template as docs/meta-facts.md 8.3 describes it."""
     components: Components = [{"type": "BODY", "add_security_recommendation": security}]
     if minutes is not None:
         components.append({"type": "FOOTER", "code_expiration_minutes": minutes})

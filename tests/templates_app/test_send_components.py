@@ -1,4 +1,4 @@
-"""build_send_components: exactly the fact sheet's send-time ``components`` (sections 1.3 and 8.3)."""
+"""build_send_components: exactly the send-time ``components`` of docs/meta-facts.md 1.3 and 8.3."""
 
 from __future__ import annotations
 
