@@ -242,6 +242,9 @@ PHONE_DEFAULT_REGION = _read("PHONE_DEFAULT_REGION", env.str, "DE").upper()
 # The admin's contact list estimates its total from PostgreSQL's statistics above this size
 # instead of counting every row on each page view.
 ADMIN_ESTIMATED_COUNT_THRESHOLD = _read("ADMIN_ESTIMATED_COUNT_THRESHOLD", env.int, 10_000)
+# `manage.py flush` refuses while the ledger has rows (core/management/commands/flush.py). Only the
+# test configuration turns this on; no environment variable does.
+ALLOW_LEDGER_FLUSH = False
 
 # --- WhatsApp Cloud API ---------------------------------------------------------------------
 # The sandbox's demo credentials are public (they are in this file), so they are defaults only while

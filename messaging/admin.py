@@ -1,7 +1,6 @@
 import json
 
 from django.contrib import admin, messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Length
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -19,7 +18,6 @@ from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from messaging.forms import (
-    CONFIRMATION_MAX_AGE,
     ChooseTemplateForm,
     Confirmation,
     ConfirmationRefused,
@@ -288,10 +286,10 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not form.is_valid():
             refusal = "These values no longer fit the template, so nothing was sent."
             return self._send_form_page(request, contact, choose, template, form, refusal)
-        # One message per confirmation, whoever double-clicks: the key lives as long as the
-        # confirmation is valid, in the shared cache (the database or Redis).
-        claim = f"messaging:send-template:{confirmation.nonce}"
-        if not cache.add(claim, True, timeout=CONFIRMATION_MAX_AGE):
+        # One message per confirmation, whoever double-clicks: the confirmation's nonce is the
+        # message's idempotency key, unique in the database.
+        key = f"admin-send:{confirmation.nonce}"
+        if OutboundMessage.objects.filter(idempotency_key=key).exists():
             self.message_user(
                 request, "This message was already queued from this confirmation.", messages.WARNING
             )
@@ -302,9 +300,9 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 actor=Actor.for_user(request.user),
                 template=template,
                 parameters=form.parameters,
+                idempotency_key=key,
             )
         except ApplicationError as exc:
-            cache.delete(claim)
             return self._send_confirm_page(request, contact, template, form, confirmation, exc.message)
         self.message_user(request, f"Queued “{template}” for {contact}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:messaging_outboundmessage_change", args=[message.pk]))

@@ -100,6 +100,9 @@ class OutboundMessage(ActorFields):
     needs_review = models.BooleanField(
         default=False, help_text="Unknown outcome past its deadline: staff resend it or mark it failed."
     )
+    # One message per request whatever the retries and double clicks: a caller-chosen key (the
+    # admin's signed confirmation, later an API Idempotency-Key), unique in the database.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.models import ConsentStatus, Contact, CurrentConsent, Purpose
@@ -36,6 +36,7 @@ def send_message(
     text: str | None = None,
     reply_to: InboundMessage | None = None,
     is_reply: bool = False,
+    idempotency_key: str | None = None,
 ) -> OutboundMessage:
     """Queue one message, or refuse with an ``ApplicationError`` whose ``code`` says why.
 
@@ -49,7 +50,15 @@ def send_message(
 
     These checks say whether the message may be queued; the send-time rules
     (``messaging.sending.rules``) are asked again when it is claimed, so an opt-out in between wins.
+
+    With an ``idempotency_key``, a second call with the same key (a retry, a double click, a
+    concurrent request) returns the message the first one queued and queues nothing: the key is
+    unique in the database.
     """
+    if idempotency_key:
+        existing = OutboundMessage.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
     now = timezone.now()
     if reply_to is not None:
         is_reply = True
@@ -77,7 +86,13 @@ def send_message(
             field="phone",
         )
 
-    message = OutboundMessage(contact=contact, is_reply=is_reply, reply_to=reply_to, next_attempt_at=now)
+    message = OutboundMessage(
+        contact=contact,
+        is_reply=is_reply,
+        reply_to=reply_to,
+        next_attempt_at=now,
+        idempotency_key=idempotency_key or None,
+    )
     message.set_actor(actor)
     if template is not None:
         version = require_sendable(template, parameters)
@@ -119,9 +134,15 @@ def send_message(
     if not is_reply:
         _check_consent(contact, message.purpose)
 
+    message.full_clean(validate_unique=False)  # the database checks the unique keys
     with transaction.atomic():
-        message.full_clean()
-        message.save()
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            return OutboundMessage.objects.get(idempotency_key=idempotency_key)  # a concurrent twin won
         if actor.kind == Actor.USER:
             log_activity(
                 actor=actor,

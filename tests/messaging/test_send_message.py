@@ -160,3 +160,22 @@ def test_content_must_be_one_template_or_one_text(customer, promotion, kwargs):
     if kwargs.get("template"):
         kwargs = {**kwargs, "template": promotion, "parameters": PROMOTION_PARAMETERS}
     assert refusal(contact=customer, **kwargs).code == "message_content_invalid"
+
+
+def test_a_second_send_with_the_same_idempotency_key_queues_nothing_more(customer, order_update):
+    first = send_message(
+        contact=customer,
+        actor=Actor.system("tests"),
+        template=order_update,
+        parameters=ORDER_PARAMETERS,
+        idempotency_key="admin-send:abc",
+    )
+    again = send_message(
+        contact=customer,
+        actor=Actor.system("tests"),
+        template=order_update,
+        parameters=ORDER_PARAMETERS,
+        idempotency_key="admin-send:abc",
+    )
+    assert again.pk == first.pk
+    assert OutboundMessage.objects.filter(contact=customer).count() == 1
