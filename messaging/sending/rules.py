@@ -17,98 +17,32 @@ message. The dispatch asks :func:`recheck_before_request` once more after the li
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db.models import (
-    DateTimeField,
-    Exists,
-    ExpressionWrapper,
-    Max,
-    OuterRef,
-    Q,
-    QuerySet,
-)
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contacts.models import ConsentAction, Contact, CurrentConsent, Purpose
-from contacts.phones import InvalidPhoneNumber, parse_phone, time_zones_for_phone
+from contacts.phones import InvalidPhoneNumber, parse_phone
 from contacts.selectors import consent_status
 from messaging.models import (
     HoldReason,
-    InboundMessage,
     MessageKind,
-    MessageStatus,
-    MessagingTier,
     OutboundMessage,
 )
 from messaging.sending.halt import active_halt
+from messaging.sending.quiet_hours import quiet_hours_verdict
+from messaging.sending.reach import WINDOW, budget_verdict, frequency_cap_verdict
+from messaging.sending.verdicts import GO, HOLD, SKIP, SkipReason, Verdict, hold, skip
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateStatus
 from templates_app.sending import sendability
 
-WINDOW = timedelta(hours=24)
-BUDGET_PERIOD = timedelta(hours=24)
 # A paused template is looked at again after this long (Meta pauses for 3 or 6 hours).
 TEMPLATE_PAUSE_RECHECK = timedelta(hours=1)
 
-GO, HOLD, SKIP = "go", "hold", "skip"
-
 logger = logging.getLogger(__name__)
-
-
-class SkipReason:
-    """Why a message may never go; stored in ``error_class`` of the skipped message."""
-
-    NO_CONSENT = "no_consent"
-    OPTED_OUT = "opted_out"
-    WINDOW_CLOSED = "window_closed"
-    NOT_ON_WHATSAPP = "not_on_whatsapp"
-    NO_WHATSAPP_ADDRESS = "no_whatsapp_address"
-    TEMPLATE_NOT_SENDABLE = "template_not_sendable"
-    TEMPLATE_PARAMETERS_INVALID = "template_parameters_invalid"
-    NO_COMMON_SENDING_HOURS = "no_common_sending_hours"
-    CONSENT_PROOF_MISMATCH = "consent_proof_mismatch"
-    CONTACT_MERGED = "contact_merged"
-    US_MARKETING_BLOCKED = "us_marketing_blocked"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    action: str  # GO, HOLD or SKIP
-    reason: str = ""  # a HoldReason for HOLD, a SkipReason for SKIP
-    until: datetime | None = None  # HOLD: the earliest time it may go (None: until released)
-    detail: str = ""  # for people
-    authorising_event_id: int | None = None  # GO of a business-initiated message: the proof
-    template_version_id: int | None = None  # GO of a template: the approved version it goes with
-    purpose: str = ""  # GO of a business-initiated message: the purpose whose consent authorised it
-
-    @property
-    def go(self) -> bool:
-        return self.action == GO
-
-    @property
-    def held(self) -> bool:
-        return self.action == HOLD
-
-    @property
-    def skipped(self) -> bool:
-        return self.action == SKIP
-
-
-def _hold(reason: str, until: datetime | None, detail: str) -> Verdict:
-    return Verdict(HOLD, reason=reason, until=until, detail=detail)
-
-
-def _skip(reason: str, detail: str) -> Verdict:
-    return Verdict(SKIP, reason=reason, detail=detail)
 
 
 # --- The selector ---------------------------------------------------------------------------
@@ -122,12 +56,12 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
     if contact.merged_into_id is not None:
         return merged_verdict(contact)
     if contact.not_on_whatsapp_since is not None:
-        return _skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp.")
+        return skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp.")
     if not recipient_address(contact):
-        return _skip(SkipReason.NO_WHATSAPP_ADDRESS, "The contact has no phone number or WhatsApp id.")
+        return skip(SkipReason.NO_WHATSAPP_ADDRESS, "The contact has no phone number or WhatsApp id.")
     window_is_open = window_open(contact, now)
     if (message.is_reply or message.kind != MessageKind.TEMPLATE) and not window_is_open:
-        return _skip(
+        return skip(
             SkipReason.WINDOW_CLOSED,
             "The person's 24-hour window closed before the message could go; "
             "only an approved template can reach them now.",
@@ -143,7 +77,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
             return consent
         event_id = consent.authorising_event_id
     if template_purpose_now == Purpose.MARKETING and us_marketing_blocked(contact):
-        return _skip(SkipReason.US_MARKETING_BLOCKED, US_MARKETING_DETAIL)
+        return skip(SkipReason.US_MARKETING_BLOCKED, US_MARKETING_DETAIL)
 
     version_id = None
     if message.kind == MessageKind.TEMPLATE:
@@ -154,7 +88,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
 
     halt = active_halt()
     if halt is not None and halt.holds(message):
-        return _hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
+        return hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
 
     if message.is_business_initiated:
         if purpose == Purpose.MARKETING:
@@ -208,7 +142,7 @@ def consent_verdict(*, contact_id: int, purpose: str) -> Verdict:
         .first()
     )
     if row is None:
-        return _skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
+        return skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
     problem = _proof_problem(row, contact_id=contact_id, purpose=purpose)
     if problem:
         logger.error(
@@ -218,13 +152,13 @@ def consent_verdict(*, contact_id: int, purpose: str) -> Verdict:
             purpose,
             problem,
         )
-        return _skip(
+        return skip(
             SkipReason.CONSENT_PROOF_MISMATCH,
             f"The contact's current {purpose} consent disagrees with the consent event it names "
             f"({problem}); nothing is sent without its proof. Recompute it from the ledger.",
         )
     if row.event.action != ConsentAction.OPT_IN:
-        return _skip(
+        return skip(
             SkipReason.OPTED_OUT, f"The contact opted out of {purpose} messages on {row.since:%Y-%m-%d}."
         )
     return Verdict(GO, authorising_event_id=row.event_id, purpose=purpose)
@@ -248,7 +182,7 @@ def _proof_problem(row: CurrentConsent, *, contact_id: int, purpose: str) -> str
 def merged_verdict(contact: Contact) -> Verdict:
     """A merged-away row is never a recipient: the survivor stands for the person (docs/sending.md)."""
     survivor = Contact.objects.filter(pk=contact.merged_into_id).first()
-    return _skip(
+    return skip(
         SkipReason.CONTACT_MERGED,
         f"The contact was merged into {survivor or f'contact {contact.merged_into_id}'} "
         f"(#{contact.merged_into_id}); send to that contact instead.",
@@ -321,13 +255,13 @@ def _template_verdict(message: OutboundMessage, now: datetime) -> Verdict:
     template = message.template_version.template
     template.refresh_from_db(fields=["status", "approved_version"])
     if template.status == TemplateStatus.PAUSED:
-        return _hold(
+        return hold(
             HoldReason.TEMPLATE_PAUSED,
             now + TEMPLATE_PAUSE_RECHECK,
             f"The template {template} is paused by WhatsApp; the message waits until it is approved again.",
         )
     if template.status != TemplateStatus.APPROVED or template.approved_version_id is None:
-        return _skip(
+        return skip(
             SkipReason.TEMPLATE_NOT_SENDABLE,
             f"The template {template} is no longer approved ({template.status}).",
         )
@@ -335,203 +269,8 @@ def _template_verdict(message: OutboundMessage, now: datetime) -> Verdict:
         # Meta always sends the template's current approved content: the parameters must fit it.
         result = sendability(template, message.parameters)
         if not result.ok:
-            return _skip(SkipReason.TEMPLATE_PARAMETERS_INVALID, result.reason)
+            return skip(SkipReason.TEMPLATE_PARAMETERS_INVALID, result.reason)
     return Verdict(GO, template_version_id=template.approved_version_id)
-
-
-# --- Quiet hours ----------------------------------------------------------------------------
-
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-@functools.lru_cache(maxsize=8)
-def parse_sending_hours(value: str) -> tuple[time, time] | None:
-    """``"09:00-20:00"`` → (start, end); empty → None (no quiet hours).
-
-    An ``end`` before ``start`` spans midnight."""
-    if not (value or "").strip():
-        return None
-    match = _HOURS.match(value)
-    if not match:
-        raise ImproperlyConfigured(f"MARKETING_SENDING_HOURS must look like 09:00-20:00, got {value!r}.")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h2 == 24 and m2 == 0:
-        h2, m2 = 23, 59
-    try:
-        return time(h1, m1), time(h2, m2)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"MARKETING_SENDING_HOURS has an impossible time: {value!r}.") from exc
-
-
-def contact_time_zones(contact: Contact) -> tuple[str, ...]:
-    """The contact's zone, else every zone phonenumbers gives for the number, else the site's zone."""
-    if contact.time_zone:
-        return (contact.time_zone,)
-    number = contact.phone or (("+" + contact.wa_id.lstrip("+")) if contact.wa_id else "")
-    zones = ()
-    if number:
-        try:
-            zones = time_zones_for_phone(number)
-        except Exception:  # an unparsable wa_id: fall back to the site's zone
-            zones = ()
-    return zones or (settings.TIME_ZONE,)
-
-
-def _inside(moment: datetime, zone: ZoneInfo, hours: tuple[time, time]) -> bool:
-    start, end = hours
-    local = moment.astimezone(zone).time()
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
-
-
-def quiet_hours_verdict(contact: Contact, now: datetime) -> Verdict:
-    """Marketing goes only when it is inside the sending hours in *every* zone the person may be in."""
-    hours = parse_sending_hours(settings.MARKETING_SENDING_HOURS)
-    if hours is None:
-        return Verdict(GO)
-    zones = [ZoneInfo(name) for name in contact_time_zones(contact)]
-    if all(_inside(now, zone, hours) for zone in zones):
-        return Verdict(GO)
-    until = next_common_sending_time(zones, hours, now)
-    names = ", ".join(z.key for z in zones)
-    if until is None:
-        return _skip(
-            SkipReason.NO_COMMON_SENDING_HOURS,
-            f"The number's time zones ({names}) share no sending hours; set the contact's time zone.",
-        )
-    return _hold(HoldReason.QUIET_HOURS, until, f"Quiet hours at the recipient ({names}).")
-
-
-def next_common_sending_time(
-    zones: list[ZoneInfo], hours: tuple[time, time], now: datetime, days: int = 3
-) -> datetime | None:
-    """The earliest instant after ``now`` inside the sending hours in every zone (None if none soon).
-
-    The common window, if any, opens when the last of the zones opens, so the candidates are
-    each zone's local opening times over the next few days.
-    """
-    start = hours[0]
-    candidates = set()
-    for zone in zones:
-        today = now.astimezone(zone).date()
-        for offset in range(-1, days + 1):
-            day = date.fromordinal(today.toordinal() + offset)
-            candidate = datetime.combine(day, start, tzinfo=zone)
-            if candidate > now:
-                candidates.add(candidate.astimezone(UTC))
-    for candidate in sorted(candidates):
-        if all(_inside(candidate, zone, hours) for zone in zones):
-            return candidate
-    return None
-
-
-# --- Reached people: the frequency cap and the budget count what may have gone -----------------
-
-
-def _reached(since: datetime) -> QuerySet[OutboundMessage]:
-    """Messages that reached (or may have reached) someone since ``since``, with ``reached_at``."""
-    return OutboundMessage.objects.annotate(reached_at=Coalesce("accepted_at", "claimed_at")).filter(
-        Q(accepted_at__gte=since)
-        | Q(status__in=[MessageStatus.SENDING, MessageStatus.UNKNOWN], claimed_at__gte=since)
-    )
-
-
-def frequency_cap_verdict(message: OutboundMessage, now: datetime) -> Verdict:
-    """At most MARKETING_FREQUENCY_CAP marketing messages per person per MARKETING_FREQUENCY_DAYS."""
-    cap = settings.MARKETING_FREQUENCY_CAP
-    if not cap or cap <= 0:
-        return Verdict(GO)
-    period = timedelta(days=settings.MARKETING_FREQUENCY_DAYS)
-    recent = (
-        _reached(now - period)
-        .filter(contact_id=message.contact_id, purpose=Purpose.MARKETING, is_reply=False)
-        .exclude(pk=message.pk)
-        .order_by("reached_at")
-    )
-    count = recent.count()
-    if count < cap:
-        return Verdict(GO)
-    # The message may go when enough of the counted ones have left the rolling period.
-    oldest_that_must_leave = recent.values_list("reached_at", flat=True)[count - cap]
-    return _hold(
-        HoldReason.FREQUENCY_CAP,
-        oldest_that_must_leave + period,
-        f"The contact already received {count} marketing messages in "
-        f"{settings.MARKETING_FREQUENCY_DAYS} days (at most {cap}).",
-    )
-
-
-TIER_LIMITS = {
-    "TIER_50": 50,
-    "TIER_250": 250,
-    "TIER_1K": 1_000,
-    "TIER_2K": 2_000,
-    "TIER_10K": 10_000,
-    "TIER_100K": 100_000,
-    "TIER_UNLIMITED": None,
-    "UNLIMITED": None,
-}
-
-
-def tier_limit(value: str) -> int | None:
-    """A tier name (``TIER_250``, ``TIER_2K``, ``TIER_UNLIMITED``) or a number → the limit (None: none)."""
-    text = (value or "").strip().upper()
-    if text in TIER_LIMITS:
-        return TIER_LIMITS[text]
-    if text.isdigit():
-        return int(text)
-    raise ImproperlyConfigured(f"Unknown WhatsApp messaging limit {value!r}; use e.g. TIER_250 or TIER_2K.")
-
-
-def current_messaging_limit() -> int | None:
-    """Unique people per 24 h outside a window: the latest tier Meta reported, else the setting."""
-    tier = MessagingTier.objects.order_by("-reported_at", "-id").only("limit").first()
-    if tier is not None:
-        return tier.limit
-    return tier_limit(settings.WHATSAPP_MESSAGING_LIMIT)
-
-
-def reached_outside_window(now: datetime) -> QuerySet[OutboundMessage]:
-    """Business-initiated messages of the moving 24 hours that went while the person's window was closed."""
-    opened_window = InboundMessage.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        sent_at__lte=OuterRef("reached_at"),
-        sent_at__gt=ExpressionWrapper(OuterRef("reached_at") - WINDOW, output_field=DateTimeField()),
-    )
-    return _reached(now - BUDGET_PERIOD).filter(is_reply=False).exclude(Exists(opened_window))
-
-
-def budget_used(now: datetime | None = None) -> int:
-    """Unique people reached outside an open window in the moving 24 hours (one COUNT DISTINCT)."""
-    now = now or timezone.now()
-    return reached_outside_window(now).values("contact_id").distinct().count()
-
-
-def budget_verdict(message: OutboundMessage, now: datetime) -> Verdict:
-    limit = current_messaging_limit()
-    if limit is None:
-        return Verdict(GO)
-    reached = reached_outside_window(now).exclude(pk=message.pk)
-    if reached.filter(contact_id=message.contact_id).exists():
-        return Verdict(GO)  # already counted today: reaching them again costs nothing
-    used = reached.values("contact_id").distinct().count()
-    if used < limit:
-        return Verdict(GO)
-    # The budget frees up when the person reached least recently drops out of the 24 hours.
-    first_to_leave = (
-        reached.values("contact_id")
-        .annotate(last=Max("reached_at"))
-        .order_by("last")
-        .values_list("last", flat=True)
-        .first()
-    )
-    until = (first_to_leave + BUDGET_PERIOD) if first_to_leave else now + timedelta(minutes=5)
-    return _hold(
-        HoldReason.BUDGET,
-        until,
-        f"The messaging limit ({limit} people per 24 hours outside an open window) is used up.",
-    )
 
 
 __all__ = [
@@ -540,9 +279,7 @@ __all__ = [
     "SKIP",
     "SkipReason",
     "Verdict",
-    "budget_used",
     "consent_verdict",
-    "current_messaging_limit",
     "merged_verdict",
     "recheck_before_request",
     "recipient_address",

@@ -9,28 +9,15 @@ when Meta raised the limit.
 from __future__ import annotations
 
 import logging
-import re
 
 from django.utils import timezone
 
 from messaging.models import MessagingTier, WebhookEvent
+from messaging.tiers import parse_tier
 from messaging.webhooks.envelope import Change, as_dict, text
 from templates_app.models import Category, MessageTemplate
 from templates_app.services import template_apply_status
 
-# Meta's tier names (its messaging-limits page, docs/webhooks.md) and the limit each stands for;
-# None is unlimited.
-TIER_LIMITS: dict[str, int | None] = {
-    "TIER_50": 50,
-    "TIER_250": 250,
-    "TIER_1K": 1000,
-    "TIER_2K": 2000,
-    "TIER_10K": 10000,
-    "TIER_100K": 100000,
-    "TIER_UNLIMITED": None,
-    "UNLIMITED": None,
-}
-_TIER_NAME = re.compile(r"^TIER_(\d+)(K?)$")
 _TIER_FIELDS = ("max_daily_conversations_per_business", "max_daily_conversation_per_phone")
 # The largest limit a MessagingTier row holds (a 32-bit integer column on PostgreSQL); Meta's
 # largest finite tier is 100,000, so anything above this is not a real messaging limit.
@@ -104,44 +91,9 @@ def apply_capability_update(*, change: Change, webhook_event: WebhookEvent) -> M
     return tier_row
 
 
-def parse_tier(raw) -> tuple[str, int | None] | None:
-    """("TIER_2K", 2000) from "TIER_2K", 2000, "2000" or "UNLIMITED"; None when unreadable.
-
-    Meta documents the tier names for the phone-number field and a number for the portfolio
-    field; neither shape is pinned down for every version, so both are read.
-    """
-    if isinstance(raw, bool) or raw is None:
-        return None
-    if isinstance(raw, int | float):
-        if raw != raw or raw in (float("inf"), float("-inf")):
-            return None  # NaN and infinities are no limit (read_json keeps them as text anyway)
-        if raw < 0:
-            return "TIER_UNLIMITED", None  # a negative limit is read as "no limit"
-        return _tier_for_number(int(raw))
-    name = str(raw).strip().upper()
-    if name.lstrip("-").isdigit():
-        try:
-            return parse_tier(int(name))
-        except ValueError:  # more digits than Python converts: no real limit
-            return None
-    if name in TIER_LIMITS:
-        return name, TIER_LIMITS[name]
-    match = _TIER_NAME.match(name)
-    if match:
-        return name, int(match.group(1)) * (1000 if match.group(2) else 1)
-    return None
-
-
 def _storable(tier: str, limit: int | None) -> bool:
     max_length = MessagingTier._meta.get_field("tier").max_length
     return len(tier) <= max_length and (limit is None or limit <= LARGEST_LIMIT)
-
-
-def _tier_for_number(limit: int) -> tuple[str, int | None]:
-    for name, known in TIER_LIMITS.items():
-        if known == limit:
-            return name, limit
-    return f"TIER_{limit}", limit
 
 
 def _template_for(value: dict) -> MessageTemplate | None:

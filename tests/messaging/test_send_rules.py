@@ -18,7 +18,8 @@ from messaging.models import (
     SendingHalt,
 )
 from messaging.sending import halt as halt_module
-from messaging.sending.rules import SkipReason, budget_used, send_time_verdict
+from messaging.sending.reach import budget_used
+from messaging.sending.rules import SkipReason, send_time_verdict
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, opt_in, opt_out
 from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS

@@ -4,7 +4,7 @@
 import pytest
 
 from messaging.models import MessagingTier, WebhookEvent, WebhookOutcome
-from messaging.webhooks.account import parse_tier
+from messaging.tiers import parse_tier
 from templates_app.models import TemplateStatus, VersionReview
 from tests.messaging.webhook_bodies import (
     change,
