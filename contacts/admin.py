@@ -1,25 +1,28 @@
 import re
 
-from django.conf import settings
 from django.contrib import admin, messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from contacts import selectors, services
-from contacts.forms import ALL_PURPOSES, ContactAdminForm, ContactMergeForm, OptInForm, OptOutForm
-from contacts.merging import contact_merge, contact_merge_preview, survivor_of
+from contacts.admin_filters import (
+    ContactPaginator,
+    CountryFilter,
+    MarketingConsentFilter,
+    MergedFilter,
+    ServiceConsentFilter,
+)
+from contacts.admin_merge import ContactMergeMixin
+from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm
 from contacts.models import (
     ActivityLogEntry,
     ConsentAction,
     ConsentEvent,
-    ConsentStatus,
     ConsentWording,
     Contact,
     CurrentConsent,
@@ -70,107 +73,8 @@ class TagAdmin(ActivityLoggedAdmin):
     list_display = ["name"]
 
 
-class ConsentStateFilter(admin.SimpleListFilter):
-    """Filter contacts by their current consent for one purpose (indexed on purpose, status)."""
-
-    purpose: str
-
-    def lookups(self, request, model_admin):
-        return [*ConsentStatus.choices, ("none", "No consent recorded")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == "none":
-            return selectors.contacts_by_consent(queryset, purpose=self.purpose, status=None)
-        if value in ConsentStatus.values:
-            return selectors.contacts_by_consent(queryset, purpose=self.purpose, status=value)
-        return queryset
-
-
-class MarketingConsentFilter(ConsentStateFilter):
-    title = "marketing consent"
-    parameter_name = "marketing"
-    purpose = Purpose.MARKETING
-
-
-class ServiceConsentFilter(ConsentStateFilter):
-    title = "service consent"
-    parameter_name = "service"
-    purpose = Purpose.SERVICE
-
-
-class CountryFilter(admin.SimpleListFilter):
-    """The countries present, from the shared cache: a DISTINCT over every contact is too slow per page."""
-
-    title = "country"
-    parameter_name = "country"
-    CACHE_KEY = "contacts:countries"
-
-    def lookups(self, request, model_admin):
-        countries = cache.get(self.CACHE_KEY)
-        if countries is None:
-            # order_by() first: the model's default ordering would otherwise join the DISTINCT and
-            # return one row per contact.
-            countries = sorted(
-                c for c in Contact.objects.order_by().values_list("country", flat=True).distinct() if c
-            )
-            cache.set(self.CACHE_KEY, countries, 300)
-        return [(c, c) for c in countries]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(country=self.value()) if self.value() else queryset
-
-
-class MergedFilter(admin.SimpleListFilter):
-    """Merged-away rows are evidence, never audiences: hidden unless staff ask for them."""
-
-    title = "merged"
-    parameter_name = "merged"
-    MERGED, ALL = "yes", "all"
-
-    def lookups(self, request, model_admin):
-        return [(self.MERGED, "Merged away"), (self.ALL, "All, merged away too")]
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Not merged",
-        }
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == self.MERGED:
-            return queryset.filter(merged_into__isnull=False)
-        if self.value() == self.ALL:
-            return queryset
-        return queryset.filter(merged_into__isnull=True)
-
-
-class ContactPaginator(EstimatedCountPaginator):
-    """The default list hides merged-away rows with a WHERE of its own; it is still estimated.
-
-    Merged-away rows are few, so the table's estimate stands for the list's count as well.
-    """
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        live_only = Contact.objects.filter(merged_into__isnull=True).query.where
-        if query is not None and query.where == live_only:
-            estimate = self._estimate(self.object_list)
-            if estimate is not None and estimate >= settings.ADMIN_ESTIMATED_COUNT_THRESHOLD:
-                return estimate
-        return super().count
-
-
 @admin.register(Contact)
-class ContactAdmin(ActivityLoggedAdmin):
+class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
     form = ContactAdminForm
     list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
     list_display_links = ["display_phone", "name"]
@@ -216,9 +120,6 @@ class ContactAdmin(ActivityLoggedAdmin):
         if obj is not None and obj.merged_into_id is not None:
             return False
         return super().has_delete_permission(request, obj)
-
-    def has_merge_permission(self, request):
-        return request.user.has_perm("contacts.merge_contact")
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -328,11 +229,6 @@ class ContactAdmin(ActivityLoggedAdmin):
                 self.admin_site.admin_view(self.record_consent_view),
                 name="contacts_contact_record_consent",
             ),
-            path(
-                "merge/<int:first_id>/<int:second_id>/",
-                self.admin_site.admin_view(self.merge_view),
-                name="contacts_contact_merge",
-            ),
             *super().get_urls(),
         ]
 
@@ -398,113 +294,6 @@ class ContactAdmin(ActivityLoggedAdmin):
                 wording_text=data["wording_text"],
                 **common,
             )
-
-    # --- Merging two contacts ------------------------------------------------------------------
-    @admin.action(description="Merge two contacts", permissions=["merge"])
-    def merge_contacts(self, request, queryset):
-        selected = list(queryset.order_by("created_at", "pk")[:3])
-        if len(selected) != 2:
-            count = queryset.count()
-            self.message_user(
-                request, f"Select exactly two contacts to merge (you selected {count}).", messages.ERROR
-            )
-            return None
-        for contact in selected:
-            if contact.merged_into_id is not None:
-                self.message_user(
-                    request,
-                    f"{contact} (#{contact.pk}) was already merged into contact #{contact.merged_into_id}; "
-                    "merge that contact instead.",
-                    messages.ERROR,
-                )
-                return None
-        return HttpResponseRedirect(reverse("admin:contacts_contact_merge", args=[c.pk for c in selected]))
-
-    def merge_view(self, request, first_id, second_id):
-        """The confirmation page: both contacts, what survives, consent before and after, what moves."""
-        if not self.has_merge_permission(request):
-            raise PermissionDenied
-        changelist = reverse("admin:contacts_contact_changelist")
-        if first_id == second_id:
-            return self._merge_refused(request, "A contact cannot be merged into itself.", changelist)
-        found = {c.pk: c for c in Contact.objects.filter(pk__in=[first_id, second_id])}
-        missing = [pk for pk in (first_id, second_id) if pk not in found]
-        if missing:
-            return self._merge_refused(request, f"Contact #{missing[0]} does not exist.", changelist)
-        pair = [found[first_id], found[second_id]]
-        here = reverse("admin:contacts_contact_merge", args=[first_id, second_id])
-        chosen = request.POST.get("survivor") if request.method == "POST" else request.GET.get("survivor")
-        if chosen is None:
-            survivor = survivor_of(pair)
-        else:
-            survivor = next((c for c in pair if str(c.pk) == str(chosen).strip()), None)
-            if survivor is None:
-                message = f"The contact to keep must be one of the two (#{first_id} or #{second_id})."
-                return self._merge_refused(request, message, here)
-        merged = pair[1] if survivor is pair[0] else pair[0]
-        try:
-            preview = contact_merge_preview(survivor=survivor, merged=merged)
-        except ApplicationError as exc:
-            return self._merge_refused(request, exc.message, changelist)
-        form = ContactMergeForm(request.POST or None, initial={"survivor": survivor.pk})
-        if request.method == "POST" and form.is_valid():
-            try:
-                contact_merge(
-                    survivor=survivor,
-                    merged=merged,
-                    actor=Actor.for_user(request.user),
-                    reason=form.cleaned_data["reason"],
-                )
-            except ApplicationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                self.message_user(
-                    request,
-                    f"{merged} (#{merged.pk}) was merged into {survivor} (#{survivor.pk}).",
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[survivor.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Merge two contacts",
-            "preview": preview,
-            "form": form,
-            "here": here,
-            "rows": _merge_rows(preview),
-        }
-        return TemplateResponse(request, "admin/contacts/contact/merge.html", context)
-
-    def _merge_refused(self, request, message, to):
-        self.message_user(request, message, messages.ERROR)
-        return HttpResponseRedirect(to)
-
-
-def _merge_rows(preview):
-    """The side-by-side table of the confirmation page: (label, survivor's value, merged row's value)."""
-    survivor, merged = preview.survivor, preview.merged
-    rows = [
-        (label, getattr(survivor, name) or "—", getattr(merged, name) or "—")
-        for name, label in (
-            ("phone", "Phone"),
-            ("wa_id", "WhatsApp id"),
-            ("user_id", "Business-scoped user id"),
-            ("full_name", "Name"),
-            ("whatsapp_profile_name", "WhatsApp profile name"),
-            ("language", "Language"),
-            ("country", "Country"),
-            ("created_at", "Created"),
-            ("last_inbound_at", "Last message from them"),
-        )
-    ]
-    rows.append(
-        (
-            "Tags",
-            ", ".join(t.name for t in survivor.tags.all()) or "—",
-            ", ".join(t.name for t in merged.tags.all()) or "—",
-        )
-    )
-    return rows
 
 
 @admin.register(ConsentWording)
