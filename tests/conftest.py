@@ -162,3 +162,17 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def memory_backend(settings, db):
+    """Sends go to the in-memory backend (no HTTP), at any hour, without waiting for the limiter."""
+    from cloud_api.backends import get_backend
+
+    settings.WHATSAPP_BACKEND = "memory"
+    settings.MARKETING_SENDING_HOURS = ""
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
+    memory = get_backend()
+    memory.reset()
+    yield memory
+    memory.reset()

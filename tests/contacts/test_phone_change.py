@@ -3,17 +3,14 @@ stays with the person, and queued messages go to the new number."""
 # ruff: noqa: F811 (fixtures imported from the messaging world, then named as test arguments)
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from cloud_api.backends import get_backend
 from contacts.merging import contact_merge
 from contacts.models import ActivityLogEntry, ConsentStatus, Contact, Purpose
 from contacts.services import contact_change_phone, contact_phone_change_check
 from core.actors import Actor
 from core.errors import ApplicationError
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, UserFactory, opt_in
@@ -120,18 +117,6 @@ def test_meta_reporting_the_new_wa_id_sets_it_instead_of_clearing(known):
 
 
 # --- Queued messages ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def memory_backend(settings):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
-    cache.delete(halt_module.CACHE_KEY)
-    backend = get_backend()
-    backend.reset()
-    yield backend
-    backend.reset()
-    cache.delete(halt_module.CACHE_KEY)
 
 
 def test_a_message_queued_before_the_change_goes_to_the_new_number(memory_backend, order_update, staff):

@@ -8,7 +8,6 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from cloud_api.backends import get_backend
 from contacts.models import ConsentSource, Contact, Purpose
 from contacts.services import record_opt_out_everywhere
 from core.actors import Actor
@@ -28,16 +27,8 @@ SYSTEM = Actor.system("tests")
 
 
 @pytest.fixture
-def memory(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
-    cache.delete(halt_module.CACHE_KEY)
-    backend = get_backend()
-    backend.reset()
-    yield backend
-    backend.reset()
-    cache.delete(halt_module.CACHE_KEY)
+def memory(memory_backend):
+    return memory_backend
 
 
 @pytest.fixture

@@ -7,15 +7,12 @@ fails with Meta's code.
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from cloud_api.backends import get_backend
 from cloud_api.errors import ErrorClass, MetaError
 from cloud_api.outcomes import Refused
 from core.actors import Actor
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendAttempt
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.service import send_message
@@ -30,18 +27,10 @@ DEFERRED = {
 
 
 @pytest.fixture(autouse=True)
-def backend(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
+def backend(memory_backend, settings):
     settings.MARKETING_FREQUENCY_CAP = 0
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
     settings.WHATSAPP_DEFERRED_RETRY_DAYS = 3
-    cache.delete(halt_module.CACHE_KEY)
-    memory = get_backend()
-    memory.reset()
-    yield memory
-    memory.reset()
-    cache.delete(halt_module.CACHE_KEY)
+    return memory_backend
 
 
 def deferred() -> Refused:

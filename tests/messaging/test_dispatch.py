@@ -4,10 +4,8 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from cloud_api.backends import get_backend
 from cloud_api.errors import MetaError
 from cloud_api.outcomes import Accepted, NotSent, OutcomeUnknown, Refused
 from contacts.models import ConsentEvent, ConsentSource, ConsentStatus, Purpose
@@ -21,7 +19,6 @@ from messaging.models import (
     SendAttempt,
     SendingHalt,
 )
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.limiter import limiter_key
@@ -33,16 +30,8 @@ SYSTEM = Actor.system("tests")
 
 
 @pytest.fixture(autouse=True)
-def backend(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
-    cache.delete(halt_module.CACHE_KEY)
-    memory = get_backend()
-    memory.reset()
-    yield memory
-    memory.reset()
-    cache.delete(halt_module.CACHE_KEY)
+def backend(memory_backend):
+    return memory_backend
 
 
 def queue_order(contact):

@@ -6,16 +6,13 @@ replayed webhook, adds no second event.
 """
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from cloud_api.backends import get_backend
 from cloud_api.errors import MetaError
 from cloud_api.outcomes import OutcomeUnknown, Refused
 from contacts.models import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
 from core.actors import Actor
 from messaging.models import AttemptOutcome, MessageStatus, OutboundMessage
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import claim_message, record_outcome, send_queued, start_attempt
 from messaging.sending.failures import handle_meta_error, opt_out_signal_key
 from messaging.sending.review import message_resend
@@ -28,16 +25,8 @@ STOPPED = {"code": 131050, "message": "(#131050) User stopped marketing messages
 
 
 @pytest.fixture(autouse=True)
-def backend(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
-    cache.delete(halt_module.CACHE_KEY)
-    memory = get_backend()
-    memory.reset()
-    yield memory
-    memory.reset()
-    cache.delete(halt_module.CACHE_KEY)
+def backend(memory_backend):
+    return memory_backend
 
 
 def promote(contact) -> OutboundMessage:

@@ -6,15 +6,12 @@ row in the first place, even from raw SQL.
 """
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 
-from cloud_api.backends import get_backend
 from contacts.models import ConsentStatus, CurrentConsent, Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import MessageStatus, OutboundMessage
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.rules import SkipReason, consent_verdict
 from messaging.sending.service import send_message
@@ -25,16 +22,8 @@ SYSTEM = Actor.system("tests")
 
 
 @pytest.fixture(autouse=True)
-def backend(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
-    cache.delete(halt_module.CACHE_KEY)
-    memory = get_backend()
-    memory.reset()
-    yield memory
-    memory.reset()
-    cache.delete(halt_module.CACHE_KEY)
+def backend(memory_backend):
+    return memory_backend
 
 
 def promote(contact) -> OutboundMessage:

@@ -5,14 +5,11 @@ block when Meta lifts it. Utility templates to US numbers go as before.
 """
 
 import pytest
-from django.core.cache import cache
 
-from cloud_api.backends import get_backend
 from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import MessageStatus, OutboundMessage
-from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.rules import SkipReason, send_time_verdict
 from messaging.sending.service import send_message
@@ -26,17 +23,9 @@ NEW_YORK = "+12125550123"
 
 
 @pytest.fixture(autouse=True)
-def backend(settings, db):
-    settings.WHATSAPP_BACKEND = "memory"
-    settings.MARKETING_SENDING_HOURS = ""
-    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
+def backend(memory_backend, settings):
     settings.WHATSAPP_US_MARKETING_BLOCKED = True
-    cache.delete(halt_module.CACHE_KEY)
-    memory = get_backend()
-    memory.reset()
-    yield memory
-    memory.reset()
-    cache.delete(halt_module.CACHE_KEY)
+    return memory_backend
 
 
 def consenting(**fields):
