@@ -247,11 +247,14 @@ ADMIN_ESTIMATED_COUNT_THRESHOLD = _read("ADMIN_ESTIMATED_COUNT_THRESHOLD", env.i
 ALLOW_LEDGER_FLUSH = False
 
 # --- WhatsApp Cloud API ---------------------------------------------------------------------
-# The sandbox's demo credentials are public (they are in this file), so they are defaults only while
-# WHATSAPP_API_BASE_URL points at a loopback address, where nothing but the local sandbox can
-# answer; whatever DEBUG says. Anywhere else every credential must be set and non-empty: an empty
-# app secret refuses every webhook (a STOP is lost once Meta stops retrying), and the demo secret
-# would let anyone sign a forged opt-in. README, "Pointing at Meta's Cloud API".
+# The sandbox's demo credentials are public (they are in this file), so they are defaults only in
+# the demo: DEBUG on and WHATSAPP_API_BASE_URL at a loopback address, where nothing but the local
+# sandbox can answer. With DEBUG off they are refused even on a loopback address, since a proxy
+# there may forward to Meta. Outside the demo every credential must be set and non-empty (an empty
+# app secret refuses every webhook, so a STOP is lost once Meta stops retrying), the secrets must
+# not be the demo values, and the previous app secret, accepted as well during a rotation, must be
+# neither the demo secret (anyone could sign a forged opt-in) nor the current one (a rotation
+# copied wrongly). One message names every variable that is wrong. docs/security.md.
 _SANDBOX_URL = "http://127.0.0.1:8001"
 WHATSAPP_API_BASE_URL = _str("WHATSAPP_API_BASE_URL", _SANDBOX_URL if DEBUG else "https://graph.facebook.com")
 WHATSAPP_API_BASE_URL = WHATSAPP_API_BASE_URL.strip().rstrip("/")
@@ -272,7 +275,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_SANDBOX = _is_loopback(_api_host)
+_SANDBOX = DEBUG and _is_loopback(_api_host)
 _SANDBOX_CREDENTIALS = {
     "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
     "WHATSAPP_BUSINESS_ACCOUNT_ID": "102290129340398",
@@ -283,20 +286,33 @@ _SANDBOX_CREDENTIALS = {
 }
 _SANDBOX_SECRETS = ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
 _credentials = {name: _str(name, "") for name in _SANDBOX_CREDENTIALS}
+_previous_secret = _str("WHATSAPP_APP_SECRET_PREVIOUS", "")
 if _SANDBOX:
     _credentials = {name: value or _SANDBOX_CREDENTIALS[name] for name, value in _credentials.items()}
 else:
-    _missing = [name for name, value in _credentials.items() if not value]
-    _demo = [name for name in _SANDBOX_SECRETS if _credentials[name] == _SANDBOX_CREDENTIALS[name]]
-    if _missing or _demo:
+    _wrong = [f"{name} (empty or missing)" for name, value in _credentials.items() if not value] + [
+        f"{name} (the sandbox's public demo value)"
+        for name in _SANDBOX_SECRETS
+        if _credentials[name] == _SANDBOX_CREDENTIALS[name]
+    ]
+    if _previous_secret == _SANDBOX_CREDENTIALS["WHATSAPP_APP_SECRET"]:
+        _wrong.append("WHATSAPP_APP_SECRET_PREVIOUS (the sandbox's public demo app secret)")
+    elif _previous_secret and _previous_secret == _credentials["WHATSAPP_APP_SECRET"]:
+        _wrong.append(
+            "WHATSAPP_APP_SECRET_PREVIOUS (the same as WHATSAPP_APP_SECRET: set the old secret, or "
+            "leave it empty)"
+        )
+    if _wrong:
+        _where = (
+            f"DEBUG is off, so the sandbox's demo credentials are not used even though WHATSAPP_API_BASE_URL "
+            f"is the loopback address {WHATSAPP_API_BASE_URL} (a proxy there may forward to Meta)"
+            if _is_loopback(_api_host)
+            else f"WHATSAPP_API_BASE_URL is {WHATSAPP_API_BASE_URL}, not a local sandbox"
+        )
         raise ImproperlyConfigured(
-            f"WHATSAPP_API_BASE_URL is {WHATSAPP_API_BASE_URL}, not a local sandbox, so these environment "
-            "variables must be set to your own values: "
-            + ", ".join(
-                [f"{name} (empty or missing)" for name in _missing]
-                + [f"{name} (the sandbox's public demo value)" for name in _demo]
-            )
-            + '. See the README, "Pointing at Meta\'s Cloud API".'
+            f"{_where}, so these environment variables must be set to your own values: "
+            + ", ".join(_wrong)
+            + '. See the README, "Pointing at Meta\'s Cloud API", and docs/security.md.'
         )
 WHATSAPP_API_VERSION = _read("WHATSAPP_API_VERSION", env.str, "v25.0")
 WHATSAPP_PHONE_NUMBER_ID = _credentials["WHATSAPP_PHONE_NUMBER_ID"]
@@ -304,7 +320,7 @@ WHATSAPP_BUSINESS_ACCOUNT_ID = _credentials["WHATSAPP_BUSINESS_ACCOUNT_ID"]
 WHATSAPP_APP_ID = _credentials["WHATSAPP_APP_ID"]
 WHATSAPP_ACCESS_TOKEN = _credentials["WHATSAPP_ACCESS_TOKEN"]
 WHATSAPP_APP_SECRET = _credentials["WHATSAPP_APP_SECRET"]
-WHATSAPP_APP_SECRET_PREVIOUS = _read("WHATSAPP_APP_SECRET_PREVIOUS", env.str, "")
+WHATSAPP_APP_SECRET_PREVIOUS = _previous_secret
 WHATSAPP_VERIFY_TOKEN = _credentials["WHATSAPP_VERIFY_TOKEN"]
 # The display number the sandbox reports in webhook metadata.
 WHATSAPP_DISPLAY_PHONE_NUMBER = _read("WHATSAPP_DISPLAY_PHONE_NUMBER", env.str, "15550783881")

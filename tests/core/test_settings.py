@@ -178,13 +178,96 @@ def test_the_sandboxs_demo_value_set_by_hand_is_refused_against_meta(variable, d
     assert refused(result, variable), result.stderr
 
 
-@pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8001", "http://localhost:8001", "http://[::1]:8001", "http://127.0.0.5:9"]
-)
-def test_the_sandbox_defaults_apply_on_a_loopback_address_whatever_debug_says(url):
-    """The tests' worker processes and the benchmarks point at a sandbox on 127.0.0.1."""
-    result = manage("check", DEBUG="false", SECRET_KEY=PRODUCTION["SECRET_KEY"], WHATSAPP_API_BASE_URL=url)
+LOOPBACK = ["http://127.0.0.1:8001", "http://localhost:8001", "http://[::1]:8001", "http://127.0.0.5:9"]
+DEMO_SECRETS = {
+    "WHATSAPP_ACCESS_TOKEN": "sandbox-access-token",
+    "WHATSAPP_APP_SECRET": "sandbox-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "sandbox-verify-token",
+}
+
+
+@pytest.mark.parametrize("url", LOOPBACK)
+def test_the_sandbox_defaults_apply_on_a_loopback_address_with_debug_on(url):
+    """`make run`, the test suite and its worker processes: DEBUG on, the sandbox on 127.0.0.1."""
+    result = manage("check", DEBUG="true", WHATSAPP_API_BASE_URL=url)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("url", LOOPBACK)
+def test_debug_off_gets_no_sandbox_defaults_even_on_a_loopback_address(url):
+    """A forwarding proxy to Meta on 127.0.0.1 must not run with the public demo secret."""
+    result = manage("check", DEBUG="false", SECRET_KEY=PRODUCTION["SECRET_KEY"], WHATSAPP_API_BASE_URL=url)
+    assert refused(result, *SECRETS), result.stderr
+    assert "DEBUG is off" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("variable", sorted(DEMO_SECRETS))
+def test_debug_off_refuses_a_demo_secret_set_by_hand_on_a_loopback_address(variable):
+    env = dict(PRODUCTION, WHATSAPP_API_BASE_URL="http://127.0.0.1:3128")
+    result = manage("check", **dict(env, **{variable: DEMO_SECRETS[variable]}))
+    assert refused(result, variable), result.stderr
+
+
+def test_debug_off_on_a_loopback_address_starts_with_its_own_secrets():
+    """The webhook benchmark: DEBUG off, a sandbox on 127.0.0.1, the demo ids, secrets of its own."""
+    env = dict(
+        PRODUCTION,
+        WHATSAPP_API_BASE_URL="http://127.0.0.1:9",
+        WHATSAPP_PHONE_NUMBER_ID="106540352242922",
+        WHATSAPP_BUSINESS_ACCOUNT_ID="102290129340398",
+        WHATSAPP_APP_ID="1000000000000001",
+    )
+    result = manage("check", **env)
+    assert result.returncode == 0, result.stderr
+
+
+# --- The previous app secret, accepted during a rotation ------------------------------------------
+
+SETTINGS_OUT = "from django.conf import settings as s; print(repr(s.WHATSAPP_APP_SECRET_PREVIOUS))"
+
+
+def previous_secret(**env):
+    """The previous app secret the settings end up with, or the start-up refusal."""
+    return manage("shell", "--no-imports", "-c", SETTINGS_OUT, **env)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        dict(PRODUCTION),
+        dict(PRODUCTION, DEBUG="true", WHATSAPP_API_BASE_URL=META),
+        dict(PRODUCTION, WHATSAPP_API_BASE_URL="http://127.0.0.1:3128"),
+    ],
+    ids=["meta", "meta-debug-on", "loopback-debug-off"],
+)
+def test_the_previous_app_secret_may_not_be_the_sandboxs_demo_secret(env):
+    """Webhooks signed with the previous secret are accepted: the public demo one would let anyone
+    sign a forged opt-in."""
+    result = previous_secret(**env, WHATSAPP_APP_SECRET_PREVIOUS="sandbox-app-secret")
+    assert refused(result, "WHATSAPP_APP_SECRET_PREVIOUS"), result.stderr
+    assert "demo" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_previous_app_secret_may_not_equal_the_current_one():
+    """A rotation copied wrongly: the old secret is not there, and Meta's old signatures fail."""
+    result = previous_secret(**PRODUCTION, WHATSAPP_APP_SECRET_PREVIOUS=PRODUCTION["WHATSAPP_APP_SECRET"])
+    assert refused(result, "WHATSAPP_APP_SECRET_PREVIOUS"), result.stderr
+    assert "WHATSAPP_APP_SECRET" in result.stderr.strip().splitlines()[-1]
+
+
+def test_every_wrong_variable_is_named_at_once_with_the_previous_secret():
+    env = dict(PRODUCTION, WHATSAPP_VERIFY_TOKEN="", WHATSAPP_APP_SECRET_PREVIOUS="sandbox-app-secret")
+    assert refused(previous_secret(**env), "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET_PREVIOUS")
+
+
+@pytest.mark.parametrize(
+    "value,expected", [("", "''"), ("   ", "''"), ("the-old-secret", "'the-old-secret'")]
+)
+def test_a_blank_previous_app_secret_means_none_and_a_real_one_is_kept(value, expected):
+    """A blank value would otherwise be an HMAC key anyone can guess."""
+    result = previous_secret(**PRODUCTION, WHATSAPP_APP_SECRET_PREVIOUS=value)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 @pytest.mark.parametrize(
