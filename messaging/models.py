@@ -123,6 +123,18 @@ class OutboundMessage(ActorFields):
             # The frequency cap and the budget: recent business-initiated sends per contact.
             models.Index(fields=["purpose", "accepted_at"], name="outbound_accepted_idx"),
         ]
+        constraints = [
+            # A reply needs no opt-in, so it must answer something the person sent (docs/sending.md)
+            # and may never be a promotion: no flag alone makes a message a reply.
+            models.CheckConstraint(
+                condition=models.Q(is_reply=False) | models.Q(reply_to__isnull=False),
+                name="reply_answers_an_inbound_message",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_reply=False) | ~models.Q(purpose=Purpose.MARKETING),
+                name="reply_is_never_marketing",
+            ),
+        ]
         permissions = [
             ("send_template_message", "Can send an approved template to a contact"),
             ("review_unknown_message", "Can resend or mark failed a message whose outcome is unknown"),

@@ -50,6 +50,7 @@ from messaging.models import (
 from messaging.sending import limiter
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.halt import active_halt
+from messaging.sending.replies import is_reply
 from messaging.sending.rules import Verdict, recheck_before_request, recipient_address, send_time_verdict
 from messaging.sending.states import (
     SHORT_HOLD,
@@ -116,7 +117,7 @@ def claim_message(message_id: int, now: datetime | None = None) -> Claim | Verdi
             return None
         # The lock record_consent takes: an opt-out being recorded now is seen, or waits for our claim.
         Contact.objects.select_for_update().filter(pk=message.contact_id).exists()
-        if message.is_business_initiated:
+        if not is_reply(message):
             _lock_rules()
         message.contact.refresh_from_db()
         verdict = send_time_verdict(message, now)
@@ -229,9 +230,7 @@ def start_attempt(claim: Claim) -> SendAttempt | Verdict | None:
             )
             return verdict if skipped else None
         # The proof is the consent that holds as the request leaves (a newer opt-in may have come).
-        proof = (
-            {"authorising_event_id": verdict.authorising_event_id} if message.is_business_initiated else {}
-        )
+        proof = {} if is_reply(message) else {"authorising_event_id": verdict.authorising_event_id}
         advanced = OutboundMessage.objects.filter(
             pk=message.pk, status=MessageStatus.SENDING, claimed_at=claim.token
         ).update(attempt_count=F("attempt_count") + 1, updated_at=now, **proof)

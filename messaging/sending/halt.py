@@ -39,6 +39,7 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendingHalt
+from messaging.sending.replies import is_reply
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,12 @@ class HaltInfo:
     manual: bool = False
 
     def holds(self, message: OutboundMessage) -> bool:
-        """A manual halt stops business-initiated messages only; WhatsApp's halt stops everything."""
-        return message.is_business_initiated or not self.manual
+        """A manual halt stops business-initiated messages only; WhatsApp's halt stops everything.
+
+        "Reply" is :func:`~messaging.sending.replies.is_reply` — a flag alone does not let a
+        message through a halt.
+        """
+        return not self.manual or not is_reply(message)
 
 
 _NO_HALT = "none"

@@ -6,7 +6,8 @@ same function, so what the preview promises is what the sender does.
 
 Business-initiated messages: consent for their purpose (the deciding event becomes the
 message's proof), quiet hours and the frequency cap (marketing only), the messaging-limit budget
-(only when the person's window is closed), the halt. Replies: only the window and the halt.
+(only when the person's window is closed), the halt. Replies (``replies.is_reply``: answering an
+inbound message, never a MARKETING template): only the window and WhatsApp's halt.
 Every message: its contact must not be merged away, and a MARKETING template never goes to a US
 number while Meta does not deliver those. Counts are aggregates in SQL, never loops over contacts.
 
@@ -34,6 +35,7 @@ from messaging.models import (
 from messaging.sending.halt import active_halt
 from messaging.sending.quiet_hours import quiet_hours_verdict
 from messaging.sending.reach import WINDOW, budget_verdict, frequency_cap_verdict
+from messaging.sending.replies import is_reply
 from messaging.sending.verdicts import GO, HOLD, SKIP, SkipReason, Verdict, hold, skip
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateStatus
@@ -59,8 +61,9 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
         return skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp.")
     if not recipient_address(contact):
         return skip(SkipReason.NO_WHATSAPP_ADDRESS, "The contact has no phone number or WhatsApp id.")
+    reply = is_reply(message)
     window_is_open = window_open(contact, now)
-    if (message.is_reply or message.kind != MessageKind.TEMPLATE) and not window_is_open:
+    if (reply or message.kind != MessageKind.TEMPLATE) and not window_is_open:
         return skip(
             SkipReason.WINDOW_CLOSED,
             "The person's 24-hour window closed before the message could go; "
@@ -69,8 +72,10 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
 
     purpose = message.purpose
     template_purpose_now = _template_purpose_now(message) if message.kind == MessageKind.TEMPLATE else ""
+    if reply and template_purpose_now == Purpose.MARKETING:
+        return skip(SkipReason.MARKETING_NOT_A_REPLY, MARKETING_REPLY_DETAIL)
     event_id = None
-    if message.is_business_initiated:
+    if not reply:
         purpose = template_purpose_now or purpose
         consent = consent_verdict(contact_id=contact.pk, purpose=purpose)
         if not consent.go:
@@ -90,7 +95,7 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
     if halt is not None and halt.holds(message):
         return hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
 
-    if message.is_business_initiated:
+    if not reply:
         if purpose == Purpose.MARKETING:
             verdict = quiet_hours_verdict(contact, now)
             if not verdict.go:
@@ -118,7 +123,7 @@ def recheck_before_request(message: OutboundMessage) -> Verdict:
     contact = Contact.objects.only("pk", "merged_into_id").get(pk=message.contact_id)
     if contact.merged_into_id is not None:
         return merged_verdict(contact)
-    if not message.is_business_initiated:
+    if is_reply(message):
         return Verdict(GO, purpose=message.purpose)
     return consent_verdict(contact_id=contact.pk, purpose=message.purpose)
 
@@ -188,6 +193,11 @@ def merged_verdict(contact: Contact) -> Verdict:
         f"(#{contact.merged_into_id}); send to that contact instead.",
     )
 
+
+MARKETING_REPLY_DETAIL = (
+    "WhatsApp re-categorised the template as MARKETING after the reply was queued, and a MARKETING "
+    "template is never a reply; send it as a business-initiated message (it needs a marketing opt-in)."
+)
 
 US_MARKETING_DETAIL = (
     "WhatsApp does not deliver MARKETING templates to US numbers (it answers 131049); "

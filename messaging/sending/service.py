@@ -12,6 +12,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
 from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.reach import WINDOW
 from messaging.sending.rules import (
     SkipReason,
     consent_verdict,
@@ -35,16 +36,18 @@ def send_message(
     parameters: dict | None = None,
     text: str | None = None,
     reply_to: InboundMessage | None = None,
-    is_reply: bool = False,
     idempotency_key: str | None = None,
 ) -> OutboundMessage:
     """Queue one message, or refuse with an ``ApplicationError`` whose ``code`` says why.
 
-    Exactly one of ``template`` (with ``parameters``) or ``text`` (free-form). ``is_reply`` marks a
-    message answering the person inside their open window (support inbox, STOP confirmation):
-    it needs no opt-in. Everything else is business-initiated and needs a current opt-in for its
-    purpose (MARKETING → marketing; UTILITY, AUTHENTICATION → service), read with its proof (the
-    consent event itself, ``rules.consent_verdict``). Free-form only inside the 24-hour window.
+    Exactly one of ``template`` (with ``parameters``) or ``text`` (free-form). A message with
+    ``reply_to`` is a reply (support inbox, STOP confirmation): it answers that inbound message,
+    which must be this contact's and sent inside the 24-hour window, and it needs no opt-in because
+    the person started the conversation — so it may never be a MARKETING template (a promotion
+    "answering" a STOP would reach someone who opted out). There is no flag to make anything else a
+    reply. Everything else is business-initiated and needs a current opt-in for its purpose
+    (MARKETING → marketing; UTILITY, AUTHENTICATION → service), read with its proof (the consent
+    event itself, ``rules.consent_verdict``). Free-form only inside the 24-hour window.
     Never to a merged-away contact (the error names the survivor), never a MARKETING template to
     a US number while Meta does not deliver those. Enqueued with ``transaction.on_commit``.
 
@@ -60,12 +63,9 @@ def send_message(
         if existing is not None:
             return existing
     now = timezone.now()
-    if reply_to is not None:
-        is_reply = True
-        if reply_to.contact_id != contact.pk:
-            raise ApplicationError(
-                "The message being answered came from someone else.", code="reply_to_other_contact"
-            )
+    is_reply = reply_to is not None
+    if is_reply:
+        _check_reply_to(reply_to, contact=contact, now=now)
     if (template is None) == (text is None):
         raise ApplicationError(
             "Give either an approved template or a free-form text, not both or neither.",
@@ -102,6 +102,14 @@ def send_message(
         # Meta may have re-categorised the template since this version was approved.
         message.purpose = template_purpose(version.category, template.category)
         message.rendered_text = render_message(components=version.components, parameters=parameters).as_text()
+        if is_reply and message.purpose == Purpose.MARKETING:
+            raise ApplicationError(
+                f"{template} is a MARKETING template, and a marketing message is never a reply: the "
+                "person's message does not stand for their marketing opt-in. Send it without "
+                "reply_to, as a business-initiated message that needs their marketing opt-in.",
+                code="marketing_not_a_reply",
+                field="template",
+            )
         if message.purpose == Purpose.MARKETING and us_marketing_blocked(contact):
             raise ApplicationError(
                 f"WhatsApp does not deliver MARKETING templates to US numbers such as "
@@ -152,6 +160,42 @@ def send_message(
             )
         enqueue_messages([message.pk])
     return message
+
+
+def _check_reply_to(reply_to: InboundMessage, *, contact: Contact, now) -> None:
+    """A reply answers a stored inbound message of this contact, sent inside the window.
+
+    Read from the database: a merge may have moved the message to the surviving contact since the
+    caller loaded it, and a message the caller never stored answers nothing.
+    """
+    stored = None
+    if isinstance(reply_to, InboundMessage) and reply_to.pk is not None:
+        stored = InboundMessage.objects.filter(pk=reply_to.pk).values("contact_id", "sent_at").first()
+    if stored is None:
+        what = (
+            "an inbound message that is not stored (never saved, or deleted)"
+            if isinstance(reply_to, InboundMessage)
+            else f"a {type(reply_to).__name__}"
+        )
+        raise ApplicationError(
+            f"reply_to must be a stored inbound message of the contact, not {what}.",
+            code="reply_to_invalid",
+            field="reply_to",
+        )
+    if stored["contact_id"] != contact.pk:
+        raise ApplicationError(
+            "The message being answered came from someone else.",
+            code="reply_to_other_contact",
+            field="reply_to",
+        )
+    if now - stored["sent_at"] >= WINDOW:
+        raise ApplicationError(
+            f"The message being answered was sent on {stored['sent_at']:%Y-%m-%d %H:%M}, more than "
+            "24 hours ago: a reply answers a message inside the window. Answer their latest message, "
+            "or send an approved template.",
+            code="reply_to_outside_window",
+            field="reply_to",
+        )
 
 
 def _check_not_merged(contact: Contact) -> None:

@@ -22,6 +22,7 @@ class SkipReason:
     CONSENT_PROOF_MISMATCH = "consent_proof_mismatch"
     CONTACT_MERGED = "contact_merged"
     US_MARKETING_BLOCKED = "us_marketing_blocked"
+    MARKETING_NOT_A_REPLY = "marketing_not_a_reply"
 
 
 @dataclass(frozen=True)

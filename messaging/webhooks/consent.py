@@ -299,7 +299,7 @@ def _confirm(inbound: InboundMessage, body: str, actor: Actor) -> None:
         return
     try:
         with transaction.atomic():
-            send_message(contact=inbound.contact, actor=actor, text=body, reply_to=inbound, is_reply=True)
+            send_message(contact=inbound.contact, actor=actor, text=body, reply_to=inbound)
     except NotImplementedError:
         logger.info("confirmation for inbound %s not sent: the send path is not there yet", inbound.pk)
     except ApplicationError as exc:

@@ -38,7 +38,9 @@ MATRIX = [
     ("templates_app.change_templateevent", set()),
     ("messaging.view_outboundmessage", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
     ("messaging.change_outboundmessage", set()),
-    ("messaging.send_template_message", {"Editor", "Support"}),
+    # A template from a contact's page is business-initiated; Support answers inside the window
+    # (the support inbox), it does not send templates (messaging 0007).
+    ("messaging.send_template_message", {"Editor"}),
     ("messaging.view_inboundmessage", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
     ("messaging.view_webhookevent", {"Auditor", "Administrator"}),
     ("messaging.change_webhookevent", set()),
@@ -144,3 +146,17 @@ def test_who_may_manage_which_account(role):
     else:
         for target in (other, superuser, user):
             assert account_refusal(actor=user, target=target).code == "permission_denied"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_superuser_manages_an_administrators_account(role):
+    """An Administrator who could change another Administrator's password could log in as them and
+    widen their own groups from there; so that account is a superuser's, like a superuser's own."""
+    from accounts.services import account_refusal
+
+    user = UserFactory(role=role)
+    administrator = UserFactory(role="Administrator")
+    superuser = UserFactory(username="root", is_superuser=True)
+    expected = "administrator_account" if role == "Administrator" else "permission_denied"
+    assert account_refusal(actor=user, target=administrator).code == expected
+    assert account_refusal(actor=superuser, target=administrator) is None

@@ -4,10 +4,15 @@ Shared by the send-path and the webhook tests; add fixtures local to one topic i
 module instead of here.
 """
 
-import pytest
+import itertools
+from datetime import datetime
 
-from contacts.models import Purpose
+import pytest
+from django.utils import timezone
+
+from contacts.models import Contact, Purpose
 from core.actors import Actor
+from messaging.models import InboundMessage
 from templates_app.demo import seed_templates
 from templates_app.models import MessageTemplate
 from tests.factories import ContactFactory, opt_in
@@ -55,3 +60,24 @@ def customer(db):
 def stranger(db):
     """No consent recorded at all."""
     return ContactFactory(phone="+4915187654321", first_name="Gabriela")
+
+
+_inbound_numbers = itertools.count(1)
+
+
+def inbound_message(contact: Contact, text: str = "Hi", *, at: datetime | None = None) -> InboundMessage:
+    """A message from the person (sent ``at``, now by default), stored as the webhook stores one: it
+    opens their 24-hour window, and it is what a reply answers (``send_message(reply_to=...)``)."""
+    at = at or timezone.now()
+    message = InboundMessage.objects.create(
+        wamid=f"wamid.tests.in.{next(_inbound_numbers)}",
+        contact=contact,
+        type="text",
+        text=text,
+        payload={"type": "text", "text": {"body": text}},
+        sent_at=at,
+    )
+    if contact.last_inbound_at is None or contact.last_inbound_at < at:
+        contact.last_inbound_at = at
+        contact.save(update_fields=["last_inbound_at"])
+    return message

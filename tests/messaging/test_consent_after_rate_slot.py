@@ -19,7 +19,7 @@ from messaging.sending.limiter import limiter_key
 from messaging.sending.rules import SkipReason
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, opt_in, opt_out
-from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS, inbound_message
 from tests.messaging.test_dispatch_sandbox import received, sandbox_templates
 from tests.sandbox import control
 
@@ -112,9 +112,8 @@ def test_a_new_opt_in_while_waiting_becomes_the_proof(memory, during_the_wait, c
 
 
 def test_a_stop_confirmation_still_goes_after_the_opt_out_it_confirms(memory, during_the_wait, customer):
-    customer.last_inbound_at = timezone.now()
-    customer.save(update_fields=["last_inbound_at"])
-    reply = send_message(contact=customer, actor=SYSTEM, text="You will get no more offers.", is_reply=True)
+    stop = inbound_message(customer, "STOP")
+    reply = send_message(contact=customer, actor=SYSTEM, text="You will get no more offers.", reply_to=stop)
     during_the_wait(lambda: opt_out(customer, Purpose.MARKETING, source=ConsentSource.KEYWORD))
     send_queued(reply.pk)
     reply.refresh_from_db()

@@ -10,7 +10,7 @@ from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import send_queued
 from messaging.sending.service import send_message
 from tests.factories import opt_in
-from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS, inbound_message
 from tests.sandbox import control
 
 SYSTEM = Actor.system("tests")
@@ -64,12 +64,10 @@ def test_a_template_reaches_the_sandbox_with_its_public_id(whatsapp, customer, o
 
 
 def test_a_free_form_reply_reaches_the_sandbox_inside_the_window(whatsapp, stranger):
-    from django.utils import timezone
-
     control(whatsapp, "window", {"wa_id": stranger.phone.lstrip("+"), "open": True})
-    stranger.last_inbound_at = timezone.now()
-    stranger.save(update_fields=["last_inbound_at"])
-    reply = send_message(contact=stranger, actor=SYSTEM, text="Happy to help!", is_reply=True)
+    reply = send_message(
+        contact=stranger, actor=SYSTEM, text="Happy to help!", reply_to=inbound_message(stranger)
+    )
     assert send_queued(reply.pk).startswith("accepted")
     (sent,) = received(whatsapp)
     assert sent["type"] == "text" and sent["payload"]["text"]["body"] == "Happy to help!"

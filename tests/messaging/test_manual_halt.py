@@ -3,7 +3,6 @@ every admin page or from the halt page; only Administrators clear it; replies st
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from cloud_api.backends import get_backend
 from contacts.models import ActivityLogEntry
@@ -16,7 +15,7 @@ from messaging.sending.halt import active_halt, clear_halt, halt_sending, sendin
 from messaging.sending.rules import send_time_verdict
 from messaging.sending.service import send_message
 from tests.factories import UserFactory
-from tests.messaging.conftest import ORDER_PARAMETERS
+from tests.messaging.conftest import ORDER_PARAMETERS, inbound_message
 
 pytestmark = pytest.mark.django_db
 
@@ -142,9 +141,7 @@ def test_an_approver_cannot_clear_a_manual_halt_but_an_administrator_can():
 
 
 def make_reply(contact, text="Your order is on its way."):
-    contact.last_inbound_at = timezone.now()
-    contact.save(update_fields=["last_inbound_at"])
-    return send_message(contact=contact, actor=SYSTEM, text=text, is_reply=True)
+    return send_message(contact=contact, actor=SYSTEM, text=text, reply_to=inbound_message(contact))
 
 
 def test_a_manual_halt_holds_business_messages_but_replies_in_the_window_go(customer, stranger, order_update):

@@ -15,7 +15,7 @@ from messaging.sending.dispatch import send_queued
 from messaging.sending.rules import SkipReason, send_time_verdict
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, opt_in
-from tests.messaging.conftest import ORDER_PARAMETERS
+from tests.messaging.conftest import ORDER_PARAMETERS, inbound_message
 
 SYSTEM = Actor.system("tests")
 
@@ -74,9 +74,9 @@ def test_a_message_queued_before_the_merge_is_skipped_naming_the_survivor(
 
 
 def test_a_reply_to_a_merged_away_contact_is_skipped_too(customer, survivor):
-    customer.last_inbound_at = timezone.now()
-    customer.save(update_fields=["last_inbound_at"])
-    reply = send_message(contact=customer, actor=SYSTEM, text="Happy to help!", is_reply=True)
+    reply = send_message(
+        contact=customer, actor=SYSTEM, text="Happy to help!", reply_to=inbound_message(customer)
+    )
     merge(customer, survivor)
     verdict = send_time_verdict(OutboundMessage.objects.select_related("contact").get(pk=reply.pk))
     assert verdict.skipped and verdict.reason == SkipReason.CONTACT_MERGED

@@ -113,17 +113,19 @@ def test_free_form_inside_the_window_is_queued(customer):
     assert message.rendered_text == "Your parcel left today."
 
 
-def test_a_reply_needs_no_opt_in_but_an_open_window(stranger, promotion):
-    assert refusal(contact=stranger, text="Thanks for writing!", is_reply=True).code == "window_closed"
-    open_window(stranger)
+def test_a_reply_needs_no_opt_in_but_an_open_window(stranger, order_update):
     inbound = InboundMessage.objects.create(
         wamid="wamid.in1", contact=stranger, type="text", text="Hi", payload={}, sent_at=timezone.now()
     )
+    # The message is stored but the contact's window was never opened (last_inbound_at is empty).
+    assert refusal(contact=stranger, text="Thanks for writing!", reply_to=inbound).code == "window_closed"
+    open_window(stranger)
     message = send_message(contact=stranger, actor=SYSTEM, text="Thanks for writing!", reply_to=inbound)
     assert message.is_reply and message.reply_to == inbound
-    # A template reply inside the window needs no opt-in either.
+    # A utility template reply inside the window needs no opt-in either (a MARKETING one is refused:
+    # tests/messaging/test_replies.py).
     reply = send_message(
-        contact=stranger, actor=SYSTEM, template=promotion, parameters=PROMOTION_PARAMETERS, is_reply=True
+        contact=stranger, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS, reply_to=inbound
     )
     assert reply.is_reply and reply.status == MessageStatus.QUEUED
 

@@ -22,7 +22,7 @@ from messaging.sending.reach import budget_used
 from messaging.sending.rules import SkipReason, send_time_verdict
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, opt_in, opt_out
-from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS, inbound_message
 
 SYSTEM = Actor.system("tests")
 # A Wednesday in January: no DST change near it anywhere, southern-hemisphere summer time on.
@@ -252,9 +252,9 @@ def test_a_halt_holds_every_message_including_replies(customer, stranger, order_
     business = send_message(
         contact=customer, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS
     )
-    stranger.last_inbound_at = timezone.now()
-    stranger.save(update_fields=["last_inbound_at"])
-    reply = send_message(contact=stranger, actor=SYSTEM, text="Happy to help", is_reply=True)
+    reply = send_message(
+        contact=stranger, actor=SYSTEM, text="Happy to help", reply_to=inbound_message(stranger)
+    )
     SendingHalt.objects.create(reason="token expired", error_code=190)
     cache.delete(halt_module.CACHE_KEY)
     for message in (business, reply):
@@ -262,21 +262,17 @@ def test_a_halt_holds_every_message_including_replies(customer, stranger, order_
         assert verdict.held and verdict.reason == HoldReason.HALT and verdict.until is None
 
 
-def test_a_reply_ignores_consent_quiet_hours_cap_and_budget_but_not_the_window(settings, stranger, promotion):
+def test_a_reply_ignores_consent_and_the_budget_but_not_the_window(settings, stranger, order_update):
+    """A reply needs no opt-in; quiet hours and the cap are for marketing, which is never a reply
+    (tests/messaging/test_replies.py)."""
     settings.WHATSAPP_MESSAGING_LIMIT = "1"
     past_message(ContactFactory(), accepted_at=timezone.now() - timedelta(hours=1), purpose=Purpose.SERVICE)
-    for days in (1, 2):
-        past_message(stranger, accepted_at=timezone.now() - timedelta(days=days))
-    stranger.last_inbound_at = timezone.now() - timedelta(hours=1)
-    stranger.save(update_fields=["last_inbound_at"])
+    question = inbound_message(stranger, at=timezone.now() - timedelta(hours=1))
     reply = send_message(
-        contact=stranger, actor=SYSTEM, template=promotion, parameters=PROMOTION_PARAMETERS, is_reply=True
+        contact=stranger, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS, reply_to=question
     )
-    night = timezone.now().replace(hour=2)  # whatever the date: 03:00 in Berlin
-    stranger.last_inbound_at = night - timedelta(hours=1)
-    stranger.save(update_fields=["last_inbound_at"])
-    verdict = send_time_verdict(reply, night)
+    verdict = send_time_verdict(reply)
     assert verdict.go and verdict.authorising_event_id is None
     # The window closed while it waited: a reply can never go now.
-    verdict = send_time_verdict(reply, night + timedelta(hours=24))
+    verdict = send_time_verdict(reply, question.sent_at + timedelta(hours=24))
     assert verdict.skipped and verdict.reason == SkipReason.WINDOW_CLOSED

@@ -117,11 +117,11 @@ def test_back_returns_to_the_form_with_the_values_kept(client_for, editor, anna,
 
 
 def test_a_named_template_is_previewed_and_sent_with_named_values(
-    client_for, support, anna, demo_templates, settings
+    client_for, editor, anna, demo_templates, settings
 ):
     settings.WHATSAPP_BACKEND = "memory"
     reminder = demo_templates["appointment_reminder"]
-    client = client_for(support)
+    client = client_for(editor)
     values = {
         "header__first_name": "Anna",
         "body__first_name": "Anna",
@@ -292,9 +292,12 @@ def test_a_confirmation_for_another_template_is_refused(client_for, editor, anna
     assert not OutboundMessage.objects.exists()
 
 
-def test_a_confirmation_made_by_someone_else_is_refused(client_for, editor, support, anna, order_update):
+def test_a_confirmation_made_by_someone_else_is_refused(client_for, editor, anna, order_update):
     token = confirmation_of(preview(client_for(editor), anna, order_update, ANNA_VALUES))
-    response = client_for(support).post(send_url(anna, order_update), {"confirmation": token, "_send": "1"})
+    other_editor = UserFactory(username="eddie", role="Editor")
+    response = client_for(other_editor).post(
+        send_url(anna, order_update), {"confirmation": token, "_send": "1"}
+    )
     assert "was made by someone else" in response.content.decode()
     assert not OutboundMessage.objects.exists()
 
@@ -369,7 +372,7 @@ def test_a_post_for_a_template_that_is_not_approved_explains_why(client_for, edi
 # --- Roles ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role_fixture", ["auditor", "approver", "administrator"])
+@pytest.mark.parametrize("role_fixture", ["support", "auditor", "approver", "administrator"])
 def test_roles_that_may_not_send_get_403_at_every_step(request, client_for, role_fixture, anna, order_update):
     editor_token = confirmation_of(
         preview(client_for(UserFactory(username="erin", role="Editor")), anna, order_update, ANNA_VALUES)
@@ -387,12 +390,14 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, anna, order_updat
     assert response.status_code == 302 and "/login/" in response.url
 
 
-def test_support_previews_and_sends(client_for, support, anna, order_update, settings):
-    settings.WHATSAPP_BACKEND = "memory"
+def test_support_cannot_queue_a_promotion_from_a_contacts_page(client_for, support, customer, promotion):
+    """Support reads conversations, answers inside the window and records opt-outs; a template from
+    a contact's page is business-initiated (a promotion to someone who never wrote), not theirs."""
+    values = {"header_link": "https://shop.example/spring.jpg", "body__1": "Pablo", "body__2": "Sunday"}
     client = client_for(support)
-    token = confirmation_of(preview(client, anna, order_update, ANNA_VALUES))
-    assert client.post(send_url(anna, order_update), {"confirmation": token, "_send": "1"}).status_code == 302
-    assert OutboundMessage.objects.get().actor_user == support
+    assert client.get(send_url(customer, promotion)).status_code == 403
+    assert preview(client, customer, promotion, {**values, "button__2": "SPRING20"}).status_code == 403
+    assert not OutboundMessage.objects.exists()
 
 
 def test_an_unknown_contact_is_404(client_for, editor, order_update):
