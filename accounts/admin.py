@@ -1,5 +1,6 @@
-"""Staff accounts in the admin: Administrators manage them within the five roles; only a superuser
-hands out superuser rights, individual permissions or other groups, or shapes the roles.
+"""Staff accounts in the admin: Administrators manage them within the four roles other than their
+own; only a superuser manages Administrators' accounts, hands out the Administrator role, superuser
+rights, individual permissions or other groups, or shapes the roles.
 
 Django's stock ``UserAdmin`` lets anyone with ``auth.change_user`` reset a superuser's password
 and put themselves in every group. Here every way in — the change form, the password form, the
@@ -17,6 +18,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.services import (
+    GRANTABLE_ROLES,
     account_create,
     account_deactivate,
     account_groups_set,
@@ -56,7 +58,7 @@ class StaffUserAdmin(UserAdmin):
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups" and not request.user.is_superuser:
-            kwargs["queryset"] = Group.objects.filter(name__in=ROLES).order_by("name")
+            kwargs["queryset"] = Group.objects.filter(name__in=GRANTABLE_ROLES).order_by("name")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_actions(self, request):

@@ -1,11 +1,13 @@
 """Staff accounts: who may change which account, and the changes themselves, each in the activity log.
 
-Administrators manage staff accounts within the five roles (``core.roles.ROLES``). They cannot
-change a superuser's account (not its password, groups, flags or names), grant superuser status or
-individual permissions, grant a group outside the roles, or change their own groups or flags —
-otherwise ``auth.change_user`` would let them reset the superuser's password or add themselves to
-every group. A superuser may do all of it. Every change is logged (``account.*``), never the
-password.
+Administrators manage staff accounts within the other four roles (``GRANTABLE_ROLES``). They
+cannot change a superuser's account or another Administrator's (not its password, groups, flags or
+names), grant or remove the Administrator role, grant superuser status or individual permissions,
+grant a group outside the roles, or change their own groups or flags — otherwise
+``auth.change_user`` would let them reset the superuser's password, add themselves to every group,
+or reach the same through a second account: one they create and give the Administrator role, or a
+colleague's whose password they reset, logged in as, then used to change their own groups. A
+superuser may do all of it. Every change is logged (``account.*``), never the password.
 
 The rules live here rather than only in the admin so that any later entry (an API, a command)
 refuses the same things: :func:`account_refusal` answers the question, the services enforce it.
@@ -25,13 +27,19 @@ from django.db import transaction
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
-from core.roles import ROLES
+from core.roles import ADMINISTRATOR, ROLES
 
 CHANGE_PERMISSION = "auth.change_user"
 ADD_PERMISSION = "auth.add_user"
 # Changed on your own account, these would let you keep or widen your own access.
 ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
 LOGGED_FIELDS = ("username", "first_name", "last_name", "email", "is_staff")
+# The roles an Administrator gives and takes away; the Administrator role is a superuser's to give.
+GRANTABLE_ROLES = tuple(name for name in ROLES if name != ADMINISTRATOR)
+
+
+def holds_administrator_role(user: AbstractUser) -> bool:
+    return user.groups.filter(name=ADMINISTRATOR).exists()
 
 
 def account_refusal(
@@ -56,6 +64,14 @@ def account_refusal(
         return ApplicationError(
             f"{target.get_username()} is a superuser: only a superuser can change that account.",
             code="superuser_account",
+            field=field,
+        )
+    if target is not None and target.pk != actor.pk and holds_administrator_role(target):
+        # Another Administrator's password would let the actor log in as them and change the
+        # actor's own groups from there; their groups and flags are the role's, a superuser's.
+        return ApplicationError(
+            f"{target.get_username()} is an Administrator: only a superuser can change that account.",
+            code="administrator_account",
             field=field,
         )
     if target is not None and touches_access and target.pk == actor.pk:
@@ -132,8 +148,9 @@ def account_update(*, actor: Actor, user: AbstractUser) -> AbstractUser:
 def account_groups_set(*, actor: Actor, user: AbstractUser, groups: Iterable[Group]) -> list[str]:
     """Give ``user`` exactly these roles; logged with the groups before and after.
 
-    An Administrator grants only the five roles; a group outside them that a superuser gave the
-    account stays (the Administrator could neither see nor grant it). Returns the groups after.
+    An Administrator grants only the four roles other than Administrator; a group they may not
+    grant that the account already has (one a superuser gave) stays, since they could neither see
+    nor grant it. Returns the groups after.
     """
     groups = list(groups)
     _refuse(actor, user, touches_access=True, field="groups")
@@ -146,9 +163,15 @@ def account_groups_set(*, actor: Actor, user: AbstractUser, groups: Iterable[Gro
                 code="group_not_a_role",
                 field="groups",
             )
+        if any(g.name == ADMINISTRATOR for g in groups):
+            raise ApplicationError(
+                "Only a superuser can grant or remove the Administrator role.",
+                code="administrator_role",
+                field="groups",
+            )
     with transaction.atomic():
         current = list(user.groups.all())
-        kept = [] if actor.user.is_superuser else [g for g in current if g.name not in ROLES]
+        kept = [] if actor.user.is_superuser else [g for g in current if g.name not in GRANTABLE_ROLES]
         after = {g.pk: g for g in [*groups, *kept]}.values()
         before_names, after_names = _names(current), _names(after)
         if before_names != after_names:

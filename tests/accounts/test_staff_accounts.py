@@ -1,5 +1,6 @@
-"""Staff accounts: an Administrator manages accounts within the five roles, and cannot take over a
-superuser, hand out superuser or raw permissions, change their own groups, or reshape the roles.
+"""Staff accounts: an Administrator manages accounts within the other four roles, and cannot take
+over a superuser or another Administrator, hand out superuser, the Administrator role or raw
+permissions, change their own groups, or reshape the roles.
 
 Each hole is tried the way an attacker would: a direct GET and a direct POST to Django's own admin
 URLs (the change form, the password form, the add form, bulk actions, the Group admin).
@@ -8,13 +9,14 @@ URLs (the change form, the password form, the add form, bulk actions, the Group 
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
 from django.urls import reverse
 
 from accounts.services import account_deactivate, account_groups_set, account_password_reset
 from contacts.models import ActivityLogEntry
 from core.actors import Actor
 from core.errors import ApplicationError
-from core.roles import ADMINISTRATOR, AUDITOR, EDITOR, ROLES, SUPPORT
+from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, ROLES, SUPPORT
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -226,6 +228,167 @@ def test_a_superuser_may_grant_any_group_and_their_own(client, superuser, staff)
     assert response.status_code == 302
     staff.refresh_from_db()
     assert staff.is_superuser and list(staff.groups.values_list("name", flat=True)) == ["Ops"]
+
+
+# --- The Administrator role is a superuser's to give and take -----------------------------------
+
+
+@pytest.fixture
+def other_administrator(db):
+    return UserFactory(username="otto_administrator", role=ADMINISTRATOR)
+
+
+def add_account(client, username):
+    response = client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": username,
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    return User.objects.get(username=username)
+
+
+def names(user):
+    return sorted(user.groups.values_list("name", flat=True))
+
+
+def test_an_administrator_is_not_offered_the_administrator_role(admin_client, staff):
+    page = admin_client.get(change_url(staff)).content.decode()
+    assert f'value="{role(EDITOR).pk}"' in page
+    assert f'value="{role(ADMINISTRATOR).pk}"' not in page
+
+
+def test_an_administrator_cannot_grant_the_administrator_role(admin_client, staff):
+    response = admin_client.post(change_url(staff), change_form(staff, groups=[role(ADMINISTRATOR).pk]))
+    assert response.status_code == 200  # the form, with the error
+    assert "Select a valid choice" in response.content.decode()
+    assert names(staff) == [SUPPORT] and entries("account.groups_changed") == []
+
+
+@pytest.mark.parametrize("name", [EDITOR, APPROVER, SUPPORT, AUDITOR])
+def test_an_administrator_still_grants_and_removes_the_other_four_roles(admin_client, staff, name):
+    admin_client.post(change_url(staff), change_form(staff, groups=[role(name).pk]))
+    assert names(staff) == [name]
+    admin_client.post(change_url(staff), change_form(staff, groups=[]))
+    assert names(staff) == []
+
+
+def test_an_administrator_cannot_grow_through_an_account_they_create(admin_client, administrator):
+    """The reviewer's chain: a second account with the Administrator role and a known password,
+    logged in as, gives its creator more roles. The role cannot be given, so the second account
+    never reaches the accounts at all."""
+    puppet = add_account(admin_client, "ada2")
+    admin_client.post(
+        change_url(puppet),
+        change_form(puppet, is_staff="on", groups=[role(ADMINISTRATOR).pk, role(EDITOR).pk]),
+    )
+    assert names(puppet) == []
+    admin_client.post(change_url(puppet), change_form(puppet, is_staff="on", groups=[role(EDITOR).pk]))
+    assert names(puppet) == [EDITOR]
+    as_puppet = Client()
+    assert as_puppet.login(username="ada2", password=NEW_PASSWORD)
+    response = as_puppet.post(
+        change_url(administrator),
+        change_form(administrator, groups=[role(ADMINISTRATOR).pk, role(EDITOR).pk]),
+    )
+    assert response.status_code == 403
+    assert names(administrator) == [ADMINISTRATOR]
+    assert not administrator.has_perm("contacts.record_opt_in")
+
+
+def test_an_administrator_cannot_change_another_administrators_account(admin_client, other_administrator):
+    page = admin_client.get(change_url(other_administrator))
+    assert page.status_code == 200  # may look, read-only
+    assert b'name="username"' not in page.content and b'name="groups"' not in page.content
+    for form in (
+        change_form(other_administrator, groups=[role(EDITOR).pk]),
+        change_form(other_administrator, groups=[]),
+        change_form(other_administrator, is_active=None),
+        change_form(other_administrator, email="otto@evil.example"),
+    ):
+        assert admin_client.post(change_url(other_administrator), form).status_code == 403
+    other_administrator.refresh_from_db()
+    assert names(other_administrator) == [ADMINISTRATOR] and other_administrator.is_active
+    assert other_administrator.email == "" and entries("account.groups_changed") == []
+
+
+def test_an_administrator_cannot_reset_another_administrators_password(admin_client, other_administrator):
+    """Else: reset it, log in as them, and give yourself any role from their account."""
+    assert admin_client.get(password_url(other_administrator)).status_code == 403
+    response = admin_client.post(
+        password_url(other_administrator),
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 403
+    other_administrator.refresh_from_db()
+    assert other_administrator.check_password(PASSWORD)
+    assert entries("account.password_reset") == []
+
+
+def test_the_deactivate_action_refuses_another_administrator(admin_client, other_administrator, staff):
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "deactivate", "_selected_action": [other_administrator.pk, staff.pk]},
+        follow=True,
+    )
+    assert any("only a superuser" in str(m) for m in response.context["messages"])
+    other_administrator.refresh_from_db()
+    staff.refresh_from_db()
+    assert other_administrator.is_active and not staff.is_active
+
+
+def test_the_account_services_refuse_the_administrator_role_to_an_administrator(
+    administrator, other_administrator, staff
+):
+    actor = Actor.for_user(administrator)
+    cases = [
+        (
+            lambda: account_groups_set(actor=actor, user=staff, groups=[role(ADMINISTRATOR)]),
+            "administrator_role",
+        ),
+        (
+            lambda: account_groups_set(actor=actor, user=other_administrator, groups=[]),
+            "administrator_account",
+        ),
+        (
+            lambda: account_password_reset(actor=actor, user=other_administrator, password=NEW_PASSWORD),
+            "administrator_account",
+        ),
+        (lambda: account_deactivate(actor=actor, user=other_administrator), "administrator_account"),
+    ]
+    for call, code in cases:
+        with pytest.raises(ApplicationError) as info:
+            call()
+        assert info.value.code == code
+    staff.refresh_from_db()
+    other_administrator.refresh_from_db()
+    assert names(staff) == [SUPPORT] and names(other_administrator) == [ADMINISTRATOR]
+    assert other_administrator.is_active and other_administrator.check_password(PASSWORD)
+    assert entries("account.groups_changed") == [] and entries("account.password_reset") == []
+
+
+def test_an_administrator_still_edits_their_own_name(admin_client, administrator):
+    admin_client.post(change_url(administrator), change_form(administrator, first_name="Ada"))
+    administrator.refresh_from_db()
+    assert administrator.first_name == "Ada" and names(administrator) == [ADMINISTRATOR]
+
+
+def test_a_superuser_grants_and_removes_the_administrator_role(client, superuser, staff, other_administrator):
+    client.force_login(superuser)
+    actor = Actor.for_user(superuser)
+    account_groups_set(actor=actor, user=staff, groups=[role(SUPPORT), role(ADMINISTRATOR)])
+    account_groups_set(actor=actor, user=other_administrator, groups=[role(EDITOR)])
+    assert names(staff) == [ADMINISTRATOR, SUPPORT] and names(other_administrator) == [EDITOR]
+    assert [e.details["after"] for e in entries("account.groups_changed")] == [
+        [ADMINISTRATOR, SUPPORT],
+        [EDITOR],
+    ]
+    page = client.get(change_url(staff)).content.decode()
+    assert f'value="{role(ADMINISTRATOR).pk}"' in page
 
 
 # --- The Group and Permission admins ----------------------------------------------------------
