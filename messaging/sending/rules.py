@@ -12,8 +12,8 @@ Every message: its contact must not be merged away, and a MARKETING template nev
 number while Meta does not deliver those. Counts are aggregates in SQL, never loops over contacts.
 
 Consent is read with its proof (:func:`consent_verdict`): the current-consent row *and* the event
-it names, compared with each other, so a row that disagrees with its event never authorises a
-message. The dispatch asks :func:`recheck_before_request` once more after the limiter's wait.
+it names, compared with each other and with the ledger, so a row that disagrees with its event, or
+names one that no longer decides, never authorises a message. The dispatch asks :func:`recheck_before_request` once more after the limiter's wait.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from contacts.models import ConsentAction, Contact, CurrentConsent, Purpose
+from contacts.models import ConsentAction, ConsentEvent, Contact, CurrentConsent, Purpose
 from contacts.phones import InvalidPhoneNumber, parse_phone
-from contacts.selectors import consent_status
+from contacts.selectors import consent_status, deciding_event
 from messaging.models import (
     HoldReason,
     MessageKind,
@@ -133,22 +134,44 @@ def recheck_before_request(message: OutboundMessage) -> Verdict:
 
 def consent_verdict(*, contact_id: int, purpose: str) -> Verdict:
     """GO with the authorising event when the contact's current consent for ``purpose`` is an
-    opt-in *and* the event it names is that contact's opt-in for that purpose; else SKIP.
+    opt-in *and* the event it names is that contact's opt-in for that purpose *and* the one the
+    order rule says decides now; else SKIP.
 
     The current-consent row is a cache of the ledger's order rule. It authorises nothing on its
-    own: a row whose status, contact or purpose disagrees with its event (a bug, a hand edit in
-    the database) is refused with ``consent_proof_mismatch`` — never sent with an opt-out as its
-    "proof". One query, one join. (On PostgreSQL a constraint trigger refuses such rows too.)
+    own: a row whose status, contact or purpose disagrees with its event, or that names an event
+    the ledger has moved past (a hand edit, a bad data fix, a bulk writer that skipped the rule),
+    is refused with ``consent_proof_mismatch`` — never sent with an outdated opt-in as its "proof".
+
+    Cost: the row, its event and whether the ledger is *settled* — no event of that contact and
+    purpose comes after the named one in the order rule's order, and none is an opt-out — in one
+    query. A settled opt-in decides under the order rule (docs/consent.md) whatever else it says
+    about earlier events. Only when something later or an opt-out exists (a person who opted out
+    and back in, or a row that is wrong) is the order rule itself asked,
+    ``contacts.selectors.deciding_event``, a few queries more; its answer must be the named event.
+    So the rule lives in one place, and the common case costs one query.
     """
+    ledger = ConsentEvent.objects.filter(contact_id=contact_id, purpose=purpose)
+    named = OuterRef("event__effective_at"), OuterRef("event__recorded_at"), OuterRef("event_id")
+    after_the_named_event = (
+        Q(effective_at__gt=named[0])
+        | Q(effective_at=named[0], recorded_at__gt=named[1])
+        | Q(effective_at=named[0], recorded_at=named[1], pk__gt=named[2])
+    )
     row = (
         CurrentConsent.objects.filter(contact_id=contact_id, purpose=purpose)
-        .select_related("event")
-        .only("status", "since", "event__action", "event__purpose", "event__contact_id")
+        .select_related("event", "contact")
+        .only("status", "since", "event__action", "event__purpose", "event__contact_id", "contact__id")
+        .annotate(unsettled=Exists(ledger.filter(after_the_named_event | Q(action=ConsentAction.OPT_OUT))))
         .first()
     )
     if row is None:
         return skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
     problem = _proof_problem(row, contact_id=contact_id, purpose=purpose)
+    if not problem and row.event.action == ConsentAction.OPT_IN and row.unsettled:
+        deciding = deciding_event(contact=row.contact, purpose=purpose)
+        if deciding is None or deciding.pk != row.event_id:
+            decides = f"event {deciding.pk} ({deciding.action})" if deciding else "nothing"
+            problem = f"event {row.event_id} is not the one that decides now: {decides} does"
     if problem:
         logger.error(
             "current consent %s (contact %s, %s) disagrees with its event: %s",

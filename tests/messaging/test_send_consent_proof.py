@@ -1,14 +1,18 @@
 """The send path trusts a current-consent row only together with its event.
 
 The check reads the authorising event itself (one join) and refuses when the event's action,
-purpose or contact disagree with the message's; on PostgreSQL a constraint trigger refuses such a
-row in the first place, even from raw SQL.
+purpose or contact disagree with the message's, or when the event is not the one the order rule
+says decides (a later event, an opt-out in the same second); on PostgreSQL a constraint trigger
+refuses a row that disagrees with its event in the first place, even from raw SQL.
 """
+
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
-from contacts.models import ConsentStatus, CurrentConsent, Purpose
+from contacts.models import ConsentSource, ConsentStatus, CurrentConsent, Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import MessageStatus, OutboundMessage
@@ -112,6 +116,59 @@ def test_an_honest_row_goes_with_its_event_as_the_proof(backend, customer, order
     message.refresh_from_db()
     assert message.status == MessageStatus.ACCEPTED
     assert message.authorising_event_id == customer.consents.get(purpose=Purpose.SERVICE).event_id
+
+
+# --- The named event must be the deciding one ---------------------------------------------------
+
+
+def name_as_proof(contact, event):
+    """Point the contact's marketing row at ``event`` as "opted in": a hand edit, a bad data fix.
+    The row agrees with its event (so PostgreSQL's trigger lets it be), but the event is outdated."""
+    assert marketing_row(contact).update(event=event, status=ConsentStatus.OPTED_IN) == 1
+
+
+def test_a_row_naming_an_opt_in_that_a_later_opt_out_superseded_does_not_let_the_message_through(
+    backend, stranger, promotion
+):
+    old = opt_in(stranger, occurred_at=timezone.now() - timedelta(days=30))
+    message = promote(stranger)
+    opt_out(stranger, occurred_at=timezone.now() - timedelta(days=1))
+    name_as_proof(stranger, old)
+    verdict = consent_verdict(contact_id=stranger.pk, purpose=Purpose.MARKETING)
+    assert verdict.skipped and verdict.reason == SkipReason.CONSENT_PROOF_MISMATCH
+    assert f"event {old.pk} is not the one that decides" in verdict.detail
+    send_queued(message.pk)
+    assert_skipped_unsent(message, backend)
+
+
+def test_a_row_naming_an_older_opt_in_than_the_deciding_one_is_refused(stranger):
+    """Not only an opt-out: the proof is the event that decides, so a newer opt-in is the proof."""
+    old = opt_in(stranger, occurred_at=timezone.now() - timedelta(days=30))
+    opt_in(stranger, occurred_at=timezone.now() - timedelta(days=1))
+    name_as_proof(stranger, old)
+    verdict = consent_verdict(contact_id=stranger.pk, purpose=Purpose.MARKETING)
+    assert verdict.skipped and verdict.reason == SkipReason.CONSENT_PROOF_MISMATCH
+
+
+def test_a_row_naming_an_opt_in_outvoted_by_an_opt_out_in_the_same_second_is_refused(stranger):
+    """The order rule: an opt-out less than a second before the latest event wins (whole seconds)."""
+    now = timezone.now()
+    opted_in = opt_in(stranger, occurred_at=now)
+    opt_out(stranger, occurred_at=now - timedelta(milliseconds=500))
+    assert marketing_row(stranger).get().status == ConsentStatus.OPTED_OUT
+    name_as_proof(stranger, opted_in)
+    verdict = consent_verdict(contact_id=stranger.pk, purpose=Purpose.MARKETING)
+    assert verdict.skipped and verdict.reason == SkipReason.CONSENT_PROOF_MISMATCH
+
+
+def test_an_opt_in_after_an_old_opt_out_is_the_proof(stranger, django_assert_max_num_queries):
+    """The person wrote START after a STOP: the START decides and authorises the message. Someone
+    with an opt-out in their history is asked of the order rule itself, in a few more queries."""
+    opt_out(stranger, source=ConsentSource.KEYWORD, occurred_at=timezone.now() - timedelta(days=3))
+    start = opt_in(stranger, source=ConsentSource.KEYWORD, occurred_at=timezone.now() - timedelta(days=1))
+    with django_assert_max_num_queries(4):
+        verdict = consent_verdict(contact_id=stranger.pk, purpose=Purpose.MARKETING)
+    assert verdict.go and verdict.authorising_event_id == start.pk
 
 
 def test_the_proof_is_read_in_one_query(customer, django_assert_num_queries):
