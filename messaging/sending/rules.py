@@ -13,7 +13,8 @@ number while Meta does not deliver those. Counts are aggregates in SQL, never lo
 
 Consent is read with its proof (:func:`consent_verdict`): the current-consent row *and* the event
 it names, compared with each other and with the ledger, so a row that disagrees with its event, or
-names one that no longer decides, never authorises a message. The dispatch asks :func:`recheck_before_request` once more after the limiter's wait.
+names one that no longer decides, never authorises a message. The dispatch asks
+:func:`recheck_before_request` once more after the limiter's wait.
 """
 
 from __future__ import annotations
