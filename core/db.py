@@ -5,9 +5,16 @@ can rewrite history, and a statement trigger refuses TRUNCATE of a ledger table 
 which row triggers do not see (``manage.py flush`` empties every table with one TRUNCATE). The
 test database's connections set ``app.allow_ledger_truncate = on`` (tests/conftest.py) because
 Django empties the database between transactional tests with that same flush; production code
-never sets it. SQLite (the embedded demo database) relies on the code-level guards: a DELETE
-trigger there would break Django's test flush, which empties tables with ``DELETE FROM``;
-``core.management.commands.flush`` guards it instead.
+never sets it.
+
+On SQLite (the embedded demo database) a ``BEFORE UPDATE`` trigger refuses UPDATE, upserts
+included (``INSERT ... ON CONFLICT DO UPDATE`` fires UPDATE triggers). It has no DELETE trigger: that
+would break Django's test flush, which empties tables with ``DELETE FROM``;
+``core.management.commands.flush`` and the code-level guards refuse deletes instead. The SQLite
+trigger is not installed by a migration but by :func:`install_sqlite_update_guards`, on every new
+connection and after every ``migrate`` (core.apps): SQLite alters a table by building a new one
+and dropping the old, which drops the old table's triggers, so a trigger a migration installed
+would silently vanish with the next migration that alters a ledger table.
 
 Unapplying a migration that installed a guard is refused while its table holds rows: dropping the
 guard silently would leave the ledger open to rewriting, and going further back drops the table.
@@ -15,6 +22,7 @@ guard silently would leave the ledger open to rewriting, and going further back 
 connected to ``pre_migrate`` in core.apps); the guard's own backwards step checks again.
 """
 
+from django.apps import apps
 from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections, migrations
 
@@ -157,3 +165,53 @@ def truncate_guard_triggers(*tables: str) -> LedgerGuard:
             schema_editor.execute(f'DROP TRIGGER IF EXISTS "{truncate_trigger_name(table)}" ON "{table}"')
 
     return _guard(tables, "TRUNCATE guard", forwards, backwards)
+
+
+def _ledger_tables() -> list[str]:
+    from core.models import AppendOnlyModel
+
+    return sorted(
+        model._meta.db_table
+        for model in apps.get_models()
+        if issubclass(model, AppendOnlyModel) and model._meta.managed and not model._meta.proxy
+    )
+
+
+def _sqlite_update_guard(table: str) -> str:
+    return (
+        f'CREATE TRIGGER IF NOT EXISTS "{trigger_name(table)}" BEFORE UPDATE ON "{table}" '
+        f"BEGIN SELECT RAISE(ABORT, 'table {table} is append-only: UPDATE refused'); END"
+    )
+
+
+def install_sqlite_update_guards(connection) -> list[str]:
+    """Give each ledger table of this SQLite database its UPDATE trigger if it lacks one; returns
+    the tables that got one now. Tables not created yet are left for after ``migrate``.
+
+    Runs on the driver's own connection, outside Django's query log, so that opening a connection
+    never adds a query to a test that counts them; when every trigger is there it is one read of
+    ``sqlite_master``.
+    """
+    if connection.vendor != "sqlite" or not apps.models_ready:
+        return []
+    connection.ensure_connection()
+    raw = connection.connection
+    present = raw.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger')"
+    ).fetchall()
+    tables = {name for kind, name in present if kind == "table"}
+    triggers = {name for kind, name in present if kind == "trigger"}
+    missing = [t for t in _ledger_tables() if t in tables and trigger_name(t) not in triggers]
+    for table in missing:
+        raw.execute(_sqlite_update_guard(table))
+    return missing
+
+
+def sqlite_update_guards_on_connect(sender=None, connection=None, **kwargs) -> None:
+    """``connection_created``: a database migrated by other code, or a trigger lost, is guarded again."""
+    install_sqlite_update_guards(connection)
+
+
+def sqlite_update_guards_after_migrate(sender=None, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """``post_migrate``: put back the triggers a migration that rebuilt a ledger table dropped."""
+    install_sqlite_update_guards(connections[using])

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.constants import OnConflict
 
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -16,7 +17,12 @@ class AppendOnlyError(ApplicationError):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
-    """Refuses every bulk write that could rewrite history."""
+    """Refuses every bulk write that could rewrite history.
+
+    The async forms (``aupdate``, ``adelete``, ``abulk_create``…) call these. ``_update`` is what
+    ``Model.save`` would use for an UPDATE and ``_raw_delete`` what the deletion collector uses for a
+    fast delete; both reach rows through the base manager, which is this one (AppendOnlyModel).
+    """
 
     def _refuse(self, *args, **kwargs):
         raise AppendOnlyError(self.model._meta.verbose_name)
@@ -24,17 +30,69 @@ class AppendOnlyQuerySet(models.QuerySet):
     update = _refuse
     _update = _refuse
     delete = _refuse
+    _raw_delete = _refuse
     bulk_update = _refuse
     update_or_create = _refuse
 
+    def bulk_create(
+        self,
+        objs,
+        batch_size=None,
+        ignore_conflicts=False,
+        update_conflicts=False,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        """Inserts only. ``update_conflicts`` (an upsert: INSERT ... ON CONFLICT DO UPDATE) rewrites
+        the row already there, so it is refused; ``ignore_conflicts`` leaves that row as it is."""
+        if update_conflicts:
+            self._refuse()
+        return super().bulk_create(
+            objs,
+            batch_size=batch_size,
+            ignore_conflicts=ignore_conflicts,
+            update_fields=update_fields,
+            unique_fields=unique_fields,
+        )
+
+    def _insert(
+        self,
+        objs,
+        fields,
+        returning_fields=None,
+        raw=False,
+        using=None,
+        on_conflict=None,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        # Every insert passes here (save, create, bulk_create): no route may turn one into an upsert.
+        if on_conflict == OnConflict.UPDATE:
+            self._refuse()
+        return super()._insert(
+            objs,
+            fields,
+            returning_fields=returning_fields,
+            raw=raw,
+            using=using,
+            on_conflict=on_conflict,
+            update_fields=update_fields,
+            unique_fields=unique_fields,
+        )
+
 
 class AppendOnlyModel(models.Model):
-    """A row that is written once. On PostgreSQL, triggers back this up (core.db)."""
+    """A row that is written once. Triggers back this up in the database (core.db): on PostgreSQL
+    against UPDATE, DELETE and TRUNCATE, on SQLite against UPDATE."""
 
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         abstract = True
+        # Django's own paths (related objects, save's UPDATE, the deletion collector) use the base
+        # manager, a plain Manager by default; subclasses find this name through their parent even
+        # when they declare a Meta of their own.
+        base_manager_name = "objects"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -1,14 +1,19 @@
-"""The consent ledger is append-only at every level: admin, model, queryset and (PostgreSQL) SQL."""
+"""The consent ledger is append-only at every level: admin, model, queryset and SQL (a row trigger
+on PostgreSQL; on SQLite an UPDATE trigger, since a DELETE one would break the test flush)."""
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.signals import connection_created
 from django.urls import reverse
 
-from contacts.models import ActivityLogEntry, ConsentEvent, ConsentWording, Contact
+from contacts.models import ActivityLogEntry, ConsentAction, ConsentEvent, ConsentWording, Contact, Purpose
+from contacts.selectors import deciding_event
+from contacts.services import refresh_current_consent
 from core.db import trigger_name, truncate_trigger_name
-from core.models import AppendOnlyError, AppendOnlyModel
-from tests.factories import make_wording, opt_in
+from core.models import AppendOnlyError, AppendOnlyModel, AppendOnlyQuerySet
+from tests.factories import ContactFactory, make_wording, opt_in, opt_out
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +138,139 @@ def test_raw_sql_cannot_rewrite_the_ledger_on_postgres(event, sql):
     ):
         cursor.execute(sql, [event.pk])
     assert ConsentEvent.objects.filter(pk=event.pk, source="web_form").exists()
+
+
+# --- An UPDATE by another name: upserts, the base manager, raw SQL on SQLite ---------------------
+
+
+def forged_copy(event, **changes):
+    """The same row (same id) with other values, as an upsert would write it."""
+    values = {
+        f.attname: getattr(event, f.attname) for f in ConsentEvent._meta.concrete_fields if not f.generated
+    }
+    return ConsentEvent(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    "upsert",
+    [
+        lambda qs, objs: qs.bulk_create(
+            objs, update_conflicts=True, unique_fields=["id"], update_fields=["action", "wording_text"]
+        ),
+        lambda qs, objs: qs.bulk_create(objs, None, False, True, ["action", "wording_text"], ["id"]),
+        lambda qs, objs: qs.model._base_manager.bulk_create(
+            objs, update_conflicts=True, unique_fields=["id"], update_fields=["action"]
+        ),
+    ],
+    ids=["keywords", "positional", "base-manager"],
+)
+def test_an_upsert_cannot_turn_an_opt_out_into_an_opt_in(contact, upsert):
+    stop = opt_out(contact, Purpose.MARKETING)
+    forged = forged_copy(stop, action=ConsentAction.OPT_IN, wording_text="Yes")
+    with pytest.raises(AppendOnlyError):
+        upsert(ConsentEvent.objects, [forged])
+    stop.refresh_from_db()
+    assert stop.action == ConsentAction.OPT_OUT
+    refresh_current_consent(contact=contact, purpose=Purpose.MARKETING)
+    assert deciding_event(contact=contact, purpose=Purpose.MARKETING).action == ConsentAction.OPT_OUT
+
+
+def test_bulk_create_that_ignores_conflicts_still_writes_nothing_over_a_row(contact):
+    stop = opt_out(contact, Purpose.MARKETING)
+    ConsentEvent.objects.bulk_create([forged_copy(stop, action=ConsentAction.OPT_IN)], ignore_conflicts=True)
+    stop.refresh_from_db()
+    assert stop.action == ConsentAction.OPT_OUT
+    assert ConsentEvent.objects.filter(contact=contact).count() == 1
+
+
+@pytest.mark.parametrize("model", [m for m in apps.get_models() if issubclass(m, AppendOnlyModel)])
+def test_every_ledgers_base_manager_is_append_only(model):
+    """Django reaches rows through ``_base_manager`` (related objects, save's UPDATE, the deletion
+    collector): a plain manager there would be a door around the queryset's refusals."""
+    assert isinstance(model._base_manager.all(), AppendOnlyQuerySet)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda qs: qs.update(source="api"),
+        lambda qs: qs._update({"source": "api"}),
+        lambda qs: qs._raw_delete(using="default"),
+        lambda qs: qs.delete(),
+    ],
+    ids=["update", "_update", "_raw_delete", "delete"],
+)
+def test_the_base_manager_refuses_writes(event, operation):
+    with pytest.raises(AppendOnlyError):
+        operation(ConsentEvent._base_manager.filter(pk=event.pk))
+    assert ConsentEvent.objects.filter(pk=event.pk, source="web_form").exists()
+
+
+def raw_upsert_sql(table="contacts_consentevent"):
+    columns = ", ".join(
+        connection.ops.quote_name(f.column) for f in ConsentEvent._meta.concrete_fields if not f.generated
+    )
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE id = %s "
+        "ON CONFLICT (id) DO UPDATE SET action = 'opt_in'"
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE contacts_consentevent SET action = 'opt_in' WHERE id = %s", raw_upsert_sql()],
+    ids=["update", "upsert"],
+)
+def test_raw_sql_cannot_rewrite_the_ledger(contact, sql):
+    """PostgreSQL's row trigger and SQLite's UPDATE trigger both refuse, whatever the vendor."""
+    stop = opt_out(contact, Purpose.MARKETING)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [stop.pk])
+    stop.refresh_from_db()
+    assert stop.action == ConsentAction.OPT_OUT
+
+
+def sqlite_triggers():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        return {name for (name,) in cursor.fetchall()}
+
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite guard")
+
+
+@sqlite_only
+def test_every_ledger_table_has_its_update_guard_on_sqlite_after_all_migrations():
+    """Also after a migration that rebuilt a ledger table (SQLite's ALTER is a new table, which drops
+    the old table's triggers): the guard is put back after every migrate."""
+    assert {trigger_name(table) for table in APPEND_ONLY_TABLES} <= sqlite_triggers()
+
+
+@sqlite_only
+def test_a_lost_sqlite_guard_is_back_on_the_next_connection(contact):
+    stop = opt_out(contact, Purpose.MARKETING)
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TRIGGER "{trigger_name("contacts_consentevent")}"')
+    assert trigger_name("contacts_consentevent") not in sqlite_triggers()
+    connection_created.send(sender=type(connection), connection=connection)
+    assert {trigger_name(table) for table in APPEND_ONLY_TABLES} <= sqlite_triggers()
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE contacts_consentevent SET action = 'opt_in' WHERE id = %s", [stop.pk])
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_the_sqlite_guard_leaves_the_test_flush_working(settings):
+    """Django empties a SQLite test database with DELETE FROM, which the UPDATE trigger allows."""
+    settings.ALLOW_LEDGER_FLUSH = True
+    opt_in(ContactFactory())
+    call_command("flush", interactive=False, verbosity=0)
+    assert not ConsentEvent.objects.exists()
