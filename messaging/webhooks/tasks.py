@@ -7,14 +7,23 @@ added atomically in the shared cache. The processor drains pending events in bat
 are left, then goes back to sleep, checking once more after dropping its flag so an event stored
 in between is never stranded. A backlog wakes a second processor. Should a worker die, the flag
 expires and the per-minute sweep wakes a processor for events left pending.
+
+The sweep also retries *failed* events: a STOP whose processing met a transient error (a deadlock
+between a merge and a consent write, a lock timeout) must not wait for someone to run
+``reprocess_webhooks`` while marketing goes on. Each failed event is retried 1, 5 and 30 minutes
+after it failed, then hourly, up to ``MAX_ATTEMPTS`` processing attempts in all; then it stays
+failed and is logged at ERROR, once. Processing is idempotent, so a retry records nothing twice. A
+body that is not a WhatsApp envelope (``UnreadableWebhook``) fails the same way every time and is
+never retried.
 """
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -22,9 +31,11 @@ from messaging.models import WebhookEvent, WebhookOutcome
 from messaging.statuses import apply_waiting_statuses
 from messaging.webhooks.processing import (
     EVENTS_PER_RUN,
+    UnreadableWebhook,
     commit_without_waiting_for_disk,
     process_batch,
     process_pending_events,
+    process_webhook_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,6 +54,13 @@ SIGHTING_SECONDS = 0.05
 SLEEP_GRACE_SECONDS = 0.15
 _last_sighting = 0.0  # monotonic time this process last saw slot 0 awake: a hint, never the truth
 SWEEP_SCHEDULE_NAME = "webhooks: wake the processor for stale events"
+# A failed event is retried this long after its n-th attempt failed (the last delay repeats),
+# until it has been processed MAX_ATTEMPTS times: about six and a half hours in all.
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=1))
+MAX_ATTEMPTS = 10
+RETRIES_PER_SWEEP = EVENTS_PER_RUN
+# How process_webhook_event records an unreadable body's error ("<exception class>: <why>").
+UNREADABLE_ERROR_PREFIX = f"{UnreadableWebhook.__name__}: "
 
 
 def _awake_key(slot: int) -> str:
@@ -95,17 +113,85 @@ def process_webhook(event_id: int) -> str:
     return process_pending_events(first_id=event_id)
 
 
-def sweep_webhooks() -> str:
-    """Scheduled: wake a processor for events left pending (a lost task, a worker that died), and
-    apply statuses that waited for an attempt the send path recorded meanwhile (the one race
-    ``apply_pending_statuses`` cannot close alone)."""
+def sweep_webhooks(now: datetime | None = None) -> str:
+    """Scheduled: retry failed events that are due, wake a processor for events left pending (a
+    lost task, a worker that died), and apply statuses that waited for an attempt the send path
+    recorded meanwhile (the one race ``apply_pending_statuses`` cannot close alone)."""
+    now = now or timezone.now()
     caught_up = apply_waiting_statuses(since=WAITING_LOOKBACK)
-    if not _pending().filter(received_at__lt=timezone.now() - STALE_AFTER).exists():
-        return f"no stale webhooks; {caught_up} attempts caught up"
+    retried = webhook_retry_failed(now=now)
+    done = f"{caught_up} attempts caught up; retried {retried} failed webhooks"
+    if not _pending().filter(received_at__lt=now - STALE_AFTER).exists():
+        return f"no stale webhooks; {done}"
     for slot in range(PROCESSORS):
         cache.delete(_awake_key(slot))
     wake_processor(0)
-    return "woke the webhook processor for stale events"
+    return f"woke the webhook processor for stale events; {done}"
+
+
+def webhook_retry_due(*, now: datetime) -> list[WebhookEvent]:
+    """Failed events whose next attempt is due at ``now``, oldest first (at most RETRIES_PER_SWEEP).
+
+    An event that failed for the n-th time waits ``RETRY_DELAYS[n - 1]`` (the last one repeats)
+    after ``processed_at``, when that attempt finished. Rows without a time or a count (written
+    before attempts were counted, or by hand) are due at once.
+    """
+    due = Q(processed_at__isnull=True) | Q(attempts=0)
+    for attempts, delay in enumerate(RETRY_DELAYS, start=1):
+        counted = Q(attempts__gte=attempts) if attempts == len(RETRY_DELAYS) else Q(attempts=attempts)
+        due |= counted & Q(processed_at__lte=now - delay)
+    return list(
+        WebhookEvent.objects.filter(due, outcome=WebhookOutcome.FAILED, attempts__lt=MAX_ATTEMPTS)
+        .exclude(error__startswith=UNREADABLE_ERROR_PREFIX)
+        .order_by("pk")
+        .only("pk", "attempts", "processed_at")[:RETRIES_PER_SWEEP]
+    )
+
+
+def webhook_retry_claim(*, event: WebhookEvent, now: datetime) -> bool:
+    """Take ``event`` for a retry: a conditional UPDATE of the attempt it was seen after.
+
+    Two sweeps that read the same due event cannot both retry it: the second finds ``processed_at``
+    moved (to ``now``, which also holds the event back by the next delay if this one dies).
+    """
+    return (
+        WebhookEvent.objects.filter(
+            pk=event.pk,
+            outcome=WebhookOutcome.FAILED,
+            attempts=event.attempts,
+            processed_at=event.processed_at,
+        ).update(processed_at=now)
+        == 1
+    )
+
+
+def webhook_retry_failed(*, now: datetime) -> int:
+    """Retry the failed events that are due; returns how many were retried.
+
+    One that fails again waits for its next delay; one that has now been tried ``MAX_ATTEMPTS``
+    times stays failed for ``reprocess_webhooks`` and is logged at ERROR (only then, once). A
+    retry that itself breaks (the database went away) is logged and leaves the others to run.
+    """
+    retried = 0
+    for event in webhook_retry_due(now=now):
+        if not webhook_retry_claim(event=event, now=now):
+            continue  # another sweep took it
+        retried += 1
+        try:
+            process_webhook_event(event_id=event.pk)
+        except Exception:
+            logger.exception("retrying webhook %s failed before it was processed", event.pk)
+            continue
+        after = WebhookEvent.objects.filter(pk=event.pk).values("outcome", "attempts", "error").first()
+        if after and after["outcome"] == WebhookOutcome.FAILED and after["attempts"] >= MAX_ATTEMPTS:
+            logger.error(
+                "webhook %s still failed after %d attempts; gave up retrying it - fix the cause and "
+                "run reprocess_webhooks: %s",
+                event.pk,
+                after["attempts"],
+                after["error"][:1000],
+            )
+    return retried
 
 
 def _pending():
