@@ -43,6 +43,23 @@ class StaffUserAdmin(UserAdmin):
             return False
         return obj is None or account_refusal(actor=request.user, target=obj) is None
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and account_refusal(actor=request.user, target=obj) is not None:
+            # Read-only to this actor: no "Reset password" button leading to a refusal.
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "password"]})
+                for name, options in fieldsets
+            ]
+        return fieldsets
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        target = self.get_object(request, unquote(object_id))
+        refusal = account_refusal(actor=request.user, target=target) if target is not None else None
+        if refusal is not None and request.method == "GET":
+            self.message_user(request, f"{refusal.message} This page is read-only for you.", messages.INFO)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_delete_permission(self, request, obj=None):
         # Accounts are deactivated, not deleted: their history (consent recorded, messages sent)
         # points at them. A superuser may still delete one that has none.
@@ -96,6 +113,9 @@ class StaffUserAdmin(UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         """Django's password form, saved through ``account_password_reset`` (refusals, the log)."""
         user = self.get_object(request, unquote(id))
+        refusal = account_refusal(actor=request.user, target=user) if user is not None else None
+        if refusal is not None:
+            raise PermissionDenied(refusal.message)  # the 403 page says why
         if user is None or request.method != "POST" or not self.has_change_permission(request, user):
             return super().user_change_password(request, id, form_url)  # 404, 403 or the form
         form = self.change_password_form(user, request.POST)

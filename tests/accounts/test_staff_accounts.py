@@ -564,3 +564,19 @@ def test_no_other_role_reaches_the_user_admin(client, name, staff):
         == 403
     )
     assert client.get(reverse("admin:auth_user_add")).status_code == 403
+
+
+def test_a_superusers_page_says_why_it_is_read_only_and_offers_no_password_reset(admin_client, superuser):
+    response = admin_client.get(change_url(superuser))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "only a superuser can change that account" in page
+    assert password_url(superuser) not in page and 'href="../password/"' not in page
+
+
+def test_a_refusal_is_a_page_that_says_why_not_a_bare_403(admin_client, superuser):
+    response = admin_client.get(password_url(superuser))
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "only a superuser can change that account" in page
+    assert "Back to the start page" in page
