@@ -143,10 +143,6 @@ class OutboundMessage(ActorFields):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.contact} ({self.status})"
 
-    @property
-    def is_business_initiated(self) -> bool:
-        return not self.is_reply
-
 
 class AttemptOutcome(models.TextChoices):
     PENDING = "pending", "Request under way"
