@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contacts.merging import contact_merge, survivor_of
+from contacts.merging import contact_merge, has_address, survivor_of
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
 from contacts.services import contact_change_phone, contact_change_user_id, log_activity
@@ -154,7 +154,12 @@ def contact_identity_changed(
         return new
     if new is not None:
         why = f"WhatsApp reported that {old_wa_id or old_user_id} is now {new_wa_id or new_user_id}"
-        return contact_merge(survivor=new, merged=old, actor=actor, reason=why).survivor
+        # The row holding the new identity survives; if it has no number (a row Meta named by user
+        # id only), the merge gives it the old row's. Only when the old row could not give its
+        # number away (nothing else would identify it) does the old row survive instead.
+        stays_unreachable = not has_address(new) and has_address(old) and not old.user_id
+        survivor, merged = (old, new) if stays_unreachable else (new, old)
+        return contact_merge(survivor=survivor, merged=merged, actor=actor, reason=why).survivor
     if new_wa_id:
         return contact_change_phone(
             contact=old,
@@ -246,10 +251,22 @@ def _create(
 
 
 def _fill_in(contact: Contact, *, wa_id: str, user_id: str, profile_name: str) -> None:
-    """Identifiers the contact lacks and nobody else holds, and the profile name as last seen."""
+    """Identifiers the contact lacks and nobody else holds, and the profile name as last seen.
+
+    The phone too: the number a wa_id stands for, when no row holds any form of it. Without it, a
+    person known to us by wa_id alone is not found by staff who type their number, and a second
+    row could be added for them beside their STOP.
+    """
     changes: dict[str, str] = {}
     if wa_id and not contact.wa_id and not Contact.objects.filter(wa_id=wa_id).exists():
         changes["wa_id"] = wa_id
+    number_of = contact.wa_id or changes.get("wa_id")
+    phone = phone_for_wa_id(number_of) if number_of and not contact.phone else None
+    if phone:
+        forms = equivalent_numbers(phone)
+        held = Contact.objects.filter(Q(phone__in=forms) | Q(wa_id__in=[f.lstrip("+") for f in forms]))
+        if not held.exclude(pk=contact.pk).exists():
+            changes["phone"] = phone
     if user_id and not contact.user_id and not Contact.objects.filter(user_id=user_id).exists():
         changes["user_id"] = user_id
     profile_name = (profile_name or "")[:200]

@@ -16,8 +16,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from contacts.models import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
-from contacts.selectors import DECIDING_ORDER, OPT_OUT_PRECEDENCE
+from contacts.models import ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
+from contacts.selectors import DECIDING_ORDER, decide_among
 from contacts.services import log_activity, record_consent
 from contacts.signals import contact_merge_previewed, contact_merged
 from core.actors import Actor
@@ -69,12 +69,20 @@ class MergePreview:
 
 
 def survivor_of(contacts: list[Contact]) -> Contact:
-    """The row that survives when the system merges rows on its own: the oldest.
+    """The row that survives when the system merges rows on its own: the oldest with an address.
 
     The oldest row is the one staff and imports built (names, tags, attributes); and the choice
-    depends only on the rows, so two workers merging the same pair at once choose alike.
+    depends only on the rows, so two workers merging the same pair at once choose alike. A row
+    with a number (phone or wa_id) comes first: the merged-away row keeps its identifiers, so a
+    survivor known only by a user id would leave the person with no address to message — not
+    even the confirmation of their STOP.
     """
-    return min(contacts, key=lambda c: (c.created_at, c.pk))
+    return min(contacts, key=lambda c: (not has_address(c), c.created_at, c.pk))
+
+
+def has_address(contact: Contact) -> bool:
+    """Whether the contact has a number to message (a phone or a wa_id); a user id alone is not one."""
+    return bool(contact.phone or contact.wa_id)
 
 
 def contact_merge(*, survivor: Contact, merged: Contact, actor: Actor, reason: str) -> MergeResult:
@@ -93,6 +101,7 @@ def contact_merge(*, survivor: Contact, merged: Contact, actor: Actor, reason: s
             merged_into=survivor, merged_at=now, updated_at=now
         )
         merged.merged_into, merged.merged_at = survivor, now
+        address_moved = _move_address(survivor, merged, now)
         carried = _carry_consent(survivor, merged, actor, reason)
         details, tags, attributes = _copy_details(survivor, merged, now)
         moved: dict[str, int] = {}
@@ -112,7 +121,9 @@ def contact_merge(*, survivor: Contact, merged: Contact, actor: Actor, reason: s
                     "phone": merged.phone,
                     "wa_id": merged.wa_id,
                     "user_id": merged.user_id,
+                    **address_moved,
                 },
+                "address_moved_to_survivor": sorted(address_moved),
                 "consent_events": [
                     {"original": original.pk, "carried": event.pk} for original, event in carried
                 ],
@@ -140,21 +151,25 @@ def contact_merge_preview(*, survivor: Contact, merged: Contact) -> MergePreview
         own = _ledger(survivor, purpose)
         theirs = _ledger(merged, purpose)
         carried_count += len(theirs)
-        # A carried event counts from the original's effective time and is recorded now.
-        carried = [(action, effective, now, float("inf")) for action, effective, _, _ in theirs]
+        # A carried event counts from the original's effective time, as the original's source,
+        # and is recorded now.
+        carried = [
+            (action, origin, effective, now, float("inf")) for action, origin, effective, _, _ in theirs
+        ]
         consent.append(
             ConsentLine(
                 purpose=purpose,
                 label=label,
-                survivor=_decide(own),
-                merged=_decide(theirs),
-                after=_decide(own + carried),
+                survivor=decide_among(own),
+                merged=decide_among(theirs),
+                after=decide_among(own + carried),
             )
         )
     moves: dict[str, int] = {}
     for _receiver, answer in contact_merge_previewed.send(sender=Contact, survivor=survivor, merged=merged):
         moves.update(answer or {})
     details, _ = _details_to_copy(survivor, merged)
+    details.update(_address_to_move(survivor, merged))
     return MergePreview(
         survivor=survivor,
         merged=merged,
@@ -213,6 +228,14 @@ def _check_mergeable(survivor: Contact, merged: Contact) -> None:
             "merge into that contact instead.",
             code="merge_into_merged",
         )
+    if not has_address(survivor) and has_address(merged) and not merged.user_id:
+        # The survivor would be unreachable, and the merged row cannot give its number away: a
+        # contact keeps at least one identifier.
+        raise ApplicationError(
+            f"{survivor} (#{survivor.pk}) has no phone number or WhatsApp id, so the person could not "
+            f"be messaged after the merge; keep {merged} (#{merged.pk}) instead.",
+            code="merge_survivor_without_address",
+        )
 
 
 # --- Consent -------------------------------------------------------------------------------------
@@ -236,6 +259,10 @@ def _carry_consent(
             purpose=original.purpose,
             action=original.action,
             source=ConsentSource.MERGE,
+            # The original's own source, through any earlier merge (a copy made before the column
+            # existed has none to give).
+            carried_source=original.carried_source
+            or (original.source if original.source != ConsentSource.MERGE else ""),
             actor=actor,
             occurred_at=original.effective_at,
             wording=original.wording,
@@ -253,25 +280,42 @@ def _carry_consent(
     return carried
 
 
-def _ledger(contact: Contact, purpose: str) -> list[tuple[str, datetime, datetime, float]]:
+def _ledger(contact: Contact, purpose: str) -> list[tuple[str, str, datetime, datetime, float]]:
+    """The contact's events for the purpose as ``selectors.decide_among`` reads them."""
     return [
-        (action, effective, recorded, pk)
-        for action, effective, recorded, pk in ConsentEvent.objects.filter(
+        (action, carried_source or source, effective, recorded, pk)
+        for action, source, carried_source, effective, recorded, pk in ConsentEvent.objects.filter(
             contact=contact, purpose=purpose
-        ).values_list("action", "effective_at", "recorded_at", "pk")
+        ).values_list("action", "source", "carried_source", "effective_at", "recorded_at", "pk")
     ]
 
 
-def _decide(events: list[tuple[str, datetime, datetime, float]]) -> str | None:
-    """The order rule (``contacts.selectors.deciding_event``) over events held in memory."""
-    if not events:
-        return None
-    latest = max(effective for _, effective, _, _ in events)
-    close_opt_outs = [
-        e for e in events if e[0] == ConsentAction.OPT_OUT and e[1] > latest - OPT_OUT_PRECEDENCE
-    ]
-    action = max(close_opt_outs or events, key=lambda e: (e[1], e[2], e[3]))[0]
-    return ConsentStatus.OPTED_IN if action == ConsentAction.OPT_IN else ConsentStatus.OPTED_OUT
+# --- The address ---------------------------------------------------------------------------------
+
+
+def _address_to_move(survivor: Contact, merged: Contact) -> dict[str, str]:
+    """The merged row's phone and wa_id, when the survivor has neither and the merged row keeps a
+    user id (a contact keeps at least one identifier; ``_check_mergeable`` refuses the rest)."""
+    if has_address(survivor) or not has_address(merged) or not merged.user_id:
+        return {}
+    return {name: getattr(merged, name) for name in ("phone", "wa_id") if getattr(merged, name)}
+
+
+def _move_address(survivor: Contact, merged: Contact, now) -> dict[str, str]:
+    """Give an address-less survivor the merged row's number, so the person stays reachable.
+
+    Otherwise a merged-away row keeps its identifiers (the matcher follows them to the survivor);
+    here the number is the person's only address, and the send path never messages a merged-away
+    row. Logged with the merge (``address_moved_to_survivor``).
+    """
+    moving = _address_to_move(survivor, merged)
+    if moving:
+        Contact.objects.filter(pk=merged.pk).update(**dict.fromkeys(moving), updated_at=now)
+        Contact.objects.filter(pk=survivor.pk).update(**moving, updated_at=now)
+        for name, value in moving.items():
+            setattr(merged, name, None)
+            setattr(survivor, name, value)
+    return moving
 
 
 # --- Details, tags, attributes ---------------------------------------------------------------------

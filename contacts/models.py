@@ -46,6 +46,17 @@ class ConsentSource(models.TextChoices):
 # What staff may name as the source when recording consent by hand; the others are written by
 # the system from the evidence it holds (an inbound message, an API call, a Meta signal).
 STAFF_SOURCES = (ConsentSource.STAFF, ConsentSource.WEB_FORM, ConsentSource.CHECKOUT, ConsentSource.IMPORT)
+# An opt-out the person made on WhatsApp themselves; an import never reverses one (docs/consent.md).
+WHATSAPP_SOURCES = (ConsentSource.KEYWORD, ConsentSource.BUTTON, ConsentSource.WHATSAPP_SIGNAL)
+# Someone reporting the person's consent for them (a file, staff, a system calling our API): after
+# an opt-out, such an opt-in needs the person's own evidence, dated after it (docs/consent.md).
+ON_THEIR_BEHALF_SOURCES = (
+    ConsentSource.IMPORT,
+    ConsentSource.STAFF,
+    ConsentSource.API,
+    ConsentSource.WEB_FORM,
+    ConsentSource.CHECKOUT,
+)
 
 
 class ConsentStatus(models.TextChoices):
@@ -260,6 +271,12 @@ class ConsentEvent(AppendOnlyModel, ActorFields):
     # item, one refusal of a send, one merge…); with the purpose, unique in the database, so a
     # replayed or concurrently processed signal is recorded once. Empty for one-off events.
     signal_key = models.CharField(max_length=200, blank=True, default="", editable=False)
+    # On an event a merge carried over (source "merge"): the source of the event it copies, followed
+    # through earlier merges, so the order rule still tells an import from a STOP the person sent.
+    # Empty on every other event, and on copies made before the column existed.
+    carried_source = models.CharField(
+        max_length=16, choices=ConsentSource.choices, blank=True, default="", editable=False
+    )
 
     class Meta:
         ordering = ["-effective_at", "-recorded_at", "-id"]
@@ -275,7 +292,13 @@ class ConsentEvent(AppendOnlyModel, ActorFields):
                 fields=["signal_key", "purpose"],
                 condition=~models.Q(signal_key=""),
                 name="consent_signal_once_per_purpose",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(carried_source="")
+                | (models.Q(source="merge") & ~models.Q(carried_source="merge")),
+                name="consent_carried_source_only_on_merge",
+                violation_error_message="Only an event carried over by a merge names a carried source.",
+            ),
         ]
         permissions = [
             ("record_opt_in", "Can record an opt-in"),

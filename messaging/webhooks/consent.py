@@ -23,7 +23,12 @@ from django.utils import timezone
 
 from contacts.models import ActivityLogEntry, ConsentAction, ConsentEvent, ConsentSource, Contact, Purpose
 from contacts.selectors import has_opt_in
-from contacts.services import log_activity, record_consent, record_opt_out_everywhere
+from contacts.services import (
+    OPT_IN_FROM_ANOTHER_ADDRESS,
+    log_activity,
+    record_consent,
+    record_opt_out_everywhere,
+)
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, OutboundMessage, WebhookEvent
@@ -51,7 +56,14 @@ OPT_OUT_PAYLOAD_PREFIX = "optout:"
 def act_on_inbound(*, inbound: InboundMessage, webhook_event: WebhookEvent) -> list[ConsentEvent]:
     """Record the consent a keyword or an opt-out button press asks for, and confirm it."""
     if inbound.type == "text":
-        return _keyword(inbound, webhook_event)
+        try:
+            return _keyword(inbound, webhook_event)
+        except ApplicationError as exc:
+            if exc.code != OPT_IN_FROM_ANOTHER_ADDRESS:
+                raise
+            # A START from a number only a merged-away row keeps: logged for staff by
+            # record_consent; nobody is opted in and nothing is confirmed (docs/consent.md).
+            return []
     if inbound.type == "button":
         return _opt_out_button(inbound, webhook_event)
     return []
@@ -159,6 +171,7 @@ def _keyword(inbound: InboundMessage, webhook_event: WebhookEvent) -> list[Conse
                 wording_text=opt_in_wording(match.keyword) if match.action == KeywordAction.OPT_IN else "",
                 evidence=evidence,
                 signal_key=inbound_signal_key(inbound),
+                sent_from=_sent_from(inbound) if match.action == KeywordAction.OPT_IN else None,
             )
         ]
     language = reply_language(keyword_language=match.language, contact_language=contact.language)
@@ -283,6 +296,14 @@ def _meta_seconds(value: Any) -> str:
 
 
 # --- Shared -----------------------------------------------------------------------------------
+
+
+def _sent_from(inbound: InboundMessage) -> dict[str, str]:
+    """The address the message came from, as Meta named it (an opt-in counts only from the contact's own)."""
+    return {
+        "wa_id": text(inbound.payload.get("from"), 32),
+        "user_id": text(inbound.payload.get("from_user_id"), 128),
+    }
 
 
 def _evidence(inbound: InboundMessage, webhook_event: WebhookEvent) -> dict[str, Any]:
