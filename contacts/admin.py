@@ -18,7 +18,7 @@ from contacts.admin_filters import (
     ServiceConsentFilter,
 )
 from contacts.admin_merge import ContactMergeMixin
-from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm
+from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm, consent_evidence
 from contacts.models import (
     ActivityLogEntry,
     ConsentAction,
@@ -249,12 +249,14 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
                 reverse("admin:contacts_contact_change", args=[contact.merged_into_id])
             )
         form_class = forms_by_action[action]
-        form = form_class(request.POST or None, initial={"purpose": request.GET.get("purpose")})
+        extra = {"contact": contact} if action == ConsentAction.OPT_IN else {}
+        form = form_class(request.POST or None, initial={"purpose": request.GET.get("purpose")}, **extra)
         if request.method == "POST" and form.is_valid():
             try:
                 self._record(request, contact, action, form.cleaned_data)
             except ApplicationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                field = "note" if exc.field == "evidence" else exc.field
+                form.add_error(field if field in form.fields else None, exc.message)
             else:
                 self.message_user(
                     request, f"{ConsentAction(action).label} recorded for {contact}.", messages.SUCCESS
@@ -266,15 +268,14 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
             "contact": contact,
             "form": form,
             "action_label": ConsentAction(action).label,
+            "opted_out": getattr(form, "opted_out", []),
             "title": f"Record {ConsentAction(action).label.lower()} for {contact}",
         }
         return TemplateResponse(request, "admin/contacts/contact/record_consent.html", context)
 
     def _record(self, request, contact, action, data):
         actor = Actor.for_user(request.user)
-        evidence = (
-            {"recorded_in": "admin", "note": data["note"]} if data["note"] else {"recorded_in": "admin"}
-        )
+        evidence = consent_evidence(data)
         common = {
             "contact": contact,
             "source": data["source"],
@@ -357,6 +358,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "purpose",
         "action",
         "source",
+        "carried_source",
         "occurred_at",
         "recorded_at",
         "wording",

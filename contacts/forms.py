@@ -3,9 +3,19 @@
 from django import forms
 from django.utils import timezone
 
-from contacts.models import STAFF_SOURCES, ConsentAction, ConsentSource, ConsentWording, Contact, Purpose
+from contacts.matching import contact_match
+from contacts.models import (
+    STAFF_SOURCES,
+    ConsentAction,
+    ConsentSource,
+    ConsentStatus,
+    ConsentWording,
+    Contact,
+    Purpose,
+)
 from contacts.phones import InvalidPhoneNumber, normalize_phone
-from contacts.services import contact_phone_change_check
+from contacts.selectors import current_consent, latest_whatsapp_opt_out
+from contacts.services import consent_opt_in_check, contact_phone_change_check
 from core.errors import ApplicationError
 
 ALL_PURPOSES = "all"
@@ -50,6 +60,32 @@ class ContactAdminForm(forms.ModelForm):
         except InvalidPhoneNumber as exc:
             raise forms.ValidationError(exc.message, code="invalid_phone") from exc
 
+    def clean(self):
+        data = super().clean()
+        phone = data.get("phone")
+        if self.instance.pk is None and phone:
+            # The matcher, not only the unique column: the person may be on file by their wa_id, in
+            # the number's other form, or through a row merged into theirs. A second row would have
+            # none of their consent: their STOP would sit on the first while the second is messaged.
+            holder = contact_match(phone=phone)
+            if holder is not None:
+                self.add_error(
+                    "phone",
+                    forms.ValidationError(
+                        f"{phone} already belongs to contact #{holder.pk} ({holder}); open that contact "
+                        "instead of adding a second one for the same person.",
+                        code="phone_taken",
+                    ),
+                )
+        return data
+
+    def _update_errors(self, errors):
+        # A number refused above gets no second message from the model ("needs a phone number"):
+        # the model only sees that the refused number is missing.
+        if self.has_error("phone") and hasattr(errors, "error_dict"):
+            errors.error_dict.pop("phone", None)
+        super()._update_errors(errors)
+
 
 class _ConsentFormBase(forms.Form):
     source = forms.ChoiceField(
@@ -75,6 +111,8 @@ class _ConsentFormBase(forms.Form):
         # The widget has minute precision; "now" typed by staff must not sort before an event
         # recorded earlier in the same minute (the latest event decides current consent).
         value = self.cleaned_data["occurred_at"]
+        if value is None:
+            return None
         now = timezone.now()
         if value.replace(second=0, microsecond=0) == now.replace(second=0, microsecond=0):
             return now
@@ -82,6 +120,13 @@ class _ConsentFormBase(forms.Form):
 
 
 class OptInForm(_ConsentFormBase):
+    """An opt-in staff record for a person; after an opt-out, the opting-back-in rule applies.
+
+    For a contact opted out of a purpose, the form says so (``opted_out``), offers no date to
+    accept without thinking and asks for the evidence; ``contacts.services.consent_opt_in_check``
+    — the rule ``record_consent`` enforces — decides, and its refusal shows on its field.
+    """
+
     action = ConsentAction.OPT_IN
     purpose = forms.ChoiceField(choices=Purpose.choices)
     wording = forms.ModelChoiceField(
@@ -96,12 +141,74 @@ class OptInForm(_ConsentFormBase):
         help_text="Only when none of the saved wordings was used.",
     )
     field_order = ["purpose", "wording", "wording_text", "source", "occurred_at", "note"]
+    # The service's field for what the form calls the note.
+    _FIELD_OF = {"evidence": "note"}
+
+    def __init__(self, *args, contact: Contact | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contact = contact
+        self.opted_out = opted_out_lines(contact) if contact is not None else []
+        if self.opted_out:
+            self.fields["occurred_at"].initial = None
+            self.fields["occurred_at"].required = False  # the rule says what is missing, below
+            self.fields["occurred_at"].help_text = "When the person opted in again: after the opt-out."
+            self.fields["note"].required = True
+            self.fields["note"].error_messages["required"] = (
+                "Say what the person did and when, e.g. “signed the in-store form on 2026-11-30”, or "
+                "give a reference."
+            )
+            self.fields["note"].help_text = (
+                "Required after an opt-out: the person's own evidence of the new opt-in — what they "
+                "did and when, or a reference (form number, ticket)."
+            )
 
     def clean(self):
         data = super().clean()
         if not data.get("wording") and not (data.get("wording_text") or "").strip():
             self.add_error("wording", "Pick the wording the person agreed to, or enter it below.")
+        if self.contact is None or self.errors or not data.get("purpose") or not data.get("source"):
+            return data
+        try:
+            consent_opt_in_check(
+                contact=self.contact,
+                purpose=data["purpose"],
+                source=data["source"],
+                occurred_at=data.get("occurred_at"),
+                evidence=consent_evidence(data),
+            )
+        except ApplicationError as exc:
+            field = self._FIELD_OF.get(exc.field, exc.field)
+            self.add_error(field if field in self.fields else None, exc.message)
+            return data
+        if data.get("occurred_at") is None:
+            self.add_error("occurred_at", "This field is required.")
         return data
+
+
+def consent_evidence(data: dict) -> dict:
+    """The evidence kept with an event recorded in the admin: where, and the note staff wrote."""
+    note = (data.get("note") or "").strip()
+    return {"recorded_in": "admin", "note": note} if note else {"recorded_in": "admin"}
+
+
+def opted_out_lines(contact: Contact) -> list[dict]:
+    """Each purpose the contact is opted out of: since when, how, and whether on WhatsApp."""
+    lines = []
+    for purpose, label in Purpose.choices:
+        current = current_consent(contact=contact, purpose=purpose)
+        if current is None or current.status != ConsentStatus.OPTED_OUT:
+            continue
+        event = current.event
+        lines.append(
+            {
+                "purpose": purpose,
+                "label": label,
+                "since": current.since,
+                "source": ConsentSource(event.carried_source or event.source).label,
+                "on_whatsapp": latest_whatsapp_opt_out(contact=contact, purpose=purpose) is not None,
+            }
+        )
+    return lines
 
 
 class OptOutForm(_ConsentFormBase):
