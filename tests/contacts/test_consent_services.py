@@ -7,15 +7,19 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contacts.merging import contact_merge
 from contacts.models import (
+    ON_THEIR_BEHALF_SOURCES,
+    WHATSAPP_SOURCES,
     ActivityLogEntry,
     ConsentAction,
     ConsentEvent,
+    ConsentSource,
     ConsentStatus,
     CurrentConsent,
     Purpose,
 )
-from contacts.selectors import current_consent, has_opt_in
+from contacts.selectors import consent_status, current_consent, decide_among, has_opt_in, origin_of
 from contacts.services import record_consent, record_opt_out_everywhere
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -46,8 +50,13 @@ def test_back_dated_event_recorded_late_does_not_override_newer_state(contact):
     now = timezone.now()
     opt_out(contact, occurred_at=now - timedelta(hours=1))
     # Recorded now, but the person opted in last week: the later opt-out still decides.
-    opt_in(contact, occurred_at=now - timedelta(days=7))
+    opt_in(contact, occurred_at=now - timedelta(days=7), source=ConsentSource.OPT_IN_LINK)
     assert current_consent(contact=contact, purpose=Purpose.MARKETING).status == ConsentStatus.OPTED_OUT
+    # Reported on the person's behalf, it is refused outright: it is not an opt-in after the opt-out
+    # (docs/consent.md, "Opting back in"), so it could not change anything.
+    with pytest.raises(ApplicationError) as exc:
+        opt_in(contact, occurred_at=now - timedelta(days=7), source=ConsentSource.WEB_FORM)
+    assert exc.value.code == "opt_in_not_after_opt_out"
 
 
 def test_back_dated_event_newer_than_current_takes_over(contact):
@@ -160,25 +169,66 @@ def test_wording_versions_count_up_per_purpose_and_language():
     assert (first.version, second.version, other.version) == (1, 2, 1)
 
 
-@settings(max_examples=25, deadline=None)
+SOURCES = [
+    ConsentSource.WEB_FORM,
+    ConsentSource.IMPORT,
+    ConsentSource.STAFF,
+    ConsentSource.KEYWORD,
+    ConsentSource.BUTTON,
+]
+
+
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from([ConsentAction.OPT_IN, ConsentAction.OPT_OUT]), st.integers(0, 5)),
+        st.tuples(
+            st.sampled_from([0, 1]),  # which of two rows of one person
+            st.sampled_from([ConsentAction.OPT_IN, ConsentAction.OPT_OUT]),
+            st.sampled_from(SOURCES),
+            st.integers(0, 5),  # the day it happened
+            st.booleans(),  # with the person's own evidence
+        ),
         min_size=1,
         max_size=8,
-    )
+    ),
+    st.booleans(),  # then merge the second row into the first
 )
-def test_current_consent_follows_the_order_rule(events):
-    """Whatever the order of recording and however events are back-dated, the order rule holds."""
-    contact = ContactFactory()
+def test_current_consent_follows_the_order_rule(events, then_merge):
+    """Whatever the sources, the order of recording, the back-dating and merges, the order rule holds;
+    and an opt-in is refused exactly when the opting-back-in rule says so."""
+    rows = [ContactFactory(), ContactFactory()]
     base = timezone.now() - timedelta(days=30)
-    for action, day in events:
-        (opt_in if action == ConsentAction.OPT_IN else opt_out)(
-            contact, occurred_at=base + timedelta(days=day)
-        )
-    assert current_consent(contact=contact, purpose=Purpose.MARKETING).event == _order_rule(
-        list(ConsentEvent.objects.filter(contact=contact))
-    )
+    for row, action, source, day, with_evidence in events:
+        arguments = {
+            "contact": rows[row],
+            "purpose": Purpose.MARKETING,
+            "action": action,
+            "source": source,
+            "actor": Actor.system("tests"),
+            "occurred_at": base + timedelta(days=day),
+            "wording_text": "Yes please" if action == ConsentAction.OPT_IN else "",
+            "evidence": {"note": "Signed the form, no. 4711"} if with_evidence else None,
+        }
+        expected = _opting_back_in_refusal(list(ConsentEvent.objects.filter(contact=rows[row])), **arguments)
+        try:
+            record_consent(**arguments)
+        except ApplicationError as exc:
+            assert exc.code == expected
+        else:
+            assert expected is None
+    if then_merge:
+        contact_merge(survivor=rows[0], merged=rows[1], actor=Actor.system("tests"), reason="one person")
+    for row in rows[: 1 if then_merge else 2]:
+        ledger = list(ConsentEvent.objects.filter(contact=row))
+        current = current_consent(contact=row, purpose=Purpose.MARKETING)
+        decided = _order_rule(ledger)
+        assert (current.event if current else None) == decided
+        in_memory = [(e.action, origin_of(e), e.effective_at, e.recorded_at, e.pk) for e in ledger]
+        assert decide_among(in_memory) == consent_status(decided)
+
+
+def _origin(e):
+    return e.carried_source or e.source
 
 
 def _order_rule(events):
@@ -190,6 +240,10 @@ def _order_rule(events):
     def order(e):
         return (effective(e), e.recorded_at, e.id)
 
+    if any(e.action == ConsentAction.OPT_OUT and _origin(e) in WHATSAPP_SOURCES for e in events):
+        events = [e for e in events if not (e.action == ConsentAction.OPT_IN and _origin(e) == "import")]
+    if not events:
+        return None
     latest = max(effective(e) for e in events)
     close_opt_outs = [
         e
@@ -197,3 +251,19 @@ def _order_rule(events):
         if e.action == ConsentAction.OPT_OUT and effective(e) > latest - timedelta(seconds=1)
     ]
     return max(close_opt_outs or events, key=order)
+
+
+def _opting_back_in_refusal(events, *, action, source, occurred_at, evidence, **_):
+    """docs/consent.md's opting-back-in rule, written out plainly: the code of the refusal, or None."""
+    if action != ConsentAction.OPT_IN or source not in ON_THEIR_BEHALF_SOURCES:
+        return None
+    if source == ConsentSource.IMPORT and any(
+        e.action == ConsentAction.OPT_OUT and _origin(e) in WHATSAPP_SOURCES for e in events
+    ):
+        return "opt_in_import_after_whatsapp_opt_out"
+    deciding = _order_rule(events)
+    if deciding is None or deciding.action != ConsentAction.OPT_OUT:
+        return None
+    if occurred_at < min(deciding.occurred_at, deciding.recorded_at) + timedelta(seconds=1):
+        return "opt_in_not_after_opt_out"
+    return None if evidence else "opt_in_evidence_required"

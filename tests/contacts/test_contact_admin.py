@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from contacts.merging import contact_merge
 from contacts.models import ActivityLogEntry, ConsentEvent, ConsentStatus, Contact, CurrentConsent, Purpose
+from core.actors import Actor
 from tests.factories import ContactFactory, make_wording
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +61,37 @@ def test_bad_contact_input_is_refused_with_a_clear_message(client_for, editor, o
 def test_duplicate_number_in_another_format_is_refused(client_for, editor, contact):
     response = client_for(editor).post(ADD_URL, contact_form(phone="+49 (151) 234-56789"))
     assert response.status_code == 200
-    assert "already exists" in " ".join(response.context["adminform"].form.errors["phone"])
+    assert response.context["adminform"].form.errors["phone"] == [
+        f"+4915123456789 already belongs to contact #{contact.pk} (Pablo Neruda); open that contact "
+        "instead of adding a second one for the same person."
+    ]
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "on_file",
+    [
+        {"phone": None, "wa_id": "4915123456789", "user_id": "DE.1"},  # known to WhatsApp, no number yet
+        {"phone": None, "wa_id": None, "user_id": "DE.1"},  # merged-into below, holding the number
+    ],
+    ids=["by its wa_id", "through a merged-away row"],
+)
+def test_adding_a_number_the_matcher_finds_is_refused_naming_the_contact(client_for, editor, on_file):
+    person = ContactFactory(**on_file)
+    if person.wa_id is None:
+        old_row = ContactFactory(phone="+4915123456789", user_id="DE.old")
+        contact_merge(survivor=person, merged=old_row, actor=Actor.system("tests"), reason="one person")
+    response = client_for(editor).post(ADD_URL, contact_form(phone="0151 2345 6789"))
+    assert response.status_code == 200
+    message = " ".join(response.context["adminform"].form.errors["phone"])
+    assert f"contact #{person.pk}" in message and "open that contact" in message
+    assert Contact.objects.filter(merged_into__isnull=True).count() == 1
+
+
+def test_adding_the_other_form_of_a_brazilian_number_is_refused(client_for, editor):
+    person = ContactFactory(phone=None, wa_id="552187654321")
+    response = client_for(editor).post(ADD_URL, contact_form(phone="+55 21 98765-4321", country="BR"))
+    assert f"contact #{person.pk}" in " ".join(response.context["adminform"].form.errors["phone"])
     assert Contact.objects.count() == 1
 
 

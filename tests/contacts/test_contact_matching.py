@@ -1,14 +1,25 @@
 """The contact matcher: one person found by any form of their number, their wa_id or user id,
 following merges; find-or-create for WhatsApp that never implies consent and merges duplicates."""
+# ruff: noqa: F811 (the deliver fixture is imported, then named as a test argument)
 
 import pytest
 
 from contacts import matching
-from contacts.matching import contact_adopt_wa_id, contact_find_or_create, contact_match, contact_matches
-from contacts.merging import contact_merge
+from contacts.matching import (
+    contact_adopt_wa_id,
+    contact_find_or_create,
+    contact_identity_changed,
+    contact_match,
+    contact_matches,
+)
+from contacts.merging import contact_merge, contact_merge_preview
 from contacts.models import ActivityLogEntry, ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
 from core.actors import Actor
+from core.errors import ApplicationError
+from messaging.sending.rules import recipient_address
 from tests.factories import ContactFactory, opt_in, opt_out
+from tests.messaging.test_user_preferences import USER_ID, WA_ID, item, preferences_body
+from tests.messaging.webhook_bodies import deliver, text_message  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +155,82 @@ def test_identifiers_no_contact_can_hold_create_nothing():
     assert contact_find_or_create(wa_id="", user_id="", actor=SYSTEM) is None
     assert contact_find_or_create(wa_id="x" * 40, actor=SYSTEM) is None
     assert not Contact.objects.exists()
+
+
+def test_a_person_known_by_wa_id_gets_the_number_it_stands_for():
+    contact = ContactFactory(phone=None, wa_id=None, user_id="BR.1")
+    assert contact_find_or_create(wa_id="552187654321", user_id="BR.1", actor=SYSTEM) == contact
+    contact.refresh_from_db()
+    assert (contact.phone, contact.wa_id) == ("+5521987654321", "552187654321")
+    assert contact_match(phone="+5521987654321") == contact
+
+
+def test_the_number_is_not_filled_in_when_another_row_holds_any_form_of_it():
+    contact = ContactFactory(phone=None, wa_id="552187654321", user_id="BR.1")
+    merged = ContactFactory(phone="+5521987654321", user_id="BR.old")
+    contact_merge(survivor=contact, merged=merged, actor=SYSTEM, reason="one person")
+    contact_find_or_create(wa_id="552187654321", user_id="BR.1", actor=SYSTEM)
+    contact.refresh_from_db()
+    assert contact.phone is None  # the merged-away row keeps it, and the matcher follows it here
+
+
+# --- Which row survives: one the person can be reached at -------------------------------------
+
+
+def test_when_the_system_merges_the_row_with_a_number_survives_even_if_younger():
+    known_by_user_id = ContactFactory(phone=None, wa_id=None, user_id=USER_ID)  # the older row
+    by_wa_id = ContactFactory(phone=None, wa_id=WA_ID)
+    survivor = contact_find_or_create(wa_id=WA_ID, user_id=USER_ID, actor=SYSTEM)
+    assert survivor == by_wa_id
+    assert Contact.objects.get(pk=known_by_user_id.pk).merged_into == by_wa_id
+    assert survivor.wa_id == WA_ID and recipient_address(survivor)
+
+
+def test_a_stop_tying_a_user_id_row_to_a_wa_id_row_leaves_the_person_reachable(deliver):
+    deliver(preferences_body(item("resume", user_id=USER_ID)))  # Meta names them by user id only
+    deliver(text_message("hello", wa_id=WA_ID))  # a message naming the wa_id only: a row of its own
+    deliver(text_message("STOP", wa_id=WA_ID, user_id=USER_ID))  # one message ties both: merged
+    person = Contact.objects.get(merged_into__isnull=True)
+    assert person.wa_id == WA_ID and recipient_address(person)
+    assert status_of(person) == ConsentStatus.OPTED_OUT
+
+
+def test_a_survivor_without_a_number_takes_the_merged_rows_number():
+    staff_chose = ContactFactory(phone=None, wa_id=None, user_id="BR.new")
+    numbered = ContactFactory(phone="+5521987654321", wa_id="552187654321", user_id="BR.old")
+    contact_merge(survivor=staff_chose, merged=numbered, actor=SYSTEM, reason="one person")
+    staff_chose.refresh_from_db()
+    numbered.refresh_from_db()
+    assert (staff_chose.phone, staff_chose.wa_id) == ("+5521987654321", "552187654321")
+    assert (numbered.phone, numbered.wa_id, numbered.user_id) == (None, None, "BR.old")
+    entry = ActivityLogEntry.objects.get(action="contact.merged")
+    assert entry.details["address_moved_to_survivor"] == ["phone", "wa_id"]
+    assert entry.details["merged_identifiers"]["phone"] == "+5521987654321"
+    assert contact_match(phone="+5521987654321") == staff_chose
+
+
+def test_a_changed_user_id_held_by_a_row_without_a_number_gives_that_row_the_number():
+    known = ContactFactory(phone="+4915112345678", wa_id="4915112345678", user_id="DE.1")
+    holder = ContactFactory(phone=None, wa_id=None, user_id="DE.2")
+    survivor = contact_identity_changed(old_user_id="DE.1", new_user_id="DE.2", actor=SYSTEM, evidence={})
+    assert survivor == holder
+    holder.refresh_from_db()
+    assert (holder.phone, holder.wa_id, holder.user_id) == ("+4915112345678", "4915112345678", "DE.2")
+    assert Contact.objects.get(pk=known.pk).merged_into == holder
+
+
+def test_a_merge_that_would_leave_the_person_without_a_number_is_refused():
+    known_by_user_id = ContactFactory(phone=None, wa_id=None, user_id="BR.1")
+    numbered = ContactFactory(phone="+4915112345678")  # nothing else to keep if its number moved
+    for attempt in (contact_merge, contact_merge_preview):
+        kwargs = {"survivor": known_by_user_id, "merged": numbered}
+        if attempt is contact_merge:
+            kwargs.update(actor=SYSTEM, reason="one person")
+        with pytest.raises(ApplicationError) as exc:
+            attempt(**kwargs)
+        assert exc.value.code == "merge_survivor_without_address"
+        assert f"keep {numbered} (#{numbered.pk}) instead" in exc.value.message
+    assert Contact.objects.get(pk=numbered.pk).merged_into is None
 
 
 # --- The wa_id Meta reports for a send ------------------------------------------------------

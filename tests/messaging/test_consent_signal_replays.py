@@ -89,7 +89,7 @@ def test_a_user_preferences_stop_replayed_by_reprocess_all_records_one_opt_out(d
 @pytest.mark.django_db
 def test_a_later_stop_without_a_timestamp_in_another_body_is_a_new_signal(deliver, customer):
     deliver(stop_preferences(timestamp=None))
-    opt_in(customer, Purpose.MARKETING)  # they opted in again on the shop's site
+    opt_in(customer, Purpose.MARKETING, source=ConsentSource.OPT_IN_LINK)  # they opted in again
     second = stop_preferences(timestamp=None)
     second["entry"][0]["changes"][0]["value"]["user_preferences"][0]["detail"] = "Stopped again"
     deliver(second)
