@@ -33,8 +33,16 @@ from core.roles import ROLES
 
 
 class StaffUserAdmin(UserAdmin):
+    list_display = ["username", "first_name", "last_name", "roles", "is_superuser", "is_active"]
     list_filter = ["is_staff", "is_active", "groups"]
     actions = ["deactivate"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def roles(self, obj):
+        return ", ".join(sorted(group.name for group in obj.groups.all())) or "—"
 
     # --- Who may change what -----------------------------------------------------------------
 

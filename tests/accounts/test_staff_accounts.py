@@ -555,9 +555,11 @@ def test_a_password_the_validators_refuse_is_refused_by_the_service(administrato
 
 
 @pytest.mark.parametrize("name", sorted(set(ROLES) - {ADMINISTRATOR}))
-def test_no_other_role_reaches_the_user_admin(client, name, staff):
+def test_no_other_role_changes_accounts(client, name, staff):
+    """Auditors read accounts (their own test); no role but Administrator changes one."""
     client.force_login(UserFactory(role=name))
-    assert client.get(change_url(staff)).status_code == 403
+    assert client.get(change_url(staff)).status_code == (200 if name == AUDITOR else 403)
+    assert client.post(change_url(staff), {"username": "renamed"}).status_code == 403
     assert client.get(password_url(staff)).status_code == 403
     assert (
         client.post(password_url(staff), {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code
@@ -580,3 +582,16 @@ def test_a_refusal_is_a_page_that_says_why_not_a_bare_403(admin_client, superuse
     page = response.content.decode()
     assert "only a superuser can change that account" in page
     assert "Back to the start page" in page
+
+
+def test_an_auditor_reads_the_accounts_and_their_roles_and_changes_nothing(client, auditor, staff, superuser):
+    client.force_login(auditor)
+    listing = client.get(reverse("admin:auth_user_changelist"))
+    assert listing.status_code == 200
+    assert "sam_staff" in listing.content.decode() and SUPPORT in listing.content.decode()
+    page = client.get(change_url(staff))
+    assert page.status_code == 200 and 'name="username"' not in page.content.decode()
+    assert client.post(change_url(staff), {"username": "renamed"}).status_code == 403
+    assert client.get(password_url(superuser)).status_code == 403
+    staff.refresh_from_db()
+    assert staff.username == "sam_staff"

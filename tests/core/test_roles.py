@@ -53,7 +53,8 @@ MATRIX = [
     ("auth.add_user", {"Administrator"}),
     # Accounts are deactivated, never deleted; the roles themselves are the migrations' to shape.
     ("auth.delete_user", set()),
-    ("auth.view_group", {"Administrator"}),
+    ("auth.view_user", {"Administrator", "Auditor"}),
+    ("auth.view_group", {"Administrator", "Auditor"}),
     ("auth.add_group", set()),
     ("auth.change_group", set()),
     ("auth.delete_group", set()),
