@@ -55,6 +55,15 @@ class SendTemplateMixin:
         if not request.user.has_perm("messaging.send_template_message"):
             raise PermissionDenied
         contact = get_object_or_404(Contact, pk=contact_id)
+        if contact.merged_into_id is not None:
+            survivor = contact.merged_into
+            self.message_user(
+                request,
+                f"{contact} was merged into {survivor} (#{survivor.pk}), who stands for this person now: "
+                "send to that contact.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[survivor.pk]))
         choose = ChooseTemplateForm(request.GET or None)
         template = choose.cleaned_data["template"] if choose.is_valid() else None
         if template is None:

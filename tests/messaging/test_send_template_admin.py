@@ -434,3 +434,15 @@ def test_an_authentication_template_asks_for_the_code_only(client_for, editor, a
     assert list(refused.context["form"].errors) == ["body__1"]
     shown = preview(client, anna, template, {"body__1": "123456"}).content.decode()
     assert "123456 is your verification code." in shown
+
+
+def test_a_merged_away_contact_sends_staff_to_the_survivor(client_for, editor, anna, order_update):
+    from contacts.merging import contact_merge
+    from core.actors import Actor
+
+    survivor = ContactFactory(phone="+4915100007777")
+    contact_merge(survivor=survivor, merged=anna, actor=Actor.system("tests"), reason="one person")
+    response = client_for(editor).get(send_url(anna, order_update))
+    assert response.status_code == 302
+    assert response.url == reverse("admin:contacts_contact_change", args=[survivor.pk])
+    assert not OutboundMessage.objects.exists()
