@@ -223,8 +223,9 @@ class ContactMergeForm(forms.Form):
     survivor = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(
         max_length=500,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        initial="Same person",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "e.g. imported twice: the same customer number 4711 in both"}
+        ),
         help_text="Kept in the activity log and in the evidence of each carried-over consent event.",
         error_messages={
             "required": "Say why these two contacts are one person (it is kept in the activity log)."

@@ -1,6 +1,8 @@
 """Merging two contacts from the admin: the action, the confirmation page, merged-away rows, and
 who may do it (every role, including a direct GET or POST of the confirmation URL)."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -263,3 +265,9 @@ def test_recording_consent_on_a_merged_away_contact_leads_to_the_survivor(client
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:contacts_contact_change", args=[dialled.pk])
     assert any("merged into" in n for n in notices(response))
+
+
+def test_the_reason_starts_empty_so_someone_has_to_write_one(client_for, editor, pair):
+    page = client_for(editor).get(merge_url(*pair)).content.decode()
+    textarea = re.search(r"<textarea[^>]*name=\"reason\"[^>]*>(.*?)</textarea>", page, re.S)
+    assert textarea is not None and textarea.group(1).strip() == ""
