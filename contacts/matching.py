@@ -152,6 +152,13 @@ def contact_identity_changed(
     new = contact_match(wa_id=new_wa_id or None, user_id=new_user_id or None)
     if old is None or (new is not None and new.pk == old.pk):
         return new
+    if new is not None and new_wa_id and new.consent_events.exists():
+        # Numbers are recycled: a row that holds the new number *and* has a ledger is most likely
+        # the number's previous owner. Merging would hand their consent to this person, so the
+        # row gives the number up instead and keeps its ledger (consent is the person's, not the
+        # number's). Should it be the same person after all, staff merge the two by hand.
+        _number_reassigned(new, to=old, wa_id=new_wa_id, actor=actor, evidence=evidence)
+        new = None
     if new is not None:
         why = f"WhatsApp reported that {old_wa_id or old_user_id} is now {new_wa_id or new_user_id}"
         # The row holding the new identity survives; if it has no number (a row Meta named by user
@@ -172,6 +179,22 @@ def contact_identity_changed(
     if new_user_id:
         return contact_change_user_id(contact=old, user_id=new_user_id, actor=actor, evidence=evidence)
     return old
+
+
+def _number_reassigned(holder: Contact, *, to: Contact, wa_id: str, actor: Actor, evidence: dict) -> None:
+    """``holder`` gives up its phone and WhatsApp id, which now belong to ``to``'s person; logged."""
+    with transaction.atomic():
+        holder = Contact.objects.select_for_update().get(pk=holder.pk)
+        former = {"phone": holder.phone, "wa_id": holder.wa_id}
+        Contact.objects.filter(pk=holder.pk).update(
+            phone=None, wa_id=None, number_reassigned_at=timezone.now(), updated_at=timezone.now()
+        )
+        log_activity(
+            actor=actor,
+            action="contact.number_reassigned",
+            obj=holder,
+            details={**former, "now_with_contact_id": to.pk, "new_wa_id": wa_id, **evidence},
+        )
 
 
 # --- Helpers ---------------------------------------------------------------------------------------

@@ -160,6 +160,16 @@ class Contact(models.Model):
         help_text="This row was found to be the same person as that contact and merged into it.",
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Numbers are recycled: when WhatsApp reports that another person now has this row's number,
+    # the row gives up its phone and WhatsApp id (logged with their values) and keeps its ledger,
+    # which is about the person who had the number then. Such a row may have no identifier left.
+    number_reassigned_at = models.DateTimeField(
+        "number given to someone else on",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="WhatsApp reported this number now belongs to another person; see the activity log.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,7 +185,8 @@ class Contact(models.Model):
             models.CheckConstraint(
                 condition=models.Q(phone__isnull=False)
                 | models.Q(wa_id__isnull=False)
-                | models.Q(user_id__isnull=False),
+                | models.Q(user_id__isnull=False)
+                | models.Q(number_reassigned_at__isnull=False),
                 name="contact_has_identifier",
                 violation_error_message="A contact needs a phone number (or a WhatsApp id).",
             )
@@ -210,7 +221,8 @@ class Contact(models.Model):
             self.country = region if region in phonenumbers.SUPPORTED_REGIONS else ""
         if not isinstance(self.attributes, dict):
             errors["attributes"] = 'Custom fields must be a JSON object, e.g. {"customer_no": "4711"}.'
-        if not (self.phone or self.wa_id or self.user_id) and "phone" not in errors:
+        has_identifier = self.phone or self.wa_id or self.user_id or self.number_reassigned_at
+        if not has_identifier and "phone" not in errors:
             errors["phone"] = "A contact needs a phone number (or a WhatsApp id)."
         if errors:
             raise ValidationError(errors)

@@ -260,3 +260,37 @@ def test_a_changed_user_id_another_contact_has_merges_the_two(deliver, known):
 def test_a_changed_user_id_of_someone_unknown_creates_nobody(deliver):
     deliver(changed_user_id("DE.2", previous="DE.unknown"))
     assert not Contact.objects.exists()
+
+
+# --- A recycled number ---------------------------------------------------------------------------
+
+
+def test_a_changed_number_never_hands_the_previous_owners_opt_in_to_the_person(deliver):
+    """Numbers are recycled: the row holding the new number with a ledger is its previous owner."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contacts.models import ActivityLogEntry
+    from messaging.sending.rules import consent_verdict
+
+    now = timezone.now()
+    pablo = ContactFactory(phone="+4915112345678", wa_id="4915112345678")
+    opt_out(pablo, occurred_at=now - timedelta(days=2))
+    previous_owner = ContactFactory(phone="+4917698765432", first_name="Previous owner")
+    opt_in(previous_owner, occurred_at=now - timedelta(days=1))
+
+    deliver(changed_number("4917698765432"))
+
+    pablo.refresh_from_db()
+    previous_owner.refresh_from_db()
+    assert pablo.merged_into_id is None and previous_owner.merged_into_id is None
+    assert (pablo.phone, pablo.wa_id) == ("+4917698765432", "4917698765432")
+    assert status_of(pablo) == ConsentStatus.OPTED_OUT
+    assert not consent_verdict(contact_id=pablo.pk, purpose="marketing").go
+    # The previous owner keeps their ledger, but not the number that is someone else's now.
+    assert (previous_owner.phone, previous_owner.wa_id) == (None, None)
+    assert previous_owner.number_reassigned_at is not None
+    assert status_of(previous_owner) == ConsentStatus.OPTED_IN
+    entry = ActivityLogEntry.objects.get(action="contact.number_reassigned")
+    assert entry.details["phone"] == "+4917698765432" and entry.details["now_with_contact_id"] == pablo.pk
