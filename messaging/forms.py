@@ -66,7 +66,7 @@ def parameter_slots(version: TemplateVersion) -> list[Slot]:
                 "header_link",
                 f"{kind.title()} link",
                 "",
-                help_text=f"An https:// link to the {kind.lower()}.",
+                help_text=f"A web address of the {kind.lower()}, e.g. https://shop.example/file.pdf.",
             )
         )
     body = body_of(components)

@@ -173,7 +173,7 @@ def _media_header_problems(kind: str, value: Any) -> list[str]:
     if not isinstance(source, str) or not source.strip():
         problems.append(f"The {kind}'s {sources[0]} is empty.")
     elif sources[0] == "link" and not source.startswith(("https://", "http://")):
-        problems.append(f"The {kind} link must be a web address starting with https://.")
+        problems.append(f"The {kind} link must be a web address starting with https:// (or http://).")
     if "filename" in value and not (isinstance(value["filename"], str) and value["filename"].strip()):
         problems.append("The document's file name is empty.")
     return problems
