@@ -19,6 +19,7 @@ from contacts.admin_filters import (
 )
 from contacts.admin_merge import ContactMergeMixin
 from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm, consent_evidence
+from contacts.identity import contact_change_phone
 from contacts.models import (
     ActivityLogEntry,
     ConsentAction,
@@ -141,7 +142,7 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
         # A new number goes through the phone-change rule first: it clears what belonged to the
         # old number (wa_id, user id) on ``obj`` and logs it; the save then writes the rest.
         if change and "phone" in form.changed_data:
-            services.contact_change_phone(contact=obj, phone=obj.phone, actor=Actor.for_user(request.user))
+            contact_change_phone(contact=obj, phone=obj.phone, actor=Actor.for_user(request.user))
         super().save_model(request, obj, form, change)
 
     def get_deleted_objects(self, objs, request):

@@ -3,6 +3,7 @@
 from django import forms
 from django.utils import timezone
 
+from contacts.identity import contact_phone_change_check
 from contacts.matching import contact_match
 from contacts.models import (
     STAFF_SOURCES,
@@ -15,7 +16,7 @@ from contacts.models import (
 )
 from contacts.phones import InvalidPhoneNumber, normalize_phone
 from contacts.selectors import current_consent, latest_whatsapp_opt_out
-from contacts.services import consent_opt_in_check, contact_phone_change_check
+from contacts.services import consent_opt_in_check
 from core.errors import ApplicationError
 
 ALL_PURPOSES = "all"
@@ -25,7 +26,7 @@ class ContactAdminForm(forms.ModelForm):
     """Accepts a number as people type it ("0151 2345-6789"), longer than its stored E.164 form.
 
     On an existing contact a new number is checked by the phone-change rule
-    (``contacts.services.contact_change_phone``, which the admin's save then calls), so what it
+    (``contacts.identity.contact_change_phone``, which the admin's save then calls), so what it
     refuses shows on the field instead of failing the save.
     """
 

@@ -16,10 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.identity import contact_change_phone, contact_change_user_id
 from contacts.merging import contact_merge, has_address, survivor_of
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
-from contacts.services import contact_change_phone, contact_change_user_id, log_activity
+from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 

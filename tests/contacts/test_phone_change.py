@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from contacts.identity import contact_change_phone, contact_phone_change_check
 from contacts.merging import contact_merge
 from contacts.models import ActivityLogEntry, ConsentStatus, Contact, Purpose
-from contacts.services import contact_change_phone, contact_phone_change_check
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.sending.dispatch import send_queued
