@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from contacts.identity import contact_change_phone, contact_change_user_id
 from contacts.merging import contact_merge, has_address, survivor_of
-from contacts.models import Contact
+from contacts.models import ConsentAction, ConsentSource, Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
-from contacts.services import log_activity
+from contacts.services import log_activity, record_consent
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -153,11 +153,12 @@ def contact_identity_changed(
     new = contact_match(wa_id=new_wa_id or None, user_id=new_user_id or None)
     if old is None or (new is not None and new.pk == old.pk):
         return new
-    if new is not None and new_wa_id and new.consent_events.exists():
-        # Numbers are recycled: a row that holds the new number *and* has a ledger is most likely
-        # the number's previous owner. Merging would hand their consent to this person, so the
-        # row gives the number up instead and keeps its ledger (consent is the person's, not the
-        # number's). Should it be the same person after all, staff merge the two by hand.
+    if new is not None and new_wa_id and _previous_owner(new, new_user_id=new_user_id):
+        # Numbers are recycled: a row that holds the new number with an opt-in is most likely the
+        # number's previous owner, and merging would hand their opt-in to this person. So the row
+        # gives the number up and keeps its ledger. Its opt-outs go along to the person's row all
+        # the same: stopping is always safe, and one may be this person's own STOP sent from the
+        # new number before Meta's notice came. Same person after all? Staff merge the two.
         _number_reassigned(new, to=old, wa_id=new_wa_id, actor=actor, evidence=evidence)
         new = None
     if new is not None:
@@ -182,19 +183,62 @@ def contact_identity_changed(
     return old
 
 
+def _previous_owner(holder: Contact, *, new_user_id: str) -> bool:
+    """Whether ``holder`` looks like the previous owner of a number (not the person who has it now).
+
+    A business-scoped user id is never recycled: the holder of the person's new user id is them.
+    Otherwise a holder with an opt-in is treated as someone else, since merging would let their
+    opt-in speak for this person; a holder with only opt-outs is merged (that is safe either way).
+    """
+    if new_user_id and holder.user_id == new_user_id:
+        return False
+    return holder.consent_events.filter(action=ConsentAction.OPT_IN).exists()
+
+
 def _number_reassigned(holder: Contact, *, to: Contact, wa_id: str, actor: Actor, evidence: dict) -> None:
-    """``holder`` gives up its phone and WhatsApp id, which now belong to ``to``'s person; logged."""
+    """``holder`` gives up its phone and WhatsApp id, which now belong to ``to``'s person; logged.
+
+    Its opt-outs are recorded on ``to`` as well (merge copies, so the order rule and the import
+    rule read them as what they were): a STOP must never leave with a number.
+    """
     with transaction.atomic():
         holder = Contact.objects.select_for_update().get(pk=holder.pk)
         former = {"phone": holder.phone, "wa_id": holder.wa_id}
         Contact.objects.filter(pk=holder.pk).update(
             phone=None, wa_id=None, number_reassigned_at=timezone.now(), updated_at=timezone.now()
         )
+        copied = []
+        for opt_out in holder.consent_events.filter(action=ConsentAction.OPT_OUT).order_by(
+            "effective_at", "id"
+        ):
+            copy = record_consent(
+                contact=to,
+                purpose=opt_out.purpose,
+                action=ConsentAction.OPT_OUT,
+                source=ConsentSource.MERGE,
+                carried_source=opt_out.carried_source
+                or (opt_out.source if opt_out.source != ConsentSource.MERGE else ""),
+                actor=actor,
+                occurred_at=opt_out.effective_at,
+                evidence={
+                    "number_reassigned": {"from_contact_id": holder.pk, "to_contact_id": to.pk},
+                    "original_event_id": opt_out.pk,
+                    "original_source": opt_out.source,
+                },
+                signal_key=f"reassigned:{opt_out.pk}",
+            )
+            copied.append([opt_out.pk, copy.pk])
         log_activity(
             actor=actor,
             action="contact.number_reassigned",
             obj=holder,
-            details={**former, "now_with_contact_id": to.pk, "new_wa_id": wa_id, **evidence},
+            details={
+                **former,
+                "now_with_contact_id": to.pk,
+                "new_wa_id": wa_id,
+                "opt_outs_copied": copied,
+                **evidence,
+            },
         )
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
-from contacts.selectors import DECIDING_ORDER, decide_among
+from contacts.selectors import DECIDING_ORDER, decide_among, origin_of
 from contacts.services import log_activity, record_consent
 from contacts.signals import contact_merge_previewed, contact_merged
 from core.actors import Actor
@@ -283,10 +283,10 @@ def _carry_consent(
 def _ledger(contact: Contact, purpose: str) -> list[tuple[str, str, datetime, datetime, float]]:
     """The contact's events for the purpose as ``selectors.decide_among`` reads them."""
     return [
-        (action, carried_source or source, effective, recorded, pk)
-        for action, source, carried_source, effective, recorded, pk in ConsentEvent.objects.filter(
-            contact=contact, purpose=purpose
-        ).values_list("action", "source", "carried_source", "effective_at", "recorded_at", "pk")
+        (event.action, origin_of(event), event.effective_at, event.recorded_at, event.pk)
+        for event in ConsentEvent.objects.filter(contact=contact, purpose=purpose).only(
+            "action", "source", "carried_source", "evidence", "effective_at", "recorded_at"
+        )
     ]
 
 

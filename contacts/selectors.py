@@ -22,8 +22,15 @@ DECIDING_ORDER = ("-effective_at", "-recorded_at", "-id")
 
 
 def _from_source(*sources: str) -> Q:
-    """Events from these sources, or copies a merge carried over of events from them."""
-    return Q(source__in=sources) | Q(source=ConsentSource.MERGE, carried_source__in=sources)
+    """Events from these sources, or copies a merge carried over of events from them.
+
+    Copies made before ``carried_source`` existed name their original's source in the evidence.
+    """
+    return (
+        Q(source__in=sources)
+        | Q(source=ConsentSource.MERGE, carried_source__in=sources)
+        | Q(source=ConsentSource.MERGE, carried_source="", evidence__original_source__in=sources)
+    )
 
 
 # The two kinds of event the import rule is about, whichever row they were first recorded on.
@@ -33,6 +40,9 @@ WHATSAPP_OPT_OUT = Q(action=ConsentAction.OPT_OUT) & _from_source(*WHATSAPP_SOUR
 
 def origin_of(event: ConsentEvent) -> str:
     """Where an event's consent first came from: its source, or for a merge's copy the original's."""
+    if event.source == ConsentSource.MERGE and not event.carried_source:
+        legacy = (event.evidence or {}).get("original_source")
+        return legacy if legacy in ConsentSource.values else event.source
     return event.carried_source or event.source
 
 
@@ -102,10 +112,21 @@ def contact_answers_to(*, contact: Contact, wa_id: str = "", user_id: str = "") 
     wa_id, user_id = (wa_id or "").strip(), (user_id or "").strip()
     if user_id and contact.user_id == user_id:
         return True
+    if user_id and _merged_into_it(contact).filter(user_id=user_id).exists():
+        return True  # a business-scoped user id is never given to anyone else: still this person
     if not wa_id.isdigit():
         return False
     own = {form for number in (contact.phone, contact.wa_id) for form in equivalent_numbers(number)}
     return bool(own & set(equivalent_numbers("+" + wa_id)))
+
+
+def _merged_into_it(contact: Contact) -> QuerySet[Contact]:
+    """The rows merged into ``contact``, directly or through a chain of merges (a few at most)."""
+    ids, frontier = set(), {contact.pk}
+    while frontier:
+        frontier = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - ids
+        ids |= frontier
+    return Contact.objects.filter(pk__in=ids)
 
 
 def consent_status(event: ConsentEvent | None) -> str | None:

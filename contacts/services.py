@@ -396,13 +396,15 @@ def _says_what_they_did(evidence) -> bool:
     """Evidence beyond a stamp of where it was typed in: a non-empty value under some other key."""
 
     def says_something(value) -> bool:
+        # Words or a reference: at least one letter or digit (invisible characters, whitespace,
+        # punctuation, a bare number or a flag say nothing about what the person did).
         if isinstance(value, str):
-            return bool(value.strip())
+            return any(ch.isalnum() for ch in value)
         if isinstance(value, dict):
             return any(says_something(v) for v in value.values())
         if isinstance(value, list):
             return any(says_something(v) for v in value)
-        return value is not None and value is not False
+        return False
 
     return isinstance(evidence, dict) and any(
         says_something(value) for key, value in evidence.items() if key not in _EVIDENCE_STAMPS

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -181,6 +181,10 @@ def webhook_retry_failed(*, now: datetime) -> int:
             process_webhook_event(event_id=event.pk)
         except Exception:
             logger.exception("retrying webhook %s failed before it was processed", event.pk)
+            # Count the attempt all the same (processing never got to), so the limit holds.
+            WebhookEvent.objects.filter(
+                pk=event.pk, outcome=WebhookOutcome.FAILED, attempts=event.attempts, processed_at=now
+            ).update(attempts=F("attempts") + 1)
             continue
         after = WebhookEvent.objects.filter(pk=event.pk).values("outcome", "attempts", "error").first()
         if after and after["outcome"] == WebhookOutcome.FAILED and after["attempts"] >= MAX_ATTEMPTS:

@@ -164,3 +164,24 @@ def test_the_contact_page_shows_the_source_a_copy_carries(client_for, editor):
     merge(survivor, other)
     page = client_for(editor).get(reverse("admin:contacts_contact_change", args=[survivor.pk]))
     assert "Carried over in a merge: WhatsApp keyword" in page.content.decode()
+
+
+def test_a_merge_copy_from_before_carried_source_still_counts_as_what_it_was():
+    """Copies made before the column name their original's source only in the evidence."""
+    from contacts.selectors import origin_of
+
+    contact = ContactFactory()
+    opt_out(contact, occurred_at=timezone.now() - timedelta(days=2), source=ConsentSource.KEYWORD)
+    legacy_copy = record_consent(
+        contact=contact,
+        purpose=Purpose.MARKETING,
+        action=ConsentAction.OPT_IN,
+        source=ConsentSource.MERGE,
+        actor=SYSTEM,
+        occurred_at=timezone.now() - timedelta(days=1),
+        wording_text="Imported",
+        evidence={"original_source": ConsentSource.IMPORT, "original_event_id": 1},
+        signal_key="merge:legacy",
+    )
+    assert origin_of(legacy_copy) == ConsentSource.IMPORT
+    assert current_consent(contact=contact, purpose=Purpose.MARKETING).status == ConsentStatus.OPTED_OUT

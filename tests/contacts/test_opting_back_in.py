@@ -99,8 +99,28 @@ def test_opting_back_in_needs_a_date_after_the_opt_out(contact, after_the_opt_ou
 
 @pytest.mark.parametrize(
     "evidence",
-    [None, {}, {"recorded_in": "admin"}, {"recorded_in": "admin", "note": "   "}, {"note": ""}],
-    ids=["none", "empty", "admin stamp", "blank note", "empty note"],
+    [
+        None,
+        {},
+        {"recorded_in": "admin"},
+        {"recorded_in": "admin", "note": "   "},
+        {"note": ""},
+        {"note": "\u200b"},
+        {"note": "\u2060\u200d", "ref": "—"},
+        {"x": 0},
+        {"x": True},
+    ],
+    ids=[
+        "none",
+        "empty",
+        "admin stamp",
+        "blank note",
+        "empty note",
+        "zero-width space",
+        "invisible and punctuation",
+        "a bare number",
+        "a flag",
+    ],
 )
 @pytest.mark.parametrize("source", ON_SOMEONES_BEHALF[1:])
 def test_opting_back_in_on_someones_behalf_needs_the_persons_own_evidence(contact, source, evidence):

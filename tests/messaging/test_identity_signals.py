@@ -294,3 +294,78 @@ def test_a_changed_number_never_hands_the_previous_owners_opt_in_to_the_person(d
     assert status_of(previous_owner) == ConsentStatus.OPTED_IN
     entry = ActivityLogEntry.objects.get(action="contact.number_reassigned")
     assert entry.details["phone"] == "+4917698765432" and entry.details["now_with_contact_id"] == pablo.pk
+
+
+def test_a_stop_sent_from_the_new_number_before_metas_notice_goes_with_the_number(deliver):
+    """The holder of the new number may be the person: a STOP never leaves with the number."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    pablo = ContactFactory(phone="+4915112345678", wa_id="4915112345678")
+    opt_in(pablo, occurred_at=timezone.now() - timedelta(days=30), source=ConsentSource.CHECKOUT)
+    deliver(text_message("STOP", wa_id="4917698765432"))  # from his new number, first
+    deliver(changed_number("4917698765432"))  # Meta's notice, after it
+    [holder] = Contact.objects.filter(merged_into__isnull=True, wa_id="4917698765432")
+    assert status_of(holder) == ConsentStatus.OPTED_OUT
+
+
+def test_a_previous_owners_stop_also_stays_with_the_number(deliver):
+    """The row gives its number up because of its opt-in, and its opt-outs still go along."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    pablo = ContactFactory(phone="+4915112345678", wa_id="4915112345678")
+    opt_in(pablo, occurred_at=now - timedelta(days=30))
+    holder = ContactFactory(phone="+4917698765432")
+    opt_in(holder, occurred_at=now - timedelta(days=3))
+    opt_out(holder, occurred_at=now - timedelta(days=1), source=ConsentSource.KEYWORD)
+    deliver(changed_number("4917698765432"))
+    pablo.refresh_from_db()
+    assert pablo.wa_id == "4917698765432"
+    assert status_of(pablo) == ConsentStatus.OPTED_OUT
+
+
+def test_the_holder_of_the_persons_new_user_id_is_the_person_and_is_merged(deliver):
+    """User ids are never recycled: Meta's own proof of one person outweighs the holder's ledger."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    pablo = ContactFactory(phone="+4915112345678", wa_id="4915112345678", user_id="DE.1")
+    opt_in(pablo, occurred_at=timezone.now() - timedelta(days=30), source=ConsentSource.CHECKOUT)
+    deliver(text_message("STOP", wa_id="4917698765432", user_id="DE.2"))
+    deliver(changed_number("4917698765432", user_id="DE.2", previous_user_id="DE.1"))
+    pablo.refresh_from_db()
+    survivor = Contact.objects.get(pk=pablo.merged_into_id or pablo.pk)
+    assert status_of(survivor) == ConsentStatus.OPTED_OUT
+    assert not Contact.objects.filter(merged_into__isnull=True, wa_id="4915112345678").exists()
+
+
+def test_a_start_from_a_user_id_merged_into_the_contact_is_the_persons_own(deliver):
+    """User ids are never given to someone else: unlike a number a merged-away row kept, the
+    person's own user id still speaks for them after the merge."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.messaging.webhook_bodies import envelope, messages_change, new_wamid
+
+    person = ContactFactory(phone="+4915112345678", wa_id="4915112345678")
+    by_user_id = ContactFactory(phone=None, wa_id=None, user_id="DE.9")  # Meta named them so
+    opt_out(by_user_id, occurred_at=timezone.now() - timedelta(minutes=5), source=ConsentSource.KEYWORD)
+    contact_merge(survivor=person, merged=by_user_id, actor=Actor.system("tests"), reason="one person")
+    start = {
+        "from_user_id": "DE.9",
+        "id": new_wamid(),
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": "START"},
+    }
+    deliver(
+        envelope(messages_change(messages=[start], contacts=[{"profile": {"name": "A"}, "user_id": "DE.9"}]))
+    )
+    assert status_of(person) == ConsentStatus.OPTED_IN
+    assert not ActivityLogEntry.objects.filter(action="consent.opt_in_refused").exists()

@@ -163,3 +163,18 @@ def test_one_retry_that_breaks_does_not_stop_the_others(monkeypatch, caplog):
     assert WebhookEvent.objects.get(pk=second.pk).outcome == WebhookOutcome.PROCESSED
     assert WebhookEvent.objects.get(pk=first.pk).outcome == WebhookOutcome.FAILED
     assert any("retrying webhook" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_a_retry_that_breaks_before_processing_still_counts_as_an_attempt(monkeypatch):
+    """Else an event whose retries keep breaking would be retried forever, its limit never met."""
+    event = WebhookEvent.objects.create(body=b"{}", outcome=WebhookOutcome.FAILED, attempts=1)
+
+    def broken(*, event_id, again=False):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(tasks, "process_webhook_event", broken)
+    moment = timezone.now()
+    for _ in range(tasks.MAX_ATTEMPTS + 5):
+        moment += timedelta(hours=1)
+        sweep_at(moment)
+    assert WebhookEvent.objects.get(pk=event.pk).attempts == tasks.MAX_ATTEMPTS
