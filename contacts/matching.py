@@ -10,6 +10,7 @@ instead of looking contacts up themselves, so they all agree on who is who.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from contacts.identity import contact_change_phone, contact_change_user_id
 from contacts.merging import contact_merge, has_address, survivor_of
-from contacts.models import ConsentAction, ConsentSource, Contact
+from contacts.models import ActivityLogEntry, ConsentAction, ConsentSource, Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
 from contacts.services import log_activity, record_consent
 from core.actors import Actor
@@ -77,7 +78,13 @@ def contact_matches(
 
 
 def contact_find_or_create(
-    *, wa_id: str = "", user_id: str = "", phone: str | None = None, profile_name: str = "", actor: Actor
+    *,
+    wa_id: str = "",
+    user_id: str = "",
+    phone: str | None = None,
+    profile_name: str = "",
+    actor: Actor,
+    sent_at: datetime | None = None,
 ) -> Contact | None:
     """The contact for a person WhatsApp names; a new one if nobody matches. Never implies consent.
 
@@ -85,11 +92,20 @@ def contact_find_or_create(
     oldest (``merging.survivor_of``) and the merge is logged. Identifiers the contact lacks are
     filled in unless another row holds them (a merged-away row keeps its own). None when the
     identifiers are ones no contact can hold; the caller keeps the raw event.
+
+    ``sent_at``, when the person wrote: an identity nobody holds now but a contact gave up after
+    that moment (a phone change, a number handed on) was that contact's when they wrote, so a
+    message delivered late or retried after the change — a STOP above all — reaches them rather
+    than a new contact.
     """
     wa_id, user_id = (wa_id or "").strip(), (user_id or "").strip()
     if not (wa_id or user_id or phone):
         return None
     found = contact_matches(phone=phone, wa_id=wa_id, user_id=user_id)
+    if not found and sent_at is not None:
+        former = _former_holder(wa_id=wa_id, user_id=user_id, since=sent_at)
+        if former is not None:
+            return former
     if not found:
         created = _create(wa_id=wa_id, user_id=user_id, phone=phone, profile_name=profile_name, actor=actor)
         if created is not None:
@@ -243,6 +259,28 @@ def _number_reassigned(holder: Contact, *, to: Contact, wa_id: str, actor: Actor
 
 
 # --- Helpers ---------------------------------------------------------------------------------------
+
+
+_GAVE_UP_IDENTITY = ("contact.phone_changed", "contact.number_reassigned")
+
+
+def _former_holder(*, wa_id: str, user_id: str, since: datetime) -> Contact | None:
+    """The contact that gave up this wa_id or user id after ``since``, from the activity log."""
+    held = Q()
+    if wa_id:
+        held |= Q(details__old__wa_id=wa_id) | Q(details__wa_id=wa_id)
+    if user_id:
+        held |= Q(details__old__user_id=user_id)
+    if not held:
+        return None
+    entry = (
+        ActivityLogEntry.objects.filter(held, action__in=_GAVE_UP_IDENTITY, occurred_at__gte=since)
+        .order_by("occurred_at", "id")
+        .only("object_id")
+        .first()
+    )
+    holder = Contact.objects.filter(pk=entry.object_id).first() if entry is not None else None
+    return _live(holder) if holder is not None else None
 
 
 def _normalized(phone: str | None) -> str | None:

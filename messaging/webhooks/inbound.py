@@ -83,13 +83,13 @@ def receive_message(
     )
     kind = text(message.get("type"), 32).strip() or "unknown"
     change = identity_change_of(message) if kind == "system" else None
+    sent_at = min(unix_time(message.get("timestamp")) or timezone.now(), timezone.now())
     if change is not None:
         contact = _apply_identity_change(change, message=message, wamid=wamid, webhook_event=webhook_event)
     else:
-        contact = contact_for(sender)
+        contact = contact_for(sender, sent_at=sent_at)
     if contact is None:
         return None
-    sent_at = min(unix_time(message.get("timestamp")) or timezone.now(), timezone.now())
     context_wamid = _context_wamid(message, kind)
     inbound = InboundMessage(
         wamid=wamid,
@@ -112,15 +112,20 @@ def receive_message(
     return inbound
 
 
-def contact_for(sender: Sender) -> Contact | None:
+def contact_for(sender: Sender, *, sent_at: dt.datetime | None = None) -> Contact | None:
     """The contact for this wa_id or user id; a new one (no consent implied) if nobody matches.
 
     The matcher finds any form of the number and follows merges; two live rows of one identity
     are merged. Fills identifiers the contact lacks and keeps the profile name it shows on
-    WhatsApp.
+    WhatsApp. ``sent_at``: when the person wrote, so a message delivered or retried after the
+    number changed hands reaches who had it then.
     """
     return contact_find_or_create(
-        wa_id=sender.wa_id, user_id=sender.user_id, profile_name=sender.profile_name, actor=_SYSTEM
+        wa_id=sender.wa_id,
+        user_id=sender.user_id,
+        profile_name=sender.profile_name,
+        actor=_SYSTEM,
+        sent_at=sent_at,
     )
 
 

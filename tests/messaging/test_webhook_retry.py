@@ -178,3 +178,24 @@ def test_a_retry_that_breaks_before_processing_still_counts_as_an_attempt(monkey
         moment += timedelta(hours=1)
         sweep_at(moment)
     assert WebhookEvent.objects.get(pk=event.pk).attempts == tasks.MAX_ATTEMPTS
+
+
+def test_a_stop_retried_after_metas_number_change_reaches_who_had_the_number(deliver, failing_consent):
+    """The retry looks the sender up as of when they wrote: nobody holds the old number now, but
+    the person's contact gave it up after the STOP was sent, so the STOP is theirs."""
+    from contacts.models import ConsentSource, Contact
+    from tests.factories import ContactFactory
+    from tests.messaging.test_identity_signals import changed_number
+
+    old, new = "4915112345678", "4917698765432"
+    pablo = ContactFactory(phone="+" + old, wa_id=old)
+    opt_in(pablo, occurred_at=timezone.now() - timedelta(days=3), source=ConsentSource.CHECKOUT)
+    failing_consent(1)
+    deliver(text_message("STOP", wa_id=old, at=int(timezone.now().timestamp()) - 5))
+    stop = the_event()
+    deliver(changed_number(new, old=old))
+    sweep_at(stop.processed_at + timedelta(minutes=1))
+    pablo.refresh_from_db()
+    assert pablo.wa_id == new
+    assert not marketing_opted_in(pablo)
+    assert Contact.objects.count() == 1  # no contact made up for the number he left
