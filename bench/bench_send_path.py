@@ -135,6 +135,7 @@ def _child(tree: str, database: str) -> dict:
         ids.append(
             send_message(contact=contact, actor=actor, template=order_update, parameters=parameters).pk
         )
+    connection.queries_log.clear()  # DEBUG logs every query; a full log would hide these
     with CaptureQueriesContext(connection) as queries:
         first = send_queued(ids[0])
     assert first.startswith("accepted"), f"the first message was not sent: {first}"

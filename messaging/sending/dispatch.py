@@ -218,8 +218,13 @@ def start_attempt(claim: Claim) -> SendAttempt | Verdict | None:
     now = timezone.now()
     message = claim.message
     with transaction.atomic():
-        Contact.objects.select_for_update().filter(pk=message.contact_id).exists()
-        verdict = recheck_before_request(message)
+        merged_into_id = (
+            Contact.objects.select_for_update()
+            .filter(pk=message.contact_id)
+            .values_list("merged_into_id", flat=True)
+            .first()
+        )
+        verdict = recheck_before_request(message, merged_into_id=merged_into_id)
         if not verdict.go:
             skipped = message_skip(
                 message,

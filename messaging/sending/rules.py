@@ -113,21 +113,21 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
     return Verdict(GO, authorising_event_id=event_id, template_version_id=version_id, purpose=purpose)
 
 
-def recheck_before_request(message: OutboundMessage) -> Verdict:
+def recheck_before_request(message: OutboundMessage, *, merged_into_id: int | None) -> Verdict:
     """Asked again right before the request leaves, after the limiter's wait: what can change
     while a message waits for its slot and must still win — a merge, and (business-initiated
     messages) consent, read with its proof. Cheap: the contact's row and one join.
 
-    The caller holds the contact's row lock (the one ``record_consent`` takes), so an opt-out
-    being recorded now is either seen here or committed only after the attempt is written.
-    GO carries the consent event that authorises the message *now*: the proof.
+    The caller holds the contact's row lock (the one ``record_consent`` takes) and read
+    ``merged_into_id`` with it, so an opt-out or a merge being recorded now is either seen here or
+    committed only after the attempt is written. GO carries the consent event that authorises the
+    message *now*: the proof.
     """
-    contact = Contact.objects.only("pk", "merged_into_id").get(pk=message.contact_id)
-    if contact.merged_into_id is not None:
-        return merged_verdict(contact)
+    if merged_into_id is not None:
+        return merged_verdict(Contact.objects.get(pk=message.contact_id))
     if is_reply(message):
         return Verdict(GO, purpose=message.purpose)
-    return consent_verdict(contact_id=contact.pk, purpose=message.purpose)
+    return consent_verdict(contact_id=message.contact_id, purpose=message.purpose)
 
 
 # --- Consent, with its proof ----------------------------------------------------------------

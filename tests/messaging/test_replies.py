@@ -155,7 +155,7 @@ def test_the_send_time_rules_ask_consent_of_a_flag_without_reply_to(stranger):
     message = flagged_without_reply_to(stranger)
     verdict = send_time_verdict(message)
     assert verdict.skipped and verdict.reason == SkipReason.NO_CONSENT
-    assert recheck_before_request(message).reason == SkipReason.NO_CONSENT
+    assert recheck_before_request(message, merged_into_id=None).reason == SkipReason.NO_CONSENT
 
 
 def test_a_manual_halt_holds_a_flag_without_reply_to(stranger):
