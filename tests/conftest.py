@@ -74,6 +74,20 @@ def pytest_collection_modifyitems(config, items):
 
     on_postgres = connection.vendor == "postgresql"
     has_chromium = shutil.which(CHROMIUM) is not None
+    # A transactional test's flush without serialized_rollback recreates content types and
+    # permissions (and drops the roles), and the next serialized test on that worker then fails
+    # to restore its own: an order-dependent failure. Refuse such a test when it is collected.
+    unserialized = [
+        item.nodeid
+        for item in items
+        if (marker := item.get_closest_marker("django_db")) is not None
+        and marker.kwargs.get("transaction")
+        and not marker.kwargs.get("serialized_rollback")
+    ]
+    if unserialized:
+        raise pytest.UsageError(
+            "transactional tests must use serialized_rollback=True: " + ", ".join(unserialized)
+        )
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (see README)"))
