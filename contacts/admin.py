@@ -118,7 +118,8 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.merged_into_id is not None:
+        # A contact with a consent ledger is evidence (PROTECT): no Delete button that then refuses.
+        if obj is not None and (obj.merged_into_id is not None or obj.consent_events.exists()):
             return False
         return super().has_delete_permission(request, obj)
 

@@ -229,3 +229,12 @@ def test_the_country_filter_lists_each_country_once(client_for, editor):
     response = client_for(editor).get(reverse("admin:contacts_contact_changelist"))
     country_filter = next(f for f in response.context["cl"].filter_specs if f.title == "country")
     assert [value for value, _ in country_filter.lookup_choices] == ["DE", "GB"]
+
+
+def test_a_contact_with_a_consent_ledger_offers_no_delete_button(client_for, editor, contact_with_consent):
+    from django.urls import reverse
+
+    page = client_for(editor).get(reverse("admin:contacts_contact_change", args=[contact_with_consent.pk]))
+    assert page.status_code == 200
+    delete_url = reverse("admin:contacts_contact_delete", args=[contact_with_consent.pk])
+    assert delete_url not in page.content.decode()
