@@ -184,7 +184,7 @@ class OutboundMessageAdmin(SendTemplateMixin, ReadOnlyAdminMixin, admin.ModelAdm
             ),
         )
         return format_html(
-            "<table><tr><th>received</th><th>status</th><th>WhatsApp's time</th><th></th>"
+            "<table><tr><th>received</th><th>status</th><th>WhatsApp's time</th><th>effect</th>"
             "<th>pricing</th></tr>{}</table>",
             rows,
         )
