@@ -123,6 +123,15 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_view(self, request, object_id, extra_context=None):
+        contact = self.get_object(request, object_id)
+        if contact is not None and contact.consent_events.exists():
+            raise PermissionDenied(
+                f"{contact} has a consent ledger, which is the proof of what they agreed to: the "
+                "contact cannot be deleted. Record an opt-out to stop messages."
+            )
+        return super().delete_view(request, object_id, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.merged_into_id is not None:
