@@ -1,3 +1,4 @@
+import json
 import re
 
 from django.contrib import admin, messages
@@ -349,13 +350,15 @@ class ConsentWordingAdmin(admin.ModelAdmin):
 class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger, read-only: events are recorded on the contact page, never edited here."""
 
+    # Listed in the order rule's order (effective time: the earlier of occurred and recorded).
     list_display = [
-        "occurred_at",
+        "effective_at",
         "contact_link",
         "purpose",
         "action",
         "source",
         "actor_label",
+        "occurred_at",
         "recorded_at",
     ]
     list_filter = ["purpose", "action", "source", "actor_kind"]
@@ -372,9 +375,11 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "carried_source",
         "occurred_at",
         "recorded_at",
+        "effective_at",
         "wording",
         "wording_text",
-        "evidence",
+        "evidence_pretty",
+        "signal_key",
         "actor_kind",
         "actor_label",
         "actor_ref",
@@ -384,6 +389,10 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="contact", ordering="contact")
     def contact_link(self, obj):
         return contact_link(obj.contact)
+
+    @admin.display(description="evidence")
+    def evidence_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.evidence, indent=2, ensure_ascii=False))
 
 
 @admin.register(ActivityLogEntry)

@@ -238,3 +238,17 @@ def test_a_contact_with_a_consent_ledger_offers_no_delete_button(client_for, edi
     assert page.status_code == 200
     delete_url = reverse("admin:contacts_contact_delete", args=[contact_with_consent.pk])
     assert delete_url not in page.content.decode()
+
+
+def test_the_ledger_page_shows_evidence_as_json_and_the_effective_time(client_for, auditor, contact):
+    from django.urls import reverse
+
+    from contacts.models import Purpose
+    from tests.factories import opt_in
+
+    event = opt_in(contact, Purpose.MARKETING, evidence={"note": "signed the in-store form", "page": "/join"})
+    page = client_for(auditor).get(reverse("admin:contacts_consentevent_change", args=[event.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "&quot;note&quot;: &quot;signed the in-store form&quot;" in html
+    assert "Effective at" in html or "effective at" in html
