@@ -18,10 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contacts.identity import contact_change_phone, contact_change_user_id
-from contacts.merging import contact_merge, has_address, survivor_of
-from contacts.models import ActivityLogEntry, ConsentAction, ConsentSource, Contact
+from contacts.merging import consent_event_copy, contact_merge, has_address, survivor_of
+from contacts.models import ActivityLogEntry, ConsentAction, Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
-from contacts.services import log_activity, record_consent
+from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -223,25 +223,12 @@ def _number_reassigned(holder: Contact, *, to: Contact, wa_id: str, actor: Actor
         Contact.objects.filter(pk=holder.pk).update(
             phone=None, wa_id=None, number_reassigned_at=timezone.now(), updated_at=timezone.now()
         )
+        why = {"number_reassigned": {"from_contact_id": holder.pk, "to_contact_id": to.pk}}
+        opt_outs = holder.consent_events.filter(action=ConsentAction.OPT_OUT).order_by("effective_at", "id")
         copied = []
-        for opt_out in holder.consent_events.filter(action=ConsentAction.OPT_OUT).order_by(
-            "effective_at", "id"
-        ):
-            copy = record_consent(
-                contact=to,
-                purpose=opt_out.purpose,
-                action=ConsentAction.OPT_OUT,
-                source=ConsentSource.MERGE,
-                carried_source=opt_out.carried_source
-                or (opt_out.source if opt_out.source != ConsentSource.MERGE else ""),
-                actor=actor,
-                occurred_at=opt_out.effective_at,
-                evidence={
-                    "number_reassigned": {"from_contact_id": holder.pk, "to_contact_id": to.pk},
-                    "original_event_id": opt_out.pk,
-                    "original_source": opt_out.source,
-                },
-                signal_key=f"reassigned:{opt_out.pk}",
+        for opt_out in opt_outs:
+            copy = consent_event_copy(
+                opt_out, to=to, actor=actor, evidence=why, signal_key=f"reassigned:{opt_out.pk}"
             )
             copied.append([opt_out.pk, copy.pk])
         log_activity(

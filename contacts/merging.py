@@ -241,43 +241,55 @@ def _check_mergeable(survivor: Contact, merged: Contact) -> None:
 # --- Consent -------------------------------------------------------------------------------------
 
 
-def _carry_consent(
-    survivor: Contact, merged: Contact, actor: Actor, reason: str
-) -> list[tuple[ConsentEvent, ConsentEvent]]:
-    """Record each event of the merged row again on the survivor, oldest first; the rule decides.
+def consent_event_copy(
+    original: ConsentEvent, *, to: Contact, actor: Actor, evidence: dict, signal_key: str
+) -> ConsentEvent:
+    """Record ``original`` again on ``to`` as a ``merge`` copy; the order rule then decides.
 
     The copy keeps the original's *effective* time as its ``occurred_at``: that is the original
     ``occurred_at`` unless the original was dated ahead of when it was recorded, and then it must
     keep counting from when it was recorded, or a clock running ahead would let it outvote a STOP
-    recorded on the survivor in between. ``merge:<id>`` keys it, once per original.
+    recorded on ``to`` in between. It keeps the original's source (through earlier copies too) as
+    ``carried_source``, so the import rule reads it as what it was. ``evidence`` says why it was
+    copied; the original's id, source and times are added.
     """
-    carried = []
+    origin = origin_of(original)
+    return record_consent(
+        contact=to,
+        purpose=original.purpose,
+        action=original.action,
+        source=ConsentSource.MERGE,
+        carried_source=origin if origin != ConsentSource.MERGE else "",
+        actor=actor,
+        occurred_at=original.effective_at,
+        wording=original.wording,
+        wording_text=original.wording_text,
+        evidence={
+            **evidence,
+            "original_event_id": original.pk,
+            "original_source": original.source,
+            "original_occurred_at": original.occurred_at.isoformat(),
+            "original_recorded_at": original.recorded_at.isoformat(),
+        },
+        signal_key=signal_key,
+    )
+
+
+def _carry_consent(
+    survivor: Contact, merged: Contact, actor: Actor, reason: str
+) -> list[tuple[ConsentEvent, ConsentEvent]]:
+    """Copy each event of the merged row to the survivor, oldest first, keyed ``merge:<id>``."""
+    why = {"merge": {"merged_contact_id": merged.pk, "survivor_id": survivor.pk, "reason": reason}}
     originals = ConsentEvent.objects.filter(contact=merged).order_by(*(f.lstrip("-") for f in DECIDING_ORDER))
-    for original in originals:
-        event = record_consent(
-            contact=survivor,
-            purpose=original.purpose,
-            action=original.action,
-            source=ConsentSource.MERGE,
-            # The original's own source, through any earlier merge (a copy made before the column
-            # existed has none to give).
-            carried_source=original.carried_source
-            or (original.source if original.source != ConsentSource.MERGE else ""),
-            actor=actor,
-            occurred_at=original.effective_at,
-            wording=original.wording,
-            wording_text=original.wording_text,
-            evidence={
-                "merge": {"merged_contact_id": merged.pk, "survivor_id": survivor.pk, "reason": reason},
-                "original_event_id": original.pk,
-                "original_source": original.source,
-                "original_occurred_at": original.occurred_at.isoformat(),
-                "original_recorded_at": original.recorded_at.isoformat(),
-            },
-            signal_key=f"merge:{original.pk}",
+    return [
+        (
+            original,
+            consent_event_copy(
+                original, to=survivor, actor=actor, evidence=why, signal_key=f"merge:{original.pk}"
+            ),
         )
-        carried.append((original, event))
-    return carried
+        for original in originals
+    ]
 
 
 def _ledger(contact: Contact, purpose: str) -> list[tuple[str, str, datetime, datetime, float]]:
