@@ -119,25 +119,14 @@ def _guard(tables, guard: str, forwards, backwards) -> LedgerGuard:
 
 def append_only_triggers(*tables: str) -> LedgerGuard:
     """A migration operation installing the append-only trigger on each table (PostgreSQL only)."""
-
-    def forwards(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        schema_editor.execute(_FUNCTION, params=None)
-        for table in tables:
-            schema_editor.execute(
-                f'CREATE TRIGGER "{trigger_name(table)}" BEFORE UPDATE OR DELETE ON "{table}" '
-                "FOR EACH ROW EXECUTE FUNCTION refuse_append_only_change()"
-            )
-
-    def backwards(apps, schema_editor):
-        refuse_if_ledger_has_rows(schema_editor.connection, tables, "append-only trigger")
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        for table in tables:
-            schema_editor.execute(f'DROP TRIGGER IF EXISTS "{trigger_name(table)}" ON "{table}"')
-
-    return _guard(tables, "append-only trigger", forwards, backwards)
+    return _trigger_guard(
+        tables,
+        guard="append-only trigger",
+        function=_FUNCTION,
+        name=trigger_name,
+        definition="BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_append_only_change()",
+    )
 
 
 def truncate_guard_triggers(*tables: str) -> LedgerGuard:
@@ -146,25 +135,33 @@ def truncate_guard_triggers(*tables: str) -> LedgerGuard:
     A statement-level trigger, because TRUNCATE fires no row triggers; it also fires when the table
     is reached through ``TRUNCATE ... CASCADE`` from a table it references.
     """
+    return _trigger_guard(
+        tables,
+        guard="TRUNCATE guard",
+        function=_TRUNCATE_FUNCTION,
+        name=truncate_trigger_name,
+        definition="BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION refuse_ledger_truncate()",
+    )
+
+
+def _trigger_guard(tables, *, guard: str, function: str, name, definition: str) -> LedgerGuard:
+    """Install ``function`` and one trigger per table; backwards refuses while a table holds rows."""
 
     def forwards(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
-        schema_editor.execute(_TRUNCATE_FUNCTION, params=None)
+        schema_editor.execute(function, params=None)
         for table in tables:
-            schema_editor.execute(
-                f'CREATE TRIGGER "{truncate_trigger_name(table)}" BEFORE TRUNCATE ON "{table}" '
-                "FOR EACH STATEMENT EXECUTE FUNCTION refuse_ledger_truncate()"
-            )
+            schema_editor.execute(f'CREATE TRIGGER "{name(table)}" ' + definition.format(table=f'"{table}"'))
 
     def backwards(apps, schema_editor):
-        refuse_if_ledger_has_rows(schema_editor.connection, tables, "TRUNCATE guard")
+        refuse_if_ledger_has_rows(schema_editor.connection, tables, guard)
         if schema_editor.connection.vendor != "postgresql":
             return
         for table in tables:
-            schema_editor.execute(f'DROP TRIGGER IF EXISTS "{truncate_trigger_name(table)}" ON "{table}"')
+            schema_editor.execute(f'DROP TRIGGER IF EXISTS "{name(table)}" ON "{table}"')
 
-    return _guard(tables, "TRUNCATE guard", forwards, backwards)
+    return _guard(tables, guard, forwards, backwards)
 
 
 def _ledger_tables() -> list[str]:
