@@ -112,21 +112,14 @@ def contact_answers_to(*, contact: Contact, wa_id: str = "", user_id: str = "") 
     wa_id, user_id = (wa_id or "").strip(), (user_id or "").strip()
     if user_id and contact.user_id == user_id:
         return True
-    if user_id and _merged_into_it(contact).filter(user_id=user_id).exists():
-        return True  # a business-scoped user id is never given to anyone else: still this person
+    if user_id and contact.merged_from.filter(user_id=user_id).exists():
+        # A business-scoped user id is never given to anyone else: still this person. (Merging
+        # re-points rows merged into the merged row, so every merged-away row points here directly.)
+        return True
     if not wa_id.isdigit():
         return False
     own = {form for number in (contact.phone, contact.wa_id) for form in equivalent_numbers(number)}
     return bool(own & set(equivalent_numbers("+" + wa_id)))
-
-
-def _merged_into_it(contact: Contact) -> QuerySet[Contact]:
-    """The rows merged into ``contact``, directly or through a chain of merges (a few at most)."""
-    ids, frontier = set(), {contact.pk}
-    while frontier:
-        frontier = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - ids
-        ids |= frontier
-    return Contact.objects.filter(pk__in=ids)
 
 
 def consent_status(event: ConsentEvent | None) -> str | None:
