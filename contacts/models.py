@@ -175,7 +175,10 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        permissions = [("merge_contact", "Can merge two contacts that are one person")]
+        permissions = [
+            ("merge_contact", "Can merge two contacts that are one person"),
+            ("export_contact", "Can export the contact list"),
+        ]
         indexes = [
             models.Index(fields=["language"], name="contact_language_idx"),
             models.Index(fields=["country"], name="contact_country_idx"),
@@ -371,3 +374,22 @@ class ActivityLogEntry(AppendOnlyModel, ActorFields):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_display} {self.action} {self.object_repr}"
+
+
+# Audiences (imports, custom fields, static lists, segments) live in their own module; importing
+# it here registers its models with the contacts app.
+from contacts.audience_models import (  # noqa: E402,F401
+    AttributeDefinition,
+    AttributeType,
+    ContactImport,
+    ContactList,
+    ContactListMember,
+    ImportFile,
+    ImportKind,
+    ImportMapping,
+    ImportRow,
+    ImportRowStatus,
+    ImportStatus,
+    Segment,
+    SegmentVersion,
+)

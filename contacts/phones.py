@@ -170,3 +170,18 @@ def _is_valid(e164: str, *, mobile: bool = False) -> bool:
     if not phonenumbers.is_valid_number(number):
         return False
     return not mobile or phonenumbers.number_type(number) in _MOBILE
+
+
+def match_key(number: str | None) -> str:
+    """One key for every form of a WhatsApp number: the form that is a valid number, else itself.
+
+    Two numbers with one key are one person's (``equivalent_numbers``), so an import matches rows
+    to contacts, and rows to each other, with an equality join on this key (docs/imports.md).
+    """
+    forms = equivalent_numbers(number)
+    if not forms:
+        return ""
+    for form in forms:
+        if _is_valid(form):
+            return form
+    return forms[0]

@@ -12,7 +12,7 @@ from django.core.management.sql import sql_flush
 from django.db import connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
-from contacts.models import ActivityLogEntry, ConsentEvent, Contact
+from contacts.models import ActivityLogEntry, ConsentEvent, Contact, Segment, SegmentVersion
 from contacts.services import log_activity
 from core.actors import Actor
 from core.db import ALLOW_TRUNCATE_SETTING, LedgerGuard
@@ -31,6 +31,7 @@ GUARD_MIGRATIONS = [
     ("contacts", "0007_truncate_guard"),
     ("templates_app", "0003_truncate_guard"),
     ("messaging", "0005_truncate_guard"),
+    ("contacts", "0011_audience_guards_and_roles"),
 ]
 
 
@@ -47,12 +48,13 @@ def make_ledger_rows() -> None:
         template=template, kind="created", source="admin", actor_kind="system", actor_label="tests"
     )
     MessageStatusEvent.objects.create(wamid="wamid.ledger-test", status="sent")
+    segment = Segment.objects.create(name="Ledger test", rules={"all": []})
+    SegmentVersion.objects.create(segment=segment, version=1, rules=segment.rules)
 
 
-def guard_operation(app_label: str, name: str) -> LedgerGuard:
+def guard_operations(app_label: str, name: str) -> list[LedgerGuard]:
     migration = import_module(f"{app_label}.migrations.{name}").Migration
-    (operation,) = [op for op in migration.operations if isinstance(op, LedgerGuard)]
-    return operation
+    return [op for op in migration.operations if isinstance(op, LedgerGuard)]
 
 
 def fresh_connection():
@@ -72,11 +74,12 @@ def fresh_connection():
     return conn
 
 
-def test_the_ledger_tables_are_the_documented_five():
+def test_the_ledger_tables_are_the_documented_six():
     assert LEDGER_TABLES == [
         "contacts_activitylogentry",
         "contacts_consentevent",
         "contacts_consentwording",
+        "contacts_segmentversion",
         "messaging_messagestatusevent",
         "templates_app_templateevent",
     ]
@@ -177,11 +180,11 @@ def test_flush_of_a_database_whose_ledger_is_empty_still_runs(settings):
 @pytest.mark.parametrize(("app_label", "name"), GUARD_MIGRATIONS)
 def test_a_guard_migration_refuses_to_run_backwards_over_ledger_rows(app_label, name):
     make_ledger_rows()
-    operation = guard_operation(app_label, name)
-    with pytest.raises(
-        CommandError, match=rf"Refusing to unapply the {operation.guard} of {operation.tables[0]}"
-    ):
-        operation.reverse_code(apps, connection.schema_editor())
+    for operation in guard_operations(app_label, name):
+        with pytest.raises(
+            CommandError, match=rf"Refusing to unapply the {operation.guard} of {operation.tables[0]}"
+        ):
+            operation.reverse_code(apps, connection.schema_editor())
     if connection.vendor == "postgresql":
         assert_guards_in_place()
 
@@ -189,8 +192,8 @@ def test_a_guard_migration_refuses_to_run_backwards_over_ledger_rows(app_label, 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("app_label", "name"), GUARD_MIGRATIONS)
 def test_an_empty_ledger_may_still_migrate_backwards(app_label, name):
-    operation = guard_operation(app_label, name)
-    operation.reverse_code(apps, connection.schema_editor())  # rolled back with the test
+    for operation in reversed(guard_operations(app_label, name)):
+        operation.reverse_code(apps, connection.schema_editor())  # rolled back with the test
 
 
 @pytest.mark.django_db
