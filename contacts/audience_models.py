@@ -120,6 +120,9 @@ class ImportFile(models.Model):
     )
     data = models.BinaryField()
 
+    def __str__(self) -> str:
+        return f"File of import #{self.pk}"
+
 
 class ImportMapping(models.Model):
     """The mapping staff last confirmed for a set of headers, offered again for the same headers."""
@@ -127,6 +130,9 @@ class ImportMapping(models.Model):
     header_key = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the normalised headers.")
     mapping = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Mapping {self.header_key[:12]}"
 
 
 class ImportRowStatus(models.TextChoices):
@@ -226,6 +232,9 @@ class ContactListMember(models.Model):
             models.UniqueConstraint(fields=["contact_list", "contact"], name="contact_list_member_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.contact_list}: contact #{self.contact_id}"
+
 
 class Segment(models.Model):
     """Who a campaign is for, as rules over contacts (docs/segments.md); versioned.
@@ -268,9 +277,7 @@ class SegmentVersion(AppendOnlyModel):
 
     class Meta:
         ordering = ["segment", "-version"]
-        constraints = [
-            models.UniqueConstraint(fields=["segment", "version"], name="segment_version_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["segment", "version"], name="segment_version_unique")]
 
     def __str__(self) -> str:
         return f"{self.segment} v{self.version}"
