@@ -376,6 +376,25 @@ WHATSAPP_OPT_OUT_KEYWORDS = ["STOP", "STOPP", "ABMELDEN", "UNSUBSCRIBE", "ARRET"
 WHATSAPP_OPT_OUT_ALL_KEYWORDS = ["STOP ALL", "ALLE ABMELDEN", "UNSUBSCRIBE ALL"]
 WHATSAPP_OPT_IN_KEYWORDS = ["START", "ANMELDEN", "SUBSCRIBE"]
 
+# --- Audiences: contact imports (docs/imports.md) -------------------------------------------
+# A file larger than this is refused at upload, before anything is written.
+CONTACT_IMPORT_MAX_BYTES = _positive(
+    "CONTACT_IMPORT_MAX_BYTES", _read("CONTACT_IMPORT_MAX_BYTES", env.int, 50 * 1024 * 1024)
+)
+# The uploaded file is kept this many days after upload, then deleted (the import keeps its name
+# and SHA-256, and says when the bytes went: the hash proves which file it was only while it exists).
+CONTACT_IMPORT_FILE_RETENTION_DAYS = _positive(
+    "CONTACT_IMPORT_FILE_RETENTION_DAYS", _read("CONTACT_IMPORT_FILE_RETENTION_DAYS", env.int, 90)
+)
+# Rows staged or applied per chunk; each task works through chunks for at most
+# CONTACT_IMPORT_TASK_SECONDS, then hands on to a new task, well inside Q_CLUSTER's timeout.
+CONTACT_IMPORT_CHUNK_ROWS = _positive(
+    "CONTACT_IMPORT_CHUNK_ROWS", _read("CONTACT_IMPORT_CHUNK_ROWS", env.int, 5000)
+)
+CONTACT_IMPORT_TASK_SECONDS = _positive(
+    "CONTACT_IMPORT_TASK_SECONDS", _read("CONTACT_IMPORT_TASK_SECONDS", env.int, 20)
+)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

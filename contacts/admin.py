@@ -415,3 +415,7 @@ class ActivityLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "details",
     ]
     readonly_fields = fields
+
+
+# The audiences' admin pages register themselves from their own modules.
+from contacts import admin_imports, admin_segments  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""The admin pages of contact imports: upload, mapping, preview and progress (docs/imports.md)."""

@@ -1,0 +1,1 @@
+"""The admin of segments, custom fields and static lists (docs/segments.md)."""

@@ -1,0 +1,1 @@
+"""Contact imports: a file read, staged, checked in SQL, previewed, then applied (docs/imports.md)."""
