@@ -1,0 +1,138 @@
+"""Consent for many contacts at once: the set-based form of ``record_consent``'s bookkeeping.
+
+An import, a bulk opt-out and other set-based writers insert their ledger rows with one
+statement; this module then does what ``record_consent`` does per contact, for the whole set in
+one statement each: take the contacts' row locks, and point current consent at the deciding event
+under the order rule (``contacts.selectors.deciding_event``, docs/consent.md). A test holds the
+SQL here to ``deciding_event`` over random ledgers, so the two cannot drift apart.
+"""
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from contacts.models import WHATSAPP_SOURCES, ConsentAction, ConsentSource, ConsentStatus, Purpose
+from contacts.selectors import OPT_OUT_PRECEDENCE
+from core.errors import ApplicationError
+
+# The opt-out precedence as the database writes an instant one precedence earlier. On SQLite,
+# Django stores instants as "YYYY-MM-DD HH:MM:SS[.ffffff]" text: shift the whole seconds and keep
+# the fraction, so the comparison stays exact to the microsecond (SQLite's date functions keep
+# milliseconds and would round .999999 up to the next second).
+_SECONDS = int(OPT_OUT_PRECEDENCE.total_seconds())
+_EARLIER = {
+    "postgresql": f"latest.t - interval '{_SECONDS} second'",
+    "sqlite": (
+        f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', substr(latest.t, 1, 19), '-{_SECONDS} seconds')"
+        " || substr(latest.t, 20)"
+    ),
+}
+# A merge's copy made before the carried_source column names its original's source in the evidence.
+_LEGACY_ORIGIN = {
+    "postgresql": "e.evidence ->> 'original_source'",
+    "sqlite": "json_extract(e.evidence, '$.original_source')",
+}
+
+
+def lock_contacts(contacts: QuerySet) -> None:
+    """Take the row locks of these contacts (a queryset of contact ids), in id order.
+
+    ``record_consent`` locks the contact it writes for; a set-based writer locks its whole set the
+    same way first, so a STOP processed at the same moment waits for it (or it for the STOP) and
+    the order rule sees both. In id order, so two set-based writers cannot deadlock. On SQLite a
+    transaction takes the database's write lock when it begins (IMMEDIATE), which is stronger.
+    """
+    if connection.vendor != "postgresql":
+        return
+    ids_sql, params = contacts.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT c.id FROM contacts_contact c "
+            f"WHERE c.id IN ({ids_sql}) ORDER BY c.id FOR UPDATE OF c) AS locked",
+            params,
+        )
+
+
+def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:
+    """Point current consent for ``purpose`` at the deciding event, for every contact in the set.
+
+    ``contacts`` is a queryset of contact ids (``.values("pk")``, ``.values("contact_id")``). One
+    upsert applies the order rule to all of them: the import rule first (once the person opted
+    out on WhatsApp, import opt-ins do not count), then the latest effective time T, an opt-out
+    within the precedence before T winning, else the latest event (ties: the later recorded, then
+    the higher id). Contacts without any event for the purpose lose their current-consent row.
+    Call it inside the transaction that inserted the events, after ``lock_contacts``. Returns the
+    number of current-consent rows written.
+    """
+    if purpose not in Purpose.values:
+        raise ApplicationError(f"“{purpose}” is not a purpose.", code="invalid_purpose", field="purpose")
+    vendor = connection.vendor
+    if vendor not in _EARLIER:  # pragma: no cover - the project runs on these two
+        raise ApplicationError(f"Set-based consent is not written for {vendor}.", code="unsupported_database")
+    ids_sql, id_params = contacts.query.sql_with_params()
+    whatsapp = ", ".join(f"'{source}'" for source in WHATSAPP_SOURCES)
+    known = ", ".join(f"'{source}'" for source in ConsentSource.values)
+    legacy = _LEGACY_ORIGIN[vendor]
+    # INSERT first, its SELECT with the CTEs: the SQLite driver reports no row count for a
+    # statement that begins with WITH.
+    upsert = f"""
+        INSERT INTO contacts_currentconsent (contact_id, purpose, status, event_id, since, updated_at)
+        WITH ids(id) AS ({ids_sql}),
+        ev AS (
+            SELECT e.id, e.contact_id, e.action, e.effective_at, e.recorded_at,
+                CASE WHEN e.source = '{ConsentSource.MERGE}' THEN COALESCE(
+                    NULLIF(e.carried_source, ''),
+                    CASE WHEN {legacy} IN ({known}) THEN {legacy} END,
+                    e.source
+                ) ELSE e.source END AS origin
+            FROM contacts_consentevent e
+            WHERE e.purpose = %s AND e.contact_id IN (SELECT id FROM ids)
+        ),
+        told_us_on_whatsapp AS (
+            SELECT DISTINCT contact_id FROM ev
+            WHERE action = '{ConsentAction.OPT_OUT}' AND origin IN ({whatsapp})
+        ),
+        counted AS (
+            SELECT * FROM ev
+            WHERE NOT (
+                ev.action = '{ConsentAction.OPT_IN}' AND ev.origin = '{ConsentSource.IMPORT}'
+                AND ev.contact_id IN (SELECT contact_id FROM told_us_on_whatsapp)
+            )
+        ),
+        latest AS (SELECT contact_id, MAX(effective_at) AS t FROM counted GROUP BY contact_id),
+        ranked AS (
+            SELECT counted.id, counted.contact_id, counted.action, counted.effective_at,
+                ROW_NUMBER() OVER (
+                    PARTITION BY counted.contact_id
+                    ORDER BY
+                        CASE WHEN counted.action = '{ConsentAction.OPT_OUT}'
+                            AND counted.effective_at > {_EARLIER[vendor]} THEN 0 ELSE 1 END,
+                        counted.effective_at DESC, counted.recorded_at DESC, counted.id DESC
+                ) AS rank
+            FROM counted JOIN latest ON latest.contact_id = counted.contact_id
+        )
+        SELECT contact_id, %s,
+            CASE WHEN action = '{ConsentAction.OPT_IN}' THEN '{ConsentStatus.OPTED_IN}'
+                ELSE '{ConsentStatus.OPTED_OUT}' END,
+            id, effective_at, %s
+        FROM ranked WHERE rank = 1
+        ON CONFLICT (contact_id, purpose) DO UPDATE SET
+            status = excluded.status, event_id = excluded.event_id,
+            since = excluded.since, updated_at = excluded.updated_at
+    """
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, [*id_params, purpose, purpose, now])
+        written = cursor.rowcount
+        cursor.execute(
+            f"""
+            DELETE FROM contacts_currentconsent
+            WHERE purpose = %s AND contact_id IN ({ids_sql})
+              AND NOT EXISTS (
+                SELECT 1 FROM contacts_consentevent e
+                WHERE e.contact_id = contacts_currentconsent.contact_id AND e.purpose = %s
+              )
+            """,
+            [purpose, *id_params, purpose],
+        )
+    return written
