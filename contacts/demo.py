@@ -6,7 +6,16 @@ from datetime import timedelta
 from django.utils import timezone
 
 from contacts import services
-from contacts.models import ConsentAction, ConsentSource, ConsentWording, Contact, Purpose, Tag
+from contacts.models import (
+    AttributeDefinition,
+    AttributeType,
+    ConsentAction,
+    ConsentSource,
+    ConsentWording,
+    Contact,
+    Purpose,
+    Tag,
+)
 from contacts.phones import normalize_phone
 from core.actors import Actor
 
@@ -35,8 +44,19 @@ PEOPLE = [
 ]
 
 
+# Custom fields the demo declares, so segments and imports can use them typed.
+ATTRIBUTES = [
+    ("customer_no", "Customer number", AttributeType.TEXT),
+    ("orders", "Orders placed", AttributeType.NUMBER),
+    ("customer_since", "Customer since", AttributeType.DATE),
+    ("loyalty_card", "Has a loyalty card", AttributeType.BOOLEAN),
+]
+
+
 def seed_contacts(*, actor: Actor) -> int:
-    """Create the demo wordings, tags and contacts; returns how many contacts were created."""
+    """Create the demo wordings, custom fields, tags and contacts; returns how many contacts were created."""
+    for key, label, kind in ATTRIBUTES:
+        AttributeDefinition.objects.get_or_create(key=key, defaults={"label": label, "type": kind})
     wordings = {}
     for (purpose, language), text in WORDINGS.items():
         wording = ConsentWording.objects.filter(purpose=purpose, language=language).first()
@@ -52,13 +72,26 @@ def seed_contacts(*, actor: Actor) -> int:
         e164 = normalize_phone(phone)
         if Contact.objects.filter(phone=e164).exists():
             continue
-        contact = Contact(phone=e164, first_name=first, last_name=last, language=language, time_zone=zone)
+        joined = now - timedelta(days=rng.randint(30, 400))
+        attributes = {
+            "customer_no": f"DEMO-{4700 + index}",
+            "orders": rng.randint(0, 12),
+            "customer_since": f"{joined:%Y-%m-%d}",
+            "loyalty_card": index % 3 == 0,
+        }
+        contact = Contact(
+            phone=e164,
+            first_name=first,
+            last_name=last,
+            language=language,
+            time_zone=zone,
+            attributes=attributes,
+        )
         contact.full_clean()
         contact.save()
         contact.tags.add(*([vip] if index % 4 == 0 else []), *([newsletter] if index % 2 == 0 else []))
         created += 1
         wording_language = "de" if language.startswith("de") else "en"
-        joined = now - timedelta(days=rng.randint(30, 400))
         services.record_consent(
             contact=contact,
             purpose=Purpose.SERVICE,
