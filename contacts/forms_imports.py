@@ -1,0 +1,270 @@
+"""Admin forms of contact imports: the upload, and the mapping of the file's columns.
+
+The forms only turn what staff picked into the mapping of docs/imports.md; whether that mapping
+makes sense (one phone column, a wording and a date for each opt-in column) is for
+``import_set_mapping`` to say, and its refusal is shown on the field it names
+(``ImportMappingForm.add_service_error``).
+"""
+
+import re
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from contacts.models import ConsentWording, ImportKind, Purpose
+from core.errors import ApplicationError
+
+ENCODINGS = [("auto", "Detect"), ("utf-8", "UTF-8"), ("cp1252", "Windows-1252 (older Excel exports)")]
+DELIMITERS = [
+    ("auto", "Detect"),
+    (",", "Comma ( , )"),
+    (";", "Semicolon ( ; ), as Excel in Europe"),
+    ("\t", "Tab"),
+]
+
+IGNORE = "ignore"
+ATTRIBUTE = "attribute"
+CONSENT = "consent:"  # + purpose: an opt-in column for that purpose
+CONTACT_FIELDS = [
+    (IGNORE, "Ignore this column"),
+    ("phone", "Phone number"),
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("language", "Language"),
+    ("country", "Country"),
+    ("time_zone", "Time zone"),
+    ("tags", "Tags"),
+    (ATTRIBUTE, "Custom field…"),
+]
+CONSENT_FIELDS = [(f"{CONSENT}{purpose}", f"Opt-in: {label.lower()}") for purpose, label in Purpose.choices]
+# Fields where a blank cell can mean "clear it" (the phone never is blank on a row that is kept).
+CLEARABLE = {"first_name", "last_name", "language", "country", "time_zone", "tags", ATTRIBUTE}
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="A CSV file: comma-, semicolon- or tab-separated, UTF-8 (with or without BOM) or "
+        "Windows-1252, the first line naming the columns."
+    )
+    kind = forms.ChoiceField(
+        label="What the file is",
+        choices=ImportKind.choices,
+        initial=ImportKind.CONTACTS,
+        widget=forms.RadioSelect,
+    )
+    encoding = forms.ChoiceField(
+        choices=ENCODINGS,
+        initial="auto",
+        help_text="How the text is stored. “Detect” reads UTF-8 and falls back to Windows-1252.",
+    )
+    delimiter = forms.ChoiceField(
+        label="Column separator", choices=DELIMITERS, initial="auto", help_text="What separates the cells."
+    )
+
+    def __init__(self, *args, file_too_large: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit = filesizeformat(settings.CONTACT_IMPORT_MAX_BYTES)
+        self.fields["file"].help_text += f" At most {self.limit}."
+        # The upload handler dropped the file (contacts.admin_imports.ImportSizeLimit): say why,
+        # instead of "this field is required".
+        self.file_too_large = file_too_large
+        if file_too_large:
+            self.fields["file"].required = False
+
+    def clean(self):
+        data = super().clean()
+        if self.file_too_large:
+            self.add_error(
+                "file",
+                f"The file is larger than {self.limit}, the most an import takes: split it into "
+                "smaller files.",
+            )
+        return data
+
+
+class ImportMappingForm(forms.Form):
+    """One row per column of the file (what it is), then the consent or suppression settings.
+
+    Field names per column ``i``: ``col<i>_field`` (the select), ``col<i>_key`` (a custom field's
+    key) and ``col<i>_clear`` ("clear when blank").
+    """
+
+    def __init__(self, *args, contact_import, samples: list[list[str]], **kwargs):
+        self.contact_import = contact_import
+        self.samples = samples
+        self.is_contacts = contact_import.kind == ImportKind.CONTACTS
+        kwargs.setdefault("initial", mapping_initial(contact_import.mapping, len(contact_import.header)))
+        super().__init__(*args, **kwargs)
+        choices = CONTACT_FIELDS + (CONSENT_FIELDS if self.is_contacts else [])
+        for index, header in enumerate(contact_import.header):
+            name = header or f"(no header, column {index + 1})"
+            self.fields[f"col{index}_field"] = forms.ChoiceField(
+                label=f"Column {index + 1} “{name}” is", choices=choices
+            )
+            self.fields[f"col{index}_key"] = forms.CharField(
+                label=f"Custom field key of column {index + 1}",
+                required=False,
+                max_length=64,
+                widget=forms.TextInput(attrs={"placeholder": "e.g. customer_no", "size": 14}),
+            )
+            self.fields[f"col{index}_clear"] = forms.BooleanField(
+                label=f"A blank cell in column {index + 1} clears the field", required=False
+            )
+        if self.is_contacts:
+            for purpose, label in Purpose.choices:
+                self.fields[f"wording_{purpose}"] = forms.ModelChoiceField(
+                    label=f"Wording agreed to ({label.lower()})",
+                    queryset=ConsentWording.objects.filter(purpose=purpose).order_by("-created_at", "-pk"),
+                    required=False,
+                    help_text=f"The exact text the people in a “opt-in: {label.lower()}” column agreed to.",
+                )
+                self.fields[f"wording_{purpose}"].label_from_instance = _wording_label
+            self.fields["consent_date_column"] = forms.TypedChoiceField(
+                label="Date of the opt-in, from the column",
+                choices=[("", "— none: one date for the whole file —"), *self._column_choices()],
+                coerce=int,
+                empty_value=None,
+                required=False,
+                help_text="Each row's own date of opt-in (e.g. the sign-up date).",
+            )
+            self.fields["consent_date"] = forms.DateField(
+                label="…or one date for the whole file",
+                required=False,
+                widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+                help_text="When these people opted in, if the file has no date column. It never "
+                "opts back in someone who opted out since.",
+            )
+            self.fields["consent_source"] = forms.CharField(
+                label="Where and how it was collected",
+                required=False,
+                max_length=500,
+                widget=forms.Textarea(
+                    attrs={"rows": 2, "placeholder": "e.g. Loyalty-card form at the shop counter, 2024–2025"}
+                ),
+                help_text="Kept in every imported consent event's evidence.",
+            )
+        else:
+            self.fields["suppress_purposes"] = forms.MultipleChoiceField(
+                label="Record opt-outs for",
+                choices=Purpose.choices,
+                widget=forms.CheckboxSelectMultiple,
+                required=False,
+                help_text="Every number in the file is opted out of these purposes.",
+            )
+        self.fields["region"] = forms.CharField(
+            label="Country of numbers without a country code",
+            max_length=2,
+            required=False,
+            widget=forms.TextInput(attrs={"size": 3}),
+            help_text="Two letters (e.g. DE), for numbers written like 0151 2345 6789. "
+            f"Blank: {settings.PHONE_DEFAULT_REGION}.",
+        )
+
+    def _column_choices(self):
+        return [
+            (index, f"Column {index + 1}: {header}")
+            for index, header in enumerate(self.contact_import.header)
+        ]
+
+    def column_rows(self):
+        """What the mapping table shows: per column, its header, sample values and its three fields."""
+        for index, header in enumerate(self.contact_import.header):
+            yield {
+                "index": index,
+                "number": index + 1,
+                "header": header,
+                "samples": self.samples[index] if index < len(self.samples) else [],
+                "field": self[f"col{index}_field"],
+                "key": self[f"col{index}_key"],
+                "clear": self[f"col{index}_clear"],
+                "errors": [*self[f"col{index}_field"].errors, *self[f"col{index}_key"].errors],
+            }
+
+    def consent_fields(self):
+        """The consent settings (kind=contacts), in the order the page shows them."""
+        names = [f"wording_{purpose}" for purpose in Purpose.values]
+        names += ["consent_date_column", "consent_date", "consent_source"]
+        return [self[name] for name in names if name in self.fields]
+
+    def clean_region(self):
+        return self.cleaned_data["region"].strip().upper()
+
+    def mapping(self) -> dict:
+        """The mapping of docs/imports.md, from the cleaned data (checked by ``import_set_mapping``)."""
+        data = self.cleaned_data
+        columns, consent = [], []
+        for index in range(len(self.contact_import.header)):
+            field = data[f"col{index}_field"]
+            if field.startswith(CONSENT):
+                purpose = field.removeprefix(CONSENT)
+                wording = data.get(f"wording_{purpose}")
+                consent.append(
+                    {"column": index, "purpose": purpose, "wording": wording.pk if wording else None}
+                )
+                continue
+            column = {"column": index, "field": field}
+            if field == ATTRIBUTE:
+                column["key"] = data[f"col{index}_key"].strip()
+            if field in CLEARABLE:
+                column["blank"] = "clear" if data[f"col{index}_clear"] else "keep"
+            columns.append(column)
+        mapping = {"columns": columns, "region": data["region"] or settings.PHONE_DEFAULT_REGION}
+        if self.is_contacts:
+            date = data.get("consent_date")
+            mapping.update(
+                consent=consent,
+                consent_date_column=data.get("consent_date_column"),
+                consent_date=date.isoformat() if date else None,
+                consent_source=(data.get("consent_source") or "").strip(),
+            )
+        else:
+            mapping["suppress_purposes"] = list(data.get("suppress_purposes") or [])
+        return mapping
+
+    def add_service_error(self, error: ApplicationError) -> None:
+        """Show ``import_set_mapping``'s refusal on the column or setting it names."""
+        self.add_error(self._field_of(error), error.message)
+
+    def _field_of(self, error: ApplicationError) -> str | None:
+        field = error.field or ""
+        if field in self.fields:
+            return field
+        column = error.details.get("column")
+        if column is None and (match := re.search(r"column\D*(\d+)", field)):
+            column = int(match.group(1))
+        if isinstance(column, int) and f"col{column}_field" in self.fields:
+            return f"col{column}_key" if field.endswith("key") else f"col{column}_field"
+        purpose = error.details.get("purpose")
+        if f"wording_{purpose}" in self.fields and "wording" in field:
+            return f"wording_{purpose}"
+        return None
+
+
+def mapping_initial(mapping: dict, column_count: int) -> dict:
+    """The form's initial values from a stored mapping (the one guessed at upload, or the last one)."""
+    initial = {f"col{index}_field": IGNORE for index in range(column_count)}
+    for column in mapping.get("columns", []):
+        index = column.get("column")
+        if not isinstance(index, int) or not 0 <= index < column_count:
+            continue
+        initial[f"col{index}_field"] = column.get("field", IGNORE)
+        initial[f"col{index}_key"] = column.get("key", "")
+        initial[f"col{index}_clear"] = column.get("blank") == "clear"
+    for consent in mapping.get("consent", []):
+        index = consent.get("column")
+        if isinstance(index, int) and 0 <= index < column_count:
+            initial[f"col{index}_field"] = f"{CONSENT}{consent.get('purpose')}"
+            if consent.get("wording"):
+                initial[f"wording_{consent.get('purpose')}"] = consent["wording"]
+    initial["consent_date_column"] = mapping.get("consent_date_column")
+    initial["consent_date"] = mapping.get("consent_date")
+    initial["consent_source"] = mapping.get("consent_source", "")
+    initial["suppress_purposes"] = mapping.get("suppress_purposes", [])
+    initial["region"] = mapping.get("region", "")
+    return initial
+
+
+def _wording_label(wording: ConsentWording) -> str:
+    text = wording.text if len(wording.text) <= 70 else wording.text[:69] + "…"
+    return f"{wording} — {text}"
