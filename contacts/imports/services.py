@@ -1,0 +1,234 @@
+"""Contact imports, the staff's steps before confirming: upload a file, map its columns, abandon it.
+
+Confirming and applying are ``contacts.imports.applying``; the background steps (staging,
+validation, applying) run as django-q2 tasks (``contacts.imports.tasks``). docs/imports.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from django.conf import settings
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from contacts.imports import mapping as mapping_rules
+from contacts.imports.reading import AUTO, count_data_rows, detect_format, format_of, read_header, sample_rows
+from contacts.models import (
+    ContactImport,
+    ImportFile,
+    ImportKind,
+    ImportRow,
+    ImportStatus,
+)
+from contacts.services import log_activity
+from core.actors import Actor
+from core.errors import ApplicationError
+
+# An import may be abandoned until applying starts: nothing of it has been written to contacts.
+ABANDONABLE = (ImportStatus.UPLOADED, ImportStatus.STAGING, ImportStatus.PREVIEW, ImportStatus.FAILED)
+MAPPABLE = (ImportStatus.UPLOADED, ImportStatus.PREVIEW)
+
+
+def import_upload(
+    *,
+    file_name: str,
+    data: bytes,
+    kind: str,
+    actor: Actor,
+    user=None,
+    encoding: str = AUTO,
+    delimiter: str = AUTO,
+) -> ContactImport:
+    """Keep an uploaded file as a new import, with its header and a first mapping; nothing else yet.
+
+    Every check on the file comes before anything is written: its size, that it is a CSV or an
+    Excel workbook with text in one encoding, a header naming each column once, and data rows.
+    The mapping offered is the one last confirmed for the same headers, else one guessed from
+    them. ``user`` is the uploader (default: the actor's user).
+    """
+    file_name = os.path.basename((file_name or "").replace("\\", "/")).strip()[:255] or "upload"
+    data = bytes(data or b"")
+    if kind not in ImportKind.values:
+        raise ApplicationError(
+            f"“{kind}” is not a kind of import; use one of: {', '.join(ImportKind.values)}.",
+            code="import_bad_kind",
+            field="kind",
+        )
+    limit = settings.CONTACT_IMPORT_MAX_BYTES
+    if len(data) > limit:
+        raise ApplicationError(
+            f"{file_name} is {filesizeformat(len(data))}, larger than an import takes "
+            f"({filesizeformat(limit)}): split it into smaller files.",
+            code="file_too_large",
+            field="file",
+        )
+    if not data.strip().strip(b"\xef\xbb\xbf").strip():
+        raise ApplicationError(f"{file_name} is empty.", code="file_empty", field="file")
+    fmt = detect_format(file_name=file_name, data=data, encoding=encoding, delimiter=delimiter)
+    header = read_header(data, fmt)
+    _check_header(header)
+    total = count_data_rows(data, fmt)
+    if total == 0:
+        raise ApplicationError(
+            f"{file_name} has a header but no rows below it: there is nobody to import.",
+            code="file_no_rows",
+            field="file",
+        )
+    user = user if user is not None else (actor.user if actor.is_staff_user else None)
+    with transaction.atomic():
+        contact_import = ContactImport.objects.create(
+            kind=kind,
+            status=ImportStatus.UPLOADED,
+            file_name=file_name,
+            file_sha256=hashlib.sha256(data).hexdigest(),
+            file_size=len(data),
+            encoding=fmt.encoding,
+            delimiter=fmt.delimiter,
+            header=header,
+            mapping=mapping_rules.initial_mapping(header, kind),
+            total_rows=total,
+            progress_total=total,
+            created_by=user,
+        )
+        ImportFile.objects.create(contact_import=contact_import, data=data)
+        log_activity(
+            actor=actor,
+            action="import.uploaded",
+            obj=contact_import,
+            details={
+                "kind": kind,
+                "file_name": file_name,
+                "file_sha256": contact_import.file_sha256,
+                "file_size": len(data),
+                "format": fmt.type,
+                "encoding": fmt.encoding,
+                "delimiter": fmt.delimiter,
+                "rows": total,
+            },
+        )
+    return contact_import
+
+
+def import_set_mapping(*, contact_import: ContactImport, mapping: dict, actor: Actor) -> ContactImport:
+    """Check and keep the mapping, remember it for these headers, and have the rows staged.
+
+    Only before confirming (uploaded, or previewed: mapping again stages the file again, so its
+    rows staged under the old mapping are deleted). A mapping ``check_mapping`` refuses changes
+    nothing.
+    """
+    with transaction.atomic():
+        current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        if current.status not in MAPPABLE:
+            raise ApplicationError(
+                f"{current} is “{current.get_status_display()}”: its columns can be mapped only after "
+                "uploading or from its preview.",
+                code="import_not_mappable",
+            )
+        checked = mapping_rules.check_mapping(mapping, header=current.header, kind=current.kind)
+        ImportRow.objects.filter(contact_import=current).delete()
+        current.mapping = checked
+        current.status = ImportStatus.STAGING
+        current.phase = "staging"
+        current.counts = {}
+        current.progress_done = 0
+        current.progress_total = current.total_rows
+        # No heartbeat: the staging task claims the import by it (contacts.imports.tasks).
+        current.heartbeat_at = None
+        current.error = ""
+        current.save(
+            update_fields=[
+                "mapping",
+                "status",
+                "phase",
+                "counts",
+                "progress_done",
+                "progress_total",
+                "heartbeat_at",
+                "error",
+            ]
+        )
+        mapping_rules.remember_mapping(current.header, current.kind, checked)
+        log_activity(actor=actor, action="import.mapped", obj=current, details={"mapping": checked})
+        from contacts.imports.tasks import enqueue_stage  # the tasks module imports the services
+
+        import_id = current.pk
+        transaction.on_commit(lambda: enqueue_stage(import_id))
+    _refresh(contact_import, current)
+    return contact_import
+
+
+def import_abandon(*, contact_import: ContactImport, actor: Actor) -> ContactImport:
+    """Give the import up before anything of it is applied: its staged rows go, the record stays.
+
+    The file and its hash stay too (until the retention period ends), as the record of what was
+    uploaded. Refused once applying has started: then the import finishes or fails on its own.
+    """
+    with transaction.atomic():
+        current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        if current.status not in ABANDONABLE:
+            raise ApplicationError(
+                f"{current} is “{current.get_status_display()}”: only an import not confirmed yet can "
+                "be abandoned.",
+                code="import_not_abandonable",
+            )
+        staged = ImportRow.objects.filter(contact_import=current).delete()[0]
+        previous = current.status
+        current.status = ImportStatus.ABANDONED
+        current.phase = ""
+        current.finished_at = timezone.now()
+        current.save(update_fields=["status", "phase", "finished_at"])
+        log_activity(
+            actor=actor,
+            action="import.abandoned",
+            obj=current,
+            details={"status_before": previous, "staged_rows_deleted": staged},
+        )
+    _refresh(contact_import, current)
+    return contact_import
+
+
+def import_samples(*, contact_import: ContactImport, rows: int = 5) -> list[list[str]]:
+    """The first few values of each column (``[column][row]``), for the mapping page."""
+    if contact_import.file_purged_at is not None:
+        return [[] for _ in contact_import.header]
+
+    data = bytes(ImportFile.objects.values_list("data", flat=True).get(contact_import=contact_import))
+    fmt = format_of(data=data, encoding=contact_import.encoding, delimiter=contact_import.delimiter)
+    found = sample_rows(data, fmt, count=rows)
+    return [
+        [cells[index].strip() for cells in found if index < len(cells) and cells[index].strip()]
+        for index in range(len(contact_import.header))
+    ]
+
+
+def _check_header(header: list[str]) -> None:
+    blank = [index + 1 for index, name in enumerate(header) if not name]
+    if blank:
+        columns = ", ".join(str(n) for n in blank)
+        raise ApplicationError(
+            f"The first row names no column {columns}: give every column a name in the header "
+            "(e.g. Phone, First name), or delete the empty column.",
+            code="header_blank",
+            field="file",
+        )
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = mapping_rules.normalise_header(name) or name.lower()
+        if key in seen:
+            raise ApplicationError(
+                f"Columns {seen[key] + 1} and {index + 1} are both named “{header[seen[key]]}”"
+                + (f" / “{name}”" if name != header[seen[key]] else "")
+                + ": give each column its own name.",
+                code="header_duplicate",
+                field="file",
+            )
+        seen[key] = index
+
+
+def _refresh(instance: ContactImport, current: ContactImport) -> None:
+    """Bring the caller's instance up to date with the locked copy just saved."""
+    for model_field in ContactImport._meta.concrete_fields:
+        setattr(instance, model_field.attname, getattr(current, model_field.attname))
