@@ -1,0 +1,464 @@
+"""Applying a confirmed import: its staged rows written to contacts and the ledger, set-based.
+
+Confirming (``import_confirm``) only flips the import to APPLYING; the worker then calls
+``apply_chunk`` until it says nothing is left (``contacts.imports.tasks.import_apply``). Each chunk
+is one transaction that takes the next ``CONTACT_IMPORT_CHUNK_ROWS`` rows and
+
+1. locks the contacts it matched and judges the range again (``validation``): a STOP recorded
+   after the preview wins, a contact created meanwhile is matched instead of duplicated;
+2. writes with one statement per kind of write, whatever the chunk's size: new contacts
+   (INSERT … SELECT from the staging rows), changed fields (UPDATE … FROM), tags, consent events
+   (INSERT … SELECT), then current consent (``consent_bulk.current_consent_refresh_bulk``);
+3. marks its rows applied and moves the progress on.
+
+The applied flag commits with the writes, so a chunk is either all there or not at all, and a
+chunk run again after a crash finds its rows applied and writes nothing twice. Each ledger event
+also carries the signal key ``import:<import id>:<line>``: the database keeps one event per key
+and purpose (docs/consent.md), so not even a bug in the flag could record a row's consent twice.
+
+Why not ``record_consent`` per row: 100,000 rows would be 100,000 transactions and a million
+queries. The rules it keeps are kept here as a set: the contacts' row locks
+(``consent_bulk.lock_contacts``), the opting-back-in rule (the row verdicts of
+``validation.judge_opt_ins``, judged again under those locks) and the order rule (one statement
+over the whole set).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+from contacts.consent_bulk import current_consent_refresh_bulk, lock_contacts
+from contacts.imports import validation
+from contacts.models import (
+    ConsentAction,
+    ConsentSource,
+    ContactImport,
+    ImportKind,
+    ImportRow,
+    ImportRowStatus,
+    ImportStatus,
+    Purpose,
+)
+from contacts.services import log_activity
+from core.actors import Actor
+from core.errors import ApplicationError
+
+# Rows the apply step goes over: refused rows are never written.
+TO_APPLY = (ImportRowStatus.NEW, ImportRowStatus.UPDATE, ImportRowStatus.UNCHANGED)
+# The contact fields a row may change (validation lists those it does in the row's ``changes``).
+FIELDS = ("first_name", "last_name", "language", "country", "time_zone")
+APPLIED_COUNTS = ("applied_rows", "contacts_created", "contacts_updated", "events_recorded")
+RECORD = "record"  # the verdict of an opt-in to write (docs/imports.md)
+# A new contact's country when the file gives none, as Contact.clean takes it from the number:
+# by the number's calling code, for the codes that belong to one country (all but a dozen). A code
+# several countries share (+1, +7, +44…) needs the whole number parsed again, which costs as much
+# as staging's parse; such a contact keeps an empty country (the number still gives its zones).
+# Calling codes are prefix-free, so of the number's first one, two and three digits one is a code.
+_ONE_COUNTRY_CODES = ", ".join(
+    f"('{code}', '{regions[0]}')"
+    for code, regions in sorted(COUNTRY_CODE_TO_REGION_CODE.items())
+    if len(regions) == 1 and regions[0].isalpha()  # "001": numbers of no country (+800, +882…)
+)
+_CODES = f"(SELECT column1 AS code, column2 AS region FROM (VALUES {_ONE_COUNTRY_CODES}) AS v)"
+
+
+def import_confirm(*, contact_import: ContactImport, actor: Actor, user) -> ContactImport:
+    """Confirm a previewed import: it is applied in the background from now on.
+
+    Only an import in PREVIEW is confirmed, with a conditional UPDATE on its status, so a double
+    click (or two staff members at once) confirms it once and the second is told it already was.
+    The person confirming must be allowed to record what the file records (opt-ins, or for a
+    suppression list opt-outs): confirming puts their name on every event.
+    """
+    _check_may_confirm(contact_import, user)
+    now = timezone.now()
+    with transaction.atomic():
+        to_apply = ImportRow.objects.filter(contact_import=contact_import, status__in=TO_APPLY).count()
+        confirmed = ContactImport.objects.filter(pk=contact_import.pk, status=ImportStatus.PREVIEW).update(
+            status=ImportStatus.APPLYING,
+            confirmed_by=user,
+            confirmed_at=now,
+            phase="applying",
+            progress_done=0,
+            progress_total=to_apply,
+            heartbeat_at=None,
+            error="",
+        )
+        if not confirmed:
+            contact_import.refresh_from_db(fields=["status"])
+            raise ApplicationError(
+                f"{contact_import} cannot be confirmed: it is “{contact_import.get_status_display()}”, "
+                "and only an import ready to confirm can be.",
+                code="import_not_in_preview",
+            )
+        contact_import.refresh_from_db()
+        log_activity(
+            actor=actor,
+            action="import.confirmed",
+            obj=contact_import,
+            details={"rows_to_apply": to_apply, "counts": contact_import.counts},
+        )
+        from contacts.imports.tasks import enqueue_apply  # the tasks module imports this one
+
+        transaction.on_commit(lambda: enqueue_apply(contact_import.pk))
+    return contact_import
+
+
+def _check_may_confirm(contact_import: ContactImport, user) -> None:
+    needed = ["contacts.change_contactimport"]
+    if contact_import.kind == ImportKind.SUPPRESSION:
+        needed.append("contacts.record_opt_out")
+    elif (contact_import.mapping or {}).get("consent"):
+        needed.append("contacts.record_opt_in")
+    if user is None or not user.is_active or not user.has_perms(needed):
+        raise ApplicationError(
+            "You may not confirm this import: it records "
+            + ("opt-outs" if contact_import.kind == ImportKind.SUPPRESSION else "contacts and their consent")
+            + " in your name, and your role does not allow that.",
+            code="permission_denied",
+        )
+
+
+def apply_chunk(*, contact_import: ContactImport) -> bool:
+    """Apply the next chunk of the import's rows in one transaction; True when none are left.
+
+    When the last chunk is done the import becomes APPLIED, with what was written in its counts
+    and one ``import.applied`` entry in the activity log. The number of queries does not depend
+    on the chunk's size.
+    """
+    with transaction.atomic():
+        # One chunk at a time per import, whoever calls: the second caller waits here and then
+        # finds the first one's rows applied.
+        current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        if current.status == ImportStatus.APPLIED:
+            return True
+        if current.status != ImportStatus.APPLYING:
+            raise ApplicationError(
+                f"{current} is “{current.get_status_display()}”, not being applied.",
+                code="import_not_applying",
+            )
+        bounds = _next_chunk(current)
+        if bounds is None:
+            _finish(current)
+            return True
+        written = _apply_rows(current, bounds) | _mark_applied(current, bounds)
+        counts = dict(current.counts or {})
+        for key, value in written.items():
+            counts[key] = counts.get(key, 0) + value
+        current.counts = counts
+        current.progress_done += written["applied_rows"]
+        current.progress_total = max(current.progress_total, current.progress_done)
+        current.heartbeat_at = timezone.now()
+        current.error = ""
+        current.save(update_fields=["counts", "progress_done", "progress_total", "heartbeat_at", "error"])
+        if _next_chunk(current) is not None:
+            return False
+        _finish(current)
+        return True
+
+
+def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
+    """The first and last line of the next chunk: the next rows to apply, by line."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT MIN(line), MAX(line) FROM (
+                SELECT line FROM contacts_importrow
+                WHERE contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})
+                ORDER BY line LIMIT %s
+            ) AS chunk
+            """,
+            [contact_import.pk, settings.CONTACT_IMPORT_CHUNK_ROWS],
+        )
+        first, last = cursor.fetchone()
+    return None if first is None else (first, last)
+
+
+def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:
+    """Judge the chunk's rows again under the contacts' locks, then write them; what was written."""
+    rows = ImportRow.objects.filter(contact_import=contact_import, line__range=lines, applied=False)
+    validation.match_rows(contact_import, lines=lines)
+    lock_contacts(rows.filter(contact__isnull=False).values("contact_id"))
+    validation.judge_opt_ins(contact_import, lines=lines)
+    validation.diff_rows(contact_import, lines=lines)
+
+    sql = _Sql(contact_import, lines)
+    created = sql.insert_contacts()
+    sql.link_new_rows()
+    sql.update_contacts()
+    sql.write_tags()
+    events = 0
+    for purpose, action, wording_id in _ledger_writes(contact_import):
+        events += sql.insert_events(purpose=purpose, action=action, wording_id=wording_id)
+        current_consent_refresh_bulk(
+            contacts=sql.rows_with_event(rows, purpose=purpose, action=action).values("contact_id"),
+            purpose=purpose,
+        )
+    return {"contacts_created": created, "events_recorded": events}
+
+
+def _ledger_writes(contact_import: ContactImport) -> list[tuple[str, str, int | None]]:
+    """(purpose, action, wording id) of each set of consent events the import records."""
+    mapping = contact_import.mapping or {}
+    if contact_import.kind == ImportKind.SUPPRESSION:
+        purposes = [p for p in mapping.get("suppress_purposes") or [] if p in Purpose.values]
+        return [(purpose, ConsentAction.OPT_OUT, None) for purpose in purposes]
+    return [
+        (column["purpose"], ConsentAction.OPT_IN, column["wording"])
+        for column in mapping.get("consent") or []
+        if column.get("purpose") in Purpose.values
+    ]
+
+
+def _mark_applied(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:
+    """Mark the chunk's rows applied (committed with the writes); how many, and how many updates."""
+    rows = ImportRow.objects.filter(
+        contact_import=contact_import, line__range=lines, applied=False, status__in=TO_APPLY
+    )
+    updates = rows.aggregate(n=Count("pk", filter=Q(status=ImportRowStatus.UPDATE)))["n"]
+    return {"applied_rows": rows.update(applied=True), "contacts_updated": updates}
+
+
+def _finish(contact_import: ContactImport) -> None:
+    """The import is applied: its final counts and one activity-log entry (not one per contact)."""
+    counts = {key: 0 for key in APPLIED_COUNTS} | dict(contact_import.counts or {})
+    now = timezone.now()
+    contact_import.counts = counts
+    contact_import.status = ImportStatus.APPLIED
+    contact_import.phase = ""
+    contact_import.finished_at = now
+    contact_import.heartbeat_at = now
+    contact_import.progress_total = contact_import.progress_done
+    contact_import.save(
+        update_fields=["counts", "status", "phase", "finished_at", "heartbeat_at", "progress_total"]
+    )
+    log_activity(
+        actor=_confirming_actor(contact_import),
+        action="import.applied",
+        obj=contact_import,
+        details={key: counts[key] for key in APPLIED_COUNTS},
+    )
+
+
+def _confirming_actor(contact_import: ContactImport) -> Actor:
+    if contact_import.confirmed_by_id is None:  # the account was deleted since
+        return Actor.system("import")
+    return Actor.for_user(contact_import.confirmed_by)
+
+
+def _quoted(values) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+# The few places where SQLite and PostgreSQL spell JSON differently. ``{r}`` is the staging row.
+_JSON = {
+    "postgresql": {
+        "json": "%s::jsonb",
+        "elements": "jsonb_array_elements_text({col})",
+        "element": "value",
+        "text_at": "({col} ->> %s)",
+        "has_key": "({col} ? %s)",
+        # Whether the JSON list holds the string.
+        "contains": "({col} @> jsonb_build_array(%s::text))",
+        "with_line": "%s::jsonb || jsonb_build_object('line', r.line)",
+        "without_nulls": "jsonb_strip_nulls(r.attributes)",
+        # Keys the row sets are set; keys whose value the row gives as null are removed.
+        "merge": (
+            "(c.attributes || r.attributes) - ARRAY(SELECT key FROM jsonb_each(r.attributes) "
+            "WHERE jsonb_typeof(value) = 'null')"
+        ),
+    },
+    "sqlite": {
+        "json": "json(%s)",
+        "elements": "json_each({col})",
+        "element": "value",
+        "text_at": "json_extract({col}, '$.' || %s)",
+        "has_key": "(json_type({col}, '$.' || %s) IS NOT NULL)",
+        "contains": "EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value = %s)",
+        "with_line": "json_set(%s, '$.line', r.line)",
+        "without_nulls": "json_patch('{}', r.attributes)",
+        # RFC 7396 merge patch: null removes the key, as above.
+        "merge": "json_patch(c.attributes, r.attributes)",
+    },
+}
+
+
+class _Sql:
+    """The set-based statements of one chunk: rows of ``contact_import`` with lines in ``lines``
+    not applied yet. Each method is one statement (two for tags), whatever the number of rows."""
+
+    def __init__(self, contact_import: ContactImport, lines: tuple[int, int]):
+        self.contact_import = contact_import
+        self.lines = lines
+        self.now = connection.ops.adapt_datetimefield_value(timezone.now())
+        self.spell = _JSON[connection.vendor]
+
+    def _where(self, *statuses: str) -> tuple[str, list]:
+        return (
+            "r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND NOT r.applied "
+            f"AND r.status IN ({_quoted(statuses)})",
+            [self.contact_import.pk, *self.lines],
+        )
+
+    def _execute(self, sql: str, params: list) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return max(cursor.rowcount, 0)
+
+    def insert_contacts(self) -> int:
+        """A contact for each new row: the number and the fields given; custom fields the row gives
+        as null (a blank cell mapped "clear") are left out."""
+        where, params = self._where(ImportRowStatus.NEW)
+        return self._execute(
+            f"""
+            INSERT INTO contacts_contact (phone, first_name, last_name, language, country, time_zone,
+                attributes, whatsapp_profile_name, created_at, updated_at)
+            SELECT r.phone, r.first_name, r.last_name, r.language,
+                COALESCE(NULLIF(r.country, ''), cc1.region, cc2.region, cc3.region, ''), r.time_zone,
+                {self.spell["without_nulls"]}, '', %s, %s
+            FROM contacts_importrow r
+                LEFT JOIN {_CODES} AS cc1 ON cc1.code = substr(r.phone, 2, 1)
+                LEFT JOIN {_CODES} AS cc2 ON cc2.code = substr(r.phone, 2, 2)
+                LEFT JOIN {_CODES} AS cc3 ON cc3.code = substr(r.phone, 2, 3)
+            WHERE {where} AND r.contact_id IS NULL
+            ORDER BY r.line
+            ON CONFLICT DO NOTHING
+            """,
+            [self.now, self.now, *params],
+        )
+
+    def link_new_rows(self) -> int:
+        """Each new row points at its contact: the one just inserted, or (a contact created by a
+        webhook at the same moment took the number) that one, or the contact it was merged into."""
+        where, params = self._where(ImportRowStatus.NEW)
+        return self._execute(
+            f"""
+            UPDATE contacts_importrow AS r
+            SET contact_id = (
+                SELECT COALESCE(c.merged_into_id, c.id) FROM contacts_contact c WHERE c.phone = r.phone
+            )
+            WHERE {where} AND r.contact_id IS NULL
+            """,
+            params,
+        )
+
+    def update_contacts(self) -> int:
+        """The fields of matched contacts that the row changes (its ``changes``, as the preview
+        showed them and as judged again for this chunk) take the row's value, an empty one when
+        the row clears the field; custom fields merge into the contact's."""
+        where, params = self._where(ImportRowStatus.UPDATE)
+        has_key = self.spell["has_key"].format(col="r.changes")
+        assignments = ", ".join(
+            f"{field} = CASE WHEN {has_key} THEN r.{field} ELSE c.{field} END" for field in FIELDS
+        )
+        return self._execute(
+            f"""
+            UPDATE contacts_contact AS c
+            SET {assignments}, attributes = {self.spell["merge"]}, updated_at = %s
+            FROM contacts_importrow r
+            WHERE r.contact_id = c.id AND {where}
+            """,
+            [*FIELDS, self.now, *params],
+        )
+
+    def write_tags(self) -> None:
+        """Tags named by the rows: missing ones created (names are unique case-insensitively),
+        then added to the contacts; "clear when blank" removes a contact's tags first."""
+        where, params = self._where(ImportRowStatus.NEW, ImportRowStatus.UPDATE)
+        elements = self.spell["elements"].format(col="r.tags")
+        value = f"t.{self.spell['element']}"
+        contains = self.spell["contains"].format(col="r.clear")
+        self._execute(
+            f"""
+            DELETE FROM contacts_contact_tags
+            WHERE contact_id IN (
+                SELECT r.contact_id FROM contacts_importrow r WHERE {where} AND {contains}
+            )
+            """,
+            [*params, "tags"],
+        )
+        self._execute(
+            f"""
+            INSERT INTO contacts_tag (name)
+            SELECT DISTINCT {value} FROM contacts_importrow r, {elements} AS t
+            WHERE {where} AND {value} <> ''
+              AND NOT EXISTS (SELECT 1 FROM contacts_tag x WHERE lower(x.name) = lower({value}))
+            ON CONFLICT DO NOTHING
+            """,
+            params,
+        )
+        self._execute(
+            f"""
+            INSERT INTO contacts_contact_tags (contact_id, tag_id)
+            SELECT DISTINCT r.contact_id, x.id
+            FROM contacts_importrow r, {elements} AS t, contacts_tag x
+            WHERE {where} AND r.contact_id IS NOT NULL AND lower(x.name) = lower({value})
+            ON CONFLICT DO NOTHING
+            """,
+            params,
+        )
+
+    def _event_rows(self, *, purpose: str, action: str) -> tuple[str, list]:
+        if action == ConsentAction.OPT_OUT:
+            # A suppression list: every row kept says "never message this number".
+            return self._where(*TO_APPLY)
+        where, params = self._where(ImportRowStatus.NEW, ImportRowStatus.UPDATE)
+        return f"{where} AND {self.spell['text_at'].format(col='r.opt_ins')} = %s", [*params, purpose, RECORD]
+
+    def rows_with_event(self, rows, *, purpose: str, action: str):
+        """The chunk's rows that got an event for the purpose (as a queryset, for the refresh)."""
+        if action == ConsentAction.OPT_OUT:
+            return rows.filter(status__in=TO_APPLY)
+        return rows.filter(
+            status__in=[ImportRowStatus.NEW, ImportRowStatus.UPDATE], **{f"opt_ins__{purpose}": RECORD}
+        )
+
+    def insert_events(self, *, purpose: str, action: str, wording_id: int | None) -> int:
+        """One ledger event per row and purpose, with the import as its evidence (docs/imports.md)."""
+        contact_import = self.contact_import
+        actor = _confirming_actor(contact_import)
+        mapping = contact_import.mapping or {}
+        evidence = {
+            "import_id": contact_import.pk,
+            "file_name": contact_import.file_name,
+            "file_sha256": contact_import.file_sha256,
+            "uploaded_by": contact_import.created_by.get_username() if contact_import.created_by_id else "",
+            "source_description": mapping.get("consent_source") or "",
+        }
+        # An opt-out from a suppression list happened when the row says, or we learn of it now.
+        occurred = "r.consent_at" if action == ConsentAction.OPT_IN else "COALESCE(r.consent_at, %s)"
+        occurred_params = [] if action == ConsentAction.OPT_IN else [self.now]
+        where, params = self._event_rows(purpose=purpose, action=action)
+        return self._execute(
+            f"""
+            INSERT INTO contacts_consentevent (contact_id, purpose, action, source, wording_id,
+                wording_text, evidence, occurred_at, recorded_at, signal_key, carried_source,
+                actor_kind, actor_user_id, actor_ref, actor_label)
+            SELECT r.contact_id, %s, %s, %s, %s, '', {self.spell["with_line"]}, {occurred}, %s,
+                'import:' || r.contact_import_id || ':' || r.line, '', %s, %s, %s, %s
+            FROM contacts_importrow r
+            WHERE {where} AND r.contact_id IS NOT NULL
+            ORDER BY r.line
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                purpose,
+                action,
+                ConsentSource.IMPORT,
+                wording_id,
+                json.dumps(evidence),
+                *occurred_params,
+                self.now,
+                actor.kind,
+                actor.user.pk if actor.kind == Actor.USER else None,
+                actor.ref,
+                actor.label,
+                *params,
+            ],
+        )
