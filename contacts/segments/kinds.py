@@ -162,7 +162,7 @@ ATTRIBUTE = ConditionKind(
     label="Custom field",
     help="Compares a custom field by its declared type: numbers as numbers, dates as dates.",
     fields=(
-        FieldSpec("key", "Custom field", CHOICE, choices=_attributes),
+        FieldSpec("key", "Custom field", TEXT, choices=_attributes),
         FieldSpec("operator", "Operator", CHOICE, choices=lambda: list(OPERATOR_LABELS.items())),
         FieldSpec("value", "Value", VALUE, required=False, help="A list for “is one of”: [1, 2]."),
     ),

@@ -47,7 +47,10 @@ class FieldSpec:
     """One field of a condition: its JSON name, what it holds, and how the editor asks for it.
 
     ``choices`` is a function (choices can change: segments, lists, custom fields) returning
-    ``[(value, label), ...]``; for ``ref`` fields the values are ids. ``min``/``max`` bound ints.
+    ``[(value, label), ...]``. A ``choice``/``choices`` field must be one of them; on a ``text`` or
+    ``ref`` (an id) field they only offer the editor a list, and the kind's ``check`` says what
+    is wrong with a value (a custom field not declared, a segment archived). ``min``/``max``
+    bound ints.
     """
 
     name: str

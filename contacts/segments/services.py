@@ -37,6 +37,7 @@ MAX_PASTED_NUMBERS = 50_000
 # Numbers looked up per query (SQLite allows a limited number of parameters per statement).
 _LOOKUP_CHUNK = 400
 _SEPARATORS = re.compile(r"[,;\t]")
+_PUNCTUATION = re.compile(r"[\s().\-/]")
 NOBODY_HAS_IT = (
     "no contact has this number; a list holds existing contacts (import the number to add the person)."
 )
@@ -240,7 +241,12 @@ def contact_list_create_from_numbers(
         try:
             parsed.append((line, raw, equivalent_numbers(parse_phone(raw).e164)))
         except InvalidPhoneNumber as exc:
-            refused.append(RefusedLine(line, raw, exc.message))
+            # A form only Meta uses (a Mexican mobile with its old 1) is still that person's.
+            meta_forms = equivalent_numbers(_PUNCTUATION.sub("", raw))
+            if len(meta_forms) > 1:
+                parsed.append((line, raw, meta_forms))
+            else:
+                refused.append(RefusedLine(line, raw, exc.message))
     holders = _holders({form for _, _, forms in parsed for form in forms})
     members: dict[int, None] = {}  # survivors in the order pasted, each once
     for line, raw, forms in parsed:
@@ -278,7 +284,7 @@ def contact_list_create_from_numbers(
             details={
                 "source": "numbers",
                 "size": len(members),
-                "lines": len(entries),
+                "numbers": len(entries),
                 "refused": len(refused),
             },
         )
