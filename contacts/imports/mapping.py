@@ -244,6 +244,8 @@ class _Checker:
             index = self.index(entry.get("column"), field="field")
             details = {"column": index}
             field = entry.get("field")
+            if kind == ImportKind.SUPPRESSION and field != PHONE:
+                continue  # a suppression list reads numbers only
             if field not in FIELDS:
                 raise _error(
                     f"{self.name(index, first=True)}: “{field}” is not a field an import fills; "
@@ -252,8 +254,8 @@ class _Checker:
                     "field",
                     details,
                 )
-            if field == IGNORE or (kind == ImportKind.SUPPRESSION and field != PHONE):
-                continue  # a suppression list reads numbers only
+            if field == IGNORE:
+                continue
             blank = entry.get("blank") or KEEP
             if blank not in (KEEP, CLEAR):
                 raise _error(

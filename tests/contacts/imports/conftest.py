@@ -12,7 +12,8 @@ Kept stable for every import test module (reading, staging, validation, applying
   ``consent_date="2025-03-01"``, ``consent_source=…``, ``region=…``), each consent column
   without a wording getting ``wording`` (a ConsentWording of its purpose) — then stages and
   validates it in this process. ``until`` stops after "uploaded", "staged" or "preview" (the
-  default). The uploader is ``user`` or the shared Editor.
+  default). The uploader is ``user`` or ``importer``.
+- ``importer``: an Editor without a usable password (hashing one costs a second per test).
 - ``marketing_wording``: a ConsentWording for marketing.
 """
 
@@ -26,7 +27,7 @@ from contacts.imports.staging import stage_all
 from contacts.imports.validation import validate_import
 from contacts.models import ImportStatus, Purpose
 from core.actors import Actor
-from tests.factories import make_wording
+from tests.factories import UserFactory, make_wording
 
 SOURCE = "Loyalty-card form at the shop counter"
 
@@ -66,7 +67,12 @@ def marketing_wording(db):
 
 
 @pytest.fixture
-def import_for(db, editor):
+def importer(db):
+    return UserFactory(username="ivy_importer", role="Editor", password=None)
+
+
+@pytest.fixture
+def import_for(db, importer):
     def make(
         content,
         *,
@@ -82,7 +88,7 @@ def import_for(db, editor):
             content = build_csv(content)
         elif isinstance(content, str):
             content = content.encode()
-        uploader = user or editor
+        uploader = user or importer
         actor = Actor.for_user(uploader)
         contact_import = import_upload(
             file_name=file_name, data=content, kind=kind, actor=actor, user=uploader
