@@ -22,21 +22,25 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from contacts.forms_imports import ATTRIBUTE, DELIMITERS, ImportMappingForm, ImportUploadForm
+from contacts.forms_imports import ATTRIBUTE, ImportMappingForm, ImportUploadForm
+from contacts.imports.applying import import_confirm
+from contacts.imports.mapping import FIELD_LABELS
+from contacts.imports.preview import import_preview, import_refused_csv
+from contacts.imports.reading import DELIMITERS
+from contacts.imports.services import (
+    ABANDONABLE,
+    import_abandon,
+    import_samples,
+    import_set_mapping,
+    import_upload,
+)
 from contacts.models import ConsentWording, ContactImport, ImportKind, ImportStatus, Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 
 RUNNING = (ImportStatus.STAGING, ImportStatus.APPLYING)
-FIELD_LABELS = {
-    "phone": "phone number",
-    "first_name": "first name",
-    "last_name": "last name",
-    "language": "language",
-    "country": "country",
-    "time_zone": "time zone",
-    "tags": "tags",
-}
+SAMPLES = 3  # values of each column shown on the mapping page
+PER_PAGE = 50  # rows of each list of the preview per page
 
 
 class ImportSizeLimit(FileUploadHandler):
@@ -121,8 +125,6 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     @method_decorator(csrf_protect)
     def _upload(self, request, limit: ImportSizeLimit):
-        from contacts.imports.services import import_upload
-
         if request.method == "POST":
             form = ImportUploadForm(request.POST, request.FILES, file_too_large=limit.too_large)
         else:
@@ -131,11 +133,13 @@ class ContactImportAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 contact_import = import_upload(
-                    file=data["file"],
+                    file_name=data["file"].name,
+                    data=data["file"].read(),
                     kind=data["kind"],
                     encoding=data["encoding"],
                     delimiter=data["delimiter"],
                     actor=Actor.for_user(request.user),
+                    user=request.user,
                 )
             except ApplicationError as exc:
                 form.add_error(exc.field if exc.field in form.fields else "file", exc.message)
@@ -154,8 +158,6 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     # --- Mapping --------------------------------------------------------------------------------
     def mapping_view(self, request, import_id):
-        from contacts.imports.services import import_samples, import_set_mapping
-
         if not self.has_change_permission(request):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport, pk=import_id)
@@ -170,7 +172,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         form = ImportMappingForm(
             request.POST if request.method == "POST" else None,
             contact_import=contact_import,
-            samples=import_samples(contact_import=contact_import),
+            samples=import_samples(contact_import=contact_import, rows=SAMPLES),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -202,20 +204,16 @@ class ContactImportAdmin(admin.ModelAdmin):
             contact_import,
             title=str(contact_import),
             can_change=can_change,
+            can_abandon=can_change and contact_import.status in ABANDONABLE,
             mapping_lines=mapping_summary(contact_import),
             **progress_context(contact_import),
             retention=retention_of(contact_import),
             result_counts=result_counts(contact_import),
-            delimiter_label=dict(DELIMITERS).get(contact_import.delimiter, contact_import.delimiter),
+            rows_applied=f"{contact_import.progress_done:,} of {contact_import.progress_total:,}",
+            delimiter_label=DELIMITERS.get(contact_import.delimiter, contact_import.delimiter),
         )
         if contact_import.status == ImportStatus.PREVIEW:
-            from contacts.imports.preview import import_preview
-
-            context["preview"] = import_preview(
-                contact_import=contact_import,
-                refused_page=_page_number(request, "refused"),
-                changes_page=_page_number(request, "changes"),
-            )
+            context.update(preview_context(request, contact_import))
         return TemplateResponse(request, "admin/contacts/contactimport/detail.html", context)
 
     def progress_view(self, request, import_id):
@@ -226,8 +224,6 @@ class ContactImportAdmin(admin.ModelAdmin):
         return JsonResponse(progress_of(contact_import))
 
     def refused_csv_view(self, request, import_id):
-        from contacts.imports.preview import import_refused_csv
-
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport, pk=import_id)
@@ -243,16 +239,12 @@ class ContactImportAdmin(admin.ModelAdmin):
     # --- Confirm, abandon ---------------------------------------------------------------------
     def confirm_view(self, request, import_id):
         def confirm(contact_import, user):
-            from contacts.imports.applying import import_confirm
-
             import_confirm(contact_import=contact_import, actor=Actor.for_user(user), user=user)
 
         return self._transition(request, import_id, confirm, "Confirmed: the rows are being applied.")
 
     def abandon_view(self, request, import_id):
         def abandon(contact_import, user):
-            from contacts.imports.services import import_abandon
-
             import_abandon(contact_import=contact_import, actor=Actor.for_user(user))
 
         return self._transition(request, import_id, abandon, "Abandoned: nothing of this file was applied.")
@@ -381,6 +373,87 @@ def mapping_summary(contact_import: ContactImport) -> list[str]:
     if mapping.get("region"):
         lines.append(f"Numbers without a country code are read as numbers of {mapping['region']}")
     return lines
+
+
+def preview_context(request, contact_import: ContactImport) -> dict:
+    """The preview (``import_preview``), one page of each list, with its rows made readable."""
+    pages = {name: _page_number(request, name) for name in ("refused", "changes", "opt_ins")}
+    preview = import_preview(
+        contact_import=contact_import,
+        per_page=PER_PAGE,
+        refused_page=pages["refused"],
+        changes_page=pages["changes"],
+        opt_ins_page=pages["opt_ins"],
+    )
+    header = contact_import.header or []
+    refused = [
+        {
+            "line": row.line,
+            "reason": row.reason,
+            "cells": [
+                (header[i] if i < len(header) else f"column {i + 1}", cell) for i, cell in enumerate(row.raw)
+            ],
+        }
+        for row in preview.refused.items
+    ]
+    changes = [
+        {
+            "line": row.line,
+            "contact_id": row.contact_id,
+            "contact_name": row.contact_name,
+            "changes": [change_line(field, *values) for field, values in sorted(row.changes.items())],
+        }
+        for row in preview.changes.items
+    ]
+    purposes = dict(Purpose.choices)
+    opt_in_refusals = [
+        {"line": row.line, "purpose": purposes.get(row.purpose, row.purpose), "reason": row.reason}
+        for row in preview.opt_in_refusals.items
+    ]
+    return {
+        "preview": preview,
+        "refused_rows": refused,
+        "changed_rows": changes,
+        "opt_in_refusals": opt_in_refusals,
+        "pagers": {
+            name: _pager(request, name, page)
+            for name, page in (
+                ("refused", preview.refused),
+                ("changes", preview.changes),
+                ("opt_ins", preview.opt_in_refusals),
+            )
+        },
+    }
+
+
+def change_line(field: str, old, new) -> tuple[str, str, str]:
+    """(field, old value, new value) as staff read them: lists joined, blanks said."""
+
+    def shown(value) -> str:
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        return "(blank)" if value in (None, "") else str(value)
+
+    if field.startswith("attributes."):
+        label = f"custom field “{field.removeprefix('attributes.')}”"
+    else:
+        label = FIELD_LABELS.get(field, field)
+    return label, shown(old), shown(new)
+
+
+def _pager(request, name: str, page) -> dict:
+    """Links to the previous and next page of one list, keeping the other lists' pages."""
+
+    def link(number: int) -> str:
+        query = request.GET.copy()
+        query[f"{name}_page"] = number
+        return f"?{query.urlencode()}#{name}"
+
+    return {
+        "page": page,
+        "previous": link(page.number - 1) if page.has_previous else None,
+        "next": link(page.number + 1) if page.has_next else None,
+    }
 
 
 def _page_number(request, name: str) -> int:

@@ -6,46 +6,44 @@ makes sense (one phone column, a wording and a date for each opt-in column) is f
 (``ImportMappingForm.add_service_error``).
 """
 
-import re
-
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from contacts.imports.mapping import ATTRIBUTE, FIELD_LABELS, FIELDS, IGNORE, TEXT_FIELDS
+from contacts.imports.reading import AUTO
+from contacts.imports.reading import DELIMITERS as READABLE_DELIMITERS
+from contacts.imports.reading import ENCODINGS as READABLE_ENCODINGS
 from contacts.models import ConsentWording, ImportKind, Purpose
 from core.errors import ApplicationError
 
-ENCODINGS = [("auto", "Detect"), ("utf-8", "UTF-8"), ("cp1252", "Windows-1252 (older Excel exports)")]
+ENCODINGS = [(AUTO, "Detect"), *((code, name) for code, name in READABLE_ENCODINGS.items())]
 DELIMITERS = [
-    ("auto", "Detect"),
-    (",", "Comma ( , )"),
-    (";", "Semicolon ( ; ), as Excel in Europe"),
-    ("\t", "Tab"),
+    (AUTO, "Detect"),
+    *(
+        (d, name.capitalize() + (f" ( {d} )" if d.isprintable() else ""))
+        for d, name in READABLE_DELIMITERS.items()
+    ),
 ]
-
-IGNORE = "ignore"
-ATTRIBUTE = "attribute"
 CONSENT = "consent:"  # + purpose: an opt-in column for that purpose
 CONTACT_FIELDS = [
     (IGNORE, "Ignore this column"),
-    ("phone", "Phone number"),
-    ("first_name", "First name"),
-    ("last_name", "Last name"),
-    ("language", "Language"),
-    ("country", "Country"),
-    ("time_zone", "Time zone"),
-    ("tags", "Tags"),
+    *(
+        (field, FIELD_LABELS[field].removeprefix("the ").capitalize())
+        for field in FIELDS
+        if field in FIELD_LABELS
+    ),
     (ATTRIBUTE, "Custom field…"),
 ]
 CONSENT_FIELDS = [(f"{CONSENT}{purpose}", f"Opt-in: {label.lower()}") for purpose, label in Purpose.choices]
-# Fields where a blank cell can mean "clear it" (the phone never is blank on a row that is kept).
-CLEARABLE = {"first_name", "last_name", "language", "country", "time_zone", "tags", ATTRIBUTE}
+# Fields where a blank cell can mean "clear it" (a row without a number is refused, never blank).
+CLEARABLE = {*TEXT_FIELDS, "tags", ATTRIBUTE}
 
 
 class ImportUploadForm(forms.Form):
     file = forms.FileField(
-        help_text="A CSV file: comma-, semicolon- or tab-separated, UTF-8 (with or without BOM) or "
-        "Windows-1252, the first line naming the columns."
+        help_text="A CSV file (comma-, semicolon- or tab-separated; UTF-8, with or without BOM, or "
+        "Windows-1252) or an Excel workbook (.xlsx), the first row naming the columns."
     )
     kind = forms.ChoiceField(
         label="What the file is",
@@ -55,11 +53,14 @@ class ImportUploadForm(forms.Form):
     )
     encoding = forms.ChoiceField(
         choices=ENCODINGS,
-        initial="auto",
-        help_text="How the text is stored. “Detect” reads UTF-8 and falls back to Windows-1252.",
+        initial=AUTO,
+        help_text="How a CSV file's text is stored. “Detect” reads UTF-8 and falls back to Windows-1252.",
     )
     delimiter = forms.ChoiceField(
-        label="Column separator", choices=DELIMITERS, initial="auto", help_text="What separates the cells."
+        label="Column separator",
+        choices=DELIMITERS,
+        initial=AUTO,
+        help_text="What separates a CSV file's cells. “Detect” reads it from the first line.",
     )
 
     def __init__(self, *args, file_too_large: bool = False, **kwargs):
@@ -227,18 +228,13 @@ class ImportMappingForm(forms.Form):
         self.add_error(self._field_of(error), error.message)
 
     def _field_of(self, error: ApplicationError) -> str | None:
-        field = error.field or ""
-        if field in self.fields:
-            return field
-        column = error.details.get("column")
-        if column is None and (match := re.search(r"column\D*(\d+)", field)):
-            column = int(match.group(1))
-        if isinstance(column, int) and f"col{column}_field" in self.fields:
-            return f"col{column}_key" if field.endswith("key") else f"col{column}_field"
-        purpose = error.details.get("purpose")
-        if f"wording_{purpose}" in self.fields and "wording" in field:
+        # check_mapping names the setting in ``field`` and the column or purpose in ``details``.
+        column, purpose = error.details.get("column"), error.details.get("purpose")
+        if error.field in ("field", "key") and f"col{column}_{error.field}" in self.fields:
+            return f"col{column}_{error.field}"
+        if error.field == "wording" and f"wording_{purpose}" in self.fields:
             return f"wording_{purpose}"
-        return None
+        return error.field if error.field in self.fields else None
 
 
 def mapping_initial(mapping: dict, column_count: int) -> dict:

@@ -9,7 +9,7 @@
   }
   var bar = document.getElementById("import-progress-bar");
   var text = document.getElementById("import-progress-text");
-  var phase = document.getElementById("import-progress-phase");
+  var error = document.getElementById("import-progress-error");
   var url = box.dataset.url;
   var status = box.dataset.status;
   var verb = box.dataset.verb;
@@ -22,9 +22,9 @@
       bar.textContent = Math.floor((100 * bar.value) / data.total) + "%";
       text.textContent = format.format(data.done) + " of " + format.format(data.total) + " rows " + verb;
     }
-    if (phase && data.phase) {
-      phase.textContent = data.phase;
-    }
+    // Applying that hit an error is retried by the system; the page says so while it waits.
+    error.textContent = data.error || "";
+    error.hidden = !data.error;
   }
 
   function poll() {

@@ -170,7 +170,7 @@ def test_the_page_of_an_applied_import_shows_what_was_written_and_the_files_rete
     until = (contact_import.created_at + __import__("datetime").timedelta(days=30)).date().isoformat()
     assert f"The file is kept until {until}" in page
     assert contact_import.file_sha256 in page
-    assert "Column 1 “Phone” → phone number" in page
+    assert "Column 1 “Phone” → the phone number" in page
     assert "Column 2 “First name” → first name; a blank cell clears it" in page
     assert "import-confirm" not in page
 
@@ -192,3 +192,279 @@ def test_the_changelist_sums_up_each_import_and_offers_the_upload(client_for, ed
     assert "7 created" in page
     assert 'id="upload-import"' in page
     assert 'id="upload-import"' not in client_for(auditor).get(url("changelist")).content.decode()
+
+
+# --- Upload -----------------------------------------------------------------------------------------
+
+
+def upload(client, content: bytes, name="customers.csv", **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"kind": "contacts", "encoding": "auto", "delimiter": "auto", **fields}
+    return client.post(url("add"), {**data, "file": SimpleUploadedFile(name, content, "text/csv")})
+
+
+def test_the_add_button_leads_to_the_upload_which_keeps_the_file_and_offers_the_mapping(client_for, editor):
+    client = client_for(editor)
+    page = client.get(url("add")).content.decode()
+    assert 'enctype="multipart/form-data"' in page and 'name="delimiter"' in page
+    response = upload(client, CSV, delimiter=";")
+    contact_import = ContactImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == url("mapping", contact_import)
+    assert contact_import.created_by == editor and contact_import.delimiter == ";"
+    assert bytes(contact_import.file.data) == CSV
+    assert contact_import.status == ImportStatus.UPLOADED and contact_import.total_rows == 2
+
+
+@pytest.mark.parametrize(
+    "content,name,message",
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "customers.pdf", "customers.pdf is a PDF document"),
+        (b"", "empty.csv", "The submitted file is empty"),
+        (b"\xef\xbb\xbf \r\n", "blank.csv", "blank.csv is empty"),
+        (b"Phone,First name\n", "header_only.csv", "has a header but no rows"),
+    ],
+    ids=["pdf", "zero-bytes", "only-a-bom", "no-rows"],
+)
+def test_a_file_that_is_no_table_is_refused_on_the_form_and_nothing_is_written(
+    client_for, editor, content, name, message
+):
+    response = upload(client_for(editor), content, name=name)
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors["file"])
+    assert not ContactImport.objects.exists()
+
+
+def test_a_file_larger_than_the_setting_is_refused_while_it_is_read(client_for, editor, settings):
+    settings.CONTACT_IMPORT_MAX_BYTES = 40
+    response = upload(client_for(editor), CSV)  # 77 bytes
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors["file"])
+    assert "larger than 40\xa0bytes" in errors and "This field is required" not in errors
+    assert not ContactImport.objects.exists()
+
+
+def test_a_chosen_encoding_that_does_not_fit_is_refused_on_its_field(client_for, editor):
+    response = upload(
+        client_for(editor), "Telefon;Straße\n+4915123456789;Hauptstraße\n".encode("cp1252"), encoding="utf-8"
+    )
+    assert response.status_code == 200
+    assert "is not UTF-8 text" in " ".join(response.context["form"].errors["encoding"])
+    assert not ContactImport.objects.exists()
+
+
+# --- Mapping ----------------------------------------------------------------------------------------
+
+
+def mapping_data(contact_import, **changes) -> dict:
+    """The mapping form as the page offers it (the guessed mapping), with ``changes`` made."""
+    from contacts.forms_imports import mapping_initial
+
+    initial = mapping_initial(contact_import.mapping, len(contact_import.header))
+    data = {}
+    for name, value in {**initial, **changes}.items():
+        if value is None or value is False:
+            continue
+        data[name] = "on" if value is True else value
+    return data
+
+
+def test_the_mapping_page_shows_each_column_with_its_first_values_and_the_guess(
+    client_for, editor, import_for, marketing_wording
+):
+    contact_import = import_for(CSV, until="uploaded")
+    response = client_for(editor).get(url("mapping", contact_import))
+    page = response.content.decode()
+    assert "Anna" in page and "Ben" in page and "+49 151 23456789" in page
+    form = response.context["form"]
+    assert form["col0_field"].value() == "phone"
+    assert form["col1_field"].value() == "first_name"
+    assert form["col2_field"].value() == "consent:marketing"  # "Newsletter"
+    assert str(marketing_wording) in page
+    assert 'for="id_col0_field"' in page  # every select has a label
+
+
+def test_a_mapping_without_a_phone_column_is_refused_and_nothing_is_staged(client_for, editor, import_for):
+    contact_import = import_for(CSV, until="uploaded")
+    response = client_for(editor).post(
+        url("mapping", contact_import), mapping_data(contact_import, col0_field="ignore", col2_field="ignore")
+    )
+    assert response.status_code == 200
+    assert "No column is mapped to the phone number" in " ".join(response.context["form"].non_field_errors())
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.UPLOADED and not contact_import.rows.exists()
+
+
+def test_a_consent_column_without_its_wording_date_or_source_is_refused_on_that_setting(
+    client_for, editor, import_for, marketing_wording
+):
+    contact_import = import_for(CSV, until="uploaded")
+    client = client_for(editor)
+    response = client.post(url("mapping", contact_import), mapping_data(contact_import))
+    form = response.context["form"]
+    assert "pick the consent wording" in " ".join(form.errors["wording_marketing"])
+    response = client.post(
+        url("mapping", contact_import), mapping_data(contact_import, wording_marketing=marketing_wording.pk)
+    )
+    assert "Say when these people opted in" in " ".join(
+        response.context["form"].errors["consent_date_column"]
+    )
+    response = client.post(
+        url("mapping", contact_import),
+        mapping_data(contact_import, wording_marketing=marketing_wording.pk, consent_date="2025-03-01"),
+    )
+    assert "Say where and how" in " ".join(response.context["form"].errors["consent_source"])
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.UPLOADED
+
+
+def test_a_bad_custom_field_key_is_shown_on_its_column(client_for, editor, import_for):
+    contact_import = import_for(CSV, until="uploaded")
+    response = client_for(editor).post(
+        url("mapping", contact_import),
+        mapping_data(contact_import, col2_field="attribute", col2_key="Customer No"),
+    )
+    form = response.context["form"]
+    assert "Column 3 (“Newsletter”) is a custom field" in " ".join(form.errors["col2_key"])
+    assert 'id="column-2" class="errors"' in response.content.decode()
+
+
+def test_a_good_mapping_has_the_rows_checked_and_the_page_follows_it(
+    client_for, editor, import_for, marketing_wording, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(
+        "contacts.imports.tasks.async_task", lambda func, *args, **kw: queued.append((func, args))
+    )
+    contact_import = import_for(CSV, until="uploaded")
+    client = client_for(editor)
+    data = mapping_data(
+        contact_import,
+        col1_clear=True,
+        wording_marketing=marketing_wording.pk,
+        consent_date="2025-03-01",
+        consent_source="Shop counter form",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url("mapping", contact_import), data)
+    assert response.status_code == 302 and response["Location"] == url("change", contact_import)
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.STAGING
+    assert queued == [("contacts.imports.tasks.import_stage", (contact_import.pk,))]
+    assert {"column": 1, "field": "first_name", "blank": "clear"} in contact_import.mapping["columns"]
+    assert contact_import.mapping["consent"] == [
+        {"column": 2, "purpose": "marketing", "wording": marketing_wording.pk}
+    ]
+    page = client.get(url("change", contact_import)).content.decode()
+    assert "0 of 2 rows checked" in page and 'id="import-progress-bar"' in page
+
+
+def test_an_import_being_applied_is_not_mapped_again(client_for, editor):
+    contact_import = make_import(editor, status=ImportStatus.APPLYING, mapping={"columns": []})
+    client = client_for(editor)
+    response = client.post(url("mapping", contact_import), {"col0_field": "phone"}, follow=True)
+    assert "can be mapped only before" in response.content.decode()
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.APPLYING and contact_import.mapping == {"columns": []}
+
+
+# --- The preview, confirm, abandon ------------------------------------------------------------------
+
+PREVIEW_ROWS = [
+    ["Phone", "First name", "Newsletter", "Signed up"],
+    ["+4915123456789", "Anna", "yes", "2025-03-01"],  # on file as "Anne": a change, an opt-in
+    ["+4915198765432", "Ben", "yes", "2025-03-01"],  # new
+    ["12", "Carl", "", ""],  # refused: not a number
+    ["+4915111122233", "Dora", "yes", "2025-03-01"],  # opted out since: opt-in refused
+    ["+4915123456789", "Anna", "yes", "2025-03-01"],  # duplicate of line 2
+]
+
+
+@pytest.fixture
+def previewed(import_for, marketing_wording, editor):
+    from contacts.models import Purpose
+    from tests.factories import ContactFactory, opt_out
+
+    ContactFactory(phone="+4915123456789", first_name="Anne")
+    dora = ContactFactory(phone="+4915111122233", first_name="Dora")
+    opt_out(dora, Purpose.MARKETING)
+    return import_for(PREVIEW_ROWS, wording=marketing_wording, consent_date_column=3)
+
+
+def test_the_preview_shows_counts_refused_rows_changes_and_opt_in_refusals(client_for, editor, previewed):
+    page = client_for(editor).get(url("change", previewed)).content.decode()
+    counts = previewed.counts
+    assert counts["new"] == 1 and counts["refused"] == 2 and counts["opt_ins_refused"] == 1
+    assert f'<tr id="count-new"><th scope="row">New contacts</th><td>{counts["new"]}</td></tr>' in page
+    assert f"<td>{counts['refused']}</td>" in page
+    assert "duplicate of line 2" in page and "+4915123456789" in page
+    assert "first name: Anne → Anna" in page  # the change, field by field
+    assert "Opt-in to marketing refused" in page and "is not after the opt-out" in page
+    assert 'id="import-confirm"' in page and 'id="import-abandon"' in page
+    assert url("refused", previewed) in page and url("mapping", previewed) in page
+
+
+def test_an_auditor_reads_the_preview_but_gets_no_buttons(client_for, auditor, previewed):
+    page = client_for(auditor).get(url("change", previewed)).content.decode()
+    assert 'id="import-preview"' in page and url("refused", previewed) in page
+    assert 'id="import-confirm"' not in page and 'id="import-abandon"' not in page
+    assert url("mapping", previewed) not in page
+
+
+def test_the_preview_lists_are_paginated(client_for, editor, import_for):
+    rows = [["Phone", "First name"]] + [[f"bad{n}", "X"] for n in range(60)]
+    contact_import = import_for(rows)
+    client = client_for(editor)
+    first = client.get(url("change", contact_import))
+    assert len(first.context["refused_rows"]) == 50
+    assert "Page 1 of 2 (60 in all)" in first.content.decode()
+    second = client.get(url("change", contact_import), {"refused_page": 2, "changes_page": "x"})
+    assert [row["line"] for row in second.context["refused_rows"]] == list(range(52, 62))
+
+
+def test_the_refused_rows_download_streams_a_csv_with_a_reason_column(client_for, auditor, previewed):
+    response = client_for(auditor).get(url("refused", previewed))
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert f'filename="refused-{previewed.pk}-customers.csv"' in response["Content-Disposition"] or (
+        "attachment" in response["Content-Disposition"]
+    )
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "Phone,First name,Newsletter,Signed up,reason"
+    assert any(line.startswith("12,Carl") for line in lines)
+    assert any("duplicate of line 2" in line for line in lines)
+
+
+def test_confirm_applies_from_the_preview_once(client_for, editor, previewed, monkeypatch):
+    monkeypatch.setattr("contacts.imports.tasks.async_task", lambda *args, **kwargs: None)
+    client = client_for(editor)
+    response = client.post(url("confirm", previewed), follow=True)
+    assert "Confirmed: the rows are being applied." in response.content.decode()
+    previewed.refresh_from_db()
+    assert previewed.status == ImportStatus.APPLYING and previewed.confirmed_by == editor
+    confirmed_at = previewed.confirmed_at
+    again = client.post(url("confirm", previewed), follow=True)  # a double click
+    assert "cannot be confirmed" in again.content.decode()
+    previewed.refresh_from_db()
+    assert previewed.confirmed_at == confirmed_at
+    assert 'id="import-progress-bar"' in again.content.decode()
+
+
+@pytest.mark.parametrize("status", [ImportStatus.UPLOADED, ImportStatus.STAGING, ImportStatus.ABANDONED])
+def test_confirm_on_an_import_not_ready_says_why_and_changes_nothing(client_for, editor, status):
+    contact_import = make_import(editor, status=status)
+    response = client_for(editor).post(url("confirm", contact_import), follow=True)
+    assert response.status_code == 200
+    assert "only an import ready to confirm can be" in response.content.decode()
+    contact_import.refresh_from_db()
+    assert contact_import.status == status and contact_import.confirmed_by is None
+
+
+def test_abandon_keeps_the_record_and_drops_the_staged_rows(client_for, editor, previewed):
+    response = client_for(editor).post(url("abandon", previewed), follow=True)
+    page = response.content.decode()
+    assert "Abandoned: nothing of this file was applied." in page
+    previewed.refresh_from_db()
+    assert previewed.status == ImportStatus.ABANDONED and not previewed.rows.exists()
+    again = client_for(editor).post(url("abandon", previewed), follow=True)
+    assert "only an import not confirmed yet can be abandoned" in again.content.decode()
