@@ -146,7 +146,7 @@ class ContactImportAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"{contact_import.file_name} was uploaded ({contact_import.total_rows:,} rows). "
+                    f"The file {contact_import.file_name} was uploaded ({contact_import.total_rows:,} rows). "
                     "Check what each column is, then the rows are checked.",
                     messages.SUCCESS,
                 )

@@ -24,7 +24,7 @@
     }
     // Applying that hit an error is retried by the system; the page says so while it waits.
     error.textContent = data.error || "";
-    error.hidden = !data.error;
+    error.style.display = data.error ? "" : "none";
   }
 
   function poll() {
