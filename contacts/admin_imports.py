@@ -35,6 +35,7 @@ from contacts.imports.services import (
     import_upload,
 )
 from contacts.models import ConsentWording, ContactImport, ImportKind, ImportStatus, Purpose
+from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -227,6 +228,13 @@ class ContactImportAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport, pk=import_id)
+        # The rows hold people's numbers and names: who took them out is logged, as for an export.
+        log_activity(
+            actor=Actor.for_user(request.user),
+            action="import.refused_rows_downloaded",
+            obj=contact_import,
+            details={"file_name": contact_import.file_name},
+        )
         response = StreamingHttpResponse(
             import_refused_csv(contact_import=contact_import), content_type="text/csv; charset=utf-8"
         )

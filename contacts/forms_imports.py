@@ -180,6 +180,8 @@ class ImportMappingForm(forms.Form):
                 "key": self[f"col{index}_key"],
                 "clear": self[f"col{index}_clear"],
                 "errors": [*self[f"col{index}_field"].errors, *self[f"col{index}_key"].errors],
+                "is_date_column": "consent_date_column" in self.fields
+                and str(self["consent_date_column"].value()) == str(index),
             }
 
     def consent_fields(self):

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from contacts.models import ContactImport, ImportKind, ImportStatus
+from contacts.models import ActivityLogEntry, ContactImport, ImportKind, ImportStatus
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -430,6 +430,8 @@ def test_the_refused_rows_download_streams_a_csv_with_a_reason_column(client_for
         "attachment" in response["Content-Disposition"]
     )
     lines = b"".join(response.streaming_content).decode().splitlines()
+    logged = ActivityLogEntry.objects.get(action="import.refused_rows_downloaded")
+    assert logged.actor_user == auditor and logged.object_id == str(previewed.pk)
     assert lines[0] == "Phone,First name,Newsletter,Signed up,reason"
     assert any(line.startswith("12,Carl") for line in lines)
     assert any("duplicate of line 2" in line for line in lines)
@@ -468,3 +470,21 @@ def test_abandon_keeps_the_record_and_drops_the_staged_rows(client_for, editor, 
     assert previewed.status == ImportStatus.ABANDONED and not previewed.rows.exists()
     again = client_for(editor).post(url("abandon", previewed), follow=True)
     assert "only an import not confirmed yet can be abandoned" in again.content.decode()
+
+
+def test_change_mapping_from_the_preview_offers_the_mapping_in_use_and_checks_the_rows_again(
+    client_for, editor, previewed, marketing_wording, monkeypatch
+):
+    monkeypatch.setattr("contacts.imports.tasks.async_task", lambda *args, **kwargs: None)
+    client = client_for(editor)
+    form = client.get(url("mapping", previewed)).context["form"]
+    assert form["wording_marketing"].value() == marketing_wording.pk
+    assert form["consent_date_column"].value() == 3
+    data = mapping_data(previewed, col1_field="last_name")
+    response = client.post(url("mapping", previewed), data)
+    assert response.status_code == 302
+    previewed.refresh_from_db()
+    assert previewed.status == ImportStatus.STAGING and not previewed.rows.exists()
+    assert {"column": 1, "field": "last_name", "blank": "keep"} in previewed.mapping["columns"]
+    page = client.get(url("change", previewed)).content.decode()
+    assert 'id="import-abandon"' in page  # checking the rows can still be given up
