@@ -85,10 +85,13 @@ _DIALECT = {
             "(SELECT NULLIF(json_group_array(t.value), '[]') FROM json_each(r.tags) AS t "
             "WHERE NOT EXISTS ({has_tag}))"
         ),
-        "tags_now": "(SELECT json_group_array(g.name) FROM {tags_of})",
+        # json_group_array keeps the order its subquery gives (SQLite 3.40 has no ORDER BY in it).
+        "tags_now": "(SELECT json_group_array(n) FROM (SELECT g.name AS n FROM {tags_of} ORDER BY g.name))",
         "tags_after": (
-            "(SELECT json_group_array(n) FROM (SELECT g.name AS n FROM {tags_of} UNION ALL "
-            "SELECT t.value FROM json_each(r.tags) AS t WHERE NOT EXISTS ({has_tag})))"
+            "(SELECT json_group_array(n) FROM ("
+            "SELECT g.name AS n, 0 AS k, g.name AS s, 0 AS i FROM {tags_of} UNION ALL "
+            "SELECT t.value, 1, '', t.key FROM json_each(r.tags) AS t WHERE NOT EXISTS ({has_tag}) "
+            "ORDER BY k, s, i))"
         ),
         "tag_value": "t.value",
     },
