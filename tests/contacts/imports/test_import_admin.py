@@ -38,7 +38,7 @@ def url(name: str, contact_import=None) -> str:
 
 # --- Who may open what ----------------------------------------------------------------------------
 
-READ_PAGES = ["changelist", "change", "progress", "history"]
+READ_PAGES = ["changelist", "change", "progress", "refused", "history"]
 WRITE_PAGES = ["add", "mapping"]
 POSTS = ["confirm", "abandon"]
 
@@ -488,3 +488,27 @@ def test_change_mapping_from_the_preview_offers_the_mapping_in_use_and_checks_th
     assert {"column": 1, "field": "last_name", "blank": "keep"} in previewed.mapping["columns"]
     page = client.get(url("change", previewed)).content.decode()
     assert 'id="import-abandon"' in page  # checking the rows can still be given up
+
+
+def test_a_suppression_list_is_mapped_to_the_purposes_it_opts_out_of(
+    client_for, editor, import_for, monkeypatch
+):
+    monkeypatch.setattr("contacts.imports.tasks.async_task", lambda *args, **kwargs: None)
+    contact_import = import_for(b"Mobile\n+4915123456789\n", kind="suppression", until="uploaded")
+    client = client_for(editor)
+    response = client.get(url("mapping", contact_import))
+    form = response.context["form"]
+    assert "consent:marketing" not in dict(form.fields["col0_field"].choices)
+    assert sorted(form["suppress_purposes"].value()) == ["marketing", "service"]
+    response = client.post(url("mapping", contact_import), mapping_data(contact_import, suppress_purposes=[]))
+    assert "Pick the purposes" in " ".join(response.context["form"].errors["suppress_purposes"])
+    response = client.post(
+        url("mapping", contact_import), mapping_data(contact_import, suppress_purposes=["marketing"])
+    )
+    assert response.status_code == 302
+    contact_import.refresh_from_db()
+    assert contact_import.mapping["suppress_purposes"] == ["marketing"]
+    assert (
+        "Every number is opted out of: marketing"
+        in client.get(url("change", contact_import)).content.decode()
+    )
