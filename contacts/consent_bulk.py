@@ -74,7 +74,9 @@ def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:
     known = ", ".join(f"'{source}'" for source in ConsentSource.values)
     legacy = _LEGACY_ORIGIN[vendor]
     # INSERT first, its SELECT with the CTEs: the SQLite driver reports no row count for a
-    # statement that begins with WITH.
+    # statement that begins with WITH. The latest effective time per contact is a window over the
+    # events, not a grouped CTE joined back onto them: PostgreSQL estimates a CTE at one row and
+    # nests such a join, quadratic in the set (3.5 s instead of 0.1 s for 5,000 contacts).
     upsert = f"""
         INSERT INTO contacts_currentconsent (contact_id, purpose, status, event_id, since, updated_at)
         WITH ids(id) AS ({ids_sql}),
@@ -99,17 +101,20 @@ def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:
                 AND ev.contact_id IN (SELECT contact_id FROM told_us_on_whatsapp)
             )
         ),
-        latest AS (SELECT contact_id, MAX(effective_at) AS t FROM counted GROUP BY contact_id),
+        latest AS (
+            SELECT counted.*, MAX(counted.effective_at) OVER (PARTITION BY counted.contact_id) AS t
+            FROM counted
+        ),
         ranked AS (
-            SELECT counted.id, counted.contact_id, counted.action, counted.effective_at,
+            SELECT latest.id, latest.contact_id, latest.action, latest.effective_at,
                 ROW_NUMBER() OVER (
-                    PARTITION BY counted.contact_id
+                    PARTITION BY latest.contact_id
                     ORDER BY
-                        CASE WHEN counted.action = '{ConsentAction.OPT_OUT}'
-                            AND counted.effective_at > {_EARLIER[vendor]} THEN 0 ELSE 1 END,
-                        counted.effective_at DESC, counted.recorded_at DESC, counted.id DESC
+                        CASE WHEN latest.action = '{ConsentAction.OPT_OUT}'
+                            AND latest.effective_at > {_EARLIER[vendor]} THEN 0 ELSE 1 END,
+                        latest.effective_at DESC, latest.recorded_at DESC, latest.id DESC
                 ) AS rank
-            FROM counted JOIN latest ON latest.contact_id = counted.contact_id
+            FROM latest
         )
         SELECT contact_id, %s,
             CASE WHEN action = '{ConsentAction.OPT_IN}' THEN '{ConsentStatus.OPTED_IN}'
