@@ -1,0 +1,96 @@
+"""The preview's pages and the refused rows' download (streamed, safe to open in a spreadsheet)."""
+
+import csv
+import io
+from datetime import timedelta
+from types import GeneratorType
+
+import pytest
+from django.utils import timezone
+
+from contacts.imports.preview import import_preview, import_refused_csv
+from contacts.models import ImportRow
+from tests.factories import ContactFactory, opt_out
+
+pytestmark = pytest.mark.django_db
+
+HEADER = ["Phone", "First name", "Newsletter", "Date"]
+
+
+@pytest.fixture
+def contact_import(import_for, marketing_wording):
+    ContactFactory(phone="+4915100000001", first_name="Old")
+    stopped = ContactFactory(phone="+4915100000002", first_name="Stopped")
+    opt_out(stopped, occurred_at=timezone.now() - timedelta(days=3))
+    yesterday = f"{timezone.now() - timedelta(days=1):%Y-%m-%d}"
+    return import_for(
+        [
+            HEADER,
+            ["+4915100000001", "New", "", ""],
+            ["+4915100000002", "", "yes", ""],  # the file's one date: refused opt-in
+            ['=HYPERLINK("http://evil")', "@SUM(1)", "", ""],
+            ["+4915100000003", "-Ana", "maybe", ""],
+            ["+4915100000001", "Dup", "", ""],
+            ["+4915100000004", "Ben", "yes", ""],
+        ],
+        wording=marketing_wording,
+        consent_date_column=None,
+        consent_date=yesterday,
+    )
+
+
+def test_the_preview_has_the_counts_and_a_page_of_each_list(contact_import):
+    preview = import_preview(contact_import=contact_import)
+    assert preview.counts["new"] == 1 and preview.counts["updated"] == 1 and preview.counts["refused"] == 3
+    assert preview.counts["opt_ins"] == 1 and preview.counts["opt_ins_refused"] == 1
+    assert preview.total_rows == 6
+    assert [row.line for row in preview.refused.items] == [4, 5, 6]
+    assert preview.refused.items[0].reason_code == "invalid_phone"
+    assert preview.refused.items[0].raw == ['=HYPERLINK("http://evil")', "@SUM(1)", "", ""]
+    [changed] = preview.changes.items
+    assert (changed.line, changed.changes) == (2, {"first_name": ["Old", "New"]})
+    assert changed.contact_name.startswith("Old ")
+    refusal = preview.opt_in_refusals.items[0]
+    assert (refusal.line, refusal.purpose, refusal.code) == (3, "marketing", "opt_in_date_required")
+    assert refusal.reason.startswith(
+        "Opt-in to marketing refused: they opted out, and this row has no date of its own"
+    )
+    assert preview.totals == {"refused": 3, "changes": 1, "opt_in_refusals": 1}
+
+
+def test_the_lists_are_paged(contact_import):
+    preview = import_preview(contact_import=contact_import, page=2, per_page=2)
+    assert [row.line for row in preview.refused.items] == [6]
+    assert (preview.refused.number, preview.refused.pages, preview.refused.total) == (2, 2, 3)
+    assert preview.refused.has_previous and not preview.refused.has_next
+    assert preview.changes.number == 1  # a page past the end shows the last one
+    own = import_preview(contact_import=contact_import, per_page=2, refused_page=2, changes_page=1)
+    assert [row.line for row in own.refused.items] == [6]
+    assert [row.line for row in own.changes.items] == [2]
+
+
+def test_the_refused_rows_download_streams_every_refused_row_with_its_reason(contact_import):
+    lines = import_refused_csv(contact_import=contact_import)
+    assert isinstance(lines, GeneratorType)
+    rows = list(csv.reader(io.StringIO("".join(lines))))
+    assert rows[0] == [*HEADER, "reason"]
+    assert [row[-1].split(":", 1)[0] for row in rows[1:]] == ["Line 3", "Line 4", "Line 5", "Line 6"]
+    assert rows[1][:4] == ["'+4915100000002", "", "yes", ""]
+    assert "Opt-in to marketing refused" in rows[1][4]
+    # Spreadsheet formulas are defused; the phone's + too, and an import reads it back as it was.
+    assert rows[2][:2] == ['\'=HYPERLINK("http://evil")', "'@SUM(1)"]
+    assert rows[3][:3] == ["'+4915100000003", "'-Ana", "maybe"]
+    assert "Column “Newsletter”: “maybe” is neither yes nor no" in rows[3][4]
+    assert rows[4][-1] == "Line 6: Column “Phone”: +4915100000001 is also on line 2: duplicate of line 2."
+
+
+def test_a_fixed_download_imports_again(contact_import, import_for, marketing_wording):
+    rows = list(csv.reader(io.StringIO("".join(import_refused_csv(contact_import=contact_import)))))
+    fixed = [row[:4] for row in rows]
+    fixed[3][2] = "yes"  # line 5: "maybe" fixed
+    again = import_for(
+        fixed, wording=marketing_wording, consent_date=f"{timezone.now():%Y-%m-%d}", consent_date_column=None
+    )
+    row = ImportRow.objects.get(contact_import=again, line=4)
+    assert (row.status, row.phone, row.first_name) == ("new", "+4915100000003", "-Ana")
+    assert row.opt_ins == {"marketing": "record"}
