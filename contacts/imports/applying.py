@@ -7,9 +7,10 @@ is one transaction that takes the next ``CONTACT_IMPORT_CHUNK_ROWS`` rows and
 1. locks the contacts it matched and judges the range again (``validation``): a STOP recorded
    after the preview wins, a contact created meanwhile is matched instead of duplicated;
 2. writes with one statement per kind of write, whatever the chunk's size: new contacts
-   (INSERT … SELECT from the staging rows), changed fields (UPDATE … FROM), tags, consent events
-   (INSERT … SELECT), then current consent (``consent_bulk.current_consent_refresh_bulk``);
-3. marks its rows applied and moves the progress on.
+   (INSERT … SELECT from the staging rows), the rows marked applied and linked to them, changed
+   fields (UPDATE … FROM), tags, consent events (INSERT … SELECT), then current consent
+   (``consent_bulk.current_consent_refresh_bulk``);
+3. moves the import's progress and counts on.
 
 The applied flag commits with the writes, so a chunk is either all there or not at all, and a
 chunk run again after a crash finds its rows applied and writes nothing twice. Each ledger event
@@ -29,7 +30,6 @@ import json
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
@@ -147,7 +147,7 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
         if bounds is None:
             _finish(current)
             return True
-        written = _apply_rows(current, bounds) | _mark_applied(current, bounds)
+        written = _apply_rows(current, bounds)
         counts = dict(current.counts or {})
         for key, value in written.items():
             counts[key] = counts.get(key, 0) + value
@@ -182,25 +182,29 @@ def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
 
 def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:
     """Judge the chunk's rows again under the contacts' locks, then write them; what was written."""
-    rows = ImportRow.objects.filter(contact_import=contact_import, line__range=lines, applied=False)
+    rows = ImportRow.objects.filter(contact_import=contact_import, line__range=lines).order_by()
     validation.match_rows(contact_import, lines=lines)
-    lock_contacts(rows.filter(contact__isnull=False).values("contact_id"))
+    lock_contacts(rows.filter(applied=False, contact__isnull=False).values("contact_id"))
     validation.judge_opt_ins(contact_import, lines=lines)
     validation.diff_rows(contact_import, lines=lines)
 
     sql = _Sql(contact_import, lines)
-    created = sql.insert_contacts()
-    sql.link_new_rows()
+    written = {"contacts_created": sql.insert_contacts(), "applied_rows": sql.mark_applied()}
+    # From here on the chunk is the applied rows within its lines: no earlier chunk applied a row
+    # there (each chunk starts after the last line of the one before, and rows outside the chunk
+    # being applied are never judged again, so none before it becomes one to apply).
+    applied = rows.filter(applied=True)
+    written["contacts_updated"] = applied.filter(status=ImportRowStatus.UPDATE).count()
     sql.update_contacts()
     sql.write_tags()
-    events = 0
+    written["events_recorded"] = 0
     for purpose, action, wording_id in _ledger_writes(contact_import):
-        events += sql.insert_events(purpose=purpose, action=action, wording_id=wording_id)
+        written["events_recorded"] += sql.insert_events(purpose=purpose, action=action, wording_id=wording_id)
         current_consent_refresh_bulk(
-            contacts=sql.rows_with_event(rows, purpose=purpose, action=action).values("contact_id"),
+            contacts=sql.rows_with_event(applied, purpose=purpose, action=action).values("contact_id"),
             purpose=purpose,
         )
-    return {"contacts_created": created, "events_recorded": events}
+    return written
 
 
 def _ledger_writes(contact_import: ContactImport) -> list[tuple[str, str, int | None]]:
@@ -214,15 +218,6 @@ def _ledger_writes(contact_import: ContactImport) -> list[tuple[str, str, int | 
         for column in mapping.get("consent") or []
         if column.get("purpose") in Purpose.values
     ]
-
-
-def _mark_applied(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:
-    """Mark the chunk's rows applied (committed with the writes); how many, and how many updates."""
-    rows = ImportRow.objects.filter(
-        contact_import=contact_import, line__range=lines, applied=False, status__in=TO_APPLY
-    )
-    updates = rows.aggregate(n=Count("pk", filter=Q(status=ImportRowStatus.UPDATE)))["n"]
-    return {"applied_rows": rows.update(applied=True), "contacts_updated": updates}
 
 
 def _finish(contact_import: ContactImport) -> None:
@@ -299,9 +294,9 @@ class _Sql:
         self.now = connection.ops.adapt_datetimefield_value(timezone.now())
         self.spell = _JSON[connection.vendor]
 
-    def _where(self, *statuses: str) -> tuple[str, list]:
+    def _where(self, *statuses: str, applied: bool = True) -> tuple[str, list]:
         return (
-            "r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND NOT r.applied "
+            f"r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND {'' if applied else 'NOT '}r.applied "
             f"AND r.status IN ({_quoted(statuses)})",
             [self.contact_import.pk, *self.lines],
         )
@@ -314,7 +309,7 @@ class _Sql:
     def insert_contacts(self) -> int:
         """A contact for each new row: the number and the fields given; custom fields the row gives
         as null (a blank cell mapped "clear") are left out."""
-        where, params = self._where(ImportRowStatus.NEW)
+        where, params = self._where(ImportRowStatus.NEW, applied=False)
         return self._execute(
             f"""
             INSERT INTO contacts_contact (phone, first_name, last_name, language, country, time_zone,
@@ -333,17 +328,19 @@ class _Sql:
             [self.now, self.now, *params],
         )
 
-    def link_new_rows(self) -> int:
-        """Each new row points at its contact: the one just inserted, or (a contact created by a
-        webhook at the same moment took the number) that one, or the contact it was merged into."""
-        where, params = self._where(ImportRowStatus.NEW)
+    def mark_applied(self) -> int:
+        """Mark the chunk's rows applied (committed with the writes, so a chunk run again after a
+        crash finds them done), and point each new row at its contact: the one just inserted, or
+        the one that took the number meanwhile (a webhook's, at that moment), or the contact it
+        was merged into. One pass over the rows."""
+        where, params = self._where(*TO_APPLY, applied=False)
         return self._execute(
             f"""
             UPDATE contacts_importrow AS r
-            SET contact_id = (
+            SET applied = TRUE, contact_id = COALESCE(r.contact_id, (
                 SELECT COALESCE(c.merged_into_id, c.id) FROM contacts_contact c WHERE c.phone = r.phone
-            )
-            WHERE {where} AND r.contact_id IS NULL
+            ))
+            WHERE {where}
             """,
             params,
         )
