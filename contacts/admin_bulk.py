@@ -7,6 +7,8 @@ call the set-based services of ``contacts.bulk``: a constant number of statement
 contacts are selected, "select all" across pages included.
 """
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -39,7 +41,8 @@ BOTH_PURPOSES = "all"
 
 
 class _TagsField(forms.CharField):
-    """Comma-separated tag names, checked by the rule the service applies (``clean_tag_names``)."""
+    """Tag names separated by commas or semicolons (as an import's tags column), checked by the
+    rule the service applies (``clean_tag_names``)."""
 
     def __init__(self, **kwargs):
         super().__init__(
@@ -51,20 +54,20 @@ class _TagsField(forms.CharField):
     def clean(self, value):
         text = super().clean(value)
         try:
-            return clean_tag_names(text.split(","))
+            return clean_tag_names(re.split(r"[,;]", text))
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from exc
 
 
 class AddTagsForm(forms.Form):
     tags = _TagsField(
-        help_text="Comma-separated. A tag that does not exist yet is made (VIP and vip are one tag)."
+        help_text="Separated by commas. A tag that does not exist yet is made (VIP and vip are one tag)."
     )
 
 
 class RemoveTagsForm(forms.Form):
     tags = _TagsField(
-        help_text="Comma-separated names of existing tags (any case). The tags themselves stay."
+        help_text="Names of existing tags, separated by commas (any case). The tags themselves stay."
     )
 
 
