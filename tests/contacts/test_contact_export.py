@@ -73,6 +73,8 @@ def test_the_list_offers_the_export_only_to_who_may(client_for, role, contact):
         return
     page = response.content.decode()
     assert ('class="export-contacts"' in page) == (role in MAY_EXPORT)
+    # The import's button sits beside it, for who may import.
+    assert ('class="import-contacts"' in page) == user.has_perm("contacts.add_contactimport")
     if role in MAY_EXPORT:  # the link carries the list's filters
         assert f'href="{EXPORT}?language__exact=de"' in page
 
