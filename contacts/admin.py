@@ -11,11 +11,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from contacts import selectors, services
+from contacts.admin_bulk import ContactBulkMixin
 from contacts.admin_filters import (
+    ContactListFilter,
     ContactPaginator,
     CountryFilter,
     MarketingConsentFilter,
     MergedFilter,
+    SegmentFilter,
     ServiceConsentFilter,
 )
 from contacts.admin_merge import ContactMergeMixin
@@ -76,7 +79,7 @@ class TagAdmin(ActivityLoggedAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
+class ContactAdmin(ContactBulkMixin, ContactMergeMixin, ActivityLoggedAdmin):
     form = ContactAdminForm
     list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
     list_display_links = ["display_phone", "name"]
@@ -87,11 +90,13 @@ class ContactAdmin(ContactMergeMixin, ActivityLoggedAdmin):
         "language",
         CountryFilter,
         MergedFilter,
+        SegmentFilter,
+        ContactListFilter,
     ]
     search_fields = ["first_name", "last_name"]
     search_help_text = "Search by phone number in any format, or by name."
     paginator = ContactPaginator
-    actions = ["merge_contacts"]
+    actions = ["merge_contacts", "add_tags", "remove_tags", "set_language", "record_opt_out"]
     show_full_result_count = False
     list_per_page = 50
     autocomplete_fields = ["tags"]

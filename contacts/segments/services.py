@@ -48,7 +48,7 @@ NOBODY_HAS_IT = (
 
 def segment_create(*, name: str, description: str = "", rules: dict, actor: Actor) -> Segment:
     """A new segment and its version 1; logged as ``segment.created``."""
-    name = _segment_name(name)
+    name = segment_name_clean(name)
     cleaned = validate_rules(rules)
     user = _user(actor)
     try:
@@ -112,7 +112,7 @@ def segment_update(
 def _apply_changes(current: Segment, *, name, description, archived) -> list[str]:
     changed = []
     if name is not None and name.strip() != current.name:
-        current.name = _segment_name(name, exclude=current.pk)
+        current.name = segment_name_clean(name, exclude=current.pk)
         changed.append("name")
     if description is not None and description.strip() != current.description:
         current.description = description.strip()
@@ -155,7 +155,8 @@ def segments_using_attribute(key: str) -> list[str]:
     return sorted(names)
 
 
-def _segment_name(name: str, *, exclude: int | None = None) -> str:
+def segment_name_clean(name: str, *, exclude: int | None = None) -> str:
+    """The name stripped; refused when empty, too long, or another segment's (whatever the case)."""
     name = (name or "").strip()
     if not name:
         raise ApplicationError("Give the segment a name.", code="segment_name_missing", field="name")
