@@ -43,6 +43,7 @@ COLUMNS = (
     "created_at",
     "merged_into",
 )
+_TAGS, _ATTRIBUTES = COLUMNS.index("tags"), COLUMNS.index("attributes")
 
 
 class _JSONList(Aggregate):
@@ -99,24 +100,26 @@ def contact_export_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:
         )
     )
     for row in rows.iterator(chunk_size=CHUNK_ROWS):
-        yield [_cell(value) for value in _readable(row)]
+        yield _cells(row)
 
 
-def _readable(row: tuple) -> list:
-    """Tags as "a, b" (sorted), custom fields as JSON, instants in UTC (ISO 8601)."""
+def _cells(row: tuple) -> list[str]:
+    """Tags as "a, b" (sorted), custom fields as JSON, instants in UTC (ISO 8601); text made safe."""
     values = list(row)
-    tags_at, attributes_at = COLUMNS.index("tags"), COLUMNS.index("attributes")
-    values[tags_at] = ", ".join(sorted(values[tags_at] or [], key=str.casefold))
-    attributes = values[attributes_at]
-    values[attributes_at] = json.dumps(attributes, ensure_ascii=False, sort_keys=True) if attributes else ""
-    return [
-        value.astimezone(UTC).isoformat(timespec="seconds") if isinstance(value, datetime) else value
-        for value in values
-    ]
+    values[_TAGS] = ", ".join(sorted(values[_TAGS] or [], key=str.casefold))
+    attributes = values[_ATTRIBUTES]
+    values[_ATTRIBUTES] = json.dumps(attributes, ensure_ascii=False, sort_keys=True) if attributes else ""
+    return [_text(value) for value in values]
 
 
-def _cell(value) -> str:
-    return safe_cell("" if value is None else str(value))
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return safe_cell(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    return str(value)  # ids
 
 
 def safe_cell(text: str) -> str:
