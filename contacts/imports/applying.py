@@ -164,17 +164,25 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
 
 
 def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
-    """The first and last line of the next chunk: the next rows to apply, by line."""
+    """The first and last line of the next chunk: the next rows to apply, by line.
+
+    They come after the last line applied (chunks follow each other through the file), and the
+    query says so: without that bound PostgreSQL may walk the import's rows by status and skip
+    every applied one, each chunk further than the last (quadratic over a large file).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT MIN(line), MAX(line) FROM (
                 SELECT line FROM contacts_importrow
                 WHERE contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})
+                  AND line > COALESCE((
+                      SELECT MAX(line) FROM contacts_importrow WHERE contact_import_id = %s AND applied
+                  ), 0)
                 ORDER BY line LIMIT %s
             ) AS chunk
             """,
-            [contact_import.pk, settings.CONTACT_IMPORT_CHUNK_ROWS],
+            [contact_import.pk, contact_import.pk, settings.CONTACT_IMPORT_CHUNK_ROWS],
         )
         first, last = cursor.fetchone()
     return None if first is None else (first, last)
@@ -196,7 +204,8 @@ def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[s
     applied = rows.filter(applied=True)
     written["contacts_updated"] = applied.filter(status=ImportRowStatus.UPDATE).count()
     sql.update_contacts()
-    sql.write_tags()
+    if any(column.get("field") == "tags" for column in (contact_import.mapping or {}).get("columns", [])):
+        sql.write_tags()
     written["events_recorded"] = 0
     for purpose, action, wording_id in _ledger_writes(contact_import):
         written["events_recorded"] += sql.insert_events(purpose=purpose, action=action, wording_id=wording_id)
