@@ -81,13 +81,13 @@ def parse_phone_number(raw: str, *, region: str | None = None) -> phonenumbers.P
         else:
             reason = _PARSE_ERRORS.get(exc.error_type, "it could not be read")
         raise InvalidPhoneNumber(text, reason) from exc
+    if phonenumbers.is_valid_number(number):
+        return number  # a valid number is a possible one: the length check only explains a refusal
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible != ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber(text, _POSSIBLE_ERRORS.get(possible, "it is not possible"))
-    if not phonenumbers.is_valid_number(number):
-        number_region = phonenumbers.region_code_for_country_code(number.country_code)
-        raise InvalidPhoneNumber(text, f"it is not a valid number in {number_region}")
-    return number
+    number_region = phonenumbers.region_code_for_country_code(number.country_code)
+    raise InvalidPhoneNumber(text, f"it is not a valid number in {number_region}")
 
 
 def normalize_phone(raw: str, *, region: str | None = None) -> str:

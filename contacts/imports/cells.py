@@ -11,7 +11,7 @@ import math
 import re
 import zoneinfo
 from datetime import date, datetime, time
-from functools import cache
+from functools import cache, lru_cache
 
 from django.utils import timezone
 
@@ -52,15 +52,20 @@ def yes_or_no(text: str) -> bool:
     )
 
 
-def parse_moment(text: str) -> tuple[datetime, bool]:
+def parse_moment(text: str, *, zone: str | None = None) -> tuple[datetime, bool]:
     """(aware datetime, whether a time of day was given) from a date cell; CellError if it is none.
 
     Accepted: 2025-03-01, 2025-03-01 14:30[:00], 2025-03-01T14:30:00+01:00, 01.03.2025 and
     01/03/2025 (day first, as in Europe and Latin America), each with an optional HH:MM[:SS].
-    A time without a zone is in the site's time zone (settings.TIME_ZONE); a date alone is the
-    start of that day there.
+    A time without a zone is in ``zone`` (default: the current time zone, settings.TIME_ZONE); a
+    date alone is the start of that day there.
     """
-    value = text.strip()
+    return _moment(text.strip(), zone or timezone.get_current_timezone_name())
+
+
+@lru_cache(maxsize=4096)
+def _moment(value: str, zone: str) -> tuple[datetime, bool]:
+    """``parse_moment`` for one text in one zone: a file repeats its dates, so each is read once."""
     day_part, _, time_part = value.replace("T", " ", 1).partition(" ")
     if match := _ISO_DATE.fullmatch(day_part):
         year, month, day = match.groups()
@@ -79,12 +84,13 @@ def parse_moment(text: str) -> tuple[datetime, bool]:
             "1 March 2025)",
         ) from exc
     time_part = time_part.strip()
+    where = zoneinfo.ZoneInfo(zone)
     if not time_part:
-        return timezone.make_aware(datetime.combine(day_value, time())), False
-    return _with_time(day_value, time_part, value), True
+        return timezone.make_aware(datetime.combine(day_value, time()), where), False
+    return _with_time(day_value, time_part, value, where), True
 
 
-def _with_time(day_value: date, time_part: str, whole: str) -> datetime:
+def _with_time(day_value: date, time_part: str, whole: str, where: zoneinfo.ZoneInfo) -> datetime:
     if _TIME.fullmatch(time_part) is None:
         # A zone or offset: let the ISO reader have the whole value.
         try:
@@ -93,13 +99,13 @@ def _with_time(day_value: date, time_part: str, whole: str) -> datetime:
             moment = None
         if moment is None or moment.date() != day_value:
             raise CellError("bad_date", "has a time that cannot be read: write it as 14:30 or 14:30:00")
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment, where)
     hours, minutes, seconds, fraction = _TIME.fullmatch(time_part).groups()
     try:
         clock = time(int(hours), int(minutes), int(seconds or 0), int((fraction or "0").ljust(6, "0")))
     except ValueError as exc:
         raise CellError("bad_date", "has a time of day that does not exist") from exc
-    return timezone.make_aware(datetime.combine(day_value, clock))
+    return timezone.make_aware(datetime.combine(day_value, clock), where)
 
 
 def parse_number(text: str) -> int | float:

@@ -132,7 +132,7 @@ def iter_rows(data: bytes, fmt: FileFormat) -> Iterator[tuple[int, list[str]]]:
                 field="file",
             ) from exc
         line += 1
-        if any(cell.strip() for cell in cells):
+        if (cells and cells[0].strip()) or any(cell.strip() for cell in cells):
             yield line, cells
 
 
@@ -306,4 +306,5 @@ def _cell_text(value) -> str:
         return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
-    return str(value)
+    # A workbook can spell a NUL character (_x0000_); no text column stores one.
+    return str(value).replace("\x00", "")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import phonenumbers
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from contacts.imports import mapping as mapping_rules
@@ -35,6 +35,7 @@ from contacts.imports.cells import (
     yes_or_no,
 )
 from contacts.imports.reading import format_of, iter_rows
+from contacts.imports.validation import RECORD
 from contacts.models import (
     AttributeDefinition,
     AttributeType,
@@ -75,7 +76,6 @@ COLUMNS = (
     "changes",
     "applied",
 )
-_JSON_COLUMNS = frozenset({"raw", "tags", "attributes", "clear", "consent", "opt_ins", "changes"})
 _NAME_MAX = ImportRow._meta.get_field("first_name").max_length
 _TAG_MAX = 64
 # Cells the refused-rows download protected against formula injection ('=…): read back as written.
@@ -95,15 +95,14 @@ def stage_chunk(*, contact_import: ContactImport) -> bool:
         current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
         if current.status != ImportStatus.STAGING:
             return True
-        staged = ImportRow.objects.filter(contact_import=current).aggregate(
-            last=Max("line"), rows=Count("pk")
-        )
-        reader = _reader_after(current, staged["last"] or 1)
+        # The rows staged so far are counted in progress_done, which commits with them.
+        last = ImportRow.objects.filter(contact_import=current).aggregate(last=Max("line"))["last"]
+        reader = _reader_after(current, last or 1)
         parser = RowParser(current)
         rows = [parser.parse(line, cells) for line, cells in reader.take(settings.CONTACT_IMPORT_CHUNK_ROWS)]
         done = reader.exhausted()
         _insert(rows)
-        progress = staged["rows"] + len(rows)
+        progress = current.progress_done + len(rows)
         ContactImport.objects.filter(pk=current.pk).update(
             phase="staging",
             progress_done=progress,
@@ -146,6 +145,7 @@ class RowParser:
         one_date = mapping.get("consent_date")
         self.one_date = parse_moment(one_date)[0] if one_date else None
         self.latest = timezone.now() + FUTURE_TOLERANCE
+        self.zone = timezone.get_current_timezone_name()
 
     def parse(self, line: int, cells: list[str]) -> dict:
         row = {
@@ -167,7 +167,7 @@ class RowParser:
             "consent_at": None,
             "consent_at_own": False,
             "opt_ins": {},
-            "status": ImportRowStatus.PENDING,
+            "status": ImportRowStatus.NEW,
             "reason_code": "",
             "reason": "",
             "contact_id": None,
@@ -182,6 +182,7 @@ class RowParser:
             row["status"] = ImportRowStatus.REFUSED
             row["reason_code"] = refusal.code
             row["reason"] = refusal.reason
+            row["opt_ins"] = {}
         return row
 
     def _parse_cells(self, row: dict, cells: list[str]) -> None:
@@ -203,11 +204,7 @@ class RowParser:
                     row["clear"].append(field)
                 continue
             row[field] = self._field(field, text, column)
-        if (
-            row["country"]
-            and number is not None
-            and not phonenumbers.is_valid_number_for_region(number, row["country"])
-        ):
+        if row["country"] and number is not None and not _of_country(number, row["country"]):
             raise _Refusal(
                 "country_mismatch",
                 f"Column “{self.header[self.phone_column]}”: {row['phone']} is not a number of "
@@ -283,7 +280,7 @@ class RowParser:
             if kind == AttributeType.BOOLEAN:
                 return parse_boolean(text)
             if kind == AttributeType.DATE:
-                return timezone.localtime(parse_moment(text)[0]).date().isoformat()
+                return parse_moment(text, zone=self.zone)[0].date().isoformat()
             return text
         except CellError as exc:
             if exc.code == "bad_date":  # a custom field's value, not the date of an opt-in
@@ -294,9 +291,11 @@ class RowParser:
         for column, purpose in self.consent:
             text = cells[column]
             try:
-                row["consent"][purpose] = yes_or_no(_cell(text))
+                row["consent"][purpose] = given = yes_or_no(_cell(text))
             except CellError as exc:
                 raise _Refusal.of(exc, self.header[column], text) from exc
+            if given:
+                row["opt_ins"][purpose] = RECORD
         if not any(row["consent"].values()):
             return
         if self.one_date is not None:
@@ -310,7 +309,7 @@ class RowParser:
                 f"Column “{column}” is empty: the row records an opt-in, which needs the date it was given.",
             )
         try:
-            moment, _ = parse_moment(text)
+            moment, _ = parse_moment(text, zone=self.zone)
         except CellError as exc:
             raise _Refusal.of(exc, column, text) from exc
         if moment > self.latest:
@@ -335,12 +334,21 @@ class _Refusal(Exception):
 
 def _cell(text: str) -> str:
     text = text.strip()
-    return text[1:] if _PROTECTED.match(text) else text
+    return text[1:] if text[:1] == "'" and _PROTECTED.match(text) else text
 
 
 def _shown(text: str) -> str:
     text = text.strip()
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _of_country(number: phonenumbers.PhoneNumber, country: str) -> bool:
+    """Whether a valid number is one of ``country``'s (a second validity check only for calling
+    codes several countries share, such as +1 and +44)."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    if len(regions) == 1:
+        return regions[0] == country
+    return phonenumbers.is_valid_number_for_region(number, country)
 
 
 def _valid_form_of(text: str, region: str) -> str | None:
@@ -424,16 +432,94 @@ def _insert(rows: list[dict]) -> None:
 
 
 def _copy(rows: list[dict]) -> None:
-    """COPY the rows in (PostgreSQL): no ORM object and no statement per row."""
-    dumps = json.dumps
-    json_at = [i for i, name in enumerate(COLUMNS) if name in _JSON_COLUMNS]
+    """COPY the rows in (PostgreSQL): no ORM object and no statement per row.
+
+    The chunk is written as COPY's text format in one piece. Formatting it is most of staging's
+    time after the phone numbers, so a row is one join of strings, escaped field by field only
+    when a value holds a backslash, tab or line break (the only backslashes in a plain row are
+    its NULLs').
+    """
+    memo: dict = {}
+    separators = len(COLUMNS) - 1
+    lines = []
+    for row in rows:
+        line = "\t".join(_fields(row, memo))
+        nulls = (row["consent_at"] is None) + (row["contact_id"] is None)
+        plain = (
+            line.count("\t") == separators
+            and line.count("\\") == nulls
+            and "\n" not in line
+            and "\r" not in line
+        )
+        if not plain:
+            line = "\t".join(_fields(row, memo, escape=_COPY_ESCAPES))
+        lines.append(line)
+    lines.append("")
     sql = f"COPY contacts_importrow ({', '.join(COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            values = [row[name] for name in COLUMNS]
-            for i in json_at:
-                values[i] = dumps(values[i])
-            copy.write_row(values)
+        copy.write("\n".join(lines))
+
+
+# COPY's text format: a backslash, tab, line feed or carriage return in a value is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# What JSON escapes inside a string: a quote, a backslash, a control character.
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')
+_NULL = "\\N"  # COPY's NULL; a value that reads so has a backslash, so it is escaped
+
+
+def _fields(row: dict, memo: dict, escape: dict | None = None) -> list[str]:
+    """A staged row's values as COPY text, in ``COLUMNS`` order; escaped with ``escape``."""
+    at, contact = row["consent_at"], row["contact_id"]
+    values = [
+        str(row["contact_import_id"]),
+        str(row["line"]),
+        _cells_json(row["raw"]),
+        row["phone"],
+        row["match_key"],
+        row["other_form"],
+        row["first_name"],
+        row["last_name"],
+        row["language"],
+        row["country"],
+        row["time_zone"],
+        _json(row["tags"]),
+        _json(row["attributes"]),
+        _json(row["clear"]),
+        _json(row["consent"], memo),
+        _NULL if at is None else memo.get(at) or memo.setdefault(at, at.isoformat()),
+        "t" if row["consent_at_own"] else "f",
+        _json(row["opt_ins"], memo),
+        row["status"],
+        row["reason_code"],
+        row["reason"],
+        str(contact) if contact is not None else _NULL,
+        _json(row["changes"]),
+        "t" if row["applied"] else "f",
+    ]
+    if escape is None:
+        return values
+    return [value if value is _NULL else value.translate(escape) for value in values]
+
+
+def _cells_json(cells: list[str]) -> str:
+    """``json.dumps`` of a row's cells; plain text (most cells) is quoted without the encoder."""
+    if _JSON_SPECIAL.search("".join(cells)) is None:
+        return '["' + '", "'.join(cells) + '"]' if cells else "[]"
+    return json.dumps(cells, ensure_ascii=False)
+
+
+def _json(value, memo: dict | None = None) -> str:
+    """The JSON text of a staged value; with ``memo``, each distinct small dict (consent, verdicts:
+    a handful in a whole file) is written once."""
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    if memo is not None:
+        key = tuple(value.items())
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = json.dumps(value, ensure_ascii=False)
+        return text
+    return json.dumps(value, ensure_ascii=False)
 
 
 def stage_all(*, contact_import: ContactImport) -> None:

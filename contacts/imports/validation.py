@@ -56,6 +56,8 @@ _DIALECT = {
         "array": "jsonb_build_array({items})",
         "object": "jsonb_strip_nulls(jsonb_build_object({items}))",
         "json_value": "{expr}",
+        "empty_object": "'{}'::jsonb",
+        "merge_objects": "({a} || {b})",
         "earlier_of": "LEAST({a}, {b})",
         "one_second_after": "{t} + interval '1 second'",
         "legacy_origin": "e.evidence ->> 'original_source'",
@@ -74,6 +76,8 @@ _DIALECT = {
         # RFC 7396 merge patch: a null member is left out.
         "object": "json_patch('{{}}', json_object({items}))",
         "json_value": "json({expr})",
+        "empty_object": "'{}'",
+        "merge_objects": "json_patch({a}, {b})",
         "earlier_of": "MIN({a}, {b})",
         # Django stores instants as "YYYY-MM-DD HH:MM:SS[.ffffff]" text: shift the whole seconds and
         # keep the fraction, exact to the microsecond (as contacts.consent_bulk does).
@@ -145,14 +149,14 @@ def mark_duplicates(contact_import: ContactImport) -> None:
         cursor.execute(
             f"UPDATE contacts_importrow AS r SET status = %s, reason_code = '', reason = '' "
             f"WHERE {where} AND r.reason_code = %s",
-            [ImportRowStatus.PENDING, *params, DUPLICATE],
+            [ImportRowStatus.NEW, *params, DUPLICATE],
         )
         # The subquery counts the rows this statement refuses as candidates too, so whether the
         # database reads it before or during the update, the first line is the same.
         cursor.execute(
             f"""
             UPDATE contacts_importrow AS r
-            SET status = %s, reason_code = %s,
+            SET status = %s, reason_code = %s, opt_ins = '{{}}',
                 reason = %s || r.phone || ' is also on line ' || CAST(d.first_line AS TEXT)
                     || ': duplicate of line ' || CAST(d.first_line AS TEXT) || '.'
             FROM (
@@ -183,70 +187,68 @@ def match_rows(contact_import: ContactImport, lines: Lines = None) -> None:
     merged-away contact stands for the contact it was merged into (merged-away rows point at the
     survivor directly). A row that gave its number up (``number_reassigned_at``, no phone) is not
     the number's person any more. Two different live contacts → ``ambiguous_match``: they look
-    like one person and staff merge them first.
+    like one person and staff merge them first. One statement, which writes only the rows whose
+    match changed.
     """
     where, params = _scope(contact_import, lines)
     phone_column = _phone_header(contact_import)
+    judged = f"{where} AND (r.status <> %s OR r.reason_code = %s)"
+    judged_params = [*params, _REFUSED, AMBIGUOUS]
     kept = "NOT (c.number_reassigned_at IS NOT NULL AND c.phone IS NULL)"
     survivor = "COALESCE(c.merged_into_id, c.id)"
+    ambiguous = "f.lo <> f.hi"
+    was_ambiguous = f"r.reason_code = '{AMBIGUOUS}'"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE contacts_importrow AS r SET contact_id = NULL,
-                status = CASE WHEN r.reason_code = %s THEN %s ELSE r.status END,
-                reason = CASE WHEN r.reason_code = %s THEN '' ELSE r.reason END,
-                reason_code = CASE WHEN r.reason_code = %s THEN '' ELSE r.reason_code END
-            WHERE {where} AND (r.status <> %s OR r.reason_code = %s)
-            """,
-            [AMBIGUOUS, ImportRowStatus.PENDING, AMBIGUOUS, AMBIGUOUS, *params, _REFUSED, AMBIGUOUS],
-        )
-        cursor.execute(
-            f"""
             UPDATE contacts_importrow SET
-                contact_id = CASE WHEN found.lo = found.hi THEN found.lo END,
-                status = CASE WHEN found.lo = found.hi THEN contacts_importrow.status ELSE %s END,
-                reason_code = CASE WHEN found.lo = found.hi THEN '' ELSE %s END,
-                reason = CASE WHEN found.lo = found.hi THEN '' ELSE
-                    %s || contacts_importrow.phone || ' matches ' || CAST(found.n AS TEXT)
-                    || ' contacts (#' || CAST(found.lo AS TEXT) || ' and #' || CAST(found.hi AS TEXT)
-                    || CASE WHEN found.n > 2 THEN ' among them' ELSE '' END
-                    || '), which look like one person: merge them first, then import this row again.'
-                END
+                contact_id = m.contact_id, status = m.status, reason_code = m.reason_code, reason = m.reason
             FROM (
-                SELECT row_id, MIN(survivor) AS lo, MAX(survivor) AS hi, COUNT(DISTINCT survivor) AS n
-                FROM (
-                    SELECT r.id AS row_id, {survivor} AS survivor
-                    FROM contacts_importrow r JOIN contacts_contact c ON c.phone = r.phone
-                    WHERE {where} AND r.status <> %s AND r.phone <> ''
-                    UNION
-                    SELECT r.id, {survivor}
-                    FROM contacts_importrow r JOIN contacts_contact c ON c.phone = r.other_form
-                    WHERE {where} AND r.status <> %s AND r.other_form <> ''
-                    UNION
-                    SELECT r.id, {survivor}
-                    FROM contacts_importrow r JOIN contacts_contact c ON c.wa_id = substr(r.phone, 2)
-                    WHERE {where} AND r.status <> %s AND r.phone <> '' AND {kept}
-                    UNION
-                    SELECT r.id, {survivor}
-                    FROM contacts_importrow r JOIN contacts_contact c ON c.wa_id = substr(r.other_form, 2)
-                    WHERE {where} AND r.status <> %s AND r.other_form <> '' AND {kept}
-                ) AS candidates
-                GROUP BY row_id
-            ) AS found
-            WHERE contacts_importrow.id = found.row_id
+                SELECT r.id,
+                    CASE WHEN f.lo = f.hi THEN f.lo END AS contact_id,
+                    CASE WHEN {ambiguous} THEN %s WHEN {was_ambiguous} THEN %s ELSE r.status END AS status,
+                    CASE WHEN {ambiguous} THEN %s WHEN {was_ambiguous} THEN '' ELSE r.reason_code END
+                        AS reason_code,
+                    CASE WHEN {ambiguous} THEN
+                        %s || r.phone || ' matches ' || CAST(f.n AS TEXT) || ' contacts (#'
+                        || CAST(f.lo AS TEXT) || ' and #' || CAST(f.hi AS TEXT)
+                        || CASE WHEN f.n > 2 THEN ' among them' ELSE '' END
+                        || '), which look like one person: merge them first, then import this row again.'
+                    WHEN {was_ambiguous} THEN '' ELSE r.reason END AS reason
+                FROM contacts_importrow r LEFT JOIN (
+                    SELECT row_id, MIN(survivor) AS lo, MAX(survivor) AS hi, COUNT(DISTINCT survivor) AS n
+                    FROM (
+                        SELECT r.id AS row_id, {survivor} AS survivor
+                        FROM contacts_importrow r JOIN contacts_contact c ON c.phone = r.phone
+                        WHERE {judged} AND r.phone <> ''
+                        UNION
+                        SELECT r.id, {survivor}
+                        FROM contacts_importrow r JOIN contacts_contact c ON c.phone = r.other_form
+                        WHERE {judged} AND r.other_form <> ''
+                        UNION
+                        SELECT r.id, {survivor}
+                        FROM contacts_importrow r JOIN contacts_contact c ON c.wa_id = substr(r.phone, 2)
+                        WHERE {judged} AND r.phone <> '' AND {kept}
+                        UNION
+                        SELECT r.id, {survivor}
+                        FROM contacts_importrow r JOIN contacts_contact c ON c.wa_id = substr(r.other_form, 2)
+                        WHERE {judged} AND r.other_form <> '' AND {kept}
+                    ) AS candidates
+                    GROUP BY row_id
+                ) AS f ON f.row_id = r.id
+                WHERE {judged}
+            ) AS m
+            WHERE contacts_importrow.id = m.id
+              AND (contacts_importrow.contact_id IS DISTINCT FROM m.contact_id
+                OR contacts_importrow.reason_code <> m.reason_code)
             """,
             [
                 _REFUSED,
+                ImportRowStatus.NEW,
                 AMBIGUOUS,
                 f"Column “{phone_column}”: ",
-                *params,
-                _REFUSED,
-                *params,
-                _REFUSED,
-                *params,
-                _REFUSED,
-                *params,
-                _REFUSED,
+                *judged_params * 4,
+                *judged_params,
             ],
         )
 
@@ -264,50 +266,62 @@ def judge_opt_ins(contact_import: ContactImport, lines: Lines = None) -> None:
     - opted in now → ``already_opted_in`` (nothing to write); otherwise ``record``.
 
     The rule's evidence requirement is met by the import's own evidence (the file, its SHA-256,
-    the line, the uploader and where the consent was collected). A row matching no contact records.
+    the line, the uploader and where the consent was collected). A row matching no contact records
+    (staging stages it so); a refused row has no verdict. One statement, which writes only the
+    rows whose verdicts changed.
     """
-    if contact_import.kind != ImportKind.CONTACTS:
+    purposes = _consent_purposes(contact_import)
+    if not purposes:
         return
     spell = _DIALECT[connection.vendor]
     where, params = _scope(contact_import, lines)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    items, item_params = [], []
+    for purpose in purposes:
+        current = (
+            "(SELECT {col} FROM contacts_currentconsent cc JOIN contacts_consentevent d "
+            f"ON d.id = cc.event_id WHERE cc.contact_id = r.contact_id AND cc.purpose = '{purpose}')"
+        )
+        status, effective = current.format(col="cc.status"), current.format(col="d.effective_at")
+        whatsapp_opt_out = f"""
+            EXISTS (
+                SELECT 1 FROM contacts_consentevent e
+                WHERE e.contact_id = r.contact_id AND e.purpose = '{purpose}'
+                  AND e.action = '{ConsentAction.OPT_OUT}'
+                  AND (e.source IN ({_WHATSAPP})
+                    OR (e.source = '{ConsentSource.MERGE}' AND e.carried_source IN ({_WHATSAPP}))
+                    OR (e.source = '{ConsentSource.MERGE}' AND e.carried_source = ''
+                        AND {spell["legacy_origin"]} IN ({_WHATSAPP})))
+            )"""
+        opted_out = f"{status} = '{ConsentStatus.OPTED_OUT}'"
+        items.append(
+            f"""'{purpose}', CASE
+                WHEN r.consent -> '{purpose}' <> 'true' OR r.consent -> '{purpose}' IS NULL THEN NULL
+                WHEN r.contact_id IS NULL THEN '{RECORD}'
+                WHEN {whatsapp_opt_out} THEN '{OPT_IN_REFUSALS[0]}'
+                WHEN {opted_out} AND NOT r.consent_at_own THEN '{OPT_IN_REFUSALS[1]}'
+                WHEN {opted_out} AND {spell["earlier_of"].format(a="r.consent_at", b="%s")}
+                    < {spell["one_second_after"].format(t=effective)} THEN '{OPT_IN_REFUSALS[2]}'
+                WHEN {status} = '{ConsentStatus.OPTED_IN}' THEN '{ALREADY_OPTED_IN}'
+                ELSE '{RECORD}'
+            END"""
+        )
+        item_params.append(now)
+    verdicts = spell["object"].format(items=", ".join(items))
+    same, empty = spell["json_value"], spell["empty_object"]
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE contacts_importrow AS r SET opt_ins = '{{}}' WHERE {where}", params)
-        for purpose in _consent_purposes(contact_import):
-            current = (
-                "(SELECT {col} FROM contacts_currentconsent cc JOIN contacts_consentevent d "
-                f"ON d.id = cc.event_id WHERE cc.contact_id = r.contact_id AND cc.purpose = '{purpose}')"
-            )
-            status, effective = current.format(col="cc.status"), current.format(col="d.effective_at")
-            whatsapp_opt_out = f"""
-                EXISTS (
-                    SELECT 1 FROM contacts_consentevent e
-                    WHERE e.contact_id = r.contact_id AND e.purpose = '{purpose}'
-                      AND e.action = '{ConsentAction.OPT_OUT}'
-                      AND (e.source IN ({_WHATSAPP})
-                        OR (e.source = '{ConsentSource.MERGE}' AND e.carried_source IN ({_WHATSAPP}))
-                        OR (e.source = '{ConsentSource.MERGE}' AND e.carried_source = ''
-                            AND {spell["legacy_origin"]} IN ({_WHATSAPP})))
-                )"""
-            opted_out = f"{status} = '{ConsentStatus.OPTED_OUT}'"
-            verdict = f"""
-                CASE
-                    WHEN r.contact_id IS NULL THEN '{RECORD}'
-                    WHEN {whatsapp_opt_out} THEN '{OPT_IN_REFUSALS[0]}'
-                    WHEN {opted_out} AND NOT r.consent_at_own THEN '{OPT_IN_REFUSALS[1]}'
-                    WHEN {opted_out} AND {spell["earlier_of"].format(a="r.consent_at", b="%s")}
-                        < {spell["one_second_after"].format(t=effective)} THEN '{OPT_IN_REFUSALS[2]}'
-                    WHEN {status} = '{ConsentStatus.OPTED_IN}' THEN '{ALREADY_OPTED_IN}'
-                    ELSE '{RECORD}'
-                END"""
-            cursor.execute(
-                f"""
-                UPDATE contacts_importrow AS r
-                SET opt_ins = {spell["set_key"].format(col="r.opt_ins", key=f"'{purpose}'", value=verdict)}
-                WHERE {where} AND r.status <> %s AND r.consent -> '{purpose}' = 'true'
-                """,
-                [now, *params, _REFUSED],
-            )
+        cursor.execute(
+            f"""
+            UPDATE contacts_importrow SET opt_ins = v.opt_ins
+            FROM (
+                SELECT r.id, CASE WHEN r.status = %s THEN {empty} ELSE {verdicts} END AS opt_ins
+                FROM contacts_importrow r WHERE {where}
+            ) AS v
+            WHERE contacts_importrow.id = v.id
+              AND {same.format(expr="contacts_importrow.opt_ins")} <> {same.format(expr="v.opt_ins")}
+            """,
+            [_REFUSED, *item_params, *params],
+        )
 
 
 def diff_rows(contact_import: ContactImport, lines: Lines = None) -> None:
@@ -318,53 +332,50 @@ def diff_rows(contact_import: ContactImport, lines: Lines = None) -> None:
     when the column is mapped "clear when blank". Tags are added (``tags``: [the contact's tags,
     its tags after]); "clear when blank" on a blank tags cell removes them all. Custom fields are
     ``attributes.<key>``. A suppression list changes no field: a known number is an update (an
-    opt-out is recorded on it), an unknown one is new.
+    opt-out is recorded on it), an unknown one is new. Writes only the rows whose diff or status
+    changed (staging stages every row as new).
     """
     where, params = _scope(contact_import, lines)
     spell = _DIALECT[connection.vendor]
+    items = _changed_items(contact_import, spell)
+    changes = spell["empty_object"]
+    if items:
+        objects = [spell["object"].format(items=", ".join(chunk)) for chunk in _chunks(items, 40)]
+        changes = objects[0]
+        for other in objects[1:]:
+            changes = spell["merge_objects"].format(a=changes, b=other)
+    record = " OR ".join(
+        f"x.opt_ins -> '{purpose}' = {_json_string(RECORD)}" for purpose in _consent_purposes(contact_import)
+    )
+    changed = f"x.changes <> {spell['empty_object']}" + (f" OR {record}" if record else "")
+    if contact_import.kind == ImportKind.SUPPRESSION:
+        changed = "1 = 1"  # an opt-out is recorded on every contact a suppression list names
+    same = spell["json_value"]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE contacts_importrow AS r SET changes = '{{}}' WHERE {where} AND r.status <> %s",
-            [*params, _REFUSED],
+            f"""
+            UPDATE contacts_importrow SET changes = d.changes, status = d.status
+            FROM (
+                SELECT x.id, x.changes, CASE WHEN {changed} THEN %s ELSE %s END AS status
+                FROM (
+                    SELECT r.id, r.opt_ins, {changes} AS changes
+                    FROM contacts_importrow r JOIN contacts_contact c ON c.id = r.contact_id
+                    WHERE {where} AND r.status <> %s
+                ) AS x
+            ) AS d
+            WHERE contacts_importrow.id = d.id
+              AND ({same.format(expr="contacts_importrow.changes")} <> {same.format(expr="d.changes")}
+                OR contacts_importrow.status <> d.status)
+            """,
+            [ImportRowStatus.UPDATE, ImportRowStatus.UNCHANGED, *params, _REFUSED],
         )
-        items = _changed_items(contact_import, spell)
-        if items:
-            objects = [spell["object"].format(items=", ".join(chunk)) for chunk in _chunks(items, 40)]
-            changes = objects[0]
-            for other in objects[1:]:
-                changes = (
-                    f"({changes} || {other})"
-                    if connection.vendor == "postgresql"
-                    else f"json_patch({changes}, {other})"
-                )
-            cursor.execute(
-                f"""
-                UPDATE contacts_importrow AS r SET changes = {changes}
-                FROM contacts_contact c
-                WHERE c.id = r.contact_id AND {where} AND r.status <> %s
-                """,
-                [*params, _REFUSED],
-            )
-        record = " OR ".join(
-            f"r.opt_ins -> '{purpose}' = {_json_string(RECORD)}"
-            for purpose in _consent_purposes(contact_import)
-        )
-        changed = "r.changes <> '{}'" + (f" OR {record}" if record else "")
-        if contact_import.kind == ImportKind.SUPPRESSION:
-            changed = "1 = 1"
         cursor.execute(
             f"""
-            UPDATE contacts_importrow AS r SET status = CASE
-                WHEN r.contact_id IS NULL THEN %s WHEN {changed} THEN %s ELSE %s END
-            WHERE {where} AND r.status <> %s
+            UPDATE contacts_importrow AS r SET status = %s, changes = {spell["empty_object"]}
+            WHERE {where} AND r.status <> %s AND r.contact_id IS NULL
+              AND (r.status <> %s OR {same.format(expr="r.changes")} <> {spell["empty_object"]})
             """,
-            [
-                ImportRowStatus.NEW,
-                ImportRowStatus.UPDATE,
-                ImportRowStatus.UNCHANGED,
-                *params,
-                _REFUSED,
-            ],
+            [ImportRowStatus.NEW, *params, _REFUSED, ImportRowStatus.NEW],
         )
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from contacts.imports import staging
 from contacts.imports.staging import stage_chunk
@@ -75,7 +74,7 @@ def test_a_good_row_is_staged_with_every_value_parsed(import_for, marketing_word
         columns=mapping["columns"],
     )
     first, second = rows[2], rows[3]
-    assert first.status == "pending" and not first.reason
+    assert first.status == "new" and not first.reason
     assert (first.phone, first.match_key, first.other_form) == ("+4915123456789", "+4915123456789", "")
     assert first.raw == OK
     assert (first.first_name, first.last_name, first.language, first.country, first.time_zone) == (
@@ -114,7 +113,7 @@ def test_values_are_read_whatever_their_case_and_separators(import_for, marketin
         wording=marketing_wording,
     )
     row = rows[2]
-    assert row.status == "pending", row.reason
+    assert row.status == "new", row.reason
     assert (row.first_name, row.language, row.country, row.time_zone) == (
         "Ben",
         "pt_BR",
@@ -182,7 +181,7 @@ def test_one_date_for_the_file_is_not_the_rows_own(import_for, marketing_wording
 )
 def test_each_cell_refusal_names_its_column_and_value(import_for, marketing_wording, cells, code, says):
     rows = staged(import_for, [OK, with_cells(**cells)], wording=marketing_wording)
-    assert rows[2].status == "pending"
+    assert rows[2].status == "new"
     refused = rows[3]
     assert (refused.status, refused.reason_code) == ("refused", code)
     assert says in refused.reason
@@ -216,7 +215,7 @@ def test_typed_custom_fields(import_for, marketing_wording, kind, value, stored)
         assert (row.status, row.reason_code) == ("refused", "unknown_value")
         assert f"Column “Orders”: “{value}”" in row.reason
     else:
-        assert row.status == "pending", row.reason
+        assert row.status == "new", row.reason
         assert row.attributes == {"orders": stored}
 
 
@@ -231,14 +230,14 @@ def test_an_undeclared_custom_field_is_text(import_for, marketing_wording):
 
 def test_a_row_with_more_cells_than_columns_is_refused(import_for, marketing_wording):
     rows = staged(import_for, [[*OK, "", " "], [*OK[:1], "Müller", *OK[1:]]], wording=marketing_wording)
-    assert rows[2].status == "pending"  # empty cells past the end are fine
+    assert rows[2].status == "new"  # empty cells past the end are fine
     assert rows[3].reason_code == "extra_cells"
     assert "11 cells but the header names 10 columns (“2025-03-01” is beyond the last one)" in rows[3].reason
 
 
 def test_a_short_row_reads_as_blank_cells(import_for, marketing_wording):
     row = staged(import_for, [["+4915123456789", "Anna"]], wording=marketing_wording)[2]
-    assert row.status == "pending", row.reason
+    assert row.status == "new", row.reason
     assert (row.first_name, row.language, row.consent) == ("Anna", "", {"marketing": False})
 
 
@@ -257,7 +256,7 @@ def test_the_other_form_of_a_brazilian_or_mexican_number_is_read_as_the_person(i
         "+5521987654321",
         "+552187654321",
     )
-    assert rows[2].status == "pending", rows[2].reason
+    assert rows[2].status == "new", rows[2].reason
     assert (rows[3].phone, rows[3].other_form) == ("+5521987651234", "+552187651234")
     assert (rows[4].phone, rows[4].other_form) == ("+525512345678", "+5215512345678")
 
@@ -286,7 +285,7 @@ def test_a_suppression_list_reads_only_the_phone(import_for):
         until="staged",
     )
     rows = {r.line: r for r in ImportRow.objects.filter(contact_import=contact_import)}
-    assert rows[2].status == "pending" and rows[2].language == ""
+    assert rows[2].status == "new" and rows[2].language == ""
     assert rows[3].reason_code == "invalid_phone"
 
 
@@ -296,7 +295,7 @@ def test_a_workbook_stages_like_a_csv(import_for, marketing_wording):
     )
     contact_import = import_for(data, file_name="list.xlsx", wording=marketing_wording, until="staged")
     row = ImportRow.objects.get(contact_import=contact_import)
-    assert row.status == "pending", row.reason
+    assert row.status == "new", row.reason
     assert row.phone == "+4915123456789"
     assert row.consent_at == datetime(2025, 3, 1, 9, tzinfo=UTC)
 
@@ -413,13 +412,17 @@ def test_a_chunk_costs_the_same_queries_whatever_its_size(import_for, marketing_
 
 @pytest.mark.postgres
 def test_on_postgresql_rows_are_copied_in(import_for, marketing_wording):
+    awkward = with_cells(first_name="Tab\there", last_name="\\N", tags='back\\slash, "quoted", ü')
+    broken = with_cells(phone="x", first_name="line\nbreak\r")
     with CaptureQueriesContext(connection) as queries:
-        contact_import = import_for(
-            [HEADER, OK, with_cells(phone="x")], wording=marketing_wording, until="staged"
-        )
+        contact_import = import_for([HEADER, OK, awkward, broken], wording=marketing_wording, until="staged")
     assert not [q for q in queries if 'INSERT INTO "contacts_importrow"' in q["sql"]]
     rows = {r.line: r for r in ImportRow.objects.filter(contact_import=contact_import)}
     assert rows[2].raw == OK and rows[2].consent == {"marketing": True} and rows[2].tags == ["vip"]
+    assert rows[2].opt_ins == {"marketing": "record"} and rows[2].contact_id is None
     assert rows[2].consent_at == datetime(2025, 3, 1, tzinfo=UTC)
-    assert rows[3].reason_code == "invalid_phone"
-    assert timezone.is_aware(rows[2].consent_at)
+    assert rows[3].raw == awkward
+    assert (rows[3].first_name, rows[3].last_name) == ("Tab\there", "\\N")
+    assert rows[3].tags == ["back\\slash", '"quoted"', "ü"]
+    assert rows[4].raw == broken
+    assert rows[4].reason_code == "invalid_phone"
