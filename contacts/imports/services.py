@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 from django.conf import settings
 from django.db import transaction
@@ -23,9 +24,15 @@ from contacts.models import (
     ImportRow,
     ImportStatus,
 )
+from contacts.phones import InvalidPhoneNumber, parse_phone_number
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
+
+# Nothing but a BOM and white space (matched in place: no copy of a large file).
+_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?\s*")
+# More columns than any customer list has: the mapping page shows one row per column.
+MAX_COLUMNS = 200
 
 # An import may be abandoned until applying starts: nothing of it has been written to contacts.
 ABANDONABLE = (ImportStatus.UPLOADED, ImportStatus.STAGING, ImportStatus.PREVIEW, ImportStatus.FAILED)
@@ -49,7 +56,7 @@ def import_upload(
     The mapping offered is the one last confirmed for the same headers, else one guessed from
     them. ``user`` is the uploader (default: the actor's user).
     """
-    file_name = os.path.basename((file_name or "").replace("\\", "/")).strip()[:255] or "upload"
+    file_name = _clean_file_name(file_name)
     data = bytes(data or b"")
     if kind not in ImportKind.values:
         raise ApplicationError(
@@ -65,7 +72,7 @@ def import_upload(
             code="file_too_large",
             field="file",
         )
-    if not data.strip().strip(b"\xef\xbb\xbf").strip():
+    if _BLANK.fullmatch(data):
         raise ApplicationError(f"{file_name} is empty.", code="file_empty", field="file")
     fmt = detect_format(file_name=file_name, data=data, encoding=encoding, delimiter=delimiter)
     header = read_header(data, fmt)
@@ -204,7 +211,28 @@ def import_samples(*, contact_import: ContactImport, rows: int = 5) -> list[list
     ]
 
 
+def _clean_file_name(file_name: str) -> str:
+    """The name without a path or control characters: it is shown to staff and kept as evidence."""
+    name = os.path.basename((file_name or "").replace("\\", "/"))
+    return "".join(ch for ch in name if ch.isprintable()).strip()[:255] or "upload"
+
+
 def _check_header(header: list[str]) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise ApplicationError(
+            f"The file has {len(header)} columns; an import reads at most {MAX_COLUMNS}. Delete the "
+            "columns you do not import.",
+            code="header_too_wide",
+            field="file",
+        )
+    for name in header:
+        if sum(ch.isdigit() for ch in name) >= 6 and _is_phone(name):
+            raise ApplicationError(
+                f"The first row should name the columns, but “{name}” is a phone number: add a "
+                "header row (e.g. Phone, First name) above the data.",
+                code="file_no_header",
+                field="file",
+            )
     blank = [index + 1 for index, name in enumerate(header) if not name]
     if blank:
         columns = ", ".join(str(n) for n in blank)
@@ -226,6 +254,14 @@ def _check_header(header: list[str]) -> None:
                 field="file",
             )
         seen[key] = index
+
+
+def _is_phone(text: str) -> bool:
+    try:
+        parse_phone_number(text)
+    except InvalidPhoneNumber:
+        return False
+    return True
 
 
 def _refresh(instance: ContactImport, current: ContactImport) -> None:

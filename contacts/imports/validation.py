@@ -19,6 +19,7 @@ are history and never judged again.
 from __future__ import annotations
 
 import json
+import re
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -107,6 +108,7 @@ _HAS_TAG = (
     "SELECT 1 FROM contacts_contact_tags ct JOIN contacts_tag g ON g.id = ct.tag_id "
     "WHERE ct.contact_id = r.contact_id AND lower(g.name) = lower(t.value)"
 )
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _WHATSAPP = ", ".join(f"'{source}'" for source in WHATSAPP_SOURCES)
 
 
@@ -476,7 +478,9 @@ def _changed_items(contact_import: ContactImport, spell: dict) -> list[str]:
             pair = spell["array"].format(items=f"c.{field}, r.{field}")
             items.append(f"'{field}', CASE WHEN {changed} THEN {pair} END")
         elif field == mapping_rules.ATTRIBUTE:
-            key = entry["key"]  # checked against ATTRIBUTE_KEY: letters, digits and _ only
+            key = entry["key"]
+            if _KEY.fullmatch(key) is None:  # written into the SQL: check_mapping's pattern, again
+                raise ValueError(f"custom field key {key!r} is not a key")
             old, new = f"c.attributes -> '{key}'", f"r.attributes -> '{key}'"
             changed = (
                 f"({new} IS NOT NULL AND {new} <> 'null' AND ({old} IS NULL OR {old} <> {new}))"

@@ -38,7 +38,7 @@ def upload(user, data, *, file_name="kunden.csv", kind=ImportKind.CONTACTS, **ch
 
 def test_an_upload_keeps_the_file_its_hash_header_row_count_and_a_guessed_mapping(importer):
     data = build_csv(CUSTOMERS, delimiter=";", encoding="cp1252")
-    contact_import = upload(importer, data, file_name="C:\\exports\\kunden.csv")
+    contact_import = upload(importer, data, file_name="C:\\exports\\kun\x1bden.csv")
     assert contact_import.status == ImportStatus.UPLOADED
     assert contact_import.file_name == "kunden.csv"
     assert contact_import.file_sha256 == hashlib.sha256(data).hexdigest()
@@ -148,6 +148,8 @@ def test_the_last_confirmed_mapping_is_offered_for_the_same_headers(importer, ma
         (b"Phone;;Name\n1;2;3\n", "header_blank", "names no column 2"),
         (b"Phone;Name;name \n1;2;3\n", "header_duplicate", "Columns 2 and 3 are both named “Name” / “name”"),
         (b"\nPhone\n1\n", "file_no_header", "first row"),
+        (b"+49 151 23456789;Anna\n+49 151 98765432;Ben\n", "file_no_header", "“+49 151 23456789” is a phone"),
+        (b";".join(b"c%d" % n for n in range(201)) + b"\n1\n", "header_too_wide", "201 columns"),
     ],
 )
 def test_bad_files_are_refused_before_anything_is_written(importer, data, code, says):
