@@ -29,6 +29,7 @@ from contacts.imports.preview import import_preview, import_refused_csv
 from contacts.imports.reading import DELIMITERS
 from contacts.imports.services import (
     ABANDONABLE,
+    MAPPABLE,
     import_abandon,
     import_samples,
     import_set_mapping,
@@ -127,7 +128,8 @@ class ContactImportAdmin(admin.ModelAdmin):
     @method_decorator(csrf_protect)
     def _upload(self, request, limit: ImportSizeLimit):
         if request.method == "POST":
-            form = ImportUploadForm(request.POST, request.FILES, file_too_large=limit.too_large)
+            files = request.FILES  # reads the body, through the size limit
+            form = ImportUploadForm(request.POST, files, file_too_large=limit.too_large)
         else:
             form = ImportUploadForm()
         if request.method == "POST" and form.is_valid():
@@ -162,7 +164,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport, pk=import_id)
-        if contact_import.status not in (ImportStatus.UPLOADED, ImportStatus.PREVIEW):
+        if contact_import.status not in MAPPABLE:
             self.message_user(
                 request,
                 f"The columns can be mapped only before the import is confirmed; it is "
