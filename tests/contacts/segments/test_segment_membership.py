@@ -10,6 +10,7 @@ from contacts.segments.compiler import members_q
 from contacts.segments.rules import validate_rules
 from contacts.segments.services import segment_count, segment_create, segment_members
 from core.actors import Actor
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
@@ -252,3 +253,16 @@ def test_a_segment_without_references_counts_in_one_query(people):
     with CaptureQueriesContext(connection) as captured:
         assert segment_count(segment) == 1
     assert len(captured.captured_queries) == 1
+
+
+@pytest.mark.parametrize(
+    "rule", [attr("orders", "gt", 0), attr("orders", "lt", 10**9), attr("orders", "in", [5])]
+)
+def test_values_of_another_type_neither_match_nor_break_the_query(people, rule):
+    odd = [[5], True, {"n": 5}, "5", None, "", 1e300]
+    for value in odd:
+        ContactFactory(first_name=f"odd {value!r}", attributes={"orders": value})
+    found = members(people, rule)
+    assert not [name for name in found if name.startswith("odd") and name != "odd 1e+300"]
+    assert ("odd 1e+300" in found) == (rule["operator"] == "gt")
+    assert "odd [5]" in members(people, attr("orders", "is_not_set"))
