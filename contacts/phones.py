@@ -144,8 +144,21 @@ def phone_for_wa_id(wa_id: str | None) -> str | None:
     return None
 
 
-def _other_form(digits: str) -> str | None:
-    """The other form of a Brazilian or Mexican mobile number (E.164), or None."""
+def other_form_of(number: phonenumbers.PhoneNumber) -> str | None:
+    """The other form of a valid number just parsed (``equivalent_numbers``'s second), or None.
+
+    The same rule, checked on the parsed number itself instead of parsing its forms again: an
+    import parses a hundred thousand numbers, a quarter of them Brazilian or Mexican.
+    """
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _other_form(e164[1:], parsed=number)
+
+
+def _other_form(digits: str, *, parsed: phonenumbers.PhoneNumber | None = None) -> str | None:
+    """The other form of a Brazilian or Mexican mobile number (E.164), or None.
+
+    ``parsed``: ``digits`` already parsed and valid, so its own checks need no second parse.
+    """
     own = "+" + digits
     if digits.startswith("55") and len(digits) in (12, 13):
         area, subscriber = digits[2:4], digits[4:]
@@ -167,9 +180,25 @@ def _other_form(digits: str) -> str | None:
         return None
     # Brazil: the long form (with the 9) is the valid mobile; Mexico: the short form (without the 1).
     valid, other = (long_form, short_form) if digits.startswith("55") else (short_form, long_form)
-    if not _is_valid(valid, mobile=True) or _is_valid(other):
+
+    def holds(form: str, *, mobile: bool = False) -> bool:
+        if parsed is not None and form == own:
+            return not mobile or phonenumbers.number_type(parsed) in _MOBILE
+        return _is_valid_form(form, mobile=mobile)
+
+    if not holds(valid, mobile=True) or holds(other):
         return None
     return other if own == valid else valid
+
+
+@lru_cache(maxsize=4096)
+def _is_valid_form(e164: str, *, mobile: bool = False) -> bool:
+    """``_is_valid`` for a Brazilian or Mexican form: +55 or +52 and digits without a leading 0, so
+    the number is built from them instead of parsed (the same answer, at half the cost)."""
+    number = phonenumbers.PhoneNumber(country_code=int(e164[1:3]), national_number=int(e164[3:]))
+    if not phonenumbers.is_valid_number(number):
+        return False
+    return not mobile or phonenumbers.number_type(number) in _MOBILE
 
 
 @lru_cache(maxsize=4096)

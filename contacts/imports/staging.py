@@ -46,7 +46,13 @@ from contacts.models import (
     ImportRowStatus,
     ImportStatus,
 )
-from contacts.phones import InvalidPhoneNumber, equivalent_numbers, match_key, parse_phone_number
+from contacts.phones import (
+    InvalidPhoneNumber,
+    equivalent_numbers,
+    match_key,
+    other_form_of,
+    parse_phone_number,
+)
 from contacts.services import FUTURE_TOLERANCE
 
 # The staging table's columns in the order COPY writes them.
@@ -235,11 +241,11 @@ class RowParser:
             row["phone"] = row["match_key"] = valid
             row["other_form"] = next(f for f in equivalent_numbers(valid) if f != valid)
             return phonenumbers.parse(valid)
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        forms = equivalent_numbers(e164)
         # A valid number is its own match key (contacts.phones.match_key): no second parse.
-        row["phone"] = row["match_key"] = e164
-        row["other_form"] = forms[1] if len(forms) > 1 else ""
+        row["phone"] = row["match_key"] = phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.E164
+        )
+        row["other_form"] = other_form_of(number) or ""
         return number
 
     def _field(self, field: str, text: str, column: int) -> str:

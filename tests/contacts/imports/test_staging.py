@@ -1,11 +1,13 @@
 """Staging: each cell parsed once into the staging table; refusals per cell; chunked and resumable."""
 
+import random
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from contacts import phones
 from contacts.imports import staging
 from contacts.imports.staging import stage_chunk
 from contacts.models import AttributeDefinition, ContactImport, ImportRow, ImportStatus
@@ -426,3 +428,27 @@ def test_on_postgresql_rows_are_copied_in(import_for, marketing_wording):
     assert rows[3].tags == ["back\\slash", '"quoted"', "ü"]
     assert rows[4].raw == broken
     assert rows[4].reason_code == "invalid_phone"
+
+
+def test_the_other_form_from_the_parsed_number_is_the_matchers():
+    """``phones.other_form_of`` (no second parse) agrees with ``equivalent_numbers``, and building a
+    Brazilian or Mexican form agrees with parsing it, over many numbers of every kind."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        country = rng.choice(["55", "52"])
+        national = str(rng.randint(1, 9)) + "".join(
+            str(rng.randint(0, 9)) for _ in range(rng.choice([9, 10]))
+        )
+        if country == "52" and rng.random() < 0.4:
+            national = "1" + national[:10]
+        e164 = f"+{country}{national}"
+        for mobile in (False, True):
+            assert phones._is_valid_form(e164, mobile=mobile) == phones._is_valid.__wrapped__(
+                e164, mobile=mobile
+            )
+        try:
+            number = phones.parse_phone_number(e164)
+        except phones.InvalidPhoneNumber:
+            continue
+        forms = phones.equivalent_numbers(e164)
+        assert phones.other_form_of(number) == (forms[1] if len(forms) > 1 else None), e164
