@@ -143,11 +143,12 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
                 f"{current} is “{current.get_status_display()}”, not being applied.",
                 code="import_not_applying",
             )
-        bounds = _next_chunk(current)
-        if bounds is None:
+        chunk = _next_chunk(current)
+        if chunk is None:
             _finish(current)
             return True
-        written = _apply_rows(current, bounds)
+        first, last, size = chunk
+        written = _apply_rows(current, (first, last))
         counts = dict(current.counts or {})
         for key, value in written.items():
             counts[key] = counts.get(key, 0) + value
@@ -157,14 +158,17 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
         current.heartbeat_at = timezone.now()
         current.error = ""
         current.save(update_fields=["counts", "progress_done", "progress_total", "heartbeat_at", "error"])
-        if _next_chunk(current) is not None:
+        # A chunk smaller than the limit took every row left (rows that judging again turned into
+        # rows to apply are within its lines, and applied with it).
+        if size == settings.CONTACT_IMPORT_CHUNK_ROWS and _next_chunk(current) is not None:
             return False
         _finish(current)
         return True
 
 
-def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
-    """The first and last line of the next chunk: the next rows to apply, by line.
+def _next_chunk(contact_import: ContactImport) -> tuple[int, int, int] | None:
+    """The first and last line of the next chunk and its number of rows: the next rows to apply,
+    by line.
 
     They come after the last line applied (chunks follow each other through the file), and the
     query says so: without that bound PostgreSQL may walk the import's rows by status and skip
@@ -173,7 +177,7 @@ def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT MIN(line), MAX(line) FROM (
+            SELECT MIN(line), MAX(line), COUNT(*) FROM (
                 SELECT line FROM contacts_importrow
                 WHERE contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})
                   AND line > COALESCE((
@@ -184,8 +188,8 @@ def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
             """,
             [contact_import.pk, contact_import.pk, settings.CONTACT_IMPORT_CHUNK_ROWS],
         )
-        first, last = cursor.fetchone()
-    return None if first is None else (first, last)
+        first, last, size = cursor.fetchone()
+    return None if first is None else (first, last, size)
 
 
 def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:
