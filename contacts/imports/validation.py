@@ -190,12 +190,14 @@ def match_rows(contact_import: ContactImport, lines: Lines = None) -> None:
     survivor directly). A row that gave its number up (``number_reassigned_at``, no phone) is not
     the number's person any more. Two different live contacts → ``ambiguous_match``: they look
     like one person and staff merge them first. One statement, which writes only the rows whose
-    match changed.
+    match changed. Run for the whole file, it judges the rows it refused before again; for some
+    lines (applying), a row refused in the preview stays refused.
     """
     where, params = _scope(contact_import, lines)
     phone_column = _phone_header(contact_import)
     judged = f"{where} AND (r.status <> %s OR r.reason_code = %s)"
-    judged_params = [*params, _REFUSED, AMBIGUOUS]
+    # Applying judges its chunk again (lines given): a row the preview showed refused stays so.
+    judged_params = [*params, _REFUSED, AMBIGUOUS if lines is None else ""]
     kept = "NOT (c.number_reassigned_at IS NOT NULL AND c.phone IS NULL)"
     survivor = "COALESCE(c.merged_into_id, c.id)"
     ambiguous = "f.lo <> f.hi"

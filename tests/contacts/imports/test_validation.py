@@ -429,3 +429,16 @@ def test_judge_opt_ins_agrees_with_consent_opt_in_check(ledger, row_offset, own_
         current = CurrentConsent.objects.filter(contact=contact, purpose=Purpose.MARKETING).first()
         expected = "already_opted_in" if current and current.status == "opted_in" else "record"
         assert verdict == expected
+
+
+def test_a_row_the_preview_refused_as_ambiguous_stays_refused_when_applying_judges_again(previewed):
+    first = ContactFactory(phone="+5521987654321")
+    second = ContactFactory(phone=None, wa_id="552187654321")
+    contact_import = previewed(["+55 21 98765-4321", "Ana", "", ""])
+    assert rows_of(contact_import)[2].reason_code == "ambiguous_match"
+    contact_merge(survivor=first, merged=second, actor=SYSTEM, reason="One person, two numbers")
+    match_rows(contact_import, lines=(2, 2))
+    assert rows_of(contact_import)[2].reason_code == "ambiguous_match"
+    match_rows(contact_import)  # the whole file (a new validation): merged meanwhile, one person
+    row = rows_of(contact_import)[2]
+    assert (row.status, row.reason_code, row.contact_id) == ("new", "", first.pk)
