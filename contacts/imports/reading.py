@@ -152,9 +152,19 @@ def read_header(data: bytes, fmt: FileFormat) -> list[str]:
     )
 
 
-def count_data_rows(data: bytes, fmt: FileFormat) -> int:
-    """How many non-blank rows follow the header: one streamed pass, nothing kept."""
-    return sum(1 for line, _ in iter_rows(data, fmt) if line > 1)
+def count_data_rows(data: bytes, fmt: FileFormat, *, stop_after: int | None = None) -> int:
+    """How many non-blank rows follow the header: one streamed pass, nothing kept.
+
+    With ``stop_after``, counting stops once the count passes it (a file of tiny rows can hold
+    millions).
+    """
+    count = 0
+    for line, _ in iter_rows(data, fmt):
+        if line > 1:
+            count += 1
+            if stop_after is not None and count > stop_after:
+                break
+    return count
 
 
 def sample_rows(data: bytes, fmt: FileFormat, *, count: int = 5) -> list[list[str]]:

@@ -33,6 +33,9 @@ from core.errors import ApplicationError
 _BLANK = re.compile(rb"(?:\xef\xbb\xbf)?\s*")
 # More columns than any customer list has: the mapping page shows one row per column.
 MAX_COLUMNS = 200
+# Hundreds of thousands of customers is a large shop; a file of tiny rows under the size limit
+# could hold millions, each a staged row.
+MAX_ROWS = 1_000_000
 
 # An import may be abandoned until applying starts: nothing of it has been written to contacts.
 ABANDONABLE = (ImportStatus.UPLOADED, ImportStatus.STAGING, ImportStatus.PREVIEW, ImportStatus.FAILED)
@@ -77,7 +80,14 @@ def import_upload(
     fmt = detect_format(file_name=file_name, data=data, encoding=encoding, delimiter=delimiter)
     header = read_header(data, fmt)
     _check_header(header)
-    total = count_data_rows(data, fmt)
+    total = count_data_rows(data, fmt, stop_after=MAX_ROWS)
+    if total > MAX_ROWS:
+        raise ApplicationError(
+            f"{file_name} has more than {MAX_ROWS:,} rows, more than one import takes: split it into "
+            "smaller files.",
+            code="file_too_many_rows",
+            field="file",
+        )
     if total == 0:
         raise ApplicationError(
             f"{file_name} has a header but no rows below it: there is nobody to import.",

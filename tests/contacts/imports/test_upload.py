@@ -170,6 +170,16 @@ def test_a_file_larger_than_the_setting_is_refused(importer, settings):
     assert not ContactImport.objects.exists()
 
 
+def test_a_file_with_more_rows_than_an_import_takes_is_refused(importer, monkeypatch):
+    from contacts.imports import services
+
+    monkeypatch.setattr(services, "MAX_ROWS", 1)
+    with pytest.raises(ApplicationError) as caught:
+        upload(importer, build_csv(CUSTOMERS))
+    assert caught.value.code == "file_too_many_rows"
+    assert not ContactImport.objects.exists()
+
+
 def test_an_unknown_kind_is_refused(importer):
     with pytest.raises(ApplicationError) as caught:
         upload(importer, build_csv(CUSTOMERS), kind="everything")
