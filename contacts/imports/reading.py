@@ -300,7 +300,20 @@ def _open_sheet(data: bytes):
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     """The first worksheet's rows, streamed (openpyxl's read-only mode)."""
-    for line, values in enumerate(_open_sheet(data).iter_rows(values_only=True), start=1):
+    rows = enumerate(_open_sheet(data).iter_rows(values_only=True), start=1)
+    line = 0
+    while True:
+        try:
+            line, values = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # a damaged sheet: openpyxl and the XML parser raise many kinds
+            raise ApplicationError(
+                f"The workbook cannot be read after row {line} ({exc}). Open it in Excel or "
+                "LibreOffice and save it again, or save it as CSV.",
+                code="file_unreadable",
+                field="file",
+            ) from exc
         cells = ["" if value is None else _cell_text(value) for value in values]
         if any(cell.strip() for cell in cells):
             yield line, cells

@@ -181,3 +181,23 @@ def test_a_workbook_that_unpacks_to_far_more_than_the_limit_is_refused(settings)
     with pytest.raises(ApplicationError) as caught:
         detect_format(file_name="big.xlsx", data=data)
     assert caught.value.code == "file_too_large"
+
+
+def test_a_workbook_damaged_after_its_first_rows_is_refused_with_the_row():
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(build_xlsx([["Phone"], ["+4915123456789"], ["+4915198765432"]])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as damaged:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b"</sheetData>", b'<row r="4"><c r="A4"><v>1</sheetData>')
+            damaged.writestr(item, content)
+    data = buffer.getvalue()
+    fmt = detect_format(file_name="damaged.xlsx", data=data)
+    with pytest.raises(ApplicationError) as caught:
+        count_data_rows(data, fmt)
+    assert caught.value.code == "file_unreadable"
+    assert "after row 3" in caught.value.message
