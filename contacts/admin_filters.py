@@ -118,11 +118,25 @@ class _AudienceFilter(admin.SimpleListFilter):
 
     The segment's and the list's pages link here ("View N members"); the choices list the live
     ones, and an id that is not one of them still filters (an archived segment's link works).
+    Only for those who may see segments (lists): membership is what they define.
     """
 
     model = None
+    permission = ""
+
+    def __init__(self, request, params, model, model_admin):
+        self.allowed = request.user.has_perm(self.permission)
+        super().__init__(request, params, model, model_admin)
+        if self.value() is not None and not self.allowed:
+            raise IncorrectLookupParameters(f"Filtering by {self.title} needs the right to view them.")
+
+    def has_output(self):
+        # Shown with no choices too while it filters (the link of an archived segment).
+        return self.allowed and (bool(self.lookup_choices) or self.value() is not None)
 
     def lookups(self, request, model_admin):
+        if not self.allowed:
+            return []
         return self.choices_queryset().values_list("pk", "name")
 
     def queryset(self, request, queryset):
@@ -139,6 +153,7 @@ class SegmentFilter(_AudienceFilter):
     title = "segment"
     parameter_name = "segment"
     model = Segment
+    permission = "contacts.view_segment"
 
     def choices_queryset(self):
         return Segment.objects.filter(archived=False)
@@ -151,6 +166,7 @@ class ContactListFilter(_AudienceFilter):
     title = "static list"
     parameter_name = "list"
     model = ContactList
+    permission = "contacts.view_contactlist"
 
     def choices_queryset(self):
         return ContactList.objects.all()

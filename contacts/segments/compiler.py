@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from contacts.models import AttributeDefinition, Segment
 from contacts.segments.registry import get_kind
+from contacts.segments.rules import MAX_INCLUSION_DEPTH
 from core.errors import ApplicationError
 
 
@@ -29,6 +30,7 @@ class CompileContext:
     def __init__(self, *, now: datetime | None = None, segment_id: int | None = None):
         self.now = now or timezone.now()
         self._stack: list[int] = [segment_id] if segment_id is not None else []
+        self._outermost = len(self._stack)
 
     @cached_property
     def _attribute_types(self) -> dict[str, str]:
@@ -54,6 +56,11 @@ class CompileContext:
             raise ApplicationError(
                 "These segments include each other; edit one of them to break the circle.",
                 code="segment_cycle",
+            )
+        if len(self._stack) - self._outermost >= MAX_INCLUSION_DEPTH:
+            raise ApplicationError(
+                f"The segment includes segments more than {MAX_INCLUSION_DEPTH} deep.",
+                code="segment_too_deep",
             )
         if segment_id not in self._segments:
             raise ApplicationError(

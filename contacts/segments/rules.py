@@ -39,6 +39,8 @@ MAX_DEPTH = 6
 MAX_NODES = 200
 MAX_CHOICES = 1000
 MAX_TEXT = 200
+# Segments including segments including segments…: each one is compiled inline into the query.
+MAX_INCLUSION_DEPTH = 5
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -116,6 +118,7 @@ def validate_rules(tree, *, segment_id: int | None = None) -> dict:
     cleaned = _group(tree, path=[], depth=1, context=context, counter=counter)
     if segment_id is not None:
         _refuse_cycles(cleaned, context)
+    _refuse_deep_inclusion(cleaned, context)
     return cleaned
 
 
@@ -325,3 +328,34 @@ def _chain_back(start: int, target: int, context: CheckContext, *, seen: set[int
         if rest is not None:
             return [start, *rest]
     return None
+
+
+def _refuse_deep_inclusion(tree: dict, context: CheckContext) -> None:
+    depths: dict[int, int] = {}
+    for path, referenced in segment_references(tree):
+        depth = 1 + _inclusion_depth(referenced, context, depths, seen=frozenset())
+        if depth > MAX_INCLUSION_DEPTH:
+            node = {"kind": "in_segment", "segment": referenced}
+            raise RuleError(
+                f"{where(path, node)}: segments would include segments {depth} deep here; at most "
+                f"{MAX_INCLUSION_DEPTH} (each one is compiled into the count). Include a segment nearer the "
+                "conditions instead.",
+                path=path,
+                rule_field="segment",
+            )
+
+
+def _inclusion_depth(
+    segment_id: int, context: CheckContext, depths: dict[int, int], *, seen: frozenset
+) -> int:
+    """How deep ``segment_id`` includes other segments (0: it includes none)."""
+    if segment_id not in depths:
+        info = context.segment(segment_id)
+        if info is None or segment_id in seen:  # gone, or a circle the cycle check reports
+            return 0
+        references = segment_references(info.rules)
+        depths[segment_id] = max(
+            (1 + _inclusion_depth(ref, context, depths, seen=seen | {segment_id}) for _, ref in references),
+            default=0,
+        )
+    return depths[segment_id]

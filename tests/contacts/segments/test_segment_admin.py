@@ -274,3 +274,22 @@ def test_only_editors_make_lists(client_for, role):
         reverse("admin:contacts_contactlist_add"), {"name": "X", "numbers": "+4915123456789"}
     )
     assert response.status_code == 403 and ContactList.objects.count() == 0
+
+
+def test_only_who_may_see_segments_and_lists_filters_by_them(client_for, support):
+    segment = segment_create(name="VIPs", rules=VIP, actor=SYSTEM)
+    client = client_for(support)
+    page = client.get(CONTACTS)
+    assert page.status_code == 200 and b"VIPs" not in page.content
+    assert client.get(CONTACTS, {"segment": segment.pk}).status_code == 302  # the "invalid filter" notice
+    listed = ContactList.objects.create(name="Fair", size=0)
+    assert client.get(CONTACTS, {"list": listed.pk}).status_code == 302
+
+
+def test_an_archived_segments_member_link_still_filters(admin_client):
+    segment = segment_create(name="VIPs", rules=VIP, actor=SYSTEM)
+    from contacts.segments.services import segment_update
+
+    segment_update(segment=segment, archived=True, actor=SYSTEM)  # no live segment is left
+    page = admin_client.get(CONTACTS, {"segment": segment.pk})
+    assert page.status_code == 200 and b"Bertrand" not in page.content

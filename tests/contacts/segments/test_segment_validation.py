@@ -3,7 +3,7 @@
 import pytest
 
 from contacts.models import AttributeDefinition, ContactList
-from contacts.segments.rules import MAX_DEPTH, RuleError, validate_rules, where
+from contacts.segments.rules import MAX_DEPTH, MAX_INCLUSION_DEPTH, RuleError, validate_rules, where
 from contacts.segments.services import segment_create, segment_update
 from core.actors import Actor
 from tests.factories import TagFactory
@@ -248,3 +248,13 @@ def test_an_archived_segment_cannot_be_included():
 def test_a_list_rule_names_an_existing_list():
     listed = ContactList.objects.create(name="Fair", size=0)
     validate_rules({"op": "all", "rules": [{"kind": "in_list", "list": listed.pk}]})
+
+
+def test_segments_include_segments_only_so_deep():
+    chain = [segment_create(name="S0", rules={"op": "all", "rules": [VIP]}, actor=SYSTEM)]
+    for n in range(1, MAX_INCLUSION_DEPTH):
+        chain.append(segment_create(name=f"S{n}", rules=includes(chain[-1]), actor=SYSTEM))
+    # Including the last one makes a chain of MAX_INCLUSION_DEPTH inclusions: still fine.
+    top = segment_create(name="Top", rules=includes(chain[-1]), actor=SYSTEM)
+    error = refused(includes(top))
+    assert error.path == [1, 0] and f"at most {MAX_INCLUSION_DEPTH}" in error.message
