@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 
+import phonenumbers
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -55,17 +56,22 @@ TO_APPLY = (ImportRowStatus.NEW, ImportRowStatus.UPDATE, ImportRowStatus.UNCHANG
 FIELDS = ("first_name", "last_name", "language", "country", "time_zone")
 APPLIED_COUNTS = ("applied_rows", "contacts_created", "contacts_updated", "events_recorded")
 RECORD = "record"  # the verdict of an opt-in to write (docs/imports.md)
-# A new contact's country when the file gives none, as Contact.clean takes it from the number:
-# by the number's calling code, for the codes that belong to one country (all but a dozen). A code
-# several countries share (+1, +7, +44…) needs the whole number parsed again, which costs as much
-# as staging's parse; such a contact keeps an empty country (the number still gives its zones).
-# Calling codes are prefix-free, so of the number's first one, two and three digits one is a code.
+# A new contact's country when the file gives none, as Contact.clean takes it from the number. For
+# the calling codes that belong to one country (all but a dozen) a lookup in SQL; calling codes are
+# prefix-free, so of the number's first one, two and three digits at most one is a code. A code
+# several countries share (+1: the US, Canada, the Caribbean; +7, +44, +39…) needs the number
+# parsed to tell which: only those numbers are, in Python, and their countries passed as one value.
 _ONE_COUNTRY_CODES = ", ".join(
     f"('{code}', '{regions[0]}')"
     for code, regions in sorted(COUNTRY_CODE_TO_REGION_CODE.items())
     if len(regions) == 1 and regions[0].isalpha()  # "001": numbers of no country (+800, +882…)
 )
 _CODES = f"(SELECT column1 AS code, column2 AS region FROM (VALUES {_ONE_COUNTRY_CODES}) AS v)"
+_SHARED_CODES = " OR ".join(
+    f"substr(r.phone, 2, {len(str(code))}) = '{code}'"
+    for code, regions in sorted(COUNTRY_CODE_TO_REGION_CODE.items())
+    if len(regions) > 1
+)
 
 
 def import_confirm(*, contact_import: ContactImport, actor: Actor, user) -> ContactImport:
@@ -260,6 +266,11 @@ def _confirming_actor(contact_import: ContactImport) -> Actor:
     return Actor.for_user(contact_import.confirmed_by)
 
 
+def _country_of(e164: str) -> str:
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    return region if region in phonenumbers.SUPPORTED_REGIONS else ""
+
+
 def _quoted(values) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
@@ -267,7 +278,8 @@ def _quoted(values) -> str:
 # The few places where SQLite and PostgreSQL spell JSON differently. ``{r}`` is the staging row.
 _JSON = {
     "postgresql": {
-        "json": "%s::jsonb",
+        # The value under the row's line in a JSON object given as a parameter.
+        "at_line": "(%s::jsonb ->> CAST(r.line AS TEXT))",
         "elements": "jsonb_array_elements_text({col})",
         "element": "value",
         "text_at": "({col} ->> %s)",
@@ -283,7 +295,7 @@ _JSON = {
         ),
     },
     "sqlite": {
-        "json": "json(%s)",
+        "at_line": "json_extract(%s, '$.\"' || r.line || '\"')",
         "elements": "json_each({col})",
         "element": "value",
         "text_at": "json_extract({col}, '$.' || %s)",
@@ -328,8 +340,10 @@ class _Sql:
             INSERT INTO contacts_contact (phone, first_name, last_name, language, country, time_zone,
                 attributes, whatsapp_profile_name, created_at, updated_at)
             SELECT r.phone, r.first_name, r.last_name, r.language,
-                COALESCE(NULLIF(r.country, ''), cc1.region, cc2.region, cc3.region, ''), r.time_zone,
-                {self.spell["without_nulls"]}, '', %s, %s
+                COALESCE(
+                    NULLIF(r.country, ''), cc1.region, cc2.region, cc3.region, {self.spell["at_line"]}, ''
+                ),
+                r.time_zone, {self.spell["without_nulls"]}, '', %s, %s
             FROM contacts_importrow r
                 LEFT JOIN {_CODES} AS cc1 ON cc1.code = substr(r.phone, 2, 1)
                 LEFT JOIN {_CODES} AS cc2 ON cc2.code = substr(r.phone, 2, 2)
@@ -338,8 +352,20 @@ class _Sql:
             ORDER BY r.line
             ON CONFLICT DO NOTHING
             """,
-            [self.now, self.now, *params],
+            [self._shared_code_countries(), self.now, self.now, *params],
         )
+
+    def _shared_code_countries(self) -> str:
+        """{line: country} of the new rows without a country whose number's calling code several
+        countries share, as JSON: each number parsed to tell its country."""
+        where, params = self._where(ImportRowStatus.NEW, applied=False)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.line, r.phone FROM contacts_importrow r "
+                f"WHERE {where} AND r.contact_id IS NULL AND r.country = '' AND ({_SHARED_CODES})",
+                params,
+            )
+            return json.dumps({str(line): _country_of(phone) for line, phone in cursor.fetchall()})
 
     def mark_applied(self) -> int:
         """Mark the chunk's rows applied (committed with the writes, so a chunk run again after a

@@ -197,18 +197,23 @@ def test_new_rows_become_contacts_with_their_opt_in_and_the_import_as_evidence(e
 def test_a_new_contact_takes_its_country_from_the_number_unless_the_file_gives_one(editor):
     contact_import = plain_import(
         editor,
-        "phone,country\n+5511987654321,\n+33612345678,\n+14155550123,\n+4915111111111,\n+436641234567,AT\n",
+        "phone,country\n+5511987654321,\n+33612345678,\n+4915111111111,\n+436641234567,AT\n"
+        # +1, +7 and +44 are shared by several countries: the number tells which.
+        "+14155550123,\n+14165550123,\n+77012345678,\n+447400123456,\n+447797123456,\n+390612345678,\n",
     )
     confirm(contact_import, editor)
     apply_all(contact_import)
-    countries = dict(Contact.objects.values_list("phone", "country"))
-    # +1 is shared by the US, Canada and the Caribbean: only a parse of the whole number tells.
-    assert countries == {
+    assert dict(Contact.objects.values_list("phone", "country")) == {
         "+5511987654321": "BR",
         "+33612345678": "FR",
-        "+14155550123": "",
         "+4915111111111": "DE",
         "+436641234567": "AT",
+        "+14155550123": "US",
+        "+14165550123": "CA",
+        "+77012345678": "KZ",
+        "+447400123456": "GB",
+        "+447797123456": "JE",
+        "+390612345678": "IT",
     }
 
 
