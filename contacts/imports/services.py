@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from contacts.imports import mapping as mapping_rules
 from contacts.imports.reading import AUTO, count_data_rows, detect_format, format_of, read_header, sample_rows
+from contacts.imports.staging import stored_file
 from contacts.models import (
     ContactImport,
     ImportFile,
@@ -212,7 +213,7 @@ def import_samples(*, contact_import: ContactImport, rows: int = 5) -> list[list
     if contact_import.file_purged_at is not None:
         return [[] for _ in contact_import.header]
 
-    data = bytes(ImportFile.objects.values_list("data", flat=True).get(contact_import=contact_import))
+    data = stored_file(contact_import)
     fmt = format_of(data=data, encoding=contact_import.encoding, delimiter=contact_import.delimiter)
     found = sample_rows(data, fmt, count=rows)
     return [

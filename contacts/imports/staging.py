@@ -417,12 +417,31 @@ def _reader_after(contact_import: ContactImport, last: int) -> _Reader:
     if kept is not None and kept.sha256 == contact_import.file_sha256 and kept.last == last:
         return kept
     _readers.clear()  # one import at a time per worker: keep no file longer than needed
-    data = bytes(ImportFile.objects.values_list("data", flat=True).get(contact_import=contact_import))
+    data = stored_file(contact_import)
     fmt = format_of(data=data, encoding=contact_import.encoding, delimiter=contact_import.delimiter)
     reader = _Reader(iter_rows(data, fmt), contact_import.file_sha256)
     reader.skip_to(last)
     _readers[contact_import.pk] = reader
     return reader
+
+
+def stored_file(contact_import: ContactImport) -> bytes:
+    """The uploaded bytes. On PostgreSQL in binary: as text they would arrive as hex, twice their
+    size, before being decoded."""
+    if connection.vendor != "postgresql":
+        return bytes(ImportFile.objects.values_list("data", flat=True).get(contact_import=contact_import))
+    import psycopg  # only on PostgreSQL
+
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            "SELECT data FROM contacts_importfile WHERE contact_import_id = %s",
+            [contact_import.pk],
+            binary=True,
+        )
+        found = cursor.fetchone()
+    if found is None:
+        raise ImportFile.DoesNotExist(f"The file of import #{contact_import.pk} was deleted.")
+    return bytes(found[0])
 
 
 # --- Writing the staged rows -------------------------------------------------------------------------
