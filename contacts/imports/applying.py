@@ -149,12 +149,11 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
                 f"{current} is “{current.get_status_display()}”, not being applied.",
                 code="import_not_applying",
             )
-        chunk = _next_chunk(current)
-        if chunk is None:
+        lines = _next_chunk(current)
+        if lines is None:
             _finish(current)
             return True
-        first, last, size = chunk
-        written = _apply_rows(current, (first, last))
+        written = _apply_rows(current, lines)
         counts = dict(current.counts or {})
         for key, value in written.items():
             counts[key] = counts.get(key, 0) + value
@@ -164,38 +163,47 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
         current.heartbeat_at = timezone.now()
         current.error = ""
         current.save(update_fields=["counts", "progress_done", "progress_total", "heartbeat_at", "error"])
-        # A chunk smaller than the limit took every row left (rows that judging again turned into
-        # rows to apply are within its lines, and applied with it).
-        if size == settings.CONTACT_IMPORT_CHUNK_ROWS and _next_chunk(current) is not None:
+        if _next_chunk(current) is not None:
             return False
         _finish(current)
         return True
 
 
-def _next_chunk(contact_import: ContactImport) -> tuple[int, int, int] | None:
-    """The first and last line of the next chunk and its number of rows: the next rows to apply,
-    by line.
+def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
+    """The first and last line of the next chunk: the rows to apply among the next
+    ``CONTACT_IMPORT_CHUNK_ROWS`` lines after the last line applied (chunks follow each other
+    through the file).
 
-    They come after the last line applied (chunks follow each other through the file), and the
-    query says so: without that bound PostgreSQL may walk the import's rows by status and skip
-    every applied one, each chunk further than the last (quadratic over a large file).
+    Asked as a range of lines, not as "the next N rows by line": PostgreSQL, which knows nothing
+    of a staging table filled a moment ago, plans the latter as reading every row left and sorting
+    them, each chunk again (quadratic over a large file); a range reads only its own rows.
     """
+    size = settings.CONTACT_IMPORT_CHUNK_ROWS
+    to_apply = f"contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            SELECT MIN(line), MAX(line), COUNT(*) FROM (
-                SELECT line FROM contacts_importrow
-                WHERE contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})
-                  AND line > COALESCE((
-                      SELECT MAX(line) FROM contacts_importrow WHERE contact_import_id = %s AND applied
-                  ), 0)
-                ORDER BY line LIMIT %s
-            ) AS chunk
-            """,
-            [contact_import.pk, contact_import.pk, settings.CONTACT_IMPORT_CHUNK_ROWS],
+            "SELECT COALESCE(MAX(line), 1) FROM contacts_importrow WHERE contact_import_id = %s AND applied",
+            [contact_import.pk],
         )
-        first, last, size = cursor.fetchone()
-    return None if first is None else (first, last, size)
+        start = cursor.fetchone()[0] + 1
+        window = (
+            f"SELECT MIN(line), MAX(line) FROM contacts_importrow WHERE {to_apply} AND line BETWEEN %s AND %s"
+        )
+        cursor.execute(window, [contact_import.pk, start, start + size - 1])
+        first, last = cursor.fetchone()
+        if first is None:
+            # Nothing to apply in those lines (refused rows, or the end of the file): the next row
+            # to apply, wherever it is, starts the chunk.
+            cursor.execute(
+                f"SELECT MIN(line) FROM contacts_importrow WHERE {to_apply} AND line > %s",
+                [contact_import.pk, start + size - 1],
+            )
+            start = cursor.fetchone()[0]
+            if start is None:
+                return None
+            cursor.execute(window, [contact_import.pk, start, start + size - 1])
+            first, last = cursor.fetchone()
+    return first, last
 
 
 def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[str, int]:

@@ -414,6 +414,17 @@ def test_progress_moves_chunk_by_chunk(editor, settings):
     assert ActivityLogEntry.objects.filter(action="import.applied").count() == 1
 
 
+def test_a_run_of_refused_rows_longer_than_a_chunk_is_skipped(editor, settings):
+    contact_import = plain_import(
+        editor, "phone\n+4915100000001\nx\ny\nz\nw\n+4915100000002\nv\n+4915100000003\n"
+    )
+    settings.CONTACT_IMPORT_CHUNK_ROWS = 2
+    confirm(contact_import, editor)
+    apply_all(contact_import)
+    assert (contact_import.status, contact_import.progress_done) == (ImportStatus.APPLIED, 3)
+    assert Contact.objects.count() == 3
+
+
 def _queries_of_one_chunk(editor, settings, size: int, start: int) -> int:
     """Queries of applying one chunk of ``size`` rows: new and known contacts, fields, tags,
     attributes, opt-ins to record and opt-ins refused."""
