@@ -28,11 +28,12 @@ from accounts.services import (
     account_update,
 )
 from core.actors import Actor
+from core.admin_tools import CheckedSelectionMixin
 from core.errors import ApplicationError
 from core.roles import ROLES
 
 
-class StaffUserAdmin(UserAdmin):
+class StaffUserAdmin(CheckedSelectionMixin, UserAdmin):
     list_display = ["username", "first_name", "last_name", "roles", "is_superuser", "is_active"]
     list_filter = ["is_staff", "is_active", "groups"]
     actions = ["deactivate"]

@@ -36,7 +36,7 @@ from contacts.models import (
 )
 from contacts.phones import equivalent_numbers, search_form
 from core.actors import Actor
-from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_tools import CheckedSelectionMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 
 
@@ -46,7 +46,7 @@ def contact_link(contact) -> str:
     return format_html('<a href="{}">{}</a>', url, contact)
 
 
-class ActivityLoggedAdmin(admin.ModelAdmin):
+class ActivityLoggedAdmin(CheckedSelectionMixin, admin.ModelAdmin):
     """Writes staff additions, changes and deletions made in the admin to the activity log."""
 
     def log_addition(self, request, obj, message):

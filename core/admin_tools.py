@@ -1,6 +1,9 @@
 """Admin building blocks shared by every app's admin."""
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connections
 from django.utils.functional import cached_property
@@ -41,7 +44,31 @@ class EstimatedCountPaginator(Paginator):
         return row[0] if row and row[0] >= 0 else None
 
 
-class ReadOnlyAdminMixin:
+class CheckedSelectionMixin:
+    """An action posted with a selection that holds something other than this model's ids (a
+    forged or garbled form: ``abc``, an id beyond the column's range) gets a message, not a 500.
+
+    Django's own ``response_action`` filters by the posted ids as they come, and the database
+    refuses the value with an error the admin does not catch.
+    """
+
+    def response_action(self, request, queryset):
+        key = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                key.clean(value, None)
+        except ValidationError:
+            self.message_user(
+                request,
+                f"The selection holds a value that is not the id of a {self.model._meta.verbose_name}: "
+                "nothing was done. Reload the list and select again.",
+                messages.ERROR,
+            )
+            return None  # the changelist redirects back to itself
+        return super().response_action(request, queryset)
+
+
+class ReadOnlyAdminMixin(CheckedSelectionMixin):
     """For ledgers and logs: viewable by whoever may view them, never added, changed or deleted."""
 
     def has_add_permission(self, request, obj=None):
