@@ -27,7 +27,12 @@ from contacts.models import (
 )
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, parse_phone
 from contacts.segments.compiler import members_q
-from contacts.segments.rules import iter_conditions, segment_references, validate_rules
+from contacts.segments.rules import (
+    MAX_INCLUSION_DEPTH,
+    iter_conditions,
+    segment_references,
+    validate_rules,
+)
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -200,6 +205,43 @@ def segment_members(source: Segment | SegmentVersion) -> QuerySet[Contact]:
 
 def segment_count(source: Segment | SegmentVersion) -> int:
     return segment_members(source).count()
+
+
+def segment_rules_resolved(source: Segment | SegmentVersion) -> dict:
+    """The rules with every included segment's current rules written in place: a tree that no
+    longer depends on any other segment.
+
+    ``in_segment`` means "member of X as X is defined now", so a version that includes X moves
+    when X is edited. What a campaign's approver saw must not move: a campaign freezes this tree
+    (one read of the segments table), not the version's references.
+    """
+    rules, segment_id = _rules_of(source)
+    definitions = dict(Segment.objects.values_list("pk", "rules"))
+
+    def resolve(node: dict, chain: tuple[int, ...]) -> dict:
+        if "op" in node:
+            return {"op": node["op"], "rules": [resolve(child, chain) for child in node["rules"]]}
+        if node.get("kind") != "in_segment":
+            return node
+        included = node["segment"]
+        # Saving refuses all three; two edits racing could still leave one.
+        if included not in definitions:
+            raise ApplicationError(
+                f"The segment includes segment #{included}, which does not exist.", code="segment_missing"
+            )
+        if included in chain:
+            raise ApplicationError(
+                "These segments include each other; edit one of them to break the circle.",
+                code="segment_cycle",
+            )
+        if len(chain) > MAX_INCLUSION_DEPTH:
+            raise ApplicationError(
+                f"The segment includes segments more than {MAX_INCLUSION_DEPTH} deep.",
+                code="segment_too_deep",
+            )
+        return resolve(definitions[included], (*chain, included))
+
+    return resolve(rules, (segment_id,))
 
 
 def rules_count(*, rules, segment: Segment | None = None) -> int:

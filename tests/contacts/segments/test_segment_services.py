@@ -11,6 +11,7 @@ from contacts.segments.services import (
     segment_count,
     segment_create,
     segment_members,
+    segment_rules_resolved,
     segment_update,
     segments_using_attribute,
 )
@@ -77,6 +78,30 @@ def test_a_frozen_version_keeps_its_members(actor):
     assert segment_count(frozen) == 2
     assert segment_count(segment) == 1
     assert segment_members(Segment.objects.get(pk=segment.pk)).count() == 1
+
+
+def test_the_resolved_rules_do_not_move_when_an_included_segment_is_edited(actor):
+    vips = segment_create(name="VIPs", rules=VIP, actor=actor)
+    outer = segment_create(
+        name="VIPs, not lapsed",
+        rules={"op": "none", "rules": [{"kind": "in_segment", "segment": vips.pk}, LAPSED]},
+        actor=actor,
+    )
+    resolved = segment_rules_resolved(outer)
+    assert resolved == {"op": "none", "rules": [VIP, LAPSED]}
+    frozen = Segment(name="frozen", rules=resolved)
+    before = set(segment_members(frozen).values_list("pk", flat=True))
+    segment_update(segment=vips, rules=LAPSED, actor=actor)
+    assert set(segment_members(frozen).values_list("pk", flat=True)) == before
+    assert segment_rules_resolved(outer) == {"op": "none", "rules": [LAPSED, LAPSED]}
+
+
+def test_resolving_a_reference_to_a_missing_segment_is_refused(actor):
+    outer = Segment(
+        pk=10_000, name="broken", rules={"op": "all", "rules": [{"kind": "in_segment", "segment": 9}]}
+    )
+    with pytest.raises(ApplicationError, match="does not exist"):
+        segment_rules_resolved(outer)
 
 
 @pytest.mark.parametrize(
