@@ -82,9 +82,11 @@ def import_confirm(*, contact_import: ContactImport, actor: Actor, user) -> Cont
     The person confirming must be allowed to record what the file records (opt-ins, or for a
     suppression list opt-outs): confirming puts their name on every event.
     """
-    _check_may_confirm(contact_import, user)
     now = timezone.now()
     with transaction.atomic():
+        # The rights are checked against the import as it is now: mapped again since the page was
+        # read, it may record opt-ins it did not then.
+        _check_may_confirm(ContactImport.objects.select_for_update().get(pk=contact_import.pk), user)
         to_apply = ImportRow.objects.filter(contact_import=contact_import, status__in=TO_APPLY).count()
         confirmed = ContactImport.objects.filter(pk=contact_import.pk, status=ImportStatus.PREVIEW).update(
             status=ImportStatus.APPLYING,

@@ -570,3 +570,25 @@ def test_times_in_the_ledger_are_the_rows_and_now(editor):
     event = ConsentEvent.objects.get()
     assert event.occurred_at == row(contact_import, 2).consent_at
     assert started <= event.recorded_at <= timezone.now() + timedelta(seconds=1)
+
+
+def test_the_rights_are_checked_against_the_import_as_it_is_when_confirmed(editor):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    wording = make_wording()
+    header = "phone,marketing"
+    contact_import = staged_import(
+        editor, f"{header}\n+4915111111111,yes\n", consent_mapping(header, {Purpose.MARKETING: wording})
+    )
+    # Someone who may change imports but not record opt-ins, holding the import as it was read
+    # before it was mapped with a consent column.
+    clerk = UserFactory(username="clerk")
+    clerk.user_permissions.add(Permission.objects.get(codename="change_contactimport"))
+    stale = ContactImport.objects.get(pk=contact_import.pk)
+    stale.mapping = {"columns": [{"column": 0, "field": "phone"}], "region": "DE"}
+    with pytest.raises(ApplicationError) as refused:
+        confirm(stale, clerk)
+    assert refused.value.code == "permission_denied"
+    assert not ConsentEvent.objects.exists()
