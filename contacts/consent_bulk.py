@@ -35,22 +35,32 @@ _LEGACY_ORIGIN = {
 
 
 def lock_contacts(contacts: QuerySet) -> None:
-    """Take the row locks of these contacts (a queryset of contact ids), in id order.
+    """Take the row locks of these contacts (a queryset of contact ids) and of the contacts they
+    were merged into, in id order.
 
     ``record_consent`` locks the contact it writes for; a set-based writer locks its whole set the
     same way first, so a STOP processed at the same moment waits for it (or it for the STOP) and
     the order rule sees both. In id order, so two set-based writers cannot deadlock. On SQLite a
     transaction takes the database's write lock when it begins (IMMEDIATE), which is stronger.
+
+    Twice: a merge that committed while the first statement waited has re-pointed a row to a
+    survivor the first statement did not see; the second, with a fresh snapshot, locks that
+    survivor too. Once a row is locked no merge can move it again (merging re-points rows merged
+    into the merged one, which needs their locks), so after the second pass every row the writer
+    resolves to — ``COALESCE(merged_into_id, id)`` — is locked.
     """
     if connection.vendor != "postgresql":
         return
     ids_sql, params = contacts.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM (SELECT c.id FROM contacts_contact c "
-            f"WHERE c.id IN ({ids_sql}) ORDER BY c.id FOR UPDATE OF c) AS locked",
-            params,
-        )
+        for _ in range(2):
+            cursor.execute(
+                "SELECT count(*) FROM (SELECT c.id FROM contacts_contact c "
+                f"WHERE c.id IN ({ids_sql}) OR c.id IN ("
+                f"  SELECT m.merged_into_id FROM contacts_contact m WHERE m.id IN ({ids_sql})"
+                ") ORDER BY c.id FOR UPDATE OF c) AS locked",
+                [*params, *params],
+            )
 
 
 def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:

@@ -136,3 +136,36 @@ def test_the_refresh_is_two_statements_whatever_the_number_of_contacts():
 def test_an_unknown_purpose_is_refused():
     with pytest.raises(ApplicationError, match="not a purpose"):
         current_consent_refresh_bulk(contacts=Contact.objects.values("pk"), purpose="sales")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_locking_a_merged_away_row_locks_the_contact_it_was_merged_into_too():
+    import psycopg
+
+    from contacts.merging import contact_merge
+
+    survivor, merged, bystander = ContactFactory(), ContactFactory(), ContactFactory()
+    contact_merge(survivor=survivor, merged=merged, actor=Actor.system("tests"), reason="one person")
+    params = connection.settings_dict
+    other = psycopg.connect(
+        dbname=params["NAME"],
+        user=params["USER"] or None,
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        autocommit=True,
+    )
+    try:
+        with transaction.atomic():
+            lock_contacts(Contact.objects.filter(pk=merged.pk).values("pk"))
+            for contact, locked in ((merged, True), (survivor, True), (bystander, False)):
+                try:
+                    other.execute(
+                        "SELECT 1 FROM contacts_contact WHERE id = %s FOR UPDATE NOWAIT", [contact.pk]
+                    )
+                except psycopg.errors.LockNotAvailable:
+                    assert locked, contact
+                else:
+                    assert not locked, contact
+    finally:
+        other.close()
