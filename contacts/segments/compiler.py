@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from contacts.models import AttributeDefinition, Segment
 from contacts.segments.registry import get_kind
-from contacts.segments.rules import MAX_INCLUSION_DEPTH
+from contacts.segments.rules import MAX_EXPANDED_CONDITIONS, MAX_INCLUSION_DEPTH
 from core.errors import ApplicationError
 
 
@@ -31,6 +31,7 @@ class CompileContext:
         self.now = now or timezone.now()
         self._stack: list[int] = [segment_id] if segment_id is not None else []
         self._outermost = len(self._stack)
+        self.conditions = 0
 
     @cached_property
     def _attribute_types(self) -> dict[str, str]:
@@ -86,6 +87,16 @@ def compile_tree(tree: dict, context: CompileContext) -> Q:
 
 
 def _compile_condition(node: dict, context: CompileContext) -> Q:
+    if node.get("kind") != "in_segment":
+        # Saving checks the expansion; an included segment edited since can still grow it.
+        context.conditions += 1
+        if context.conditions > MAX_EXPANDED_CONDITIONS:
+            raise ApplicationError(
+                f"With the segments it includes written in place, this segment has more than "
+                f"{MAX_EXPANDED_CONDITIONS:,} conditions: a segment it includes has grown since it was "
+                "saved. Include fewer segments, or each of them once.",
+                code="segment_too_large",
+            )
     kind = get_kind(node["kind"])
     if kind is None:
         # A kind its app no longer registers: refuse rather than silently widen the audience.

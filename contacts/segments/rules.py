@@ -41,6 +41,9 @@ MAX_CHOICES = 1000
 MAX_TEXT = 200
 # Segments including segments including segments…: each one is compiled inline into the query.
 MAX_INCLUSION_DEPTH = 5
+# Conditions once every included segment is written in place: a segment that includes another
+# 40 times, which includes another 40 times, would otherwise compile to millions of conditions.
+MAX_EXPANDED_CONDITIONS = 1000
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -119,6 +122,7 @@ def validate_rules(tree, *, segment_id: int | None = None) -> dict:
     if segment_id is not None:
         _refuse_cycles(cleaned, context)
     _refuse_deep_inclusion(cleaned, context)
+    _refuse_large_expansion(cleaned, context)
     return cleaned
 
 
@@ -359,3 +363,37 @@ def _inclusion_depth(
             default=0,
         )
     return depths[segment_id]
+
+
+def expansion_refused(size: int) -> str:
+    return (
+        f"With the segments it includes written in place, this segment has {size:,} conditions; at "
+        f"most {MAX_EXPANDED_CONDITIONS:,} (each one is compiled into the count). Include fewer "
+        "segments, or each of them once."
+    )
+
+
+def _refuse_large_expansion(tree: dict, context: CheckContext) -> None:
+    size = _expanded_size(tree, context, {}, seen=frozenset())
+    if size > MAX_EXPANDED_CONDITIONS:
+        raise RuleError(expansion_refused(size), path=[])
+
+
+def _expanded_size(tree: dict, context: CheckContext, memo: dict[int, int], *, seen: frozenset) -> int:
+    """How many conditions the tree compiles to, with included segments written in place."""
+    size = 0
+    for _, node in iter_conditions(tree):
+        referenced = node.get("segment") if node.get("kind") == "in_segment" else None
+        if not isinstance(referenced, int):
+            size += 1
+            continue
+        if referenced not in memo:
+            info = context.segment(referenced)
+            if info is None or referenced in seen:  # gone, or a circle the cycle check reports
+                memo[referenced] = 1
+            else:
+                memo[referenced] = _expanded_size(info.rules, context, memo, seen=seen | {referenced})
+        size += memo[referenced]
+        if size > MAX_EXPANDED_CONDITIONS:
+            return size  # enough to refuse; never walk a huge expansion to its end
+    return size

@@ -3,9 +3,17 @@
 import pytest
 
 from contacts.models import AttributeDefinition, ContactList
-from contacts.segments.rules import MAX_DEPTH, MAX_INCLUSION_DEPTH, RuleError, validate_rules, where
+from contacts.segments.rules import (
+    MAX_DEPTH,
+    MAX_EXPANDED_CONDITIONS,
+    MAX_INCLUSION_DEPTH,
+    RuleError,
+    validate_rules,
+    where,
+)
 from contacts.segments.services import segment_create, segment_update
 from core.actors import Actor
+from core.errors import ApplicationError
 from tests.factories import TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -258,3 +266,28 @@ def test_segments_include_segments_only_so_deep():
     top = segment_create(name="Top", rules=includes(chain[-1]), actor=SYSTEM)
     error = refused(includes(top))
     assert error.path == [1, 0] and f"at most {MAX_INCLUSION_DEPTH}" in error.message
+
+
+def fans_out(segment, times):
+    return {"op": "any", "rules": [{"kind": "in_segment", "segment": segment.pk}] * times}
+
+
+def test_a_segment_may_not_expand_to_too_many_conditions():
+    """Each inclusion is compiled in place: 40 × 40 × 1 conditions is refused at saving."""
+    base = segment_create(name="Base", rules={"op": "all", "rules": [VIP]}, actor=SYSTEM)
+    middle = segment_create(name="Middle", rules=fans_out(base, 40), actor=SYSTEM)
+    error = refused(fans_out(middle, 40))
+    assert error.path == [] and f"at most {MAX_EXPANDED_CONDITIONS:,}" in error.message
+    assert "conditions; at most" in error.message
+
+
+def test_an_included_segment_that_grew_since_makes_the_count_refuse_not_explode():
+    from contacts.segments.services import segment_count
+
+    base = segment_create(name="Base", rules={"op": "all", "rules": [VIP]}, actor=SYSTEM)
+    middle = segment_create(name="Middle", rules=fans_out(base, 2), actor=SYSTEM)
+    top = segment_create(name="Top", rules=fans_out(middle, 40), actor=SYSTEM)
+    segment_update(segment=middle, rules=fans_out(base, 40), actor=SYSTEM)  # fine on its own
+    with pytest.raises(ApplicationError, match="has grown since it was saved") as refusal:
+        segment_count(top)
+    assert refusal.value.code == "segment_too_large"
