@@ -72,10 +72,15 @@ class RemoveTagsForm(forms.Form):
 
 
 class SetLanguageForm(forms.Form):
+    # A blank first choice: with the first language preselected, Apply by mistake would set
+    # everyone selected to Afrikaans.
     language = forms.ChoiceField(
-        choices=LANGUAGE_CHOICES,
+        choices=[("", "— choose a language —"), *LANGUAGE_CHOICES],
         help_text="WhatsApp's template language: picks the template translation these people receive.",
-        error_messages={"invalid_choice": "“%(value)s” is not one of WhatsApp's template languages."},
+        error_messages={
+            "required": "Choose the language to set.",
+            "invalid_choice": "“%(value)s” is not one of WhatsApp's template languages.",
+        },
     )
 
 

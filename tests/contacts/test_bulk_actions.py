@@ -249,6 +249,19 @@ def test_set_language(editor_client):
     assert set(Contact.objects.values_list("language", flat=True)) == {"pt_BR"}
 
 
+def test_the_language_form_starts_blank_and_requires_a_choice(editor_client):
+    people = make_people(2, language="de")
+    page = choose(editor_client, "set_language", people).content.decode()
+    first = page.split('<select name="language"', 1)[1].split("</option>", 1)[0]
+    assert first.endswith('<option value="" selected>— choose a language —')
+    response = apply(editor_client, "set_language", people, {})
+    assert response.status_code == 200
+    assert response.context["form"].errors["language"] == ["Choose the language to set."]
+    assert "Choose the language to set." in response.content.decode()
+    assert set(Contact.objects.values_list("language", flat=True)) == {"de"}
+    assert nothing_written()
+
+
 @pytest.mark.parametrize("language", ["", "xx", "pt-br", "de_DE"])
 def test_a_language_whatsapp_does_not_have_is_refused(editor_client, language):
     people = make_people(2, language="de")
