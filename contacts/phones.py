@@ -38,10 +38,11 @@ _POSSIBLE_ERRORS = {
 
 
 class InvalidPhoneNumber(ApplicationError):
-    def __init__(self, raw: str, reason: str):
+    def __init__(self, raw: str, reason: str, number: phonenumbers.PhoneNumber | None = None):
         super().__init__(
             f"“{raw}” is not a valid phone number: {reason}.", code="invalid_phone", field="phone"
         )
+        self.number = number  # what was parsed, when it parsed but is not valid
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,34 @@ def parse_phone_number(raw: str, *, region: str | None = None) -> phonenumbers.P
     further lookup): an import parses a hundred thousand numbers and derives the rest only where
     a row needs it.
     """
+    number = _parsed(raw, region)
+    if phonenumbers.is_valid_number(number):
+        return number  # a valid number is a possible one: the length check only explains a refusal
+    raise _invalid(number, raw)
+
+
+def parse_phone_forms(raw: str, *, region: str | None = None) -> tuple[phonenumbers.PhoneNumber, str, str]:
+    """(the valid number, its E.164 form, its other form or "") of what a person typed, or
+    InvalidPhoneNumber: ``parse_phone_number`` and ``other_form_of`` with one parse and one check.
+
+    Only Brazilian and Mexican numbers have another form. For those (calling codes of one
+    country each) the number's type is looked up once: it says both whether the number is valid
+    (any type) and whether it is a mobile, which ``is_valid_number`` and ``number_type`` would
+    each look up again. Every other number is checked as ``parse_phone_number`` does and has no
+    other form to look for.
+    """
+    number = _parsed(raw, region)
+    if number.country_code in _OTHER_FORM_CODES:
+        kind = phonenumbers.number_type(number)
+        if kind != PhoneNumberType.UNKNOWN:
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return number, e164, _other_form(e164[1:], own_mobile=kind in _MOBILE) or ""
+    elif phonenumbers.is_valid_number(number):
+        return number, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+    raise _invalid(number, raw)
+
+
+def _parsed(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     region = (region or settings.PHONE_DEFAULT_REGION or "").upper() or None
     text = (raw or "").strip()
     if not text:
@@ -81,13 +110,17 @@ def parse_phone_number(raw: str, *, region: str | None = None) -> phonenumbers.P
         else:
             reason = _PARSE_ERRORS.get(exc.error_type, "it could not be read")
         raise InvalidPhoneNumber(text, reason) from exc
-    if phonenumbers.is_valid_number(number):
-        return number  # a valid number is a possible one: the length check only explains a refusal
+    return number
+
+
+def _invalid(number: phonenumbers.PhoneNumber, raw: str) -> InvalidPhoneNumber:
+    """Why a number that parsed is not a valid one."""
+    text = (raw or "").strip()
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible != ValidationResult.IS_POSSIBLE:
-        raise InvalidPhoneNumber(text, _POSSIBLE_ERRORS.get(possible, "it is not possible"))
+        return InvalidPhoneNumber(text, _POSSIBLE_ERRORS.get(possible, "it is not possible"), number)
     number_region = phonenumbers.region_code_for_country_code(number.country_code)
-    raise InvalidPhoneNumber(text, f"it is not a valid number in {number_region}")
+    return InvalidPhoneNumber(text, f"it is not a valid number in {number_region}", number)
 
 
 def normalize_phone(raw: str, *, region: str | None = None) -> str:
@@ -116,6 +149,7 @@ def search_form(raw: str) -> str | None:
 # A number as digits with its country code, with or without "+": E.164 numbers and Meta's wa_ids.
 _INTERNATIONAL_DIGITS = re.compile(r"\+?([1-9]\d{6,14})")
 _MOBILE = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+_OTHER_FORM_CODES = (52, 55)  # Mexico and Brazil: the only numbers with another form
 
 
 def equivalent_numbers(number: str | None) -> tuple[str, ...]:
@@ -150,14 +184,17 @@ def other_form_of(number: phonenumbers.PhoneNumber) -> str | None:
     The same rule, checked on the parsed number itself instead of parsing its forms again: an
     import parses a hundred thousand numbers, a quarter of them Brazilian or Mexican.
     """
+    if number.country_code not in _OTHER_FORM_CODES:
+        return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return _other_form(e164[1:], parsed=number)
+    return _other_form(e164[1:], own_mobile=phonenumbers.number_type(number) in _MOBILE)
 
 
-def _other_form(digits: str, *, parsed: phonenumbers.PhoneNumber | None = None) -> str | None:
+def _other_form(digits: str, *, own_mobile: bool | None = None) -> str | None:
     """The other form of a Brazilian or Mexican mobile number (E.164), or None.
 
-    ``parsed``: ``digits`` already parsed and valid, so its own checks need no second parse.
+    ``own_mobile``: ``digits`` are a number already parsed and valid, and whether it is a mobile,
+    so its own checks need no second parse.
     """
     own = "+" + digits
     if digits.startswith("55") and len(digits) in (12, 13):
@@ -182,8 +219,8 @@ def _other_form(digits: str, *, parsed: phonenumbers.PhoneNumber | None = None) 
     valid, other = (long_form, short_form) if digits.startswith("55") else (short_form, long_form)
 
     def holds(form: str, *, mobile: bool = False) -> bool:
-        if parsed is not None and form == own:
-            return not mobile or phonenumbers.number_type(parsed) in _MOBILE
+        if own_mobile is not None and form == own:
+            return not mobile or own_mobile
         return _is_valid_form(form, mobile=mobile)
 
     if not holds(valid, mobile=True) or holds(other):

@@ -213,6 +213,7 @@ def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[s
     rows = ImportRow.objects.filter(contact_import=contact_import, line__range=lines).order_by()
     validation.match_rows(contact_import, lines=lines)
     lock_contacts(rows.filter(applied=False, contact__isnull=False).values("contact_id"))
+    _Sql(contact_import, lines).resolve_survivors()
     validation.judge_opt_ins(contact_import, lines=lines)
     validation.diff_rows(contact_import, lines=lines)
 
@@ -277,7 +278,20 @@ def _confirming_actor(contact_import: ContactImport) -> Actor:
 
 
 def _country_of(e164: str) -> str:
-    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    """The country of a staged number (valid E.164): the number built from its digits, not parsed
+    again (a tenth of a file can be +1 numbers). Calling codes are prefix-free; a national number
+    that begins with 0 (Italy's) keeps its zeros as ``phonenumbers.parse`` records them."""
+    digits = e164[1:]
+    size = next((n for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 3)
+    national = digits[size:]
+    zeros = len(national) - len(national.lstrip("0"))
+    number = phonenumbers.PhoneNumber(
+        country_code=int(digits[:size]),
+        national_number=int(national or "0"),
+        italian_leading_zero=True if zeros else None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+    region = phonenumbers.region_code_for_number(number)
     return region if region in phonenumbers.SUPPORTED_REGIONS else ""
 
 
@@ -376,6 +390,27 @@ class _Sql:
                 params,
             )
             return json.dumps({str(line): _country_of(phone) for line, phone in cursor.fetchall()})
+
+    def resolve_survivors(self) -> int:
+        """Point the chunk's rows at the survivor of a contact merged since they were matched.
+
+        ``match_rows`` reads before ``lock_contacts`` waits: a merge that committed in between
+        leaves a row on the merged-away contact, which is never written to. The locks cover the
+        survivors too, so once re-pointed here no merge moves a row again before the chunk
+        commits. Writes nothing when no such merge happened (the usual case).
+        """
+        where, params = self._where(*TO_APPLY, applied=False)
+        return self._execute(
+            f"""
+            UPDATE contacts_importrow AS r SET contact_id = (
+                SELECT c.merged_into_id FROM contacts_contact c WHERE c.id = r.contact_id
+            )
+            WHERE {where} AND r.contact_id IN (
+                SELECT c.id FROM contacts_contact c WHERE c.merged_into_id IS NOT NULL
+            )
+            """,
+            params,
+        )
 
     def mark_applied(self) -> int:
         """Mark the chunk's rows applied (committed with the writes, so a chunk run again after a

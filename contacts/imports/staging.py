@@ -50,8 +50,7 @@ from contacts.phones import (
     InvalidPhoneNumber,
     equivalent_numbers,
     match_key,
-    other_form_of,
-    parse_phone_number,
+    parse_phone_forms,
 )
 from contacts.services import FUTURE_TOLERANCE
 
@@ -231,21 +230,19 @@ class RowParser:
         if not text:
             raise _Refusal("phone_missing", f"Column “{column}” is empty: each row needs a phone number.")
         try:
-            number = parse_phone_number(text, region=self.region)
+            number, e164, other_form = parse_phone_forms(text, region=self.region)
         except InvalidPhoneNumber as exc:
             # A form only WhatsApp uses (a Brazilian mobile without its ninth digit, a Mexican one
             # with the 1 after +52): the person's number is its valid form.
-            valid = _valid_form_of(text, self.region)
+            valid = _valid_form_of(exc.number)
             if valid is None:
                 raise _Refusal("invalid_phone", f"Column “{column}”: {exc.message}") from exc
             row["phone"] = row["match_key"] = valid
             row["other_form"] = next(f for f in equivalent_numbers(valid) if f != valid)
             return phonenumbers.parse(valid)
         # A valid number is its own match key (contacts.phones.match_key): no second parse.
-        row["phone"] = row["match_key"] = phonenumbers.format_number(
-            number, phonenumbers.PhoneNumberFormat.E164
-        )
-        row["other_form"] = other_form_of(number) or ""
+        row["phone"] = row["match_key"] = e164
+        row["other_form"] = other_form
         return number
 
     def _field(self, field: str, text: str, column: int) -> str:
@@ -357,11 +354,10 @@ def _of_country(number: phonenumbers.PhoneNumber, country: str) -> bool:
     return phonenumbers.is_valid_number_for_region(number, country)
 
 
-def _valid_form_of(text: str, region: str) -> str | None:
-    """The valid form of a number typed in its other form (contacts.phones.equivalent_numbers)."""
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+def _valid_form_of(parsed: phonenumbers.PhoneNumber | None) -> str | None:
+    """The valid form of a number typed in its other form (contacts.phones.equivalent_numbers):
+    only a Brazilian or Mexican number that parsed has one."""
+    if parsed is None or parsed.country_code not in (52, 55):
         return None
     typed = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     key = match_key(typed)

@@ -592,3 +592,70 @@ def test_the_rights_are_checked_against_the_import_as_it_is_when_confirmed(edito
         confirm(stale, clerk)
     assert refused.value.code == "permission_denied"
     assert not ConsentEvent.objects.exists()
+
+
+def test_a_contact_merged_after_the_chunk_matched_its_rows_gets_the_opt_in_on_its_survivor(
+    editor, monkeypatch
+):
+    """A merge committed between the chunk's matching and its locks: the row is re-pointed to the
+    survivor before anything is judged or written, never left on the merged-away contact."""
+    from contacts.imports import applying
+    from contacts.merging import contact_merge
+
+    wording = make_wording(Purpose.MARKETING)
+    merged = ContactFactory(phone="+4915111111111", first_name="Ada")
+    survivor = ContactFactory(phone="+4915199999999", first_name="Ada")
+    header = "phone,first_name,marketing"
+    contact_import = staged_import(
+        editor,
+        f"{header}\n+49 151 11111111,Ada,yes\n",
+        consent_mapping(header, {Purpose.MARKETING: wording}),
+    )
+    assert row(contact_import, 2).contact == merged
+    confirm(contact_import, editor)
+    matching = applying.validation.match_rows
+
+    def match_then_merge(*args, **kwargs):
+        matching(*args, **kwargs)
+        if not Contact.objects.filter(pk=merged.pk, merged_into__isnull=False).exists():
+            contact_merge(survivor=survivor, merged=merged, actor=Actor.for_user(editor), reason="One person")
+
+    monkeypatch.setattr(applying.validation, "match_rows", match_then_merge)
+    apply_all(contact_import)
+
+    assert contact_import.status == ImportStatus.APPLIED
+    assert row(contact_import, 2).contact == survivor
+    event = ConsentEvent.objects.get(source=ConsentSource.IMPORT)
+    assert event.contact == survivor
+    assert not ConsentEvent.objects.filter(contact=merged).exists()
+    current = CurrentConsent.objects.get(contact=survivor, purpose=Purpose.MARKETING)
+    assert (current.status, current.event) == (ConsentStatus.OPTED_IN, event)
+    assert not CurrentConsent.objects.filter(contact=merged).exists()
+
+
+def test_the_country_of_a_number_built_from_its_digits_is_the_parsed_ones():
+    """``applying._country_of`` builds the number instead of parsing it: the same country for the
+    calling codes several countries share, Italy's leading zero included."""
+    import random
+
+    import phonenumbers
+
+    from contacts.imports.applying import _country_of
+
+    rng = random.Random(3)
+    shared = [code for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if len(regions) > 1]
+    checked = 0
+    for _ in range(4000):
+        code = rng.choice(shared)
+        national = rng.choice(["", "0", "00", "3"]) + "".join(str(rng.randint(0, 9)) for _ in range(9))
+        try:
+            number = phonenumbers.parse(f"+{code}{national}")
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(number):
+            continue
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+        assert _country_of(e164) == (region if region in phonenumbers.SUPPORTED_REGIONS else ""), e164
+        checked += 1
+    assert checked > 200

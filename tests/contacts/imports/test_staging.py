@@ -3,6 +3,7 @@
 import random
 from datetime import UTC, datetime
 
+import phonenumbers
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -452,3 +453,28 @@ def test_the_other_form_from_the_parsed_number_is_the_matchers():
             continue
         forms = phones.equivalent_numbers(e164)
         assert phones.other_form_of(number) == (forms[1] if len(forms) > 1 else None), e164
+        assert phones.parse_phone_forms(e164) == (number, e164, forms[1] if len(forms) > 1 else ""), e164
+
+
+def test_one_parse_gives_what_parsing_and_validating_apart_give():
+    """``phones.parse_phone_forms`` (one parse, one type lookup) refuses, and accepts, exactly
+    what ``parse_phone_number`` does, with the same reason, in every country."""
+    rng = random.Random(11)
+    typed = ["", "abc", "+", "0151 1234", "+49 151 12345678", "+1 415 5550123", "+44 7700 900123"]
+    for _ in range(3000):
+        typed.append(
+            rng.choice(["+55", "+52", "+49", "+1", "+34", "0", "+521", "+5511"])
+            + "".join(str(rng.randint(0, 9)) for _ in range(rng.randint(6, 12)))
+        )
+    for text in typed:
+        try:
+            expected = phones.parse_phone_number(text, region="DE")
+        except phones.InvalidPhoneNumber as refusal:
+            with pytest.raises(phones.InvalidPhoneNumber) as raised:
+                phones.parse_phone_forms(text, region="DE")
+            assert raised.value.message == refusal.message, text
+            continue
+        number, e164, other = phones.parse_phone_forms(text, region="DE")
+        assert number == expected, text
+        assert e164 == phonenumbers.format_number(expected, phonenumbers.PhoneNumberFormat.E164)
+        assert other == (phones.other_form_of(expected) or ""), text
