@@ -30,6 +30,7 @@ from contacts.models import (
     SegmentVersion,
 )
 from contacts.segments.attributes import NO_VALUE, OPERATOR_LABELS, OPERATORS
+from contacts.segments.describe import describe_rules
 from contacts.segments.registry import all_kinds
 from contacts.segments.rules import GROUP_OPS, RuleError, validate_rules
 from contacts.segments.services import (
@@ -66,6 +67,27 @@ REFUSED_SHOWN = 20  # refused lines listed after making a list; the rest are cou
 
 def pretty(rules) -> str:
     return json.dumps(rules, indent=2, ensure_ascii=False)
+
+
+def rules_reading(rules):
+    """The rules in plain language (Approvers and Auditors read these), the JSON folded below."""
+    return format_html(
+        '<div class="segment-rules-summary">{}</div>'
+        '<details class="segment-rules-json"><summary>The rules as JSON</summary><pre>{}</pre></details>',
+        "\n".join(describe_rules(rules)),
+        pretty(rules),
+    )
+
+
+def user_name(request, user) -> str:
+    """Who made it: a link to the user only for who may open it (an Editor would get a 403)."""
+    if user is None:
+        return "—"
+    if request.user.has_perm("auth.view_user"):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:auth_user_change", args=[user.pk]), user.get_username()
+        )
+    return user.get_username()
 
 
 def contacts_link(query: str, text: str) -> str:
@@ -125,7 +147,7 @@ class SegmentForm(forms.ModelForm):
 
 class SegmentVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SegmentVersion
-    fields = ["version", "created_by", "created_at", "rules_pretty"]
+    fields = ["version", "author", "created_at", "rules_pretty"]
     readonly_fields = fields
     extra = 0
     verbose_name_plural = "versions (kept for good: a campaign freezes the version it was approved with)"
@@ -133,9 +155,19 @@ class SegmentVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("created_by")
 
+    def get_formset(self, request, obj=None, **kwargs):
+        # The display methods get only the row; who is looking decides whether "created by" links.
+        # (Inline instances are made per request, so this is this request's.)
+        self._request = request
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="created by")
+    def author(self, obj):
+        return user_name(self._request, obj.created_by)
+
     @admin.display(description="rules")
     def rules_pretty(self, obj):
-        return format_html('<pre class="segment-version-rules">{}</pre>', pretty(obj.rules))
+        return rules_reading(obj.rules)
 
 
 @admin.register(Segment)
@@ -162,13 +194,13 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if not self._can_edit(request, obj):
             return [(None, {"fields": ["name", "description", "rules_pretty", "archived", "members"]})]
-        fields = ["name", "description", "rules"] + (["archived", "members"] if obj else [])
+        fields = ["name", "description", "rules"] + (["rules_summary", "archived", "members"] if obj else [])
         return [(None, {"fields": fields})]
 
     def get_readonly_fields(self, request, obj=None):
         if not self._can_edit(request, obj):
             return ["name", "description", "rules_pretty", "archived", "members"]
-        return ["members"]
+        return ["rules_summary", "members"]
 
     def get_changeform_initial_data(self, request):
         return {"rules": {"op": "all", "rules": []}, **super().get_changeform_initial_data(request)}
@@ -178,7 +210,13 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="rules")
     def rules_pretty(self, obj):
-        return format_html('<pre class="segment-rules-readonly">{}</pre>', pretty(obj.rules))
+        return rules_reading(obj.rules)
+
+    @admin.display(description="saved rules, in words")
+    def rules_summary(self, obj):
+        return format_html(
+            '<div class="segment-rules-summary">{}</div>', "\n".join(describe_rules(obj.rules))
+        )
 
     @admin.display(description="members")
     def members(self, obj):

@@ -85,6 +85,74 @@ def _attributes():
     ]
 
 
+# --- readings ------------------------------------------------------------------------------------
+# What the describe functions return: the plain-language reading of one condition, shown to
+# Approvers and Auditors (who read rules, not JSON) and in refusals ("Rule 2 (has tag “VIP”): …").
+# They also read malformed rules (a refusal names the rule it refuses), so they never assume a type.
+
+
+def _one_of(values) -> str:
+    values = [str(value) for value in values] if isinstance(values, list) else [str(values)]
+    if len(values) == 1:
+        return values[0]
+    return "one of " + ", ".join(values)
+
+
+def _named(model, pk) -> str:
+    """“Buyers” for a segment or list id; its id when it is gone (or the rule is malformed)."""
+    name = None
+    if isinstance(pk, int) and not isinstance(pk, bool):
+        name = model.objects.filter(pk=pk).values_list("name", flat=True).first()
+    return f"“{name}”" if name is not None else f"#{pk}"
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"“{value}”" if isinstance(value, str) else str(value)
+
+
+def _describe_attribute(values) -> str:
+    operator = values.get("operator")
+    text = f"custom field “{values.get('key', '')}” {OPERATOR_LABELS.get(operator, operator)}"
+    if operator in NO_VALUE or values.get("value") is None:
+        return text
+    return f"{text} {_shown(values['value'])}"
+
+
+def _describe_languages(values) -> str:
+    codes = values.get("in") if isinstance(values.get("in"), list) else []
+    return "language is " + _one_of([f"{META_LANGUAGES.get(code, code)} ({code})" for code in codes])
+
+
+def _describe_created(values) -> str:
+    parts = []
+    if values.get("within_days") is not None:
+        parts.append(f"within the last {values['within_days']} days")
+    if values.get("after"):
+        parts.append(f"after {values['after']}")
+    if values.get("before"):
+        parts.append(f"before {values['before']}")
+    return "created " + " and ".join(parts or ["(no date)"])
+
+
+def _describe_consent(values) -> str:
+    purposes, statuses = dict(Purpose.choices), {**dict(ConsentStatus.choices), NO_CONSENT: "none recorded"}
+    purpose, status = values.get("purpose"), values.get("status")
+    text = (
+        f"{str(purposes.get(purpose, purpose)).lower()} consent: {str(statuses.get(status, status)).lower()}"
+    )
+    if values.get("since"):
+        text += f", in effect since {values['since']} or later"
+    if values.get("before"):
+        text += f", in effect since before {values['before']}"
+    if values.get("source"):
+        text += f", from {str(dict(ConsentSource.choices).get(values['source'], values['source'])).lower()}"
+    return text
+
+
 # --- tag -----------------------------------------------------------------------------------------
 
 
@@ -106,7 +174,7 @@ TAG = ConditionKind(
     fields=(FieldSpec("tag", "Tag", TEXT, help="The tag's name."),),
     check=_check_tag,
     compile=_compile_tag,
-    describe=lambda v: f"tag “{v.get('tag', '')}”",
+    describe=lambda v: f"has tag “{v.get('tag', '')}”",
 )
 
 
@@ -168,7 +236,7 @@ ATTRIBUTE = ConditionKind(
     ),
     check=_check_attribute,
     compile=_compile_attribute,
-    describe=lambda v: f"attribute “{v.get('key', '')}”",
+    describe=_describe_attribute,
 )
 
 
@@ -185,7 +253,9 @@ LANGUAGE = ConditionKind(
     help="Contacts whose language is one of these.",
     fields=(FieldSpec("in", "Languages", CHOICES, choices=_languages),),
     compile=_column_in("language"),
-    describe=lambda v: "language",
+    describe=lambda v: (
+        "language is " + _one_of([f"{META_LANGUAGES.get(c, c)} ({c})" for c in v.get("in") or []])
+    ),
 )
 COUNTRY = ConditionKind(
     name="country",
@@ -193,7 +263,7 @@ COUNTRY = ConditionKind(
     help="Contacts whose country is one of these (two-letter codes).",
     fields=(FieldSpec("in", "Countries", CHOICES, choices=_countries),),
     compile=_column_in("country"),
-    describe=lambda v: "country",
+    describe=lambda v: "country is " + _one_of(v.get("in") or []),
 )
 TIME_ZONE = ConditionKind(
     name="time_zone",
@@ -201,7 +271,7 @@ TIME_ZONE = ConditionKind(
     help="Contacts whose time zone is one of these (names such as Europe/Berlin).",
     fields=(FieldSpec("in", "Time zones", CHOICES, choices=_time_zones),),
     compile=_column_in("time_zone"),
-    describe=lambda v: "time zone",
+    describe=lambda v: "time zone is " + _one_of(v.get("in") or []),
 )
 
 
@@ -243,7 +313,7 @@ CREATED = ConditionKind(
     ),
     check=_check_created,
     compile=_compile_created,
-    describe=lambda v: "created",
+    describe=_describe_created,
 )
 
 
@@ -299,7 +369,7 @@ CONSENT = ConditionKind(
     ),
     check=_check_consent,
     compile=_compile_consent,
-    describe=lambda v: f"consent ({v.get('purpose', '')})",
+    describe=_describe_consent,
 )
 
 
@@ -312,7 +382,7 @@ WROTE_WITHIN_DAYS = ConditionKind(
     help="The contact's last message to us arrived within the last N days.",
     fields=(FieldSpec("days", "Days", INT, min=1, max=MAX_DAYS),),
     compile=lambda values, context: Q(last_inbound_at__gte=context.now - timedelta(days=values["days"])),
-    describe=lambda v: "wrote to us",
+    describe=lambda v: f"wrote to us within the last {v.get('days', '?')} days",
 )
 
 
@@ -338,7 +408,7 @@ IN_SEGMENT = ConditionKind(
     fields=(FieldSpec("segment", "Segment", REFERENCE, choices=_live_segments),),
     check=_check_in_segment,
     compile=lambda values, context: context.compile_segment(values["segment"]),
-    describe=lambda v: f"member of segment #{v.get('segment', '')}",
+    describe=lambda v: "member of segment " + _named(Segment, v.get("segment")),
 )
 
 
@@ -367,7 +437,7 @@ IN_LIST = ConditionKind(
     fields=(FieldSpec("list", "Static list", REFERENCE, choices=_lists),),
     check=_check_in_list,
     compile=_compile_in_list,
-    describe=lambda v: f"in static list #{v.get('list', '')}",
+    describe=lambda v: "in static list " + _named(ContactList, v.get("list")),
 )
 
 

@@ -28,7 +28,7 @@ def test_building_rules_counting_them_and_fixing_a_refused_one(login, live_serve
     page.fill("#segment-editor [data-path='0'] input[data-field=tag]", "nope")
     # The live count refuses the unknown tag and the editor marks that rule.
     page.wait_for_selector("#segment-editor [data-path='0'].segment-rule-error")
-    assert "Rule 1 (tag “nope”): There is no tag “nope”." in page.inner_text("#segment-live-count")
+    assert "Rule 1 (has tag “nope”): There is no tag “nope”." in page.inner_text("#segment-live-count")
     page.fill("#segment-editor [data-path='0'] input[data-field=tag]", "vip")
     page.wait_for_function(
         "document.querySelector('#segment-live-count').innerText.startsWith('2 contacts match')"

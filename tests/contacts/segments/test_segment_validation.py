@@ -46,7 +46,9 @@ def test_the_message_names_the_rule_by_its_place_and_carries_its_path():
     error = refused(in_group(VIP, {"kind": "attribute", "key": "age", "operator": "gt", "value": 3}))
     assert error.path == [1, 1]
     assert error.rule_field == "key"
-    assert error.message.startswith("Rule 2 › rule 2 (attribute “age”): There is no custom field “age”")
+    assert error.message.startswith(
+        "Rule 2 › rule 2 (custom field “age” greater than 3): There is no custom field “age”"
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,7 +214,7 @@ def test_values_are_normalised():
 
 def test_where_numbers_rules_from_one():
     assert where([]) == "The rules"
-    assert where([2, 0], {"kind": "tag", "tag": "vip"}) == "Rule 3 › rule 1 (tag “vip”)"
+    assert where([2, 0], {"kind": "tag", "tag": "vip"}) == "Rule 3 › rule 1 (has tag “vip”)"
 
 
 # --- including other segments --------------------------------------------------------------------
@@ -239,7 +241,7 @@ def test_a_cycle_through_other_segments_is_refused_with_the_chain():
         segment_update(segment=a, rules=includes(c), actor=SYSTEM)
     assert caught.value.path == [1, 0]
     assert caught.value.message == (
-        f"Rule 2 › rule 1 (member of segment #{c.pk}): “C” includes this segment (C › B › this segment), "
+        "Rule 2 › rule 1 (member of segment “C”): “C” includes this segment (C › B › this segment), "
         "and a segment cannot include itself, directly or through others."
     )
     a.refresh_from_db()
