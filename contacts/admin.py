@@ -20,6 +20,7 @@ from contacts.admin_filters import (
     MergedFilter,
     SegmentFilter,
     ServiceConsentFilter,
+    audience_title,
 )
 from contacts.admin_merge import ContactMergeMixin
 from contacts.forms import ALL_PURPOSES, ContactAdminForm, OptInForm, OptOutForm, consent_evidence
@@ -84,14 +85,14 @@ class ContactAdmin(ContactBulkMixin, ContactMergeMixin, ActivityLoggedAdmin):
     list_display = ["display_phone", "name", "language", "country", "marketing", "service", "tag_list"]
     list_display_links = ["display_phone", "name"]
     list_filter = [
+        SegmentFilter,
+        ContactListFilter,
         MarketingConsentFilter,
         ServiceConsentFilter,
         "tags",
         "language",
         CountryFilter,
         MergedFilter,
-        SegmentFilter,
-        ContactListFilter,
     ]
     search_fields = ["first_name", "last_name"]
     search_help_text = "Search by phone number in any format, or by name."
@@ -176,6 +177,11 @@ class ContactAdmin(ContactBulkMixin, ContactMergeMixin, ActivityLoggedAdmin):
                 Prefetch("consents", queryset=CurrentConsent.objects.only("contact_id", "purpose", "status")),
             )
         )
+
+    def changelist_view(self, request, extra_context=None):
+        title = audience_title(request)
+        extra_context = {"title": title, **(extra_context or {})} if title else extra_context
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         """A phone number in any format finds its contact; anything else searches names."""

@@ -173,3 +173,22 @@ class ContactListFilter(_AudienceFilter):
 
     def members(self, contact_list):
         return members_q({"op": "all", "rules": [{"kind": "in_list", "list": contact_list.pk}]})
+
+
+def audience_title(request) -> str | None:
+    """The contact list's title while it lists an audience's members ("Members of segment “VIP
+    buyers”"), so a page reached from a segment's "View N members" says whose members these are.
+    None when no audience filters it, or one the filters will refuse (their message says why)."""
+    parts = []
+    for audience in (SegmentFilter, ContactListFilter):
+        value = request.GET.get(audience.parameter_name)
+        if value is None or not request.user.has_perm(audience.permission):
+            continue
+        try:
+            name = audience.model.objects.filter(pk=int(value)).values_list("name", flat=True).first()
+        except ValueError:
+            return None
+        if name is None:
+            return None
+        parts.append(f"{audience.title} “{name}”")
+    return "Members of " + " and ".join(parts) if parts else None

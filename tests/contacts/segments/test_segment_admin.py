@@ -66,7 +66,8 @@ def test_an_editor_changes_the_rules_and_a_version_is_added(client_for, editor):
     segment.refresh_from_db()
     assert (segment.version, segment.rules) == (2, rules)
     page = client.get(change_url(segment))
-    assert page.content.count(b'class="segment-version-rules"') == 2  # the version history
+    assert page.content.count(b'class="segment-rules-json"') == 2  # the version history
+    assert "None of:\n    • has tag “vip”".encode() in page.content  # the saved rules, in words
 
 
 def test_a_refused_rule_is_named_and_marked_for_the_editor(client_for, editor):
@@ -81,7 +82,7 @@ def test_a_refused_rule_is_named_and_marked_for_the_editor(client_for, editor):
     response = client.post(ADD, form_data(bad))
     assert response.status_code == 200
     message = (
-        "Rule 2 › rule 1 (attribute “age”): There is no custom field “age”: "
+        "Rule 2 › rule 1 (custom field “age” greater than 3): There is no custom field “age”: "
         + "declare it under Custom fields first."
     )
     assert message in response.content.decode()
@@ -113,7 +114,7 @@ def test_the_live_count(client_for, editor):
     )
     assert refused.status_code == 400
     assert refused.json() == {
-        "error": f"Rule 1 (member of segment #{segment.pk}): A segment cannot include itself.",
+        "error": "Rule 1 (member of segment “VIPs”): A segment cannot include itself.",
         "path": [0],
         "field": "segment",
     }
@@ -129,7 +130,10 @@ def test_approvers_and_auditors_only_read(client_for, role):
     page = client.get(change_url(segment))
     assert page.status_code == 200
     assert b'name="rules"' not in page.content and b'name="_save"' not in page.content
-    assert b"segment-rules-readonly" in page.content and b"segment-editor-config" not in page.content
+    assert b"segment-editor-config" not in page.content
+    # The rules in words, the JSON folded below them.
+    assert '<div class="segment-rules-summary">All of:\n    • has tag “vip”</div>'.encode() in page.content
+    assert b'<details class="segment-rules-json"><summary>The rules as JSON</summary>' in page.content
     assert client.get(ADD).status_code == 403
     assert (
         client.post(change_url(segment), form_data({"op": "none", "rules": VIP["rules"]})).status_code == 403
@@ -185,6 +189,15 @@ def test_the_member_list_in_the_contacts_changelist(admin_client):
     page = admin_client.get(CONTACTS, {"segment": segment.pk})
     assert page.status_code == 200
     assert b"Ana\xc3\xafs" in page.content and b"Bertrand" not in page.content
+    assert page.context["title"] == "Members of segment “VIPs”"
+    assert "<h1>Members of segment “VIPs”</h1>" in page.content.decode()
+    listed = ContactList.objects.create(name="Fair", size=0)
+    page = admin_client.get(CONTACTS, {"list": listed.pk})
+    assert page.context["title"] == "Members of static list “Fair”"
+    assert admin_client.get(CONTACTS).context["title"] == "Select contact to change"
+    # The audiences come first, above the long lists of languages and countries.
+    specs = admin_client.get(CONTACTS).context["cl"].filter_specs
+    assert [spec.title for spec in specs[:2]] == ["segment", "static list"]
     # An id that is not a segment is a bad filter, not a 500.
     assert admin_client.get(CONTACTS, {"segment": "abc"}).status_code == 302
     assert admin_client.get(CONTACTS, {"segment": 999999}).status_code == 302
