@@ -190,8 +190,10 @@
       for (const [value, text] of spec.choices) select.appendChild(option(String(value), text, String(value) === String(current)));
       return select;
     }
-    const type = spec.type === "int" ? "number" : spec.type === "date" ? "date" : "text";
-    const input = el("input", Object.assign({ type: type, value: current === undefined ? "" : String(current), min: spec.min, max: spec.max, class: type === "text" ? "vTextField" : null }, common));
+    // Whole numbers in a text input (inputmode brings the digit keyboard): a number input would
+    // show "" for "abc", and the refusal marking it would point at an empty box.
+    const type = spec.type === "date" ? "date" : "text";
+    const input = el("input", Object.assign({ type: type, inputmode: spec.type === "int" ? "numeric" : null, value: current === undefined ? "" : String(current), class: spec.type === "text" ? "vTextField" : null }, common));
     input.addEventListener("input", (e) => {
       const raw = e.target.value.trim();
       set(spec.type === "int" && /^\d+$/.test(raw) ? Number(raw) : raw);
@@ -223,8 +225,8 @@
       input.addEventListener("input", (e) => write(e.target.value.split(",").map((v) => v.trim()).filter((v) => v).map(typed)));
       return input;
     }
-    const inputType = type === "number" ? "number" : type === "date" ? "date" : "text";
-    const input = el("input", Object.assign({ type: inputType, step: type === "number" ? "any" : null, value: condition.value === undefined ? "" : String(condition.value) }, common));
+    // A number in a text input, as above: what was typed stays visible when it is refused.
+    const input = el("input", Object.assign({ type: type === "date" ? "date" : "text", inputmode: type === "number" ? "decimal" : null, value: condition.value === undefined ? "" : String(condition.value) }, common));
     input.addEventListener("input", (e) => write(typed(e.target.value.trim())));
     return input;
   }
@@ -253,15 +255,24 @@
       field.classList.add("segment-field-error");
       field.setAttribute("aria-invalid", "true");
     }
-    const message = el("p", { class: "segment-rule-message", id: "segment-rule-message", text: error.message });
-    node.appendChild(message);
-    (field || node).setAttribute("aria-describedby", "segment-rule-message");
+    // The whole tree refused ("the group is empty"): the form's own error above says it once.
+    if (!error.path.length) return;
+    const id = "segment-rule-message-" + error.path.join("-");
+    node.appendChild(el("p", { class: "segment-rule-message", id: id, text: error.message }));
+    (field || node).setAttribute("aria-describedby", id);
   }
 
   // --- the live count -----------------------------------------------------------------------
 
   function scheduleCount() {
     clearTimeout(countTimer);
+    if (tree && Array.isArray(tree.rules) && !tree.rules.length) {
+      // Nothing to count yet (a new segment): a hint, not the refusal saving would give.
+      ++latestCount;
+      countLine.textContent = "Add a rule to see how many contacts match.";
+      countLine.classList.remove("segment-count-error");
+      return;
+    }
     countTimer = setTimeout(count, 400);
   }
 

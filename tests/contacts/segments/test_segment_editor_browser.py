@@ -24,6 +24,10 @@ def test_building_rules_counting_them_and_fixing_a_refused_one(login, live_serve
     page = login(UserFactory(username="erin", role="Editor"))
     page.goto(f"{live_server.url}/admin/contacts/segment/add/")
     page.fill("#id_name", "Good VIPs")
+    # A new segment's empty group is not refused before anything is typed: a hint instead.
+    page.wait_for_selector("#segment-editor[data-ready=true]")
+    assert page.inner_text("#segment-live-count") == "Add a rule to see how many contacts match."
+    assert "the group is empty" not in page.content()
     page.click("#segment-editor >> text=Add condition")
     page.fill("#segment-editor [data-path='0'] input[data-field=tag]", "nope")
     # The live count refuses the unknown tag and the editor marks that rule.
@@ -39,7 +43,13 @@ def test_building_rules_counting_them_and_fixing_a_refused_one(login, live_serve
     page.select_option("#segment-editor [data-path='1'] select[data-field=kind]", "attribute")
     page.select_option("#segment-editor [data-path='1'] select[data-field=key]", "orders")
     page.select_option("#segment-editor [data-path='1'] select[data-field=operator]", "gt")
-    page.fill("#segment-editor [data-path='1'] input[data-field=value]", "3")
+    # Not a number: what was typed stays in the box the refusal marks.
+    value = "#segment-editor [data-path='1'] input[data-field=value]"
+    page.fill(value, "abc")
+    page.wait_for_selector("#segment-editor [data-path='1'].segment-rule-error")
+    assert page.input_value(value) == "abc"
+    assert page.get_attribute(value, "inputmode") == "decimal"
+    page.fill(value, "3")
     page.wait_for_function(
         "document.querySelector('#segment-live-count').innerText.startsWith('1 contact matches')"
     )
@@ -76,7 +86,12 @@ def test_a_rule_the_server_refuses_is_marked_after_saving(login, live_server):
     page.click("input[name=_save]")
     page.wait_for_selector(".errornote")
     marked = page.wait_for_selector("#segment-editor [data-path='1.0'].segment-rule-error")
-    assert "Rule 2 › rule 1 (wrote to us): Days must be between 1 and" in marked.inner_text()
+    assert "Rule 2 › rule 1 (wrote to us within the last 0 days): Days must be between 1 and" in (
+        marked.inner_text()
+    )
+    days = "#segment-editor [data-path='1.0'] input[data-field=days]"
+    assert page.get_attribute(days, "aria-describedby") == "segment-rule-message-1-0"
+    assert page.query_selector("#segment-rule-message-1-0") is not None
     assert (
         page.get_attribute("#segment-editor [data-path='1.0'] input[data-field=days]", "aria-invalid")
         == "true"
