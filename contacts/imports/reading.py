@@ -47,7 +47,11 @@ _SAMPLE = 64 * 1024
 # A workbook is a zip archive: its parts may unpack to at most this many times the upload limit
 # (a sheet's XML is typically 5-10 times its compressed size), so a small "zip bomb" cannot make a
 # worker unpack gigabytes.
-_XLSX_EXPANSION = 20
+_XLSX_EXPANSION = 10
+# openpyxl reads a workbook's shared-strings table whole, even in read-only mode: a small file
+# whose table unpacks to hundreds of megabytes would hold a web worker for minutes. A table of
+# 100,000 rows' names and numbers is a few megabytes.
+_XLSX_SHARED_STRINGS_MAX = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,11 @@ def _check_workbook(data: bytes, file_name: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
             unpacked = sum(info.file_size for info in archive.infolist())
+            shared_strings = sum(
+                info.file_size
+                for info in archive.infolist()
+                if info.filename.lower() == "xl/sharedstrings.xml"
+            )
     except zipfile.BadZipFile as exc:
         raise _not_a_table(f"{file_name} is a damaged zip file") from exc
     if "xl/workbook.xml" not in names:
@@ -275,6 +284,14 @@ def _check_workbook(data: bytes, file_name: str) -> None:
         raise ApplicationError(
             f"{file_name} unpacks to {filesizeformat(unpacked)}, more than an import reads "
             f"({filesizeformat(limit)}). Save it as CSV, or split it.",
+            code="file_too_large",
+            field="file",
+        )
+    if shared_strings > _XLSX_SHARED_STRINGS_MAX:
+        raise ApplicationError(
+            f"{file_name} holds {filesizeformat(shared_strings)} of text in its shared-strings table, "
+            f"more than an import reads from a workbook ({filesizeformat(_XLSX_SHARED_STRINGS_MAX)}). "
+            "Save it as CSV (UTF-8), which has no such limit but the file size.",
             code="file_too_large",
             field="file",
         )

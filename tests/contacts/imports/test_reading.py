@@ -183,6 +183,24 @@ def test_a_workbook_that_unpacks_to_far_more_than_the_limit_is_refused(settings)
     assert caught.value.code == "file_too_large"
 
 
+def test_a_workbook_whose_shared_strings_unpack_too_far_is_refused_before_openpyxl_reads_them(monkeypatch):
+    import io
+    import zipfile
+
+    from contacts.imports import reading
+
+    monkeypatch.setattr(reading, "_XLSX_SHARED_STRINGS_MAX", 10_000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/sharedStrings.xml", "<sst>" + "<si><t>x</t></si>" * 5000 + "</sst>")
+    opened = []
+    monkeypatch.setattr(reading, "_open_sheet", lambda data: opened.append(data))
+    with pytest.raises(ApplicationError, match="shared-strings table") as caught:
+        detect_format(file_name="bomb.xlsx", data=buffer.getvalue())
+    assert caught.value.code == "file_too_large" and opened == []
+
+
 def test_a_workbook_damaged_after_its_first_rows_is_refused_with_the_row():
     import io
     import zipfile
