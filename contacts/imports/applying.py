@@ -26,6 +26,7 @@ over the whole set).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import phonenumbers
@@ -74,19 +75,49 @@ _SHARED_CODES = " OR ".join(
 )
 
 
-def import_confirm(*, contact_import: ContactImport, actor: Actor, user) -> ContactImport:
+def preview_token(contact_import: ContactImport) -> str:
+    """A digest of what a preview shows: the mapping and the counts it led to.
+
+    The confirm form carries it, so a confirmation applies only the preview its author read: mapped
+    again by someone else meanwhile (with a consent column, say), the import is refused until read
+    again, instead of recording opt-ins under the name of someone who never saw them.
+    """
+    shown = {
+        "mapping": contact_import.mapping,
+        "counts": contact_import.counts,
+        "rows": contact_import.total_rows,
+    }
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def import_confirm(
+    *, contact_import: ContactImport, actor: Actor, user, previewed: str | None = None
+) -> ContactImport:
     """Confirm a previewed import: it is applied in the background from now on.
 
     Only an import in PREVIEW is confirmed, with a conditional UPDATE on its status, so a double
     click (or two staff members at once) confirms it once and the second is told it already was.
     The person confirming must be allowed to record what the file records (opt-ins, or for a
-    suppression list opt-outs): confirming puts their name on every event.
+    suppression list opt-outs): confirming puts their name on every event. ``previewed`` is the
+    ``preview_token`` of the preview they read (the admin always sends it): if the import was
+    mapped again since, nothing is confirmed.
     """
     now = timezone.now()
     with transaction.atomic():
         # The rights are checked against the import as it is now: mapped again since the page was
         # read, it may record opt-ins it did not then.
-        _check_may_confirm(ContactImport.objects.select_for_update().get(pk=contact_import.pk), user)
+        current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        _check_may_confirm(current, user)
+        if (
+            previewed is not None
+            and current.status == ImportStatus.PREVIEW
+            and previewed != preview_token(current)
+        ):
+            raise ApplicationError(
+                f"{contact_import} was mapped again since you read its preview: nothing was confirmed. "
+                "Read the preview as it is now, then confirm.",
+                code="import_preview_changed",
+            )
         to_apply = ImportRow.objects.filter(contact_import=contact_import, status__in=TO_APPLY).count()
         confirmed = ContactImport.objects.filter(pk=contact_import.pk, status=ImportStatus.PREVIEW).update(
             status=ImportStatus.APPLYING,

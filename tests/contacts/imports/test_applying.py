@@ -659,3 +659,27 @@ def test_the_country_of_a_number_built_from_its_digits_is_the_parsed_ones():
         assert _country_of(e164) == (region if region in phonenumbers.SUPPORTED_REGIONS else ""), e164
         checked += 1
     assert checked > 200
+
+
+def test_a_confirmation_of_a_preview_mapped_again_since_is_refused(editor):
+    """Editor A read a preview without opt-ins; B mapped the file again with a consent column. A's
+    stale Confirm must not record opt-ins in A's name for a preview A never read."""
+    from contacts.imports.applying import import_confirm, preview_token
+
+    wording = make_wording()
+    header = "phone,marketing"
+    read_by_a = plain_import(editor, f"{header}\n+4915111111111,yes\n")
+    token = preview_token(read_by_a)
+    remapped = staged_import(
+        editor, f"{header}\n+4915111111111,yes\n", consent_mapping(header, {Purpose.MARKETING: wording})
+    )
+    ContactImport.objects.filter(pk=read_by_a.pk).update(mapping=remapped.mapping, counts=remapped.counts)
+    with pytest.raises(ApplicationError) as refused:
+        import_confirm(contact_import=read_by_a, actor=Actor.for_user(editor), user=editor, previewed=token)
+    assert refused.value.code == "import_preview_changed"
+    assert ContactImport.objects.get(pk=read_by_a.pk).status == ImportStatus.PREVIEW
+    fresh = ContactImport.objects.get(pk=read_by_a.pk)
+    import_confirm(
+        contact_import=fresh, actor=Actor.for_user(editor), user=editor, previewed=preview_token(fresh)
+    )
+    assert ContactImport.objects.get(pk=read_by_a.pk).status == ImportStatus.APPLYING
