@@ -7,7 +7,8 @@ a contact created since (by a webhook, by staff) is matched instead of created t
 
 - ``mark_duplicates``: a number (by its match key) on an earlier line refuses the later lines.
 - ``match_rows``: the contact each row is, by equality joins on both forms of its number
-  (``phone`` and ``wa_id``), resolved to the survivor of a merge; two live contacts → refused.
+  (``phone`` and ``wa_id``), resolved to the survivor of a merge; two live contacts → refused;
+  a later line that is the same contact as an earlier one (or as a row already applied) → refused.
 - ``judge_opt_ins``: per purpose, whether the row's opt-in may be recorded — the rules of
   ``contacts.services._opt_in_refusal`` for ``source=import``, in SQL.
 - ``diff_rows``: what the row would change on its contact, and the row's status.
@@ -32,6 +33,7 @@ from contacts.models import (
     ConsentStatus,
     ContactImport,
     ImportKind,
+    ImportRow,
     ImportRowStatus,
     ImportStatus,
     Purpose,
@@ -191,7 +193,8 @@ def match_rows(contact_import: ContactImport, lines: Lines = None) -> None:
     the number's person any more. Two different live contacts → ``ambiguous_match``: they look
     like one person and staff merge them first. One statement, which writes only the rows whose
     match changed. Run for the whole file, it judges the rows it refused before again; for some
-    lines (applying), a row refused in the preview stays refused.
+    lines (applying), a row refused in the preview stays refused. Then a row that is the same
+    contact as an earlier line is refused (``_refuse_same_person``).
     """
     where, params = _scope(contact_import, lines)
     phone_column = _phone_header(contact_import)
@@ -253,6 +256,80 @@ def match_rows(contact_import: ContactImport, lines: Lines = None) -> None:
                 f"Column “{phone_column}”: ",
                 *judged_params * 4,
                 *judged_params,
+            ],
+        )
+    _refuse_same_person(contact_import, lines, phone_column)
+
+
+def _refuse_same_person(contact_import: ContactImport, lines: Lines, phone_column: str) -> None:
+    """Refuse a row whose contact an earlier line already is: "duplicate of line N".
+
+    Two different numbers can be one contact: one its phone, the other its WhatsApp ID, or the
+    number of a contact merged into it. Both rows applied would write one contact twice, the
+    later row's values winning by chance; the first line is kept and the later ones refused.
+    The lines that count are the judged rows not refused, and the rows of this import already
+    applied, which come first whatever their line: when applying judges a chunk again, a contact
+    created or merged since the preview can make a row of this chunk the person an earlier chunk
+    wrote. An applied row's contact may have been merged away since, so the applied rows looked
+    for are those of the row's contact and of the contacts merged into it: two index look-ups per
+    row, and none before the import has a row applied (the preview's validation). A row refused
+    here stays refused when a chunk is judged again; a whole-file validation runs
+    ``mark_duplicates`` first, which hands every ``duplicate_in_file`` row back to be judged.
+    """
+    where, params = _scope(contact_import, lines)
+    spell = _DIALECT[connection.vendor]
+    own = merged = "CAST(NULL AS INTEGER)"
+    applied_params = []
+    if ImportRow.objects.filter(contact_import=contact_import, applied=True).exists():
+        applied = "a.contact_import_id = %s AND a.applied"
+        own = (
+            f"(SELECT MIN(a.line) FROM contacts_importrow a WHERE a.contact_id = r.contact_id AND {applied})"
+        )
+        merged = (
+            "(SELECT MIN(a.line) FROM contacts_contact m JOIN contacts_importrow a ON a.contact_id = m.id "
+            f"WHERE m.merged_into_id = r.contact_id AND {applied})"
+        )
+        applied_params = [contact_import.pk] * 2
+    first_applied = spell["earlier_of"].format(
+        a="COALESCE(p.applied_own, p.applied_merged)", b="COALESCE(p.applied_merged, p.applied_own)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE contacts_importrow AS r
+            SET status = %s, reason_code = %s, opt_ins = {spell["empty_object"]},
+                changes = {spell["empty_object"]}, reason = s.reason
+            FROM (
+                SELECT t.id,
+                    %s || t.phone || ' is the same person as line ' || CAST(t.first_line AS TEXT)
+                    || CASE WHEN t.imported THEN ', already imported' ELSE '' END
+                    || ' — both match contact #' || CAST(t.person AS TEXT)
+                    || ' (by its phone, its WhatsApp ID or a contact merged into it): duplicate of line '
+                    || CAST(t.first_line AS TEXT) || '.' AS reason
+                FROM (
+                    SELECT p.id, p.phone, p.person, p.line,
+                        COALESCE({first_applied}, p.first_in_file) AS first_line,
+                        {first_applied} IS NOT NULL AS imported
+                    FROM (
+                        SELECT r.id, r.line, r.phone, r.contact_id AS person,
+                            MIN(r.line) OVER (PARTITION BY r.contact_id) AS first_in_file,
+                            {own} AS applied_own, {merged} AS applied_merged
+                        FROM contacts_importrow r
+                        WHERE {where} AND r.status <> %s AND r.contact_id IS NOT NULL
+                    ) AS p
+                ) AS t
+                WHERE t.imported OR t.line > t.first_line
+            ) AS s
+            WHERE r.id = s.id AND {where}
+            """,
+            [
+                _REFUSED,
+                DUPLICATE,
+                f"Column “{phone_column}”: ",
+                *applied_params,
+                *params,
+                _REFUSED,
+                *params,
             ],
         )
 

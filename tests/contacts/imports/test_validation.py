@@ -7,6 +7,7 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contacts.imports.applying import apply_chunk, import_confirm
 from contacts.imports.validation import diff_rows, judge_opt_ins, match_rows, validate_import
 from contacts.merging import contact_merge
 from contacts.models import (
@@ -14,6 +15,7 @@ from contacts.models import (
     ConsentAction,
     ConsentEvent,
     ConsentSource,
+    Contact,
     ContactImport,
     CurrentConsent,
     ImportRow,
@@ -109,6 +111,120 @@ def test_a_contact_that_gave_its_number_up_is_not_matched(previewed):
     ContactFactory(phone=None, wa_id="4915123456789", number_reassigned_at=timezone.now())
     row = rows_of(previewed(["+4915123456789", "Ana", "", ""]))[2]
     assert (row.status, row.contact_id) == ("new", None)
+
+
+# --- One person on two lines -------------------------------------------------------------------------
+
+PLAIN = ["Phone", "First name"]
+
+
+def test_a_later_line_whose_other_number_is_the_same_contact_is_refused(previewed):
+    contact = ContactFactory(phone="+4915100000001", wa_id="4915100000002", first_name="Ana")
+    contact_import = previewed(
+        ["+4915100000001", "Anna"], ["+4915100000003", "Ben"], ["+4915100000002", "Ann"], header=PLAIN
+    )
+    rows = rows_of(contact_import)
+    assert (rows[2].status, rows[2].contact_id, rows[2].changes) == (
+        "update",
+        contact.pk,
+        {"first_name": ["Ana", "Anna"]},
+    )
+    assert rows[3].status == "new"
+    assert (rows[4].status, rows[4].reason_code, rows[4].contact_id, rows[4].changes) == (
+        "refused",
+        "duplicate_in_file",
+        contact.pk,
+        {},
+    )
+    assert rows[4].reason == (
+        f"Column “Phone”: +4915100000002 is the same person as line 2 — both match contact #{contact.pk} "
+        "(by its phone, its WhatsApp ID or a contact merged into it): duplicate of line 2."
+    )
+    assert contact_import.counts["refused"] == 1
+
+
+def test_a_merged_away_number_and_the_survivors_are_one_person(previewed):
+    survivor = ContactFactory(phone="+4915100000001")
+    merged = ContactFactory(phone="+4915100000002")
+    contact_merge(survivor=survivor, merged=merged, actor=SYSTEM, reason="One person, two numbers")
+    rows = rows_of(previewed(["+4915100000002", "Ana"], ["+4915100000001", "Anna"], header=PLAIN))
+    assert (rows[2].status, rows[2].contact_id) == ("update", survivor.pk)
+    assert (rows[3].reason_code, rows[3].contact_id) == ("duplicate_in_file", survivor.pk)
+    assert "same person as line 2" in rows[3].reason
+
+
+def test_an_earlier_line_refused_for_its_own_cells_is_not_the_one_kept(previewed):
+    ContactFactory(phone="+4915100000001", wa_id="4915100000002", first_name="Ana")
+    rows = rows_of(previewed(["+4915100000001", "Ana", "maybe", ""], ["+4915100000002", "Ana", "", ""]))
+    assert rows[2].reason_code == "unknown_value"
+    assert rows[3].status == "unchanged"
+
+
+def test_a_row_refused_as_the_same_person_stays_refused_when_applying_judges_again(previewed):
+    contact = ContactFactory(phone="+4915100000001", wa_id="4915100000002")
+    contact_import = previewed(["+4915100000001", "Ana"], ["+4915100000002", "Ann"], header=PLAIN)
+    assert rows_of(contact_import)[3].reason_code == "duplicate_in_file"
+    contact.wa_id = "4915100000009"  # the second number is nobody's any more
+    contact.save(update_fields=["wa_id"])
+    match_rows(contact_import, lines=(2, 3))
+    judge_opt_ins(contact_import, lines=(2, 3))
+    diff_rows(contact_import, lines=(2, 3))
+    rows = rows_of(contact_import)
+    assert (rows[2].status, rows[3].status, rows[3].reason_code) == ("update", "refused", "duplicate_in_file")
+
+
+def _apply(contact_import, user):
+    import_confirm(contact_import=contact_import, actor=Actor.for_user(user), user=user)
+    while not apply_chunk(contact_import=contact_import):
+        pass
+    contact_import.refresh_from_db()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 100], ids=["a chunk per row", "one chunk"])
+def test_two_lines_merged_into_one_contact_after_the_preview_are_not_both_applied(
+    previewed, importer, settings, chunk_rows
+):
+    settings.CONTACT_IMPORT_CHUNK_ROWS = chunk_rows
+    ana = ContactFactory(phone="+4915100000001", first_name="Ana")
+    other = ContactFactory(phone="+4915100000002", first_name="Ana")
+    contact_import = previewed(
+        ["+4915100000001", "Anna"], ["+4915100000003", "Ben"], ["+4915100000002", "Ann"], header=PLAIN
+    )
+    assert [row.status for row in rows_of(contact_import).values()] == ["update", "new", "update"]
+    contact_merge(survivor=ana, merged=other, actor=SYSTEM, reason="One person, two numbers")
+    _apply(contact_import, importer)
+    rows = rows_of(contact_import)
+    assert [(row.applied, row.status) for row in rows.values()] == [
+        (True, "update"),
+        (True, "new"),
+        (False, "refused"),
+    ]
+    assert rows[4].reason_code == "duplicate_in_file"
+    already = ", already imported" if chunk_rows == 1 else ""
+    assert f"same person as line 2{already} — both match contact #{ana.pk}" in rows[4].reason
+    ana.refresh_from_db()
+    assert ana.first_name == "Anna"  # the first line's value, not whichever row came last
+    assert contact_import.counts["applied_rows"] == 2
+
+
+def test_a_row_is_refused_when_a_contact_an_earlier_chunk_created_is_its_own(previewed, importer, settings):
+    """Line 2 creates a contact; before line 3's chunk, staff merge the contact line 3 matched
+    into it: line 3 is the person line 2 already wrote."""
+    settings.CONTACT_IMPORT_CHUNK_ROWS = 1
+    known = ContactFactory(phone="+4915100000002", first_name="Ana")
+    contact_import = previewed(["+4915100000001", "Anna"], ["+4915100000002", "Ann"], header=PLAIN)
+    import_confirm(contact_import=contact_import, actor=Actor.for_user(importer), user=importer)
+    assert not apply_chunk(contact_import=contact_import)
+    created = Contact.objects.get(phone="+4915100000001")
+    contact_merge(survivor=created, merged=known, actor=SYSTEM, reason="One person, two numbers")
+    while not apply_chunk(contact_import=contact_import):
+        pass
+    rows = rows_of(contact_import)
+    assert (rows[2].applied, rows[2].contact_id) == (True, created.pk)
+    assert (rows[3].applied, rows[3].reason_code) == (False, "duplicate_in_file")
+    assert f"same person as line 2, already imported — both match contact #{created.pk}" in rows[3].reason
+    created.refresh_from_db()
+    assert created.first_name == "Anna"
 
 
 # --- The diff -----------------------------------------------------------------------------------------
