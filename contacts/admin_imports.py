@@ -215,7 +215,8 @@ class ContactImportAdmin(admin.ModelAdmin):
             rows_applied=f"{contact_import.progress_done:,} of {contact_import.progress_total:,}",
             delimiter_label=DELIMITERS.get(contact_import.delimiter, contact_import.delimiter),
         )
-        if contact_import.status == ImportStatus.PREVIEW:
+        # The applied page keeps the lists: the refused rows are what staff still have to fix.
+        if contact_import.status in (ImportStatus.PREVIEW, ImportStatus.APPLIED):
             context.update(preview_context(request, contact_import))
         return TemplateResponse(request, "admin/contacts/contactimport/detail.html", context)
 
@@ -328,6 +329,8 @@ def result_counts(contact_import: ContactImport) -> list[tuple[str, int]]:
         ("events_recorded", "Consent events recorded"),
         ("opt_ins_refused", "Opt-ins refused by the opting-back-in rule"),
     ]
+    if contact_import.kind == ImportKind.SUPPRESSION:
+        labels = [(key, label) for key, label in labels if key != "opt_ins_refused"]  # records no opt-in
     return [(label, f"{counts[key]:,}") for key, label in labels if key in counts]
 
 

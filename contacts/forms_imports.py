@@ -1,7 +1,8 @@
 """Admin forms of contact imports: the upload, and the mapping of the file's columns.
 
-The forms only turn what staff picked into the mapping of docs/imports.md; whether that mapping
-makes sense (one phone column, a wording and a date for each opt-in column) is for
+The forms turn what staff picked into the mapping of docs/imports.md. The mapping form checks the
+consent settings it can see by itself (a wording per opt-in column, a date, a source) all at once,
+so staff fix them in one round trip; whether the mapping makes sense is still for
 ``import_set_mapping`` to say, and its refusal is shown on the field it names
 (``ImportMappingForm.add_service_error``).
 """
@@ -10,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from contacts.imports.mapping import ATTRIBUTE, FIELD_LABELS, FIELDS, IGNORE, TEXT_FIELDS
+from contacts.imports.mapping import ATTRIBUTE, FIELD_LABELS, FIELDS, IGNORE, PHONE, TEXT_FIELDS
 from contacts.imports.reading import AUTO
 from contacts.imports.reading import DELIMITERS as READABLE_DELIMITERS
 from contacts.imports.reading import ENCODINGS as READABLE_ENCODINGS
@@ -36,6 +37,11 @@ CONTACT_FIELDS = [
     (ATTRIBUTE, "Custom field…"),
 ]
 CONSENT_FIELDS = [(f"{CONSENT}{purpose}", f"Opt-in: {label.lower()}") for purpose, label in Purpose.choices]
+# A suppression list reads the numbers and nothing else (contacts.imports.mapping.check_mapping).
+SUPPRESSION_FIELDS = [
+    (IGNORE, "Ignore this column"),
+    (PHONE, FIELD_LABELS[PHONE].removeprefix("the ").capitalize()),
+]
 # Fields where a blank cell can mean "clear it" (a row without a number is refused, never blank).
 CLEARABLE = {*TEXT_FIELDS, "tags", ATTRIBUTE}
 
@@ -88,7 +94,8 @@ class ImportMappingForm(forms.Form):
     """One row per column of the file (what it is), then the consent or suppression settings.
 
     Field names per column ``i``: ``col<i>_field`` (the select), ``col<i>_key`` (a custom field's
-    key) and ``col<i>_clear`` ("clear when blank").
+    key) and ``col<i>_clear`` ("clear when blank"); a suppression list has only the select (phone
+    or ignore), the purposes, the region and where the list comes from.
     """
 
     def __init__(self, *args, contact_import, samples: list[list[str]], **kwargs):
@@ -97,12 +104,14 @@ class ImportMappingForm(forms.Form):
         self.is_contacts = contact_import.kind == ImportKind.CONTACTS
         kwargs.setdefault("initial", mapping_initial(contact_import.mapping, len(contact_import.header)))
         super().__init__(*args, **kwargs)
-        choices = CONTACT_FIELDS + (CONSENT_FIELDS if self.is_contacts else [])
+        choices = CONTACT_FIELDS + CONSENT_FIELDS if self.is_contacts else SUPPRESSION_FIELDS
         for index, header in enumerate(contact_import.header):
             name = header or f"(no header, column {index + 1})"
             self.fields[f"col{index}_field"] = forms.ChoiceField(
                 label=f"Column {index + 1} “{name}” is", choices=choices
             )
+            if not self.is_contacts:
+                continue
             self.fields[f"col{index}_key"] = forms.CharField(
                 label=f"Custom field key of column {index + 1}",
                 required=False,
@@ -150,8 +159,20 @@ class ImportMappingForm(forms.Form):
                 label="Record opt-outs for",
                 choices=Purpose.choices,
                 widget=forms.CheckboxSelectMultiple,
-                required=False,
                 help_text="Every number in the file is opted out of these purposes.",
+                error_messages={"required": "Pick the purposes every number in the list is opted out of."},
+            )
+            self.fields["consent_source"] = forms.CharField(
+                label="Where the list comes from",
+                max_length=500,
+                widget=forms.Textarea(
+                    attrs={"rows": 2, "placeholder": "e.g. Opt-out list of the old SMS provider, 2025-03"}
+                ),
+                help_text="Kept in every opt-out's evidence: who asked not to be messaged, and how we know.",
+                error_messages={
+                    "required": "Say where the list comes from (e.g. “Opt-out list of the old SMS "
+                    "provider”): it goes into every opt-out's evidence."
+                },
             )
         self.fields["region"] = forms.CharField(
             label="Country of numbers without a country code",
@@ -177,9 +198,12 @@ class ImportMappingForm(forms.Form):
                 "header": header,
                 "samples": self.samples[index] if index < len(self.samples) else [],
                 "field": self[f"col{index}_field"],
-                "key": self[f"col{index}_key"],
-                "clear": self[f"col{index}_clear"],
-                "errors": [*self[f"col{index}_field"].errors, *self[f"col{index}_key"].errors],
+                "key": self[f"col{index}_key"] if self.is_contacts else None,
+                "clear": self[f"col{index}_clear"] if self.is_contacts else None,
+                "errors": [
+                    *self[f"col{index}_field"].errors,
+                    *(self[f"col{index}_key"].errors if self.is_contacts else []),
+                ],
                 "is_date_column": "consent_date_column" in self.fields
                 and str(self["consent_date_column"].value()) == str(index),
             }
@@ -192,6 +216,54 @@ class ImportMappingForm(forms.Form):
 
     def clean_region(self):
         return self.cleaned_data["region"].strip().upper()
+
+    def clean(self):
+        """Every consent setting missing, each on its field, in one go (the service stops at the first)."""
+        data = super().clean()
+        if self.is_contacts:
+            self._check_consent(data)
+        elif "consent_source" in data and not any(ch.isalnum() for ch in data["consent_source"]):
+            self.add_error("consent_source", self.fields["consent_source"].error_messages["required"])
+        return data
+
+    def _check_consent(self, data: dict) -> None:
+        opt_ins = [
+            (index, data[f"col{index}_field"].removeprefix(CONSENT))
+            for index in range(len(self.contact_import.header))
+            if data.get(f"col{index}_field", "").startswith(CONSENT)
+        ]
+        if not opt_ins:
+            return
+        for index, purpose in opt_ins:
+            if not data.get(f"wording_{purpose}") and f"wording_{purpose}" not in self.errors:
+                self.add_error(
+                    f"wording_{purpose}",
+                    f"Column {index + 1} (“{self.contact_import.header[index]}”) holds opt-ins to "
+                    f"{Purpose(purpose).label.lower()}: pick the consent wording these people agreed to.",
+                )
+        has_column = data.get("consent_date_column") is not None
+        has_date = data.get("consent_date") is not None
+        if has_column and has_date:
+            self.add_error(
+                "consent_date_column",
+                "Give either the column with each row's date of opt-in or one date for the whole file, "
+                "not both.",
+            )
+        elif not has_column and not has_date and "consent_date" not in self.errors:
+            self.add_error(
+                "consent_date_column",
+                "Say when these people opted in: pick the column with each row's date, or give one date "
+                "for the whole file.",
+            )
+        if (
+            not any(ch.isalnum() for ch in data.get("consent_source") or "")
+            and "consent_source" not in self.errors
+        ):
+            self.add_error(
+                "consent_source",
+                "Say where and how these opt-ins were collected (e.g. “Loyalty-card form at the shop "
+                "counter”): it goes into every consent event's evidence.",
+            )
 
     def mapping(self) -> dict:
         """The mapping of docs/imports.md, from the cleaned data (checked by ``import_set_mapping``)."""
@@ -207,6 +279,9 @@ class ImportMappingForm(forms.Form):
                 )
                 continue
             column = {"column": index, "field": field}
+            if not self.is_contacts:
+                columns.append(column)
+                continue
             if field == ATTRIBUTE:
                 column["key"] = data[f"col{index}_key"].strip()
             if field in CLEARABLE:
@@ -223,6 +298,7 @@ class ImportMappingForm(forms.Form):
             )
         else:
             mapping["suppress_purposes"] = list(data.get("suppress_purposes") or [])
+            mapping["consent_source"] = data["consent_source"].strip()
         return mapping
 
     def add_service_error(self, error: ApplicationError) -> None:

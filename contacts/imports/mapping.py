@@ -36,6 +36,9 @@ FIELD_LABELS = {
 }
 KEEP, CLEAR = "keep", "clear"
 SOURCE_MAX_LENGTH = 500
+# The last column of the refused rows' download (contacts.imports.preview.import_refused_csv):
+# a fixed file uploaded again carries it, and is still the file whose mapping was remembered.
+REASON_COLUMN = "reason"
 
 # Header words per field, normalised (lower case, no accents, words separated by one space).
 # A header equal to one of them is that field; otherwise a header containing one as whole words is.
@@ -75,6 +78,9 @@ _WORDS = {
 }  # fmt: skip
 # A bare date column is the opt-in date only when the file has an opt-in column.
 _DATE_WORDS = ["date", "datum", "fecha", "data"]
+# A consent word with one of these ("Einwilligung am", "Opt-in since", "Consentement le") names the
+# date of the opt-in, not the opt-in itself.
+_DATE_PARTS = {"am", "datum", "date", "on", "fecha", "data", "le", "since", "seit"}
 
 
 def normalise_header(name: str) -> str:
@@ -85,8 +91,12 @@ def normalise_header(name: str) -> str:
 
 
 def header_key(header: list[str], kind: str) -> str:
-    """The key a mapping is remembered under: the kind and the normalised headers, in order."""
-    text = "\x1f".join([kind, *(normalise_header(name) for name in header)])
+    """The key a mapping is remembered under: the kind and the normalised headers, in order.
+
+    A trailing ``reason`` column (exactly as the refused rows' download names it) is left out, so
+    the fixed refused rows find the mapping of the file they came from.
+    """
+    text = "\x1f".join([kind, *(normalise_header(name) for name in _without_reason(header))])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -94,8 +104,33 @@ def initial_mapping(header: list[str], kind: str) -> dict:
     """The mapping staff last confirmed for these headers, or else one guessed from them."""
     remembered = ImportMapping.objects.filter(header_key=header_key(header, kind)).first()
     if remembered is not None and isinstance(remembered.mapping, dict):
-        return remembered.mapping
+        return _fitted(remembered.mapping, header)
     return guess_mapping(header, kind)
+
+
+def _without_reason(header: list[str]) -> list[str]:
+    if len(header) > 1 and header[-1] == REASON_COLUMN:
+        return header[:-1]
+    return header
+
+
+def _fitted(mapping: dict, header: list[str]) -> dict:
+    """A remembered mapping made to fit this file: with or without the download's reason column
+    (which is ignored), so it names no column the file does not have."""
+    width = len(header)
+
+    def inside(entry) -> bool:
+        return isinstance(entry, dict) and isinstance(entry.get("column"), int) and entry["column"] < width
+
+    columns = [entry for entry in mapping.get("columns") or [] if inside(entry)]
+    consent = [entry for entry in mapping.get("consent") or [] if inside(entry)]
+    date_column = mapping.get("consent_date_column")
+    if not (isinstance(date_column, int) and date_column < width):
+        date_column = None
+    used = {entry["column"] for entry in columns + consent} | {date_column}
+    if len(_without_reason(header)) < width and width - 1 not in used:
+        columns.append({"column": width - 1, "field": IGNORE})
+    return {**mapping, "columns": columns, "consent": consent, "consent_date_column": date_column}
 
 
 def remember_mapping(header: list[str], kind: str, mapping: dict) -> None:
@@ -116,7 +151,11 @@ def guess_mapping(header: list[str], kind: str) -> dict:
             if field in found:
                 continue
             for index, name in enumerate(names):
-                if index not in found.values() and _matches(name, _WORDS[field], exact=exact):
+                if index in found.values():
+                    continue
+                if _matches(name, _WORDS[field], exact=exact) or (
+                    field == "consent_date" and not exact and _is_consent_date(name)
+                ):
                     found[field] = index
                     break
     if "consent" in found and "consent_date" not in found:
@@ -147,6 +186,10 @@ def guess_mapping(header: list[str], kind: str) -> dict:
     }
 
 
+def _is_consent_date(name: str) -> bool:
+    return _matches(name, _WORDS["consent"], exact=False) and not _DATE_PARTS.isdisjoint(name.split())
+
+
 def _matches(name: str, words: list[str], *, exact: bool) -> bool:
     if exact:
         return name in words
@@ -175,7 +218,8 @@ def check_mapping(mapping, *, header: list[str], kind: str) -> dict:
             "consent": [],
             "consent_date_column": None,
             "consent_date": None,
-            "consent_source": "",
+            # Where the list comes from: the opt-outs' evidence (the admin form requires it).
+            "consent_source": _source(mapping.get("consent_source"), required=False),
             "suppress_purposes": _purposes(mapping.get("suppress_purposes")),
             "region": region,
         }
@@ -420,8 +464,10 @@ def _one_date(value) -> str:
     return moment.date().isoformat()
 
 
-def _source(value) -> str:
+def _source(value, *, required: bool = True) -> str:
     text = value.strip() if isinstance(value, str) else ""
+    if not required and not text:
+        return ""
     if not any(ch.isalnum() for ch in text):
         raise _error(
             "Say where and how these opt-ins were collected (e.g. “Loyalty-card form at the shop "

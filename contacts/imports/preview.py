@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from contacts.imports.mapping import REASON_COLUMN
+from contacts.imports.reading import DELIMITERS
 from contacts.imports.validation import OPT_IN_REFUSALS
 from contacts.models import ContactImport, ImportRow, ImportRowStatus, Purpose
 
@@ -168,12 +170,18 @@ def import_refused_csv(*, contact_import: ContactImport) -> Iterator[str]:
     """The refused rows as CSV lines: the file's header and a "reason" column, then each row refused,
     or with an opt-in refused, with its original cells — to fix and upload again.
 
+    Separated like the uploaded file (a comma for a workbook), so the spreadsheet that wrote it
+    opens it in columns (German Excel splits on semicolons); UTF-8 with a BOM, which Excel needs to
+    read it as UTF-8 rather than its local code page. Uploaded again with the reason column, the
+    file finds its remembered mapping (``contacts.imports.mapping.header_key``).
+
     Streams (rows read in batches, one line out at a time). Cells that a spreadsheet would run as
     a formula (starting with = + - @, a tab or a carriage return) are written with a ' in front;
     an import reads such a cell back as it was.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    delimiter = contact_import.delimiter if contact_import.delimiter in DELIMITERS else ","
+    writer = csv.writer(buffer, delimiter=delimiter)
 
     def line(cells: list[str]) -> str:
         buffer.seek(0)
@@ -182,7 +190,7 @@ def import_refused_csv(*, contact_import: ContactImport) -> Iterator[str]:
         return buffer.getvalue()
 
     width = len(contact_import.header)
-    yield line([*contact_import.header, "reason"])
+    yield "\ufeff" + line([*contact_import.header, REASON_COLUMN])
     rows = (
         ImportRow.objects.filter(contact_import=contact_import)
         .filter(Q(status=ImportRowStatus.REFUSED) | _refused_opt_in())

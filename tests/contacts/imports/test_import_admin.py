@@ -295,27 +295,56 @@ def test_a_mapping_without_a_phone_column_is_refused_and_nothing_is_staged(clien
     assert contact_import.status == ImportStatus.UPLOADED and not contact_import.rows.exists()
 
 
-def test_a_consent_column_without_its_wording_date_or_source_is_refused_on_that_setting(
+def test_a_consent_column_without_its_wording_date_or_source_shows_every_error_at_once(
+    client_for, editor, import_for, marketing_wording, monkeypatch
+):
+    called = []
+    monkeypatch.setattr("contacts.admin_imports.import_set_mapping", lambda **kw: called.append(kw))
+    contact_import = import_for(CSV, until="uploaded")
+    response = client_for(editor).post(url("mapping", contact_import), mapping_data(contact_import))
+    errors = response.context["form"].errors
+    assert "Column 3 (“Newsletter”) holds opt-ins to marketing: pick the consent wording" in " ".join(
+        errors["wording_marketing"]
+    )
+    assert "Say when these people opted in" in " ".join(errors["consent_date_column"])
+    assert "Say where and how" in " ".join(errors["consent_source"])
+    page = response.content.decode()
+    assert page.count('class="errorlist') >= 3
+    assert called == []  # nothing reaches the service while the form can tell what is missing
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.UPLOADED
+
+
+def test_both_a_date_column_and_one_date_is_refused_on_the_form(
+    client_for, editor, import_for, marketing_wording
+):
+    contact_import = import_for(
+        [["Phone", "Newsletter", "Signed up"], ["+4915123456789", "yes", "2025-03-01"]], until="uploaded"
+    )
+    data = mapping_data(
+        contact_import,
+        wording_marketing=marketing_wording.pk,
+        consent_date_column=2,
+        consent_date="2025-03-01",
+        consent_source="Shop",
+    )
+    response = client_for(editor).post(url("mapping", contact_import), data)
+    errors = response.context["form"].errors
+    assert list(errors) == ["consent_date_column"] and "not both" in errors["consent_date_column"][0]
+
+
+def test_the_service_stays_the_authority_on_what_the_form_cannot_check(
     client_for, editor, import_for, marketing_wording
 ):
     contact_import = import_for(CSV, until="uploaded")
-    client = client_for(editor)
-    response = client.post(url("mapping", contact_import), mapping_data(contact_import))
-    form = response.context["form"]
-    assert "pick the consent wording" in " ".join(form.errors["wording_marketing"])
-    response = client.post(
-        url("mapping", contact_import), mapping_data(contact_import, wording_marketing=marketing_wording.pk)
+    data = mapping_data(
+        contact_import,
+        wording_marketing=marketing_wording.pk,
+        consent_date="2999-01-01",
+        consent_source="Shop counter form",
     )
-    assert "Say when these people opted in" in " ".join(
-        response.context["form"].errors["consent_date_column"]
-    )
-    response = client.post(
-        url("mapping", contact_import),
-        mapping_data(contact_import, wording_marketing=marketing_wording.pk, consent_date="2025-03-01"),
-    )
-    assert "Say where and how" in " ".join(response.context["form"].errors["consent_source"])
-    contact_import.refresh_from_db()
-    assert contact_import.status == ImportStatus.UPLOADED
+    response = client_for(editor).post(url("mapping", contact_import), data)
+    assert "is in the future" in " ".join(response.context["form"].errors["consent_date"])
 
 
 def test_a_bad_custom_field_key_is_shown_on_its_column(client_for, editor, import_for):
@@ -429,7 +458,9 @@ def test_the_refused_rows_download_streams_a_csv_with_a_reason_column(client_for
     assert f'filename="refused-{previewed.pk}-customers.csv"' in response["Content-Disposition"] or (
         "attachment" in response["Content-Disposition"]
     )
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with a BOM
+    lines = body.decode("utf-8-sig").splitlines()
     logged = ActivityLogEntry.objects.get(action="import.refused_rows_downloaded")
     assert logged.actor_user == auditor and logged.object_id == str(previewed.pk)
     assert lines[0] == "Phone,First name,Newsletter,Signed up,reason"
@@ -494,21 +525,98 @@ def test_a_suppression_list_is_mapped_to_the_purposes_it_opts_out_of(
     client_for, editor, import_for, monkeypatch
 ):
     monkeypatch.setattr("contacts.imports.tasks.async_task", lambda *args, **kwargs: None)
-    contact_import = import_for(b"Mobile\n+4915123456789\n", kind="suppression", until="uploaded")
+    contact_import = import_for(b"Mobile;Name\n+4915123456789;Ann\n", kind="suppression", until="uploaded")
     client = client_for(editor)
     response = client.get(url("mapping", contact_import))
     form = response.context["form"]
-    assert "consent:marketing" not in dict(form.fields["col0_field"].choices)
+    # Only what a suppression list reads: phone or ignore, the purposes, the region, the source.
+    assert dict(form.fields["col0_field"].choices).keys() == {"phone", "ignore"}
+    assert "col0_key" not in form.fields and "col0_clear" not in form.fields
+    assert "wording_marketing" not in form.fields and "consent_date" not in form.fields
+    page = response.content.decode()
+    assert "Clear when blank" not in page and "Custom field key" not in page
+    assert "Where the list comes from" in page
     assert sorted(form["suppress_purposes"].value()) == ["marketing", "service"]
     response = client.post(url("mapping", contact_import), mapping_data(contact_import, suppress_purposes=[]))
-    assert "Pick the purposes" in " ".join(response.context["form"].errors["suppress_purposes"])
+    errors = response.context["form"].errors
+    assert "Pick the purposes" in " ".join(errors["suppress_purposes"])
+    assert "Say where the list comes from" in " ".join(errors["consent_source"])
     response = client.post(
-        url("mapping", contact_import), mapping_data(contact_import, suppress_purposes=["marketing"])
+        url("mapping", contact_import),
+        mapping_data(contact_import, suppress_purposes=[], consent_source=" - "),
+    )
+    assert "Say where the list comes from" in " ".join(response.context["form"].errors["consent_source"])
+    response = client.post(
+        url("mapping", contact_import),
+        mapping_data(
+            contact_import,
+            suppress_purposes=["marketing"],
+            consent_source="Opt-out list of the old SMS provider",
+        ),
     )
     assert response.status_code == 302
     contact_import.refresh_from_db()
     assert contact_import.mapping["suppress_purposes"] == ["marketing"]
+    assert contact_import.mapping["consent_source"] == "Opt-out list of the old SMS provider"
+    assert contact_import.mapping["columns"] == [{"column": 0, "field": "phone"}]
     assert (
         "Every number is opted out of: marketing"
         in client.get(url("change", contact_import)).content.decode()
     )
+
+
+def test_a_suppression_list_page_never_speaks_of_refused_opt_ins(client_for, auditor, editor):
+    contact_import = make_import(
+        editor,
+        status=ImportStatus.APPLIED,
+        kind=ImportKind.SUPPRESSION,
+        counts={"applied_rows": 2, "contacts_created": 1, "opt_ins_refused": 0, "events_recorded": 2},
+        mapping={
+            "columns": [{"column": 0, "field": "phone"}],
+            "consent": [],
+            "suppress_purposes": ["marketing"],
+        },
+    )
+    page = client_for(auditor).get(url("change", contact_import)).content.decode()
+    assert "Consent events recorded" in page and "opting-back-in" not in page
+
+
+def test_the_file_size_is_shown_once_and_readable(client_for, auditor, editor):
+    page = client_for(auditor).get(url("change", make_import(editor, file_size=710))).content.decode()
+    assert "<td>710\xa0bytes</td>" in page and page.count("710") == 1
+    page = client_for(auditor).get(url("change", make_import(editor, file_size=3_500_000))).content.decode()
+    assert "<td>3.3\xa0MB</td>" in page
+
+
+def test_abandon_asks_first_and_still_works_as_a_plain_post(client_for, editor, previewed):
+    page = client_for(editor).get(url("change", previewed)).content.decode()
+    assert 'id="import-abandon"' in page and 'onsubmit="return confirm(' in page
+    assert '<form method="get" action="' + url("mapping", previewed) + '" id="import-change-mapping">' in page
+    client_for(editor).post(url("abandon", previewed))
+    previewed.refresh_from_db()
+    assert previewed.status == ImportStatus.ABANDONED
+
+
+@pytest.mark.parametrize("role", ["auditor", "editor"])
+def test_the_applied_page_keeps_the_refused_rows_their_download_and_the_changes(
+    client_for, previewed, role, request
+):
+    previewed.status = ImportStatus.APPLIED
+    previewed.save(update_fields=["status"])
+    response = client_for(request.getfixturevalue(role)).get(url("change", previewed))
+    page = response.content.decode()
+    assert 'id="import-result"' in page and 'id="import-preview"' not in page
+    assert 'id="import-refused-csv"' in page and url("refused", previewed) in page
+    assert "duplicate of line 2" in page and 'id="import-refused"' in page
+    assert "first name: Anne → Anna" in page and "Changes made to contacts on file" in page
+    assert "is not after the opt-out" in page
+    assert 'id="import-confirm"' not in page and 'id="import-abandon"' not in page
+
+
+def test_the_applied_page_paginates_the_refused_rows(client_for, auditor, import_for):
+    contact_import = import_for([["Phone", "First name"]] + [[f"bad{n}", "X"] for n in range(60)])
+    contact_import.status = ImportStatus.APPLIED
+    contact_import.save(update_fields=["status"])
+    second = client_for(auditor).get(url("change", contact_import), {"refused_page": 2})
+    assert [row["line"] for row in second.context["refused_rows"]] == list(range(52, 62))
+    assert "Page 2 of 2 (60 in all)" in second.content.decode()

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from contacts.imports.mapping import check_mapping, header_key, normalise_header
+from contacts.imports.mapping import check_mapping, guess_mapping, header_key, normalise_header
 from contacts.models import AttributeDefinition, ImportKind, Purpose
 from core.errors import ApplicationError
 from tests.factories import make_wording
@@ -259,3 +259,47 @@ def test_headers_are_compared_without_case_accents_or_punctuation():
     assert normalise_header("  Teléfono-Móvil (WhatsApp) ") == "telefono movil whatsapp"
     assert header_key(["Téléphone", "Nom"], "contacts") == header_key(["TELEPHONE ", "nom"], "contacts")
     assert header_key(["Phone"], "contacts") != header_key(["Phone"], "suppression")
+
+
+# --- Guessing -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Einwilligung am", "Einwilligung seit", "Opt-in date", "Marketing consent on", "Consentement le",
+     "Fecha consentimiento", "Newsletter since", "Einwilligungsdatum"],
+)  # fmt: skip
+def test_a_consent_word_with_a_date_word_is_the_date_of_the_opt_ins(name):
+    guessed = guess_mapping(["Phone", "Newsletter", name], ImportKind.CONTACTS)
+    assert guessed["consent"] == [{"column": 1, "purpose": "marketing", "wording": None}]
+    assert guessed["consent_date_column"] == 2
+
+
+def test_a_consent_word_alone_is_still_the_opt_in_column():
+    guessed = guess_mapping(["Phone", "Einwilligung", "Geburtsdatum"], ImportKind.CONTACTS)
+    assert guessed["consent"] == [{"column": 1, "purpose": "marketing", "wording": None}]
+
+
+def test_the_german_example_export_is_guessed_column_by_column(import_for):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    data = (Path(settings.BASE_DIR) / "docs" / "examples" / "kunden-export.csv").read_bytes()
+    contact_import = import_for(data, file_name="kunden-export.csv", until="uploaded")
+    assert contact_import.header[:6] == [
+        "Telefon", "Vorname", "Nachname", "Sprache", "Newsletter", "Einwilligung am",
+    ]  # fmt: skip
+    guessed = contact_import.mapping
+    assert guessed["columns"] == [
+        {"column": 0, "field": "phone"},
+        {"column": 1, "field": "first_name", "blank": "keep"},
+        {"column": 2, "field": "last_name", "blank": "keep"},
+        {"column": 3, "field": "language", "blank": "keep"},
+        {"column": 6, "field": "ignore"},  # Kundennummer: no custom field is guessed
+        {"column": 7, "field": "ignore"},  # Bestellungen
+        {"column": 8, "field": "tags", "blank": "keep"},
+    ]
+    assert guessed["consent"] == [{"column": 4, "purpose": "marketing", "wording": None}]
+    assert guessed["consent_date_column"] == 5
+    assert guessed["consent_date"] is None and guessed["consent_source"] == ""
