@@ -23,7 +23,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from contacts.forms_imports import ATTRIBUTE, ImportMappingForm, ImportUploadForm
-from contacts.imports.applying import import_confirm
+from contacts.imports.applying import import_confirm, preview_token
 from contacts.imports.mapping import FIELD_LABELS
 from contacts.imports.preview import import_preview, import_refused_csv
 from contacts.imports.reading import DELIMITERS
@@ -249,8 +249,13 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     # --- Confirm, abandon ---------------------------------------------------------------------
     def confirm_view(self, request, import_id):
+        # The digest of the preview the page showed: "" (never a match) when a forged form left it out.
+        previewed = request.POST.get("previewed", "")
+
         def confirm(contact_import, user):
-            import_confirm(contact_import=contact_import, actor=Actor.for_user(user), user=user)
+            import_confirm(
+                contact_import=contact_import, actor=Actor.for_user(user), user=user, previewed=previewed
+            )
 
         return self._transition(request, import_id, confirm, "Confirmed: the rows are being applied.")
 
@@ -425,6 +430,7 @@ def preview_context(request, contact_import: ContactImport) -> dict:
     ]
     return {
         "preview": preview,
+        "preview_token": preview_token(contact_import),
         "refused_rows": refused,
         "changed_rows": changes,
         "opt_in_refusals": opt_in_refusals,

@@ -470,17 +470,34 @@ def test_the_refused_rows_download_streams_a_csv_with_a_reason_column(client_for
 
 def test_confirm_applies_from_the_preview_once(client_for, editor, previewed, monkeypatch):
     monkeypatch.setattr("contacts.imports.tasks.async_task", lambda *args, **kwargs: None)
+    from contacts.imports.applying import preview_token
+
     client = client_for(editor)
-    response = client.post(url("confirm", previewed), follow=True)
+    token = preview_token(previewed)
+    response = client.post(url("confirm", previewed), {"previewed": token}, follow=True)
     assert "Confirmed: the rows are being applied." in response.content.decode()
     previewed.refresh_from_db()
     assert previewed.status == ImportStatus.APPLYING and previewed.confirmed_by == editor
     confirmed_at = previewed.confirmed_at
-    again = client.post(url("confirm", previewed), follow=True)  # a double click
+    again = client.post(url("confirm", previewed), {"previewed": token}, follow=True)  # a double click
     assert "cannot be confirmed" in again.content.decode()
     previewed.refresh_from_db()
     assert previewed.confirmed_at == confirmed_at
     assert 'id="import-progress-bar"' in again.content.decode()
+
+
+def test_the_preview_page_carries_its_token_and_a_confirm_without_it_changes_nothing(
+    client_for, editor, previewed
+):
+    from contacts.imports.applying import preview_token
+
+    client = client_for(editor)
+    page = client.get(reverse("admin:contacts_contactimport_change", args=[previewed.pk])).content.decode()
+    assert f'name="previewed" value="{preview_token(previewed)}"' in page
+    response = client.post(url("confirm", previewed), follow=True)  # a forged form without it
+    assert "was mapped again since you read its preview" in response.content.decode()
+    previewed.refresh_from_db()
+    assert previewed.status == ImportStatus.PREVIEW and previewed.confirmed_by is None
 
 
 @pytest.mark.parametrize("status", [ImportStatus.UPLOADED, ImportStatus.STAGING, ImportStatus.ABANDONED])
