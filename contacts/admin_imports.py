@@ -172,10 +172,13 @@ class ContactImportAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return self._home(contact_import)
+        try:
+            samples = import_samples(contact_import=contact_import, rows=SAMPLES)
+        except ApplicationError as exc:  # the file was deleted after the retention period
+            self.message_user(request, exc.message, messages.ERROR)
+            return self._home(contact_import)
         form = ImportMappingForm(
-            request.POST if request.method == "POST" else None,
-            contact_import=contact_import,
-            samples=import_samples(contact_import=contact_import, rows=SAMPLES),
+            request.POST if request.method == "POST" else None, contact_import=contact_import, samples=samples
         )
         if request.method == "POST" and form.is_valid():
             try:

@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -181,6 +181,28 @@ def sample_rows(data: bytes, fmt: FileFormat, *, count: int = 5) -> list[list[st
         if len(rows) >= count:
             break
     return rows
+
+
+def sample_head_rows(
+    read_head: Callable[[int], bytes], fmt: FileFormat, *, count: int = 5
+) -> list[list[str]]:
+    """The first ``count`` data rows of a CSV file, from as few of its first bytes as hold them.
+
+    ``read_head(size)`` gives the file's first ``size`` bytes. A cut falls after a line break
+    (in the encodings read here a line-break byte is always one), and the last row before it is
+    not trusted unless the file ended: it may be a quoted cell's first lines. Each try reads four
+    times more than the last.
+    """
+    size = _SAMPLE
+    while True:
+        head = read_head(size)
+        ended = len(head) < size
+        if not ended:
+            head = head[: head.rfind(b"\n") + 1]
+        rows = sample_rows(head, fmt, count=count + 1)
+        if ended or len(rows) > count:
+            return rows[:count]
+        size *= 4
 
 
 # --- Helpers --------------------------------------------------------------------------------------

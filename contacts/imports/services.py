@@ -16,7 +16,16 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from contacts.imports import mapping as mapping_rules
-from contacts.imports.reading import AUTO, count_data_rows, detect_format, format_of, read_header, sample_rows
+from contacts.imports.reading import (
+    AUTO,
+    XLSX,
+    count_data_rows,
+    detect_format,
+    format_of,
+    read_header,
+    sample_head_rows,
+    sample_rows,
+)
 from contacts.imports.staging import stored_file
 from contacts.models import (
     ContactImport,
@@ -134,8 +143,8 @@ def import_set_mapping(*, contact_import: ContactImport, mapping: dict, actor: A
     """Check and keep the mapping, remember it for these headers, and have the rows staged.
 
     Only before confirming (uploaded, or previewed: mapping again stages the file again, so its
-    rows staged under the old mapping are deleted). A mapping ``check_mapping`` refuses changes
-    nothing.
+    rows staged under the old mapping are deleted), and only while the file is kept: staging
+    reads it again. A mapping ``check_mapping`` refuses changes nothing.
     """
     with transaction.atomic():
         current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
@@ -145,6 +154,7 @@ def import_set_mapping(*, contact_import: ContactImport, mapping: dict, actor: A
                 "uploading or from its preview.",
                 code="import_not_mappable",
             )
+        _check_file_kept(current)
         checked = mapping_rules.check_mapping(mapping, header=current.header, kind=current.kind)
         ImportRow.objects.filter(contact_import=current).delete()
         current.mapping = checked
@@ -209,17 +219,57 @@ def import_abandon(*, contact_import: ContactImport, actor: Actor) -> ContactImp
 
 
 def import_samples(*, contact_import: ContactImport, rows: int = 5) -> list[list[str]]:
-    """The first few values of each column (``[column][row]``), for the mapping page."""
-    if contact_import.file_purged_at is not None:
-        return [[] for _ in contact_import.header]
+    """The first few values of each column (``[column][row]``), for the mapping page.
 
-    data = stored_file(contact_import)
-    fmt = format_of(data=data, encoding=contact_import.encoding, delimiter=contact_import.delimiter)
-    found = sample_rows(data, fmt, count=rows)
+    A CSV file is read from its first bytes only, as many as hold those rows (a file may be
+    50 MB; the page shows five rows). A workbook is a zip archive, readable only whole.
+    ApplicationError if the file was deleted after the retention period.
+    """
+    _check_file_kept(contact_import)
+    try:
+        head = _stored_head(contact_import, 4)
+        fmt = format_of(data=head, encoding=contact_import.encoding, delimiter=contact_import.delimiter)
+        if fmt.type == XLSX:
+            found = sample_rows(stored_file(contact_import), fmt, count=rows)
+        else:
+            found = sample_head_rows(lambda size: _stored_head(contact_import, size), fmt, count=rows)
+    except ImportFile.DoesNotExist:  # deleted since the check (the daily purge)
+        raise _file_gone(contact_import) from None
     return [
         [cells[index].strip() for cells in found if index < len(cells) and cells[index].strip()]
         for index in range(len(contact_import.header))
     ]
+
+
+def _check_file_kept(contact_import: ContactImport) -> None:
+    """ApplicationError unless the import's uploaded bytes are still stored."""
+    if (
+        contact_import.file_purged_at is not None
+        or not ImportFile.objects.filter(contact_import_id=contact_import.pk).exists()
+    ):
+        raise _file_gone(contact_import)
+
+
+def _file_gone(contact_import: ContactImport) -> ApplicationError:
+    when = f" on {contact_import.file_purged_at:%Y-%m-%d}" if contact_import.file_purged_at else ""
+    return ApplicationError(
+        f"The file of this import ({contact_import.file_name}) was deleted{when} after the retention "
+        f"period of {settings.CONTACT_IMPORT_FILE_RETENTION_DAYS} days: upload it again to import it.",
+        code="import_file_deleted",
+    )
+
+
+def _stored_head(contact_import: ContactImport, size: int) -> bytes:
+    """The first ``size`` bytes of the stored file; the database sends no more than those."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT substr(data, 1, %s) FROM contacts_importfile WHERE contact_import_id = %s",
+            [size, contact_import.pk],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        raise ImportFile.DoesNotExist(f"The file of import #{contact_import.pk} was deleted.")
+    return bytes(found[0])
 
 
 def _store_file(contact_import: ContactImport, data: bytes) -> None:

@@ -3,9 +3,20 @@
 import hashlib
 import sys
 import types
+from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from contacts.imports import reading
+from contacts.imports.reading import CSV, FileFormat
 from contacts.imports.services import import_abandon, import_samples, import_set_mapping, import_upload
 from contacts.models import (
     ActivityLogEntry,
@@ -289,3 +300,123 @@ def test_samples_show_the_first_values_of_each_column(importer):
     samples = import_samples(contact_import=contact_import)
     assert samples[1] == ["Jörg", "Anna"]
     assert samples[4] == ["ja"]
+
+
+def test_samples_of_a_workbook(importer):
+    contact_import = upload(importer, build_xlsx(CUSTOMERS), file_name="kunden.xlsx")
+    assert import_samples(contact_import=contact_import, rows=1)[1] == ["Jörg"]
+
+
+def test_samples_read_only_the_first_bytes_of_a_large_file(importer):
+    rows = [["Phone", "Name"]] + [[f"+4915100{n:06d}", "x" * 40] for n in range(20_000)]
+    contact_import = upload(importer, build_csv(rows))
+    assert contact_import.file_size > 1_000_000
+    with CaptureQueriesContext(connection) as queries:
+        samples = import_samples(contact_import=contact_import, rows=5)
+    assert samples[0] == [f"+4915100{n:06d}" for n in range(5)]
+    file_reads = [query["sql"] for query in queries if "contacts_importfile" in query["sql"]]
+    assert any("substr(data, 1, 65536)" in sql for sql in file_reads)
+    # Besides the first bytes, only whether the file is there: never the whole file.
+    assert all("substr(data, 1, " in sql or "SELECT 1 AS" in sql for sql in file_reads)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.text(alphabet='ab ,;"\né\r', max_size=12), min_size=1, max_size=4),
+        min_size=1,
+        max_size=12,
+    ),
+    first=st.integers(min_value=1, max_value=40),
+    count=st.integers(min_value=1, max_value=6),
+)
+def test_samples_from_the_first_bytes_are_the_files_first_rows(rows, first, count):
+    """Whatever the size of the first read, and wherever it cuts a row (in a quoted cell, in a
+    two-byte character), the rows are those of the whole file."""
+    data = build_csv([["Phone", "Name"], *rows])
+    fmt = FileFormat(CSV, encoding="utf-8", delimiter=",")
+    with mock.patch.object(reading, "_SAMPLE", first):
+        found = reading.sample_head_rows(lambda size: data[:size], fmt, count=count)
+    assert found == reading.sample_rows(data, fmt, count=count)
+
+
+# --- A file deleted after the retention period ---------------------------------------------------------
+
+
+def _purged(contact_import, settings) -> None:
+    """The daily purge, run as if the import were older than the retention period."""
+    from contacts.imports.tasks import import_files_purge
+
+    ContactImport.objects.filter(pk=contact_import.pk).update(
+        created_at=timezone.now() - timedelta(days=settings.CONTACT_IMPORT_FILE_RETENTION_DAYS + 1)
+    )
+    assert import_files_purge() == "1 file(s) deleted"
+    contact_import.refresh_from_db()
+
+
+def test_mapping_an_import_whose_file_was_deleted_is_refused_and_changes_nothing(
+    importer, import_for, settings, enqueued, django_capture_on_commit_callbacks
+):
+    contact_import = import_for(CUSTOMERS, mapping=_no_consent(CUSTOMERS))
+    _purged(contact_import, settings)
+    before = (contact_import.status, contact_import.mapping, contact_import.counts)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ApplicationError) as caught:
+        import_set_mapping(
+            contact_import=contact_import, mapping=_no_consent(CUSTOMERS), actor=Actor.for_user(importer)
+        )
+    assert caught.value.code == "import_file_deleted"
+    assert caught.value.message == (
+        f"The file of this import (contacts.csv) was deleted on {contact_import.file_purged_at:%Y-%m-%d} "
+        f"after the retention period of {settings.CONTACT_IMPORT_FILE_RETENTION_DAYS} days: upload it again "
+        "to import it."
+    )
+    contact_import.refresh_from_db()
+    assert (contact_import.status, contact_import.mapping, contact_import.counts) == before
+    assert ImportRow.objects.filter(contact_import=contact_import).count() == 2  # the preview stays
+    assert enqueued == []
+    mapped = ActivityLogEntry.objects.filter(action="import.mapped", object_id=str(contact_import.pk))
+    assert mapped.count() == 1  # the first mapping's
+
+
+def test_samples_of_an_import_whose_file_was_deleted_say_so(importer, settings):
+    contact_import = upload(importer, build_csv(CUSTOMERS))
+    _purged(contact_import, settings)
+    with pytest.raises(ApplicationError) as caught:
+        import_samples(contact_import=contact_import)
+    assert caught.value.code == "import_file_deleted"
+    assert f"deleted on {contact_import.file_purged_at:%Y-%m-%d}" in caught.value.message
+
+
+def test_a_file_deleted_while_the_import_still_says_it_is_kept_is_refused_too(importer):
+    """The purge deletes the bytes, then marks the imports: between the two, or for a stale copy of
+    the import, the bytes are what counts."""
+    contact_import = upload(importer, build_csv(CUSTOMERS))
+    ImportFile.objects.filter(contact_import=contact_import).delete()
+    for service in (
+        lambda: import_samples(contact_import=contact_import),
+        lambda: import_set_mapping(
+            contact_import=contact_import, mapping=_no_consent(CUSTOMERS), actor=Actor.for_user(importer)
+        ),
+    ):
+        with pytest.raises(ApplicationError) as caught:
+            service()
+        assert caught.value.code == "import_file_deleted"
+        assert "was deleted after the retention period" in caught.value.message
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.UPLOADED
+
+
+def test_the_mapping_page_of_an_import_whose_file_was_deleted_says_so(client_for, importer, settings):
+    contact_import = upload(importer, build_csv(CUSTOMERS))
+    _purged(contact_import, settings)
+    client = client_for(importer)
+    mapping_url = reverse("admin:contacts_contactimport_mapping", args=[contact_import.pk])
+    for response in (client.get(mapping_url), client.post(mapping_url, {"col0_field": "phone"})):
+        assert response.status_code == 302
+        assert response["Location"] == reverse(
+            "admin:contacts_contactimport_change", args=[contact_import.pk]
+        )
+    page = client.get(response["Location"]).content.decode()
+    assert f"was deleted on {contact_import.file_purged_at:%Y-%m-%d} after the retention period" in page
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.UPLOADED
