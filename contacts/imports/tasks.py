@@ -32,6 +32,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -131,20 +132,25 @@ def import_files_purge() -> str:
 
     Skips an import still staging (it is reading its file; the next day's run takes it). The
     staged rows, the counts and the file's name and hash stay; ``file_purged_at`` says when the
-    bytes went, and the activity log has one entry per import.
+    bytes went, and the activity log has one entry per import. The imports are locked while their
+    files go (``import_set_mapping`` takes the same lock), so a mapping saved at that moment
+    either starts staging first — and the file stays — or is told the file is gone; an import
+    someone holds is left for the next run.
     """
     now = timezone.now()
     cutoff = now - timedelta(days=settings.CONTACT_IMPORT_FILE_RETENTION_DAYS)
-    expired = list(
-        ContactImport.objects.filter(created_at__lt=cutoff, file_purged_at__isnull=True)
-        .exclude(status=ImportStatus.STAGING)
-        .order_by("pk")
-    )
-    if not expired:
-        return "no file past retention"
-    ids = [contact_import.pk for contact_import in expired]
-    ImportFile.objects.filter(contact_import_id__in=ids).delete()
-    ContactImport.objects.filter(pk__in=ids).update(file_purged_at=now)
+    with transaction.atomic():
+        expired = list(
+            ContactImport.objects.select_for_update(skip_locked=True)
+            .filter(created_at__lt=cutoff, file_purged_at__isnull=True)
+            .exclude(status=ImportStatus.STAGING)
+            .order_by("pk")
+        )
+        if not expired:
+            return "no file past retention"
+        ids = [contact_import.pk for contact_import in expired]
+        ImportFile.objects.filter(contact_import_id__in=ids).delete()
+        ContactImport.objects.filter(pk__in=ids).update(file_purged_at=now)
     for contact_import in expired:
         log_activity(
             actor=SYSTEM,
