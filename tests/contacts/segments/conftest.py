@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import AttributeDefinition, ConsentSource, Contact, Purpose
-from tests.browser.conftest import browser, login, page  # noqa: F401 - for the editor's browser test
 from tests.factories import ContactFactory, TagFactory, opt_in, opt_out
 
 
