@@ -134,9 +134,14 @@ class _Line:
         return line
 
 
+def line_writer(*, delimiter: str = ","):
+    """A ``csv.writer`` whose ``writerow`` returns the line it wrote, for streamed downloads."""
+    return csv.writer(_Line(), delimiter=delimiter)
+
+
 def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
     """The CSV text: the byte order mark and header, then the rows, a few hundred lines at a time."""
-    writer = csv.writer(_Line())
+    writer = line_writer()
     yield BOM + writer.writerow(COLUMNS)
     batch = []
     for row in rows:

@@ -6,13 +6,12 @@ size costs the same to preview.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from contacts.exports import BOM, line_writer, safe_cell
 from contacts.imports.mapping import REASON_COLUMN
 from contacts.imports.reading import DELIMITERS
 from contacts.imports.validation import OPT_IN_REFUSALS
@@ -33,7 +32,6 @@ OPT_IN_REASONS = {
         "their consent"
     ),
 }
-_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -179,18 +177,14 @@ def import_refused_csv(*, contact_import: ContactImport) -> Iterator[str]:
     a formula (starting with = + - @, a tab or a carriage return) are written with a ' in front;
     an import reads such a cell back as it was.
     """
-    buffer = io.StringIO()
     delimiter = contact_import.delimiter if contact_import.delimiter in DELIMITERS else ","
-    writer = csv.writer(buffer, delimiter=delimiter)
+    writer = line_writer(delimiter=delimiter)
 
     def line(cells: list[str]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_safe(cell) for cell in cells])
-        return buffer.getvalue()
+        return writer.writerow([safe_cell(cell) for cell in cells])
 
     width = len(contact_import.header)
-    yield "\ufeff" + line([*contact_import.header, REASON_COLUMN])
+    yield BOM + line([*contact_import.header, REASON_COLUMN])
     rows = (
         ImportRow.objects.filter(contact_import=contact_import)
         .filter(Q(status=ImportRowStatus.REFUSED) | _refused_opt_in())
@@ -227,7 +221,3 @@ def _page(queryset, number: int, per_page: int, make, *, fields: list[str]) -> P
     start = (number - 1) * per_page
     items = [make(row) for row in queryset.only(*fields)[start : start + per_page]]
     return Page(items, number, per_page, total)
-
-
-def _safe(cell: str) -> str:
-    return "'" + cell if cell.startswith(_DANGEROUS_START) else cell

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from contacts.exports import FORMULA_STARTS
 from contacts.imports import mapping as mapping_rules
 from contacts.imports.cells import (
     CellError,
@@ -84,7 +85,7 @@ COLUMNS = (
 _NAME_MAX = ImportRow._meta.get_field("first_name").max_length
 _TAG_MAX = 64
 # Cells the refused-rows download protected against formula injection ('=…): read back as written.
-_PROTECTED = re.compile(r"'[=+\-@\t\r]")
+_PROTECTED = re.compile("'[" + re.escape("".join(FORMULA_STARTS)) + "]")
 _SHOWN = 80  # characters of a cell quoted in a reason
 
 
