@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from contacts.models import ConsentAction, ConsentSource, ConsentWording, Contact, Purpose, Tag
+from contacts.models import ConsentAction, ConsentEvent, ConsentSource, ConsentWording, Contact, Purpose, Tag
 from contacts.services import consent_wording_create, record_consent
 from core.actors import Actor
 
@@ -81,3 +81,26 @@ def opt_out(contact, purpose=Purpose.MARKETING, *, occurred_at=None, actor=None,
         occurred_at=occurred_at or timezone.now(),
         **kwargs,
     )
+
+
+def ledger_event(
+    contact, *, action, source, carried="", occurred_at, recorded_at, purpose=Purpose.MARKETING
+) -> ConsentEvent:
+    """A ledger event written as it stands, times and all, bypassing record_consent's rules: for
+    property tests that build any ledger and compare a rule's implementations on it. A merge's copy
+    without ``carried`` names its original in the evidence, as copies made before that column did."""
+    legacy_copy = {"original_source": ConsentSource.BUTTON}
+    event = ConsentEvent(
+        contact=contact,
+        purpose=purpose,
+        action=action,
+        source=source,
+        carried_source=carried,
+        wording_text="Yes please" if action == ConsentAction.OPT_IN else "",
+        evidence=legacy_copy if source == ConsentSource.MERGE and not carried else {},
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+    )
+    event.set_actor(Actor.system("tests"))
+    event.save()
+    return event

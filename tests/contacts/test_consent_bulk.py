@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contacts.consent_bulk import current_consent_refresh_bulk, lock_contacts
-from contacts.models import ConsentAction, ConsentEvent, ConsentSource, Contact, CurrentConsent, Purpose
+from contacts.models import ConsentAction, ConsentSource, Contact, CurrentConsent, Purpose
 from contacts.selectors import consent_status, deciding_event
 from core.actors import Actor
 from core.errors import ApplicationError
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, ledger_event
 
 pytestmark = pytest.mark.django_db
 
@@ -28,23 +28,6 @@ SOURCES = [
     (ConsentSource.MERGE, ConsentSource.IMPORT),
     (ConsentSource.MERGE, ""),  # a copy from before carried_source: its evidence names the original
 ]
-
-
-def _append(contact, *, action, source, carried, occurred_at, recorded_at, purpose=Purpose.MARKETING):
-    event = ConsentEvent(
-        contact=contact,
-        purpose=purpose,
-        action=action,
-        source=source,
-        carried_source=carried,
-        wording_text="Yes please" if action == ConsentAction.OPT_IN else "",
-        evidence={"original_source": ConsentSource.BUTTON} if source == "merge" and not carried else {},
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-    )
-    event.set_actor(Actor.system("tests"))
-    event.save()
-    return event
 
 
 @settings(max_examples=60, deadline=None)
@@ -72,7 +55,7 @@ def test_the_bulk_refresh_points_every_contact_at_its_deciding_event(ledgers):
         contacts.append(contact)
         for action, (source, carried), offset, delay in ledger:
             occurred = base + timedelta(seconds=offset)
-            _append(
+            ledger_event(
                 contact,
                 action=action,
                 source=source,
@@ -97,7 +80,7 @@ def test_the_bulk_refresh_points_every_contact_at_its_deciding_event(ledgers):
 def test_a_contact_without_events_loses_its_current_consent_row():
     contact = ContactFactory()
     now = timezone.now()
-    event = _append(
+    event = ledger_event(
         contact,
         action=ConsentAction.OPT_IN,
         source=ConsentSource.STAFF,
@@ -119,7 +102,7 @@ def test_the_refresh_is_two_statements_whatever_the_number_of_contacts():
     for size in (2, 40):
         contacts = [ContactFactory() for _ in range(size)]
         for contact in contacts:
-            _append(
+            ledger_event(
                 contact,
                 action=ConsentAction.OPT_OUT,
                 source=ConsentSource.STAFF,

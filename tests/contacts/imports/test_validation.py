@@ -26,7 +26,7 @@ from contacts.models import (
 from contacts.services import consent_opt_in_check, record_consent, refresh_current_consent
 from core.actors import Actor
 from core.errors import ApplicationError
-from tests.factories import ContactFactory, opt_in, opt_out
+from tests.factories import ContactFactory, ledger_event, opt_in, opt_out
 
 pytestmark = pytest.mark.django_db
 
@@ -463,22 +463,6 @@ SOURCES = [
 OFFSETS = [-3600, 0, 0.25, 0.5, 0.999999, 1, 1.000001, 1.5, 2, 3600]
 
 
-def _append(contact, *, action, source, carried, occurred_at, recorded_at):
-    event = ConsentEvent(
-        contact=contact,
-        purpose=Purpose.MARKETING,
-        action=action,
-        source=source,
-        carried_source=carried,
-        wording_text="Yes please" if action == ConsentAction.OPT_IN else "",
-        evidence={"original_source": ConsentSource.BUTTON} if source == "merge" and not carried else {},
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-    )
-    event.set_actor(SYSTEM)
-    event.save()
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     ledger=st.lists(
@@ -498,7 +482,7 @@ def test_judge_opt_ins_agrees_with_consent_opt_in_check(ledger, row_offset, own_
     contact = ContactFactory()
     for action, (source, carried), offset, delay in ledger:
         occurred = base + timedelta(seconds=offset)
-        _append(
+        ledger_event(
             contact,
             action=action,
             source=source,
