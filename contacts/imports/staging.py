@@ -46,6 +46,7 @@ from contacts.models import (
     ImportRow,
     ImportRowStatus,
     ImportStatus,
+    Tag,
 )
 from contacts.phones import (
     InvalidPhoneNumber,
@@ -83,7 +84,7 @@ COLUMNS = (
     "applied",
 )
 _NAME_MAX = ImportRow._meta.get_field("first_name").max_length
-_TAG_MAX = 64
+_TAG_MAX = Tag._meta.get_field("name").max_length
 # Cells the refused-rows download protected against formula injection ('=…): read back as written.
 _PROTECTED = re.compile("'[" + re.escape("".join(FORMULA_STARTS)) + "]")
 _SHOWN = 80  # characters of a cell quoted in a reason
