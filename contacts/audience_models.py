@@ -281,3 +281,29 @@ class SegmentVersion(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.segment} v{self.version}"
+
+
+class TestNumber(models.Model):
+    """A staff phone that receives campaign test sends: never an audience member, never in a funnel.
+
+    Its contact is an ordinary contact with its own recorded opt-in (the ledger, like anyone
+    else's), so a test send goes through the one send path and its consent check. Segments and
+    lists never contain it (``contacts.segments``), and Administrators alone add or remove one:
+    a test number an Editor could add would be a way round the audience rules.
+    Removing it keeps the row (``active`` off) so past test sends still say where they went.
+    """
+
+    contact = models.OneToOneField("contacts.Contact", on_delete=models.PROTECT, related_name="test_number")
+    label = models.CharField(max_length=100, help_text="Whose phone it is, e.g. “Anna's work phone”.")
+    active = models.BooleanField(default=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["label"]
+        verbose_name = "staff test number"
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.contact.phone or self.contact.wa_id})"

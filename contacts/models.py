@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from contacts.languages import LANGUAGE_CHOICES
 from contacts.phones import InvalidPhoneNumber, normalize_phone
+from contacts.zones import zone_span
 from core.models import ActorFields, AppendOnlyModel
 
 
@@ -126,6 +127,10 @@ class Contact(models.Model):
         validators=[_validate_time_zone],
         help_text="e.g. Europe/Berlin; when empty, quiet hours use the zones of the phone number.",
     )
+    # The zones the person may be in, kept for SQL (quiet hours, local-time schedules): see
+    # contacts/zones.py. Derived from time_zone, phone and wa_id on every write.
+    zone_earliest = models.CharField(max_length=64, blank=True, editable=False, db_default="")
+    zone_latest = models.CharField(max_length=64, blank=True, editable=False, db_default="")
     attributes = models.JSONField(default=dict, blank=True, help_text="Custom fields as a JSON object.")
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     not_on_whatsapp_since = models.DateTimeField(
@@ -197,6 +202,15 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        self.zone_earliest, self.zone_latest = zone_span(
+            phone=self.phone, wa_id=self.wa_id, time_zone=self.time_zone
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"phone", "wa_id", "time_zone"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "zone_earliest", "zone_latest"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
@@ -392,4 +406,5 @@ from contacts.audience_models import (  # noqa: E402,F401
     ImportStatus,
     Segment,
     SegmentVersion,
+    TestNumber,
 )

@@ -88,7 +88,12 @@ class OutboundMessage(ActorFields):
     authorising_event = models.ForeignKey(
         ConsentEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="authorised_messages"
     )
-    # campaign: a nullable FK added by the campaign-authoring issue.
+    campaign = models.ForeignKey(
+        "messaging.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    # A campaign's test send to a staff test number: a real message, counted in the messaging-limit
+    # budget as Meta counts it, never in a campaign's funnel.
+    is_test = models.BooleanField(default=False, editable=False)
 
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     hold_reason = models.CharField(max_length=32, choices=HoldReason.choices, blank=True)
@@ -133,6 +138,12 @@ class OutboundMessage(ActorFields):
             models.CheckConstraint(
                 condition=models.Q(is_reply=False) | ~models.Q(purpose=Purpose.MARKETING),
                 name="reply_is_never_marketing",
+            ),
+            # A recipient gets a campaign at most once, whatever crashes, retries or workers.
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=models.Q(campaign__isnull=False, is_test=False),
+                name="campaign_once_per_contact",
             ),
         ]
         permissions = [
@@ -333,3 +344,14 @@ class RateLimiterSlot(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# Campaigns live in their own module; importing it here registers its models with this app.
+from messaging.campaign_models import (  # noqa: E402,F401
+    Campaign,
+    CampaignAuthor,
+    CampaignStatus,
+    CampaignTransition,
+    HeaderMediaSource,
+    ScheduleKind,
+)

@@ -14,10 +14,10 @@ import operator
 from datetime import datetime
 from functools import cached_property, reduce
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from contacts.models import AttributeDefinition, Segment
+from contacts.models import AttributeDefinition, Segment, TestNumber
 from contacts.segments.registry import get_kind
 from contacts.segments.rules import MAX_EXPANDED_CONDITIONS, MAX_INCLUSION_DEPTH
 from core.errors import ApplicationError
@@ -109,6 +109,10 @@ def _compile_condition(node: dict, context: CompileContext) -> Q:
 
 
 def members_q(tree: dict, *, segment_id: int | None = None, now: datetime | None = None) -> Q:
-    """Who the rules select: live contacts (never merged-away rows) for whom the tree holds."""
+    """Who the rules select: live contacts for whom the tree holds.
+
+    Never merged-away rows, and never a staff test number (its sends are tests, not audience).
+    """
     context = CompileContext(now=now, segment_id=segment_id)
-    return Q(merged_into__isnull=True) & compile_tree(tree, context)
+    not_a_test_number = ~Exists(TestNumber.objects.filter(contact_id=OuterRef("pk")))
+    return Q(merged_into__isnull=True) & Q(not_a_test_number) & compile_tree(tree, context)
