@@ -167,7 +167,7 @@ class LanguageContent:
 class CampaignContent:
     default_language: str
     languages: Mapping[str, LanguageContent]
-    bindings: Mapping[str, Any]
+    bindings: Any
     frozen: bool
 
     @property
@@ -233,7 +233,7 @@ def _live_content(campaign: Campaign) -> CampaignContent:
     return CampaignContent(
         default_language=template.language,
         languages={code: _row_content(row) for code, row in rows.items()},
-        bindings=campaign.bindings if isinstance(campaign.bindings, dict) else {},
+        bindings=campaign.bindings,  # as stored, well-formed or not: bindings.binding_problems says
         frozen=False,
     )
 
