@@ -30,10 +30,13 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         from contacts.signals import contact_merge_previewed, contact_merged
+        from messaging.campaigns.template_fate import on_template_changed
         from messaging.contact_merge import count_messages, move_messages
         from messaging.segment_kinds import register_segment_kinds
+        from templates_app.signals import template_changed
 
         post_migrate.connect(ensure_schedules, sender=self)
         contact_merged.connect(move_messages, dispatch_uid="messaging.move_messages")
         contact_merge_previewed.connect(count_messages, dispatch_uid="messaging.count_messages")
         register_segment_kinds()
+        template_changed.connect(on_template_changed, dispatch_uid="messaging.campaign_template_fate")

@@ -33,6 +33,7 @@ from templates_app.models import (
     TemplateVersion,
     VersionReview,
 )
+from templates_app.signals import TemplateChange, announce_template_change
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +239,8 @@ def template_apply_status(
     events: list[TemplateEvent] = []
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        status_before, category_before = template.status, template.category
+        version_before = template.approved_version_id
         changed: set[str] = set()
         if status and status != template.status:
             version = _apply_review(template, status, occurred_at)
@@ -287,6 +290,20 @@ def template_apply_status(
                 obj=template,
                 details={"from": event.from_value, "to": event.to_value, "source": source},
             )
+        # Inside the transaction: campaigns react with the change or not at all (templates_app.signals).
+        announce_template_change(
+            template,
+            TemplateChange(
+                status_from=status_before,
+                status_to=template.status,
+                category_from=category_before,
+                category_to=template.category,
+                approved_version_from=version_before,
+                approved_version_to=template.approved_version_id,
+                source=source,
+                actor=actor,
+            ),
+        )
     return events
 
 
@@ -443,16 +460,35 @@ def _adopt_remote_content(template: MessageTemplate, item: dict, actor: Actor) -
         imported=True,
     )
     if template.status == TemplateStatus.APPROVED:
-        # Same status, new content: approve the imported version directly.
-        version = template.versions.order_by("-number").first()
-        version.review, version.approved_at = VersionReview.APPROVED, timezone.now()
-        version.save(update_fields=["review", "approved_at"])
-        MessageTemplate.objects.filter(pk=template.pk).update(approved_version=version)
-        template.approved_version = version
-        _event(template, actor, "content", "sync", "", f"v{version.number}", version=version)
-        log_activity(
-            actor=actor, action="template.content_changed", obj=template, details={"version": version.number}
-        )
+        # Same status, new content: approve the imported version directly; campaigns that froze the
+        # old content react in the same transaction (templates_app.signals).
+        with transaction.atomic():
+            version = template.versions.order_by("-number").first()
+            version.review, version.approved_at = VersionReview.APPROVED, timezone.now()
+            version.save(update_fields=["review", "approved_at"])
+            previous = template.approved_version_id
+            MessageTemplate.objects.filter(pk=template.pk).update(approved_version=version)
+            template.approved_version = version
+            _event(template, actor, "content", "sync", "", f"v{version.number}", version=version)
+            log_activity(
+                actor=actor,
+                action="template.content_changed",
+                obj=template,
+                details={"version": version.number},
+            )
+            announce_template_change(
+                template,
+                TemplateChange(
+                    status_from=template.status,
+                    status_to=template.status,
+                    category_from=template.category,
+                    category_to=template.category,
+                    approved_version_from=previous,
+                    approved_version_to=version.pk,
+                    source="sync",
+                    actor=actor,
+                ),
+            )
 
 
 def _same_content(ours, theirs) -> bool:

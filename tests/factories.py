@@ -104,3 +104,48 @@ def ledger_event(
     event.set_actor(Actor.system("tests"))
     event.save()
     return event
+
+
+def make_segment(name: str | None = None, rules: dict | None = None):
+    """A segment through the service (so it has its version 1); German contacts by default."""
+    from contacts.segments.services import segment_create
+
+    return segment_create(
+        name=name or f"Segment {next(_segment_numbers)}",
+        rules=rules or {"op": "all", "rules": [{"kind": "country", "in": ["DE"]}]},
+        actor=Actor.system("tests"),
+    )
+
+
+_segment_numbers = iter(range(1, 10**9))
+
+
+def _campaign_template():
+    from templates_app.demo import seed_templates
+
+    return {t.name: t for t in seed_templates(actor=Actor.system("tests"))}["appointment_reminder"]
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A draft of the demo's appointment_reminder (UTILITY, text header) to German contacts; rows
+    only — the workflow's services write authors and transitions."""
+
+    class Meta:
+        model = "messaging.Campaign"
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    template = factory.LazyFunction(_campaign_template)
+    segment = factory.LazyFunction(make_segment)
+    purpose = factory.LazyAttribute(
+        lambda o: "marketing" if o.template.category == "MARKETING" else "service"
+    )
+
+
+class TestNumberFactory(factory.django.DjangoModelFactory):
+    __test__ = False  # a factory, not a test class (pytest collects Test* names)
+
+    class Meta:
+        model = "contacts.TestNumber"
+
+    contact = factory.SubFactory(ContactFactory)
+    label = factory.Sequence(lambda n: f"Staff phone {n}")
