@@ -395,6 +395,18 @@ CONTACT_IMPORT_TASK_SECONDS = _positive(
     "CONTACT_IMPORT_TASK_SECONDS", _read("CONTACT_IMPORT_TASK_SECONDS", env.int, 20)
 )
 
+# --- Campaigns (docs/campaign-content.md) ----------------------------------------------------
+# A header file uploaded to WhatsApp is uploaded again before sending when its media id is older
+# than this many days (Meta keeps uploaded media for 30 days).
+CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS = _positive(
+    "CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS", _read("CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS", env.int, 29)
+)
+if CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS >= 30:
+    raise ImproperlyConfigured(
+        "Environment variable CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS must be below 30 (Meta deletes uploaded "
+        f"media after 30 days), got {CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS}."
+    )
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
