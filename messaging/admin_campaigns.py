@@ -1,0 +1,406 @@
+"""The campaign admin: the list, the draft's form, the read-only page of everything else.
+
+A draft is edited on its change form; saving goes through ``campaign_create`` /
+``campaign_update`` and a refusal lands on the field the service names. From submission on the
+page is read-only (it says why) and shows the workflow's buttons for whoever may press them, the
+preview, and the transition log as a timeline. The process steps — preview, excluded contacts,
+test send, submit/approve/… — are the views of ``messaging.admin_campaign_views``. Campaigns are
+never deleted: the messages sent point at them.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from contacts.models import Purpose
+from core.actors import Actor
+from core.errors import ApplicationError
+from messaging.admin_campaign_preview import figures_cell
+from messaging.admin_campaign_views import (
+    CampaignViewsMixin,
+    schedule_text,
+    status_explanation,
+    user_label,
+)
+from messaging.campaign_models import Campaign, CampaignStatus, HeaderMediaSource, ScheduleKind
+from messaging.campaigns.readiness import schedule_problems
+from messaging.campaigns.workflow import EDITABLE, campaign_create, campaign_update
+from messaging.forms_campaigns import CampaignForm
+
+S = CampaignStatus
+
+
+class AwaitingApprovalFilter(admin.SimpleListFilter):
+    """The Approvers' queue: awaiting approval and not authored by the viewer."""
+
+    title = "queue"
+    parameter_name = "awaiting"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Awaiting my approval")] if request.user.has_perm("messaging.approve_campaign") else []
+
+    def queryset(self, request, queryset):
+        if self.value() != "me":
+            return queryset
+        return (
+            queryset.filter(status=S.PENDING_APPROVAL)
+            .exclude(authors__user=request.user)
+            .exclude(created_by=request.user)
+        )
+
+
+EDIT_FIELDSETS = [
+    (None, {"fields": ["name", "template", "segment"]}),
+    (
+        "Variables",
+        {
+            "fields": ["bindings"],
+            "description": "Each variable of the template, and each button that takes a value, gets its "
+            "value from a contact field, a custom field or a fixed text; a fallback fills in when a "
+            "contact's value is empty (without one, such contacts are left out and counted in the preview).",
+        },
+    ),
+    (
+        "Header media",
+        {
+            "fields": ["header_media_source", "header_media_link", "header_media_file"],
+            "classes": ["campaign-media"],
+            "description": "Only for a template with an image, video or document header: a public https "
+            "link, or a file uploaded to WhatsApp (uploaded again before sending when WhatsApp's copy "
+            "has expired).",
+        },
+    ),
+    (
+        "Sending",
+        {
+            "fields": ["schedule_kind", "send_at", "local_date", "local_time", "latest_send_at", "rate_cap"],
+            "classes": ["campaign-schedule"],
+        },
+    ),
+]
+READ_FIELDSETS = [
+    (None, {"fields": ["name", "status_explained", "template_shown", "segment_shown", "purpose_shown"]}),
+    ("Variables", {"fields": ["bindings_shown", "header_media_shown"]}),
+    ("Sending", {"fields": ["schedule_shown", "rate_cap_shown"]}),
+    (
+        "Who and when",
+        {
+            "fields": [
+                "created_shown",
+                "authors_shown",
+                "submitted_at",
+                "approved_shown",
+                "started_at",
+                "finished_at",
+            ]
+        },
+    ),
+]
+READ_FIELDS = [name for _, options in READ_FIELDSETS for name in options["fields"]]
+
+SOURCE_WORDS = {"field": "contact field", "attribute": "custom field", "literal": "text"}
+
+
+@admin.register(Campaign)
+class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ["name", "status_badge", "template_name", "segment", "schedule", "figures", "updated_at"]
+    list_filter = [AwaitingApprovalFilter, "status"]
+    list_select_related = ["template", "segment"]
+    search_fields = ["name"]
+    date_hierarchy = None
+    change_form_template = "admin/messaging/campaign/change_form.html"
+    change_list_template = "admin/messaging/campaign/change_list.html"
+
+    class Media:
+        css = {"all": ["templates_app/preview.css", "messaging/campaign.css"]}
+
+    # --- who may do what ------------------------------------------------------------------------
+
+    def has_change_permission(self, request, obj=None):
+        """Only a draft changes: from submission on, an Approver approves what they read."""
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.status == S.DRAFT)
+
+    def has_delete_permission(self, request, obj=None):
+        # Messages point at their campaign, and the transition log is evidence: cancel instead.
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def _can_edit(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+
+    def get_fieldsets(self, request, obj=None):
+        return EDIT_FIELDSETS if self._can_edit(request, obj) else READ_FIELDSETS
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if self._can_edit(request, obj) else READ_FIELDS
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if not self._can_edit(request, obj):
+            kwargs["form"] = forms.ModelForm  # the page shows read-only fields only
+        form = super().get_form(request, obj, change, **kwargs)
+        form.actor = Actor.for_user(request.user)
+        return form
+
+    # --- saving through the services -------------------------------------------------------------
+
+    def save_form(self, request, form, change):
+        return form.saved if getattr(form, "saved", None) is not None else form.instance
+
+    def save_model(self, request, obj, form, change):
+        """Written already: the form's check *is* the service (``CampaignFormSaving``)."""
+
+    def save_related(self, request, form, formsets, change):
+        """No related rows are edited here (authors and transitions are the workflow's)."""
+
+    # --- the list -------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("template", "segment", "approved_by")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        label = obj.get_status_display()
+        if obj.status == S.APPROVED:
+            label = "Scheduled" if _scheduled(obj) else "Approved — due"
+        return format_html('<span class="campaign-status campaign-status-{}">{}</span>', obj.status, label)
+
+    @admin.display(description="template", ordering="template__name")
+    def template_name(self, obj):
+        return f"{obj.template.name} ({obj.template.language})"
+
+    @admin.display(description="schedule")
+    def schedule(self, obj):
+        return schedule_text(obj)
+
+    @admin.display(description="preview (receive / excluded)")
+    def figures(self, obj):
+        return figures_cell(obj)
+
+    # --- the read-only page ---------------------------------------------------------------------
+
+    @admin.display(description="status")
+    def status_explained(self, obj):
+        return status_explanation(obj)
+
+    @admin.display(description="template")
+    def template_shown(self, obj):
+        from messaging.campaigns.languages import campaign_content
+
+        try:
+            languages = sorted(campaign_content(obj).languages)
+        except (ApplicationError, KeyError):
+            languages = [obj.template.language]
+        others = [code for code in languages if code != obj.template.language]
+        return format_html(
+            "{} — default language {}{}",
+            obj.template.name,
+            obj.template.language,
+            f"; also sent in {', '.join(others)}" if others else "",
+        )
+
+    @admin.display(description="segment")
+    def segment_shown(self, obj):
+        if obj.segment_version_id:
+            return format_html("{} — version {} frozen at approval", obj.segment, obj.segment_version.version)
+        return format_html("{} (current rules; frozen at approval)", obj.segment)
+
+    @admin.display(description="purpose")
+    def purpose_shown(self, obj):
+        return f"{Purpose(obj.purpose).label} consent needed" if obj.purpose in Purpose.values else "—"
+
+    @admin.display(description="bindings")
+    def bindings_shown(self, obj):
+        rows = []
+        bindings = obj.bindings if isinstance(obj.bindings, dict) else {}
+        for section in ("header", "body", "buttons"):
+            entries = bindings.get(section)
+            if not isinstance(entries, dict):
+                continue
+            for name, entry in entries.items():
+                if not isinstance(entry, dict):
+                    continue
+                where = (
+                    f"button {int(name) + 1}"
+                    if section == "buttons" and str(name).isdigit()
+                    else "{{" + str(name) + "}}"
+                )
+                rows.append(
+                    (
+                        f"{where} ({section})" if section != "buttons" else where,
+                        SOURCE_WORDS.get(entry.get("source"), entry.get("source", "")),
+                        entry.get("value", ""),
+                        entry.get("fallback", "") or "—",
+                        entry.get("format", "") or "as is",
+                    )
+                )
+        if not rows:
+            return "None (the template takes no values)."
+        return format_html(
+            '<table class="campaign-bindings-table"><tr><th>variable</th><th>from</th><th>value</th>'
+            "<th>fallback</th><th>format</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="header media")
+    def header_media_shown(self, obj):
+        if obj.header_media_source == HeaderMediaSource.LINK:
+            return obj.header_media_link
+        if obj.header_media_source == HeaderMediaSource.UPLOAD:
+            uploaded = (
+                f", uploaded to WhatsApp {timezone.localtime(obj.header_media_uploaded_at):%Y-%m-%d %H:%M}"
+                if obj.header_media_uploaded_at
+                else ", not uploaded to WhatsApp yet"
+            )
+            name = obj.header_media_file.name.rsplit("/", 1)[-1]
+            return f"{name} ({obj.header_media_mime or 'type unknown'}){uploaded}"
+        return "—"
+
+    @admin.display(description="schedule")
+    def schedule_shown(self, obj):
+        return schedule_text(obj, long=True)
+
+    @admin.display(description="rate cap")
+    def rate_cap_shown(self, obj):
+        return f"{obj.rate_cap} messages per second at most" if obj.rate_cap else "The global rate."
+
+    @admin.display(description="created")
+    def created_shown(self, obj):
+        return format_html(
+            "{} by {}",
+            timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"),
+            user_label(obj.created_by),
+        )
+
+    @admin.display(description="authors (none of them may approve it)")
+    def authors_shown(self, obj):
+        names = [user_label(a.user) for a in obj.authors.select_related("user").order_by("first_at")]
+        return ", ".join(names) or "—"
+
+    @admin.display(description="approved")
+    def approved_shown(self, obj):
+        if not obj.approved_at:
+            return "—"
+        return f"{timezone.localtime(obj.approved_at):%Y-%m-%d %H:%M} by {user_label(obj.approved_by)}"
+
+
+def _scheduled(campaign) -> bool:
+    from messaging.campaigns.readiness import due_at
+
+    start = due_at(campaign)
+    return start is not None and start > timezone.now()
+
+
+class CampaignFormSaving(CampaignForm):
+    """The draft form whose check is the service itself.
+
+    ``campaign_create`` / ``campaign_update`` decide what a draft may hold; running them inside the
+    form's validation (in a savepoint, undone on refusal) puts their refusal on the field they name,
+    with everything typed kept, instead of a message above an emptied form. The admin's
+    ``save_model`` then has nothing left to write.
+    """
+
+    actor: Actor
+    saved = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        self._check_schedule(cleaned)
+        self._check_media(cleaned)
+        if self.errors:
+            return cleaned
+        fields = {name: cleaned[name] for name in EDITABLE if name in cleaned}
+        _only_what_applies(fields)
+        try:
+            with transaction.atomic():
+                if self.instance.pk:
+                    self.saved = campaign_update(campaign=self.instance, actor=self.actor, **fields)
+                else:
+                    self.saved = campaign_create(actor=self.actor, **fields)
+        except ApplicationError as exc:
+            self.service_error(exc)
+        return cleaned
+
+    def _post_clean(self):
+        # The service validated and saved the campaign; the model's own checks ran there.
+        if self.saved is None:
+            super()._post_clean()
+        else:
+            self.instance = self.saved
+
+    def _check_schedule(self, cleaned):
+        """A schedule in the past is refused when the draft is saved, not only at submission."""
+        candidate = Campaign(
+            **{
+                name: cleaned.get(name)
+                for name in ("schedule_kind", "send_at", "local_date", "local_time", "latest_send_at")
+            }
+        )
+        for problem in schedule_problems(candidate, now=timezone.now(), approving=False):
+            if problem.code == "campaign_schedule_missing":
+                continue  # a draft may leave it open; submission asks for it
+            field = problem.field if problem.field in self.fields else None
+            self.add_error(field, problem.message)
+
+    def _check_media(self, cleaned):
+        """The uploaded file and the link against the template's header (type and size per Meta)."""
+        from messaging.campaigns.languages import template_languages
+        from messaging.campaigns.media import link_problems, media_file_problems
+        from messaging.campaigns.readiness import media_formats
+
+        template = cleaned.get("template")
+        source = cleaned.get("header_media_source")
+        if template is None:
+            return
+        kinds = {kind for kind in media_formats(template_languages(template)).values() if kind}
+        if not kinds:
+            if source:
+                self.add_error(
+                    "header_media_source",
+                    "The template has no image, video or document header: choose no header media.",
+                )
+            return
+        if len(kinds) > 1:
+            return  # readiness names the languages that differ
+        (kind,) = kinds
+        upload = cleaned.get("header_media_file")
+        if source == HeaderMediaSource.UPLOAD and isinstance(upload, UploadedFile):
+            upload.seek(0)
+            _, problems = media_file_problems(
+                header_kind=kind, file=upload, filename=upload.name, size=upload.size
+            )
+            upload.seek(0)
+            for problem in problems:
+                self.add_error("header_media_file", problem)
+        if source == HeaderMediaSource.LINK:
+            for problem in link_problems(header_kind=kind, link=cleaned.get("header_media_link", "")):
+                self.add_error("header_media_link", problem)
+
+
+def _only_what_applies(fields: dict) -> None:
+    """Keep only the schedule and media fields the chosen kinds use, so a value typed for another
+    choice and left behind is never read later (a send time under "as soon as approved")."""
+    kind = fields.get("schedule_kind")
+    if kind != ScheduleKind.AT:
+        fields["send_at"] = None
+    if kind != ScheduleKind.LOCAL:
+        fields["local_date"] = fields["local_time"] = None
+    source = fields.get("header_media_source")
+    if source != HeaderMediaSource.LINK:
+        fields["header_media_link"] = ""
+    upload = fields.get("header_media_file")
+    if source != HeaderMediaSource.UPLOAD or upload is False or upload is None:
+        fields["header_media_file"] = ""  # not an upload, "clear" ticked, or none given
+
+
+CampaignAdmin.form = CampaignFormSaving
