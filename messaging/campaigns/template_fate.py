@@ -31,6 +31,8 @@ LIVE = (S.APPROVED, S.SENDING, S.PAUSED)
 CAUSE = "template"
 
 RETURNED, PAUSED, RESUMED = "returned_to_approval", "paused", "resumed"
+# Judged again after losing a race; each loss means someone else moved the campaign meanwhile.
+ATTEMPTS = 3
 
 
 def on_template_changed(sender, *, template: MessageTemplate, change: TemplateChange, **kwargs) -> None:
@@ -54,33 +56,40 @@ def campaigns_template_fate(*, template: MessageTemplate, source: str = "") -> d
 def campaign_template_fate(*, campaign: Campaign, source: str = "") -> str:
     """Pause, resume or send back to approval as the campaign's templates now stand ('' = nothing).
 
-    A campaign someone else moved a moment ago (the UPDATE found another status) is left as it is.
+    A campaign someone moved between our read and our UPDATE (the dispatcher started it, an
+    Approver paused it) is read again and judged again: the verdict depends on its status.
     """
     actor = Actor.system(f"WhatsApp template verdict ({source})" if source else "WhatsApp template verdict")
+    for _ in range(ATTEMPTS):
+        try:
+            return _apply(campaign, actor)
+        except ApplicationError as exc:
+            if exc.code != "campaign_wrong_status":
+                raise
+            campaign.refresh_from_db()
+    return ""
+
+
+def _apply(campaign: Campaign, actor: Actor) -> str:
+    if campaign.status not in LIVE:
+        return ""
     drift = frozen_template_drift(campaign)
     changed = [d for d in drift if d.kind == CHANGED]
     held = [d for d in drift if d.kind == HOLD]
-    details = {"cause": CAUSE, "templates": {d.language: d.template_id for d in drift}}
-    try:
-        if changed:
-            reason = " ".join(d.message for d in changed) + " It needs approving again."
-            campaign_return_to_approval(campaign=campaign, reason=reason, actor=actor)
-            return RETURNED
-        if held:
-            if campaign.status == S.PAUSED:
-                return ""
-            reason = (
-                " ".join(d.message for d in held) + " It resumes when WhatsApp approves the template again."
-            )
-            campaign_pause(campaign=campaign, actor=actor, reason=reason, details=details)
-            return PAUSED
-        if campaign.status == S.PAUSED and paused_by_template(campaign):
-            campaign_resume(campaign=campaign, actor=actor, details={"cause": CAUSE})
-            return RESUMED
-    except ApplicationError as exc:
-        if exc.code == "campaign_wrong_status":
+    if changed:
+        reason = " ".join(d.message for d in changed) + " It needs approving again."
+        campaign_return_to_approval(campaign=campaign, reason=reason, actor=actor)
+        return RETURNED
+    if held:
+        if campaign.status == S.PAUSED:
             return ""
-        raise
+        reason = " ".join(d.message for d in held) + " It resumes when WhatsApp approves the template again."
+        details = {"cause": CAUSE, "templates": {d.language: d.template_id for d in held}}
+        campaign_pause(campaign=campaign, actor=actor, reason=reason, details=details)
+        return PAUSED
+    if campaign.status == S.PAUSED and paused_by_template(campaign):
+        campaign_resume(campaign=campaign, actor=actor, details={"cause": CAUSE})
+        return RESUMED
     return ""
 
 

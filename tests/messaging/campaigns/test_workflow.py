@@ -27,6 +27,7 @@ from tests.messaging.campaigns.workflow_world import (
     literal,
     status_of,
     transitions,
+    translation,
 )
 
 pytest_plugins = ["tests.messaging.campaigns.workflow_world"]  # its fixtures
@@ -226,33 +227,9 @@ def test_submit_refuses_a_template_paused_since(draft, editor, reminder):
 
 
 def test_submit_refuses_languages_of_different_categories(draft, editor, reminder):
-    german = _translation(reminder, "de", category="MARKETING")
+    german = translation(reminder, "de", category="MARKETING")
     error = submit_refused(draft, editor, "campaign_categories_differ")
     assert german.language in error.message
-
-
-def _translation(template, language, *, category=None):
-    from templates_app.models import MessageTemplate, TemplateVersion
-
-    version = template.approved_version
-    row = MessageTemplate.objects.create(
-        name=template.name,
-        language=language,
-        category=category or template.category,
-        parameter_format=template.parameter_format,
-        status="APPROVED",
-        meta_template_id=f"{template.meta_template_id}{language}",
-    )
-    row.approved_version = TemplateVersion.objects.create(
-        template=row,
-        number=1,
-        category=row.category,
-        parameter_format=row.parameter_format,
-        components=version.components,
-        review="APPROVED",
-    )
-    row.save(update_fields=["approved_version"])
-    return row
 
 
 def test_submit_refuses_a_send_time_in_the_past(draft, editor):

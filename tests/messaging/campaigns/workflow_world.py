@@ -21,6 +21,7 @@ from messaging.campaigns.workflow import (
 )
 from messaging.models import MessageKind, MessageStatus, OutboundMessage
 from templates_app.demo import seed_templates
+from templates_app.models import MessageTemplate, TemplateVersion
 from tests.factories import ContactFactory, UserFactory, make_segment
 
 SYSTEM = Actor.system("tests")
@@ -118,3 +119,26 @@ def campaign_message(campaign: Campaign, *, status=MessageStatus.QUEUED, is_test
     message.set_actor(SYSTEM)
     message.save()
     return message
+
+
+def translation(template, language, *, category=None):
+    """Another language of ``template``, approved, with the same content (and its own category)."""
+    version = template.approved_version
+    row = MessageTemplate.objects.create(
+        name=template.name,
+        language=language,
+        category=category or template.category,
+        parameter_format=template.parameter_format,
+        status="APPROVED",
+        meta_template_id=f"{template.meta_template_id}{language}",
+    )
+    row.approved_version = TemplateVersion.objects.create(
+        template=row,
+        number=1,
+        category=row.category,
+        parameter_format=row.parameter_format,
+        components=version.components,
+        review="APPROVED",
+    )
+    row.save(update_fields=["approved_version"])
+    return row
