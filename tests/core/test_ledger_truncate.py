@@ -16,10 +16,10 @@ from contacts.models import ActivityLogEntry, ConsentEvent, Contact, Segment, Se
 from contacts.services import log_activity
 from core.actors import Actor
 from core.db import ALLOW_TRUNCATE_SETTING, LedgerGuard
-from messaging.models import MessageStatusEvent
+from messaging.models import CampaignTransition, MessageStatusEvent
 from templates_app.models import MessageTemplate, TemplateEvent
 from tests.contacts.test_consent_ledger_immutable import APPEND_ONLY_TABLES, assert_guards_in_place
-from tests.factories import ContactFactory, make_wording, opt_in
+from tests.factories import CampaignFactory, ContactFactory, make_wording, opt_in
 
 LEDGER_TABLES = APPEND_ONLY_TABLES
 
@@ -32,6 +32,7 @@ GUARD_MIGRATIONS = [
     ("templates_app", "0003_truncate_guard"),
     ("messaging", "0005_truncate_guard"),
     ("contacts", "0011_audience_guards_and_roles"),
+    ("messaging", "0008_campaigns"),
 ]
 
 
@@ -50,6 +51,13 @@ def make_ledger_rows() -> None:
     MessageStatusEvent.objects.create(wamid="wamid.ledger-test", status="sent")
     segment = Segment.objects.create(name="Ledger test", rules={"all": []})
     SegmentVersion.objects.create(segment=segment, version=1, rules=segment.rules)
+    CampaignTransition.objects.create(
+        campaign=CampaignFactory(),
+        from_status="draft",
+        to_status="pending_approval",
+        actor_kind="system",
+        actor_label="tests",
+    )
 
 
 def guard_operations(app_label: str, name: str) -> list[LedgerGuard]:
@@ -74,12 +82,13 @@ def fresh_connection():
     return conn
 
 
-def test_the_ledger_tables_are_the_documented_six():
+def test_the_ledger_tables_are_the_documented_ones():
     assert LEDGER_TABLES == [
         "contacts_activitylogentry",
         "contacts_consentevent",
         "contacts_consentwording",
         "contacts_segmentversion",
+        "messaging_campaigntransition",
         "messaging_messagestatusevent",
         "templates_app_templateevent",
     ]
