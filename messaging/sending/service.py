@@ -37,6 +37,8 @@ def send_message(
     text: str | None = None,
     reply_to: InboundMessage | None = None,
     idempotency_key: str | None = None,
+    campaign=None,
+    is_test: bool = False,
 ) -> OutboundMessage:
     """Queue one message, or refuse with an ``ApplicationError`` whose ``code`` says why.
 
@@ -57,6 +59,10 @@ def send_message(
     With an ``idempotency_key``, a second call with the same key (a retry, a double click, a
     concurrent request) returns the message the first one queued and queues nothing: the key is
     unique in the database.
+
+    ``campaign`` names the campaign the message belongs to; ``is_test`` marks a campaign's test
+    send to a staff test number (``messaging.campaigns.test_send``), which passes every check
+    above like any other message — its number needs its own opt-in.
     """
     if idempotency_key:
         existing = OutboundMessage.objects.filter(idempotency_key=idempotency_key).first()
@@ -92,6 +98,8 @@ def send_message(
         reply_to=reply_to,
         next_attempt_at=now,
         idempotency_key=idempotency_key or None,
+        campaign=campaign,
+        is_test=is_test,
     )
     message.set_actor(actor)
     if template is not None:

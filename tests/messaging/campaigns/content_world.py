@@ -114,6 +114,9 @@ PROMO_BINDINGS = {
 }
 
 
+IMAGE_BINDINGS = {key: value for key, value in PROMO_BINDINGS.items() if key != "header"}
+
+
 def campaign(template: MessageTemplate, *, bindings=None, segment_=None, **fields) -> Campaign:
     return Campaign.objects.create(
         name=fields.pop("name", "Spring"),
