@@ -165,6 +165,10 @@ class ImportRow(models.Model):
     language = models.CharField(max_length=8, blank=True)
     country = models.CharField(max_length=2, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
+    # The contact's zone span (contacts/zones.py) from this row's number and time zone, computed
+    # when the number is parsed: applying writes it with the contact, without parsing again.
+    zone_earliest = models.CharField(max_length=64, blank=True)
+    zone_latest = models.CharField(max_length=64, blank=True)
     tags = models.JSONField(default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     clear = models.JSONField(default=list, blank=True, help_text="Fields a blank cell clears.")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from contacts.phones import equivalent_numbers, normalize_phone
 from contacts.services import log_activity
+from contacts.zones import refresh_zone_spans, zone_span
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -46,6 +47,7 @@ def contact_change_phone(
         if change is None:
             return contact
         Contact.objects.filter(pk=current.pk).update(**change, updated_at=timezone.now())
+        refresh_zone_spans([current.pk])
         old = {name: getattr(current, name) for name in ("phone", "wa_id", "user_id")}
         unreachable = current.not_on_whatsapp_since
         details = {
@@ -62,6 +64,9 @@ def contact_change_phone(
         log_activity(actor=actor, action="contact.phone_changed", obj=current, details=details)
     for name, value in change.items():
         setattr(contact, name, value)
+    contact.zone_earliest, contact.zone_latest = zone_span(
+        phone=contact.phone, wa_id=contact.wa_id, time_zone=contact.time_zone
+    )
     return contact
 
 

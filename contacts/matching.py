@@ -22,6 +22,7 @@ from contacts.merging import consent_event_copy, contact_merge, has_address, sur
 from contacts.models import ActivityLogEntry, ConsentAction, Contact
 from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_phone, phone_for_wa_id
 from contacts.services import log_activity
+from contacts.zones import refresh_zone_spans, zone_span
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -133,9 +134,11 @@ def contact_adopt_wa_id(*, contact: Contact, wa_id: str, actor: Actor) -> Contac
         try:
             with transaction.atomic():
                 Contact.objects.filter(pk=contact.pk).update(wa_id=wa_id, updated_at=timezone.now())
+                refresh_zone_spans([contact.pk])  # a contact known by wa_id only is placed by it
         except IntegrityError:
             return contact_adopt_wa_id(contact=contact, wa_id=wa_id, actor=actor)  # taken meanwhile
         contact.wa_id = wa_id
+        _zones_on(contact)
         return contact
     people = {c.pk: c for c in (_live(contact), _live(holder))}
     if len(people) == 1:
@@ -223,6 +226,7 @@ def _number_reassigned(holder: Contact, *, to: Contact, wa_id: str, actor: Actor
         Contact.objects.filter(pk=holder.pk).update(
             phone=None, wa_id=None, number_reassigned_at=timezone.now(), updated_at=timezone.now()
         )
+        refresh_zone_spans([holder.pk])  # no number left: its own time zone, or nothing known
         why = {"number_reassigned": {"from_contact_id": holder.pk, "to_contact_id": to.pk}}
         opt_outs = holder.consent_events.filter(action=ConsentAction.OPT_OUT).order_by("effective_at", "id")
         copied = []
@@ -370,7 +374,18 @@ def _fill_in(contact: Contact, *, wa_id: str, user_id: str, profile_name: str) -
     try:
         with transaction.atomic():
             Contact.objects.filter(pk=contact.pk).update(**changes, updated_at=timezone.now())
+            if {"phone", "wa_id"} & set(changes):
+                refresh_zone_spans([contact.pk])
     except IntegrityError:
         return  # another worker gave the identifier to a row meanwhile; the next message tries again
     for name, value in changes.items():
         setattr(contact, name, value)
+    _zones_on(contact)
+
+
+def _zones_on(contact: Contact) -> None:
+    """The zone span on an instance whose identifiers were just written with ``UPDATE`` (the
+    database's was refreshed alike: ``contacts.zones``)."""
+    contact.zone_earliest, contact.zone_latest = zone_span(
+        phone=contact.phone, wa_id=contact.wa_id, time_zone=contact.time_zone
+    )

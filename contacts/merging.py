@@ -20,6 +20,7 @@ from contacts.models import ConsentEvent, ConsentSource, ConsentStatus, Contact,
 from contacts.selectors import DECIDING_ORDER, decide_among, origin_of
 from contacts.services import log_activity, record_consent
 from contacts.signals import contact_merge_previewed, contact_merged
+from contacts.zones import refresh_zone_spans, zone_span
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -104,6 +105,8 @@ def contact_merge(*, survivor: Contact, merged: Contact, actor: Actor, reason: s
         address_moved = _move_address(survivor, merged, now)
         carried = _carry_consent(survivor, merged, actor, reason)
         details, tags, attributes = _copy_details(survivor, merged, now)
+        if address_moved or "time_zone" in details:
+            _refresh_zones(survivor, merged)
         moved: dict[str, int] = {}
         for _receiver, answer in contact_merged.send(
             sender=Contact, survivor=survivor, merged=merged, actor=actor
@@ -328,6 +331,16 @@ def _move_address(survivor: Contact, merged: Contact, now) -> dict[str, str]:
             setattr(merged, name, None)
             setattr(survivor, name, value)
     return moving
+
+
+def _refresh_zones(*contacts: Contact) -> None:
+    """The zone spans of rows whose number or time zone the merge changed with ``UPDATE``
+    (``contacts.zones``), in the database and on the instances the caller holds."""
+    refresh_zone_spans(contact.pk for contact in contacts)
+    for contact in contacts:
+        contact.zone_earliest, contact.zone_latest = zone_span(
+            phone=contact.phone, wa_id=contact.wa_id, time_zone=contact.time_zone
+        )
 
 
 # --- Details, tags, attributes ---------------------------------------------------------------------

@@ -76,25 +76,25 @@ def parse_phone_number(raw: str, *, region: str | None = None) -> phonenumbers.P
     raise _invalid(number, raw)
 
 
-def parse_phone_forms(raw: str, *, region: str | None = None) -> tuple[phonenumbers.PhoneNumber, str, str]:
-    """(the valid number, its E.164 form, its other form or "") of what a person typed, or
-    InvalidPhoneNumber: ``parse_phone_number`` and ``other_form_of`` with one parse and one check.
+def parse_phone_forms(
+    raw: str, *, region: str | None = None
+) -> tuple[phonenumbers.PhoneNumber, str, str, int]:
+    """(the valid number, its E.164 form, its other form or "", its type) of what a person typed,
+    or InvalidPhoneNumber: ``parse_phone_number`` and ``other_form_of`` with one parse and one check.
 
-    Only Brazilian and Mexican numbers have another form. For those (calling codes of one
-    country each) the number's type is looked up once: it says both whether the number is valid
-    (any type) and whether it is a mobile, which ``is_valid_number`` and ``number_type`` would
-    each look up again. Every other number is checked as ``parse_phone_number`` does and has no
-    other form to look for.
+    The number's type is looked up once: it says whether the number is valid (any type is; the
+    look-up ``is_valid_number`` makes), whether a Brazilian or Mexican number is a mobile (only
+    those have another form), and where the number is (``contacts.zones.number_span``), which
+    ``is_valid_number``, ``number_type`` and phonenumbers' time zones would each look up again.
     """
     number = _parsed(raw, region)
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        raise _invalid(number, raw)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if number.country_code in _OTHER_FORM_CODES:
-        kind = phonenumbers.number_type(number)
-        if kind != PhoneNumberType.UNKNOWN:
-            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            return number, e164, _other_form(e164[1:], own_mobile=kind in _MOBILE) or ""
-    elif phonenumbers.is_valid_number(number):
-        return number, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
-    raise _invalid(number, raw)
+        return number, e164, _other_form(e164[1:], own_mobile=kind in _MOBILE) or "", kind
+    return number, e164, "", kind
 
 
 def _parsed(raw: str, region: str | None) -> phonenumbers.PhoneNumber:

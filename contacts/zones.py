@@ -15,7 +15,9 @@ zones that move across each other with daylight saving are minutes apart in the 
 matters. Both are empty when nothing is known; readers then use the site's ``TIME_ZONE``.
 
 Every write path that changes ``phone``, ``wa_id`` or ``time_zone`` refreshes them: ``Contact.save``
-through :func:`zone_span`, set-based writers through :func:`refresh_zone_spans`.
+through :func:`zone_span`, writers that ``UPDATE`` a few contacts (merges, WhatsApp's identity
+answers, phone changes) through :func:`refresh_zone_spans`, and an import with the span staging
+computed for each row from the number it parsed (:func:`number_span`), in its INSERT and UPDATE.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+from phonenumbers.phonenumberutil import is_number_type_geographical
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from contacts.phones import equivalent_numbers, time_zones_for_phone
 
@@ -48,17 +55,57 @@ def span_of(zones: Iterable[str]) -> tuple[str, str]:
     return known[-1], known[0]
 
 
+@lru_cache(maxsize=512)
+def _span_of_zones(zones: tuple[str, ...]) -> tuple[str, str]:
+    return span_of(zone for zone in zones if zone != phone_timezone.UNKNOWN_TIMEZONE)
+
+
 def zone_span(*, phone: str | None, wa_id: str | None, time_zone: str | None) -> tuple[str, str]:
-    """(earliest, latest) for a contact with these identifiers (see the module docstring)."""
+    """(earliest, latest) for a contact with these identifiers (see the module docstring).
+
+    A wa_id alone is read in each of its forms until one has zones: Meta's form of a Brazilian
+    mobile without its ninth digit (or a Mexican one with the 1) is not a valid number, and has
+    none of its own.
+    """
     if time_zone:
         return span_of([time_zone])
-    number = phone or (equivalent_numbers(wa_id)[0] if equivalent_numbers(wa_id) else "")
-    if not number:
-        return "", ""
-    try:
-        return span_of(time_zones_for_phone(number))
-    except Exception:  # a wa_id phonenumbers cannot parse: nothing is known
-        return "", ""
+    numbers = [phone] if phone else equivalent_numbers(wa_id)
+    for number in numbers:
+        try:
+            span = _span_of_zones(time_zones_for_phone(number))
+        except phonenumbers.NumberParseException:  # nothing phonenumbers can read: nothing known
+            continue
+        if span != ("", ""):
+            return span
+    return "", ""
+
+
+def number_span(number: phonenumbers.PhoneNumber, e164: str, kind: int) -> tuple[str, str]:
+    """``zone_span`` of a valid number just parsed, whose type (``number_type``) is known.
+
+    phonenumbers' ``time_zones_for_number`` looks the type up again, which costs as much as the
+    validity check the parse made: an import reads a hundred thousand numbers. With the type
+    given, the zones are a dictionary look-up: the number's longest listed prefix for a fixed
+    line (or a mobile where mobiles are local), else its calling code's.
+    """
+    if not is_number_type_geographical(kind, number.country_code):
+        return _country_span(number.country_code)
+    digits = e164[1:]
+    for size in range(min(TIMEZONE_LONGEST_PREFIX, len(digits)), 0, -1):
+        zones = TIMEZONE_DATA.get(digits[:size])
+        if zones is not None:
+            return _span_of_zones(zones)
+    return "", ""
+
+
+@lru_cache(maxsize=512)
+def _country_span(country_code: int) -> tuple[str, str]:
+    code = str(country_code)
+    for size in range(TIMEZONE_LONGEST_PREFIX + 1, 1, -1):  # as phonenumbers looks a code up
+        zones = TIMEZONE_DATA.get(code[:size])
+        if zones is not None:
+            return _span_of_zones(zones)
+    return "", ""
 
 
 def refresh_zone_spans(contact_ids: Iterable[int]) -> int:

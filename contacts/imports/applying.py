@@ -36,6 +36,7 @@ from django.utils import timezone
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from contacts.consent_bulk import current_consent_refresh_bulk, lock_contacts
+from contacts.imports import mapping as mapping_rules
 from contacts.imports import validation
 from contacts.models import (
     ConsentAction,
@@ -48,6 +49,7 @@ from contacts.models import (
     Purpose,
 )
 from contacts.services import log_activity
+from contacts.zones import refresh_zone_spans
 from core.actors import Actor
 from core.errors import ApplicationError
 
@@ -387,18 +389,19 @@ class _Sql:
             return max(cursor.rowcount, 0)
 
     def insert_contacts(self) -> int:
-        """A contact for each new row: the number and the fields given; custom fields the row gives
-        as null (a blank cell mapped "clear") are left out."""
+        """A contact for each new row: the number and the fields given, and the zone span staging
+        computed from them; custom fields the row gives as null (a blank cell mapped "clear") are
+        left out."""
         where, params = self._where(ImportRowStatus.NEW, applied=False)
         return self._execute(
             f"""
             INSERT INTO contacts_contact (phone, first_name, last_name, language, country, time_zone,
-                attributes, whatsapp_profile_name, created_at, updated_at)
+                zone_earliest, zone_latest, attributes, whatsapp_profile_name, created_at, updated_at)
             SELECT r.phone, r.first_name, r.last_name, r.language,
                 COALESCE(
                     NULLIF(r.country, ''), cc1.region, cc2.region, cc3.region, {self.spell["at_line"]}, ''
                 ),
-                r.time_zone, {self.spell["without_nulls"]}, '', %s, %s
+                r.time_zone, r.zone_earliest, r.zone_latest, {self.spell["without_nulls"]}, '', %s, %s
             FROM contacts_importrow r
                 LEFT JOIN {_CODES} AS cc1 ON cc1.code = substr(r.phone, 2, 1)
                 LEFT JOIN {_CODES} AS cc2 ON cc2.code = substr(r.phone, 2, 2)
@@ -463,20 +466,47 @@ class _Sql:
     def update_contacts(self) -> int:
         """The fields of matched contacts that the row changes (its ``changes``, as the preview
         showed them and as judged again for this chunk) take the row's value, an empty one when
-        the row clears the field; custom fields merge into the contact's."""
+        the row clears the field; custom fields merge into the contact's.
+
+        A time zone given makes the zone span that zone (staging's span of the row is it); a time
+        zone cleared leaves the contact's own numbers to say, so those few contacts' spans are
+        computed again (``zones.refresh_zone_spans``). The import never changes a known contact's
+        phone or WhatsApp id.
+        """
         where, params = self._where(ImportRowStatus.UPDATE)
         has_key = self.spell["has_key"].format(col="r.changes")
         assignments = ", ".join(
             f"{field} = CASE WHEN {has_key} THEN r.{field} ELSE c.{field} END" for field in FIELDS
         )
-        return self._execute(
+        zone_given = f"{has_key} AND r.time_zone <> ''"
+        spans = ", ".join(
+            f"{end} = CASE WHEN {zone_given} THEN r.{end} ELSE c.{end} END"
+            for end in ("zone_earliest", "zone_latest")
+        )
+        updated = self._execute(
             f"""
             UPDATE contacts_contact AS c
-            SET {assignments}, attributes = {self.spell["merge"]}, updated_at = %s
+            SET {assignments}, {spans}, attributes = {self.spell["merge"]}, updated_at = %s
             FROM contacts_importrow r
             WHERE r.contact_id = c.id AND {where}
             """,
-            [*FIELDS, self.now, *params],
+            [*FIELDS, "time_zone", "time_zone", self.now, *params],
+        )
+        if self._clears("time_zone"):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT r.contact_id FROM contacts_importrow r "
+                    f"WHERE {where} AND {has_key} AND r.time_zone = ''",
+                    [*params, "time_zone"],
+                )
+                refresh_zone_spans(contact_id for (contact_id,) in cursor.fetchall())
+        return updated
+
+    def _clears(self, field: str) -> bool:
+        """Whether the mapping lets a blank cell clear ``field``."""
+        return any(
+            column.get("field") == field and column.get("blank") == mapping_rules.CLEAR
+            for column in (self.contact_import.mapping or {}).get("columns", [])
         )
 
     def write_tags(self) -> None:

@@ -55,6 +55,7 @@ from contacts.phones import (
     parse_phone_forms,
 )
 from contacts.services import FUTURE_TOLERANCE
+from contacts.zones import number_span, zone_span
 
 # The staging table's columns in the order COPY writes them.
 COLUMNS = (
@@ -69,6 +70,8 @@ COLUMNS = (
     "language",
     "country",
     "time_zone",
+    "zone_earliest",
+    "zone_latest",
     "tags",
     "attributes",
     "clear",
@@ -167,6 +170,8 @@ class RowParser:
             "language": "",
             "country": "",
             "time_zone": "",
+            "zone_earliest": "",
+            "zone_latest": "",
             "tags": [],
             "attributes": {},
             "clear": [],
@@ -211,6 +216,8 @@ class RowParser:
                     row["clear"].append(field)
                 continue
             row[field] = self._field(field, text, column)
+        if row["time_zone"]:  # the contact's own zone wins over its number's (contacts/zones.py)
+            row["zone_earliest"] = row["zone_latest"] = row["time_zone"]
         if row["country"] and number is not None and not _of_country(number, row["country"]):
             raise _Refusal(
                 "country_mismatch",
@@ -232,7 +239,7 @@ class RowParser:
         if not text:
             raise _Refusal("phone_missing", f"Column “{column}” is empty: each row needs a phone number.")
         try:
-            number, e164, other_form = parse_phone_forms(text, region=self.region)
+            number, e164, other_form, kind = parse_phone_forms(text, region=self.region)
         except InvalidPhoneNumber as exc:
             # A form only WhatsApp uses (a Brazilian mobile without its ninth digit, a Mexican one
             # with the 1 after +52): the person's number is its valid form.
@@ -241,10 +248,12 @@ class RowParser:
                 raise _Refusal("invalid_phone", f"Column “{column}”: {exc.message}") from exc
             row["phone"] = row["match_key"] = valid
             row["other_form"] = next(f for f in equivalent_numbers(valid) if f != valid)
+            row["zone_earliest"], row["zone_latest"] = zone_span(phone=valid, wa_id=None, time_zone=None)
             return phonenumbers.parse(valid)
         # A valid number is its own match key (contacts.phones.match_key): no second parse.
         row["phone"] = row["match_key"] = e164
         row["other_form"] = other_form
+        row["zone_earliest"], row["zone_latest"] = number_span(number, e164, kind)
         return number
 
     def _field(self, field: str, text: str, column: int) -> str:
@@ -505,6 +514,8 @@ def _fields(row: dict, memo: dict, escape: dict | None = None) -> list[str]:
         row["language"],
         row["country"],
         row["time_zone"],
+        row["zone_earliest"],
+        row["zone_latest"],
         _json(row["tags"]),
         _json(row["attributes"]),
         _json(row["clear"]),
