@@ -87,7 +87,7 @@ def preview_rows(campaign: Campaign, preview: CampaignPreview) -> dict:
             )
     receive = preview.will_receive
     languages = [
-        {"label": f"{LANGUAGE_NAMES.get(code, code)} ({code})", "count": count, "pct": _pct(count, receive)}
+        {"label": LANGUAGE_NAMES.get(code, code), "count": count, "pct": _pct(count, receive)}
         for code, count in sorted(preview.languages.items(), key=lambda item: (-item[1], item[0]))
     ]
     return {
@@ -127,9 +127,14 @@ def _timing(preview: CampaignPreview) -> list[tuple[str, str]]:
         rows.append(
             (
                 "Messaging-limit budget",
-                f"{preview.messaging_limit:,} people per 24 hours; {preview.budget_used:,} used; "
-                f"this campaign needs {preview.budget_needed:,} ({preview.budget_free:,} more cost "
-                "nothing: their window is open or they were counted already)",
+                f"{preview.messaging_limit:,} people per 24 hours, {preview.budget_used:,} used; "
+                f"this campaign uses {preview.budget_needed:,}"
+                + (
+                    f" (and {preview.budget_free:,} more cost nothing: their window is open or they "
+                    "were counted already)"
+                    if preview.budget_free
+                    else ""
+                ),
             )
         )
         if preview.budget_days > 1:

@@ -31,7 +31,7 @@ from messaging.admin_campaign_preview import (
 from messaging.campaign_models import Campaign, CampaignStatus, CampaignTransition, ScheduleKind
 from messaging.campaigns.bindings import BINDABLE_FIELDS, template_slots
 from messaging.campaigns.eligibility import campaign_members
-from messaging.campaigns.languages import campaign_template_check, template_languages
+from messaging.campaigns.languages import campaign_content, campaign_template_check, template_languages
 from messaging.campaigns.personalise import campaign_bubble
 from messaging.campaigns.preview import sample_recipients
 from messaging.campaigns.readiness import due_at, first_send_at, media_formats
@@ -127,35 +127,33 @@ def status_explanation(campaign: Campaign):
     status = campaign.status
     reason = campaign.status_reason
     if status == S.DRAFT:
-        text = (
-            "Draft: only Editors with the right to change campaigns edit it; submit it when it is complete."
-        )
+        text = "Editors change it here; submit it when it is complete."
     elif status == S.PENDING_APPROVAL:
         text = (
-            "Awaiting approval: read-only, so the Approver approves exactly what they read. An Approver "
-            "who is not among its authors approves or rejects it; an Editor may withdraw it to edit it."
+            "Read-only, so the Approver approves exactly what they read. An Approver who is not among "
+            "its authors approves or rejects it; an Editor may withdraw it to edit it."
         )
     elif status == S.APPROVED:
         start = due_at(campaign)
         if start is not None and start > timezone.now():
             text = (
-                f"Approved and scheduled: it starts {timezone.localtime(start):%Y-%m-%d %H:%M}. "
+                f"Scheduled: it starts {timezone.localtime(start):%Y-%m-%d %H:%M}. "
                 "Read-only: what was approved is frozen."
             )
         else:
             text = (
-                "Approved and due: it starts as soon as the dispatcher picks it up. "
+                "Due: it starts as soon as the dispatcher picks it up. "
                 "Read-only: what was approved is frozen."
             )
     elif status == S.SENDING:
-        text = "Sending: read-only. It can be paused or cancelled."
+        text = "Read-only. It can be paused or cancelled."
     elif status == S.PAUSED:
         was = S(campaign.paused_from).label.lower() if campaign.paused_from else "approved"
-        text = f"Paused (it was {was}); an Approver resumes or cancels it."
+        text = f"It was {was}; an Approver resumes or cancels it."
     elif status == S.COMPLETED:
-        text = "Completed: nothing is queued or sending any more. Duplicate it to send it again."
+        text = "Nothing is queued or sending any more. Duplicate it to send it again."
     else:
-        text = "Cancelled: nothing more is sent. Duplicate it to send it again."
+        text = "Nothing more is sent. Duplicate it to send it again."
     if reason:
         return format_html("<strong>{}</strong> — {}<br><em>Why: {}</em>", S(status).label, text, reason)
     return format_html("<strong>{}</strong> — {}", S(status).label, text)
@@ -381,8 +379,11 @@ class CampaignViewsMixin:
             if contact is None:
                 chosen_error = "That contact is not a member of the campaign's segment."
             else:
-                chosen = (contact, self._bubble(campaign, contact))
-        bubbles = [(c, self._bubble(campaign, c)) for c in sample_recipients(campaign, BUBBLES_SHOWN)]
+                chosen = (contact, self._bubble(campaign, contact), self._language(campaign, contact))
+        bubbles = [
+            (c, self._bubble(campaign, c), c.send_language)
+            for c in sample_recipients(campaign, BUBBLES_SHOWN)
+        ]
         steps, notes = workflow_buttons(request.user, campaign)
         context = self._context(
             request,
@@ -401,6 +402,13 @@ class CampaignViewsMixin:
             may_test_send=request.user.has_perm(TEST_SEND),
         )
         return TemplateResponse(request, "admin/messaging/campaign/preview.html", context)
+
+    @staticmethod
+    def _language(campaign, contact) -> str:
+        try:
+            return campaign_content(campaign).language_for_contact(contact.language)
+        except ApplicationError:
+            return ""
 
     @staticmethod
     def _bubble(campaign, contact) -> str:

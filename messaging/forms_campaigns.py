@@ -109,7 +109,7 @@ class CampaignForm(forms.ModelForm):
         widget=forms.Textarea(
             attrs={"rows": 8, "cols": 80, "spellcheck": "false", "class": "campaign-bindings vLargeTextField"}
         ),
-        help_text="Where each variable's value comes from; the editor below writes this for you.",
+        help_text="Where each variable's value comes from; the editor above writes this for you.",
     )
 
     header_media_link = forms.URLField(

@@ -7,8 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from contacts.demo import seed_contacts
+from contacts.models import Segment
+from contacts.segments.services import segment_create
 from core.actors import Actor
 from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, SUPPORT
+from messaging.campaign_models import Campaign
+from messaging.campaigns.workflow import campaign_create, campaign_submit
 from templates_app.demo import seed_templates, write_sandbox_seed
 
 # The Procfile starts the sandbox with --seed-file pointing here.
@@ -24,8 +28,48 @@ DEMO_USERS = [
 ]
 
 
+# The campaign waiting for the demo Approver: written and submitted by the demo Editor.
+DEMO_SEGMENT = "Newsletter subscribers"
+DEMO_CAMPAIGN = "Spring promotion to newsletter subscribers"
+DEMO_CAMPAIGN_BINDINGS = {
+    "body": {
+        "1": {"source": "field", "value": "first_name", "fallback": "there", "format": ""},
+        "2": {"source": "literal", "value": "Sunday", "fallback": "", "format": ""},
+    },
+    "buttons": {"2": {"source": "literal", "value": "SPRING20", "fallback": "", "format": ""}},
+}
+DEMO_CAMPAIGN_IMAGE = "https://shop.example/images/spring.jpg"
+
+
 def demo_password(username: str) -> str:
     return f"{username}-demo-2026"
+
+
+def seed_campaign(*, editor, templates) -> Campaign:
+    """The spring promotion to the newsletter's readers, submitted by the Editor: it waits for the
+    demo Approver (who is not among its authors). Its preview shows who is left out and why (an
+    opt-out, no marketing opt-in)."""
+    campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first()
+    if campaign is not None:
+        return campaign
+    actor = Actor.for_user(editor)
+    segment = Segment.objects.filter(name=DEMO_SEGMENT).first() or segment_create(
+        name=DEMO_SEGMENT,
+        description="Contacts tagged Newsletter.",
+        rules={"op": "all", "rules": [{"kind": "tag", "tag": "Newsletter"}]},
+        actor=actor,
+    )
+    promotion = next(t for t in templates if t.name == "spring_promotion")
+    campaign = campaign_create(
+        actor=actor,
+        name=DEMO_CAMPAIGN,
+        template=promotion,
+        segment=segment,
+        bindings=DEMO_CAMPAIGN_BINDINGS,
+        header_media_source="link",
+        header_media_link=DEMO_CAMPAIGN_IMAGE,
+    )
+    return campaign_submit(campaign=campaign, actor=actor)
 
 
 class Command(BaseCommand):
@@ -47,8 +91,12 @@ class Command(BaseCommand):
             actor = Actor.system("demo seed")
             created = seed_contacts(actor=actor)
             templates = seed_templates(actor=actor)
+            campaign = seed_campaign(editor=User.objects.get(username="editor"), templates=templates)
         write_sandbox_seed(SANDBOX_SEED_FILE, templates)
-        self.stdout.write(f"Demo data: {created} new contacts, {len(templates)} approved templates.\n")
+        self.stdout.write(
+            f"Demo data: {created} new contacts, {len(templates)} approved templates, the campaign "
+            f"“{campaign}” ({campaign.get_status_display().lower()}: log in as approver to approve it).\n"
+        )
         self.stdout.write(self.style.SUCCESS("Admin: http://127.0.0.1:8000/admin/ — demo logins:"))
         for username, role in DEMO_USERS:
             self.stdout.write(f"  {username:<14} {demo_password(username):<26} {role or 'superuser'}")
