@@ -15,7 +15,7 @@ from contacts.models import Segment, SegmentVersion
 from contacts.segments.services import segment_rules_resolved
 from messaging.campaign_models import Campaign
 from messaging.campaigns.languages import content_snapshot
-from messaging.campaigns.readiness import first_send_at
+from messaging.campaigns.schedule import first_send_at
 from templates_app.models import Category, MessageTemplate, TemplateStatus
 
 # Meta's quality verdicts that end by themselves: the template comes back APPROVED with its content.
@@ -23,7 +23,7 @@ QUALITY_HOLDS = frozenset({TemplateStatus.PAUSED, TemplateStatus.FLAGGED})
 HOLD, CHANGED = "hold", "changed"
 
 
-def campaign_freeze(campaign: Campaign) -> tuple[dict, SegmentVersion]:
+def campaign_freeze(campaign: Campaign, *, now: datetime) -> tuple[dict, SegmentVersion]:
     """The ``frozen`` document and the segment's current version, read now.
 
     Layout: ``default_language``, ``languages`` {code: template_id, version_id, category,
@@ -52,7 +52,8 @@ def campaign_freeze(campaign: Campaign) -> tuple[dict, SegmentVersion]:
             "local_date": _iso(campaign.local_date),
             "local_time": _iso(campaign.local_time),
             "latest_send_at": _iso(campaign.latest_send_at),
-            "first_send_at": _iso(first_send_at(campaign)),
+            # When the first member may get it, never before approval (messaging.campaigns.schedule).
+            "first_send_at": _iso(first_send_at(campaign, now=now)),
         },
     )
     return frozen, version

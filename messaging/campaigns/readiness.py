@@ -19,6 +19,7 @@ from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, HeaderMediaSource, ScheduleKind
 from messaging.campaigns.bindings import binding_problems
 from messaging.campaigns.languages import campaign_template_check, template_languages
+from messaging.campaigns.media import header_media_problems
 from templates_app.components import MEDIA_HEADER_FORMATS, header_format, header_of
 
 # Clocks run from UTC-12 to UTC+14: a local time comes first at +14 and last at -12.
@@ -133,11 +134,8 @@ def media_formats(languages: dict) -> dict[str, str]:
 
 
 def _media_problems(campaign: Campaign, languages: dict) -> list[Problem]:
-    """Presence only: a media template needs a link or a file, a text template neither.
-
-    The file's type and size against Meta's limits are the media module's to check
-    (``messaging.campaigns.media``), called here when it offers ``header_media_problems``.
-    """
+    """A media template needs a link or a file, a text template neither; the link's or the file's
+    type and size against Meta's limits are the media module's to judge."""
     formats = media_formats(languages)
     kinds = set(formats.values())
     if len(kinds) > 1:
@@ -172,19 +170,13 @@ def _media_problems(campaign: Campaign, languages: dict) -> list[Problem]:
                 "header_media_source",
             )
         ]
-    return _media_module_problems(campaign, kind)
+    return _media_file_problems(campaign, kind)
 
 
-def _media_module_problems(campaign: Campaign, kind: str) -> list[Problem]:
-    try:
-        from messaging.campaigns import media
-    except ImportError:
-        return []
-    check = getattr(media, "header_media_problems", None)
-    if check is None:
-        return []
+def _media_file_problems(campaign: Campaign, kind: str) -> list[Problem]:
     return [
-        Problem("campaign_media_invalid", text, "header_media_file") for text in check(campaign, kind=kind)
+        Problem("campaign_media_invalid", text, "header_media_file")
+        for text in header_media_problems(campaign, kind=kind)
     ]
 
 
@@ -200,8 +192,11 @@ def local_instant_bounds(campaign: Campaign) -> tuple[datetime, datetime] | None
 
 
 def first_send_at(campaign: Campaign) -> datetime | None:
-    """When the campaign's sending may begin: its send time, the first clock to reach its local
-    time, or None for "as soon as it is approved"."""
+    """When sending could begin at the earliest, whoever the recipients: the send time, the first
+    clock anywhere to reach a local time (UTC+14), or None for "as soon as it is approved".
+
+    ``messaging.campaigns.schedule.first_send_at`` is the same for the campaign's members (their
+    zones); approval freezes that one (``frozen["schedule"]["first_send_at"]``)."""
     if campaign.schedule_kind == ScheduleKind.AT:
         return campaign.send_at
     if campaign.schedule_kind == ScheduleKind.LOCAL:
@@ -211,11 +206,13 @@ def first_send_at(campaign: Campaign) -> datetime | None:
 
 
 def due_at(campaign: Campaign) -> datetime | None:
-    """When an approved campaign is due: its first send time, or its approval if that came later
-    (a campaign approved after its scheduled time starts at approval)."""
+    """When an approved campaign is due: the first send time approval froze (its members' first
+    local moment, never before the approval), else its schedule's, or its approval if later — a
+    campaign approved after its scheduled time starts at approval. None before approval."""
     if campaign.approved_at is None:
         return None
-    start = first_send_at(campaign)
+    frozen = ((campaign.frozen or {}).get("schedule") or {}).get("first_send_at")
+    start = datetime.fromisoformat(frozen) if frozen else first_send_at(campaign)
     return max(start, campaign.approved_at) if start is not None else campaign.approved_at
 
 

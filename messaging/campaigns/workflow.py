@@ -234,7 +234,7 @@ def campaign_approve(*, campaign: Campaign, actor: Actor, now: datetime | None =
     expect_status(current, {S.PENDING_APPROVAL}, "approved")
     readiness = campaign_readiness(current, now=now, approving=True)
     readiness.refuse(current, doing="approved")
-    frozen, segment_version = campaign_freeze(current)
+    frozen, segment_version = campaign_freeze(current, now=now)
     frozen["purpose"] = readiness.purpose
     with transaction.atomic():
         # The same submission the checks read: a withdrawal, edit and new submission in between

@@ -24,8 +24,8 @@ def test_two_approvers_at_once_one_wins_the_other_is_told(pending, approver, sec
     both_checked = threading.Barrier(2, timeout=30)
     real_freeze = workflow.campaign_freeze
 
-    def freeze_when_both_have_checked(campaign):
-        frozen = real_freeze(campaign)
+    def freeze_when_both_have_checked(campaign, **kwargs):
+        frozen = real_freeze(campaign, **kwargs)
         both_checked.wait()
         return frozen
 

@@ -1,6 +1,7 @@
 """An approved campaign's life: start, pause, resume, cancel, back to approval, complete, when it is due."""
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -64,15 +65,19 @@ def test_a_campaign_is_not_started_before_it_is_due(draft, editor, approver):
     assert campaign_start(campaign=campaign, now=at).status == S.SENDING
 
 
-def test_a_local_time_campaign_is_due_when_the_first_clock_reaches_it(draft, editor, approver):
+def test_a_local_time_campaign_is_due_when_its_first_member_s_clock_reaches_it(
+    draft, editor, approver, germans
+):
     day = (timezone.now() + timedelta(days=3)).date()
     campaign_update(
         campaign=draft, actor=as_actor(editor), schedule_kind="local", local_date=day, local_time="10:00"
     )
     campaign_submit(campaign=draft, actor=as_actor(editor))
     campaign = campaign_approve(campaign=draft, actor=as_actor(approver))
-    # 10:00 on a UTC+14 clock (Kiritimati) is 20:00 UTC the day before.
-    first = datetime.combine(day, time(10, 0), tzinfo=UTC) - timedelta(hours=14)
+    # Every member has a German number: 10:00 in Berlin.
+    assert {(c.zone_earliest, c.zone_latest) for c in germans} == {("Europe/Berlin", "Europe/Berlin")}
+    first = datetime.combine(day, time(10, 0), tzinfo=ZoneInfo("Europe/Berlin"))
+    assert campaign.frozen["schedule"]["first_send_at"] == first.astimezone(UTC).isoformat()
     assert campaigns_due(first - timedelta(seconds=1)) == []
     assert campaigns_due(first) == [campaign]
 
