@@ -131,11 +131,20 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes) -> Campaign:
         current = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if current.status != S.DRAFT:
             raise _not_editable(current)
+        media_before = (current.header_media_source, current.header_media_file.name or "")
         for name, value in changes.items():
             setattr(current, name, value.strip() if name == "name" and isinstance(value, str) else value)
         if current.header_media_file is None:
             current.header_media_file = ""
         fields = set(changes)
+        if (current.header_media_source, _file_name(current.header_media_file)) != media_before:
+            # WhatsApp's media id belongs to the file it was uploaded from.
+            current.header_media_id, current.header_media_mime, current.header_media_uploaded_at = (
+                "",
+                "",
+                None,
+            )
+            fields |= {"header_media_id", "header_media_mime", "header_media_uploaded_at"}
         if "template" in changes:
             current.purpose = campaign_template_check(current.template)
             fields.add("purpose")
@@ -151,8 +160,9 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes) -> Campaign:
 def campaign_duplicate(*, campaign: Campaign, actor: Actor) -> Campaign:
     """A new draft “Copy of …” with the same settings, nothing frozen; the duplicator its author.
 
-    The copy asks for the template's current approval: a duplicate of a campaign whose template
-    is no longer approved is refused with that reason.
+    Any campaign may be duplicated, one whose template is no longer approved too (the copy is
+    where another template is picked): its purpose is then the original's until the template
+    changes, and submitting checks the template as always.
     """
     user = require_staff(actor, ADD, "create campaigns")
     source = Campaign.objects.get(pk=campaign.pk)
@@ -161,7 +171,10 @@ def campaign_duplicate(*, campaign: Campaign, actor: Actor) -> Campaign:
     copy.header_media_mime = source.header_media_mime
     copy.header_media_id = source.header_media_id
     copy.header_media_uploaded_at = source.header_media_uploaded_at
-    copy.purpose = campaign_template_check(copy.template)
+    try:
+        copy.purpose = campaign_template_check(copy.template)
+    except ApplicationError:
+        copy.purpose = source.purpose
     _clean(copy)
     with transaction.atomic():
         copy.save()
@@ -491,6 +504,16 @@ def _clean(campaign: Campaign) -> None:
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise ApplicationError(" ".join(messages), code="campaign_invalid", field=field) from exc
+
+
+def _file_name(value) -> str:
+    """The stored name of a file field's value; a new upload's name never equals a stored one
+    (stored names carry their upload folder)."""
+    if not value:
+        return ""
+    if getattr(value, "_committed", True) is False:
+        return f"new:{value.name}"
+    return value.name or ""
 
 
 def _fresh(campaign: Campaign) -> Campaign:

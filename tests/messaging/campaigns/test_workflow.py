@@ -573,3 +573,48 @@ def test_duplicate_makes_a_draft_copy_with_nothing_frozen(approved, approver):
 
 def test_an_approver_does_not_duplicate(approved, approver):
     refused("permission_denied", campaign_duplicate, campaign=approved, actor=as_actor(approver))
+
+
+def test_a_campaign_whose_template_left_approved_is_duplicated_too(approved, editor, reminder):
+    from templates_app.services import template_apply_status
+
+    template_apply_status(template=reminder, status="DISABLED", source="webhook")
+    copy = campaign_duplicate(campaign=approved, actor=as_actor(editor))
+    assert (copy.status, copy.purpose, copy.template) == (S.DRAFT, "service", reminder)
+    refused("campaign_template_not_approved", campaign_submit, campaign=copy, actor=as_actor(editor))
+
+
+def test_a_new_header_file_forgets_the_media_id_of_the_old_one(
+    editor, templates, segment, settings, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from messaging.campaign_models import Campaign
+
+    settings.MEDIA_ROOT = tmp_path
+    campaign = campaign_create(
+        actor=as_actor(editor),
+        name="Spring",
+        template=templates["spring_promotion"],
+        segment=segment,
+        header_media_source="upload",
+        header_media_file=SimpleUploadedFile("spring.jpg", b"\xff\xd8\xff first", content_type="image/jpeg"),
+    )
+    assert campaign.header_media_file.name.startswith("campaign-media/spring")
+    Campaign.objects.filter(pk=campaign.pk).update(
+        header_media_id="4711", header_media_mime="image/jpeg", header_media_uploaded_at=timezone.now()
+    )
+    campaign = campaign_update(campaign=campaign, actor=as_actor(editor), name="Spring!")
+    assert campaign.header_media_id == "4711"  # the file did not change
+    campaign = campaign_update(
+        campaign=campaign,
+        actor=as_actor(editor),
+        header_media_file=SimpleUploadedFile("summer.jpg", b"\xff\xd8\xff second", content_type="image/jpeg"),
+    )
+    campaign.refresh_from_db()
+    assert campaign.header_media_file.name.startswith("campaign-media/summer")
+    assert (campaign.header_media_id, campaign.header_media_mime, campaign.header_media_uploaded_at) == (
+        "",
+        "",
+        None,
+    )
