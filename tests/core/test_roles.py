@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from core.actors import Actor
 from core.roles import ROLES
 from tests.factories import ContactFactory, UserFactory, make_wording, opt_in
 
@@ -139,7 +140,6 @@ def test_auditor_has_no_write_permission_at_all():
 
 @pytest.fixture
 def world():
-    from core.actors import Actor
     from messaging.models import InboundMessage, MessagingTier, SendingHalt, WebhookEvent
     from templates_app.demo import seed_templates
     from tests.messaging.webhook_bodies import outbound
@@ -155,7 +155,21 @@ def world():
     WebhookEvent.objects.create(body=b'{"object": "whatsapp_business_account"}')
     SendingHalt.objects.create(reason="Token expired", error_code=190, active=False)
     MessagingTier.objects.create(tier="TIER_2K", limit=2000, source="tests")
+    campaign_world()
     return contact
+
+
+def campaign_world():
+    """A campaign with an author and a transition, and a staff test number, for every page."""
+    from messaging.campaign_models import CampaignAuthor
+    from messaging.campaigns.transitions import move
+    from tests.factories import CampaignFactory, TestNumberFactory
+
+    author = UserFactory(username="campaign_author", role="Editor")
+    campaign = CampaignFactory(created_by=author)
+    CampaignAuthor.objects.create(campaign=campaign, user=author)
+    move(campaign, actor=Actor.for_user(author), to="pending_approval", action="submitted")
+    TestNumberFactory(added_by=author)
 
 
 @pytest.mark.parametrize("role", ROLES)
