@@ -49,6 +49,12 @@ from messaging.sending.quiet_hours import _inside, next_common_sending_time, par
 # --- zone classes ----------------------------------------------------------------------------------
 
 
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    """``ZoneInfo`` keeps only a handful of zones loaded; here every zone is asked, often."""
+    return ZoneInfo(name)
+
+
 @dataclass(frozen=True)
 class ZoneClass:
     """Everyone whose stored span is ``(earliest, latest)``: the zones they may be in."""
@@ -97,12 +103,13 @@ def zone_class(earliest: str, latest: str) -> ZoneClass:
 @functools.lru_cache(maxsize=1)
 def _universe() -> tuple[ZoneClass, ...]:
     singles = [zone_class(z, z) for z in sorted(available_timezones())]
-    return (zone_class("", ""), *singles, *(zone_class(*pair) for pair in sorted(_spans())))
+    return (*singles, *(zone_class(*pair) for pair in sorted(_spans())))
 
 
 def known_zone_classes() -> tuple[ZoneClass, ...]:
-    """Every class a contact can be in: each zone alone, each span phonenumbers gives, nothing known."""
-    return _universe()
+    """Every class a contact can be in: each zone alone, each span phonenumbers gives, nothing known
+    (the site's zone, read now: a setting)."""
+    return (zone_class("", ""), *_universe())
 
 
 def zone_classes_of(contacts: QuerySet) -> list[ZoneClass]:
@@ -121,9 +128,7 @@ def local_instant(day: date, at: time, zone: str) -> datetime:
     the offset before the jump (later on the clock by the jump), a repeated time is its first
     occurrence.
     """
-    local = datetime.combine(
-        day, at.replace(tzinfo=None, fold=0), tzinfo=ZoneInfo(zone or settings.TIME_ZONE)
-    )
+    local = datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=_zone(zone or settings.TIME_ZONE))
     return local.astimezone(UTC)
 
 
@@ -180,7 +185,7 @@ def too_late(campaign: Campaign, moment: datetime | None) -> bool:
 def inside_sending_hours(zones: ZoneClass, at: datetime) -> bool:
     """``quiet_hours_verdict``'s test: inside the sending hours in every zone of the class."""
     hours = parse_sending_hours(settings.MARKETING_SENDING_HOURS)
-    return hours is None or all(_inside(at, ZoneInfo(z), hours) for z in zones.zones)
+    return hours is None or all(_inside(at, _zone(z), hours) for z in zones.zones)
 
 
 def sending_hours_resume(zones: ZoneClass, at: datetime) -> datetime | None:
@@ -189,7 +194,7 @@ def sending_hours_resume(zones: ZoneClass, at: datetime) -> datetime | None:
     hours = parse_sending_hours(settings.MARKETING_SENDING_HOURS)
     if hours is None or inside_sending_hours(zones, at):
         return at
-    return next_common_sending_time([ZoneInfo(z) for z in zones.zones], hours, at)
+    return next_common_sending_time([_zone(z) for z in zones.zones], hours, at)
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,7 @@ def inside_sending_hours_q(at: datetime, *, classes: Iterable[ZoneClass] | None 
         return Q(pk__isnull=False)
     classes = _classes(classes)
     ends = {z for c in classes for z in (c.earliest, c.latest)}
-    inside = sorted(z for z in ends if _inside(at, ZoneInfo(z or settings.TIME_ZONE), hours))
+    inside = sorted(z for z in ends if _inside(at, _zone(z or settings.TIME_ZONE), hours))
     q = Q(zone_earliest__in=inside, zone_latest__in=inside)
     for c in classes:
         if not c.single and c.earliest in inside and c.latest in inside and not inside_sending_hours(c, at):
