@@ -13,6 +13,7 @@ from contacts.admin import contact_link
 from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
+from messaging import admin_campaigns  # noqa: F401  (registers the campaign admin)
 from messaging.admin_send import SendTemplateMixin
 from messaging.models import (
     InboundMessage,

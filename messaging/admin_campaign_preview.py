@@ -2,12 +2,15 @@
 
 The numbers are ``messaging.campaigns.preview.campaign_preview``'s, from the eligibility query the
 sending uses; this module only turns them into rows a template draws (labels, percentages,
-links). The list's column shows the same figures, cached for a few minutes per campaign so a list
-of several pending campaigns over large segments stays quick.
+links). The list's column shows the same figures, kept for an hour per campaign (counted when it
+is submitted, or when the list first shows it), so a list of pending campaigns over large
+segments stays quick; the time they were counted is shown beside them.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -22,7 +25,8 @@ from messaging.campaigns.eligibility import Exclusion
 from messaging.campaigns.preview import CampaignPreview, campaign_preview, excluded_contacts
 
 S = CampaignStatus
-FIGURES_SECONDS = 300  # how long the list's figures are reused
+FIGURES_SECONDS = 3600  # how long the list's figures are reused (their time is shown)
+LIVE_COUNTS_PER_LIST = 5  # campaigns counted while the list renders; the rest link to the preview
 LANGUAGE_NAMES = dict(LANGUAGE_CHOICES)
 
 
@@ -151,13 +155,13 @@ def _timing(preview: CampaignPreview) -> list[tuple[str, str]]:
     return rows
 
 
+def _figures_key(campaign: Campaign) -> str:
+    # The last change is part of the key: an edit or a transition is counted afresh.
+    return f"campaign-figures:{campaign.pk}:{campaign.updated_at.timestamp()}"
+
+
 def figures(campaign: Campaign) -> dict | None:
-    """Receive / excluded counts for the list, reused for a few minutes (keyed by the campaign's
-    last change, so an edit or a transition shows fresh figures)."""
-    key = f"campaign-figures:{campaign.pk}:{campaign.updated_at.timestamp()}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
+    """Receive / excluded counts, counted now and kept for the list (``FIGURES_SECONDS``)."""
     try:
         preview = campaign_preview(campaign)
     except ApplicationError:
@@ -167,20 +171,43 @@ def figures(campaign: Campaign) -> dict | None:
         "excluded": preview.audience - preview.will_receive,
         "at": timezone.now(),
     }
-    cache.set(key, value, FIGURES_SECONDS)
+    cache.set(_figures_key(campaign), value, FIGURES_SECONDS)
     return value
+
+
+@contextmanager
+def live_counts(limit: int):
+    """While the list renders: at most ``limit`` campaigns without kept figures are counted;
+    the rest link to their preview. A preview over a very large segment takes seconds, and a
+    list of many such campaigns must still open."""
+    token = _live_left.set([limit])
+    try:
+        yield
+    finally:
+        _live_left.reset(token)
+
+
+_live_left: ContextVar[list[int] | None] = ContextVar("campaign_figures_live_left", default=None)
 
 
 def figures_cell(campaign: Campaign):
     """The list's column: figures for campaigns awaiting approval, approved or paused."""
     if campaign.status not in (S.PENDING_APPROVAL, S.APPROVED, S.PAUSED):
         return "—"
-    value = figures(campaign)
+    value = cache.get(_figures_key(campaign))
+    if value is None:
+        left = _live_left.get()
+        if left is not None and left[0] <= 0:
+            url = reverse("admin:messaging_campaign_preview", args=[campaign.pk])
+            return format_html('<a href="{}">count</a>', url)
+        if left is not None:
+            left[0] -= 1
+        value = figures(campaign)
     if value is None:
         return "—"
     return format_html(
-        '<span title="counted {}">{} / {}</span>',
-        _when(value["at"]),
+        '{} / {} <span class="campaign-counted">({})</span>',
         f"{value['receive']:,}",
         f"{value['excluded']:,}",
+        f"{timezone.localtime(value['at']):%H:%M}",
     )

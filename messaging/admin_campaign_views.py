@@ -25,6 +25,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.admin_campaign_preview import (
     excluded_list,
+    figures,
     preview_context,
     reason_label,
 )
@@ -500,6 +501,8 @@ class CampaignViewsMixin:
             self.message_user(request, f"“{campaign}” duplicated: this is the new draft.", messages.SUCCESS)
             return self._back(result)
         extra = ""
+        if action == "submit":
+            figures(result)  # counted now, for the Approvers' queue
         if action == "approve":
             start = due_at(result)
             extra = (

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
-from messaging.admin_campaign_preview import figures_cell
+from messaging.admin_campaign_preview import LIVE_COUNTS_PER_LIST, figures_cell, live_counts
 from messaging.admin_campaign_views import (
     CampaignViewsMixin,
     schedule_text,
@@ -162,6 +162,14 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
         """No related rows are edited here (authors and transitions are the workflow's)."""
 
     # --- the list -------------------------------------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        # Rendered here, inside the limit on previews counted for the figures column.
+        with live_counts(LIVE_COUNTS_PER_LIST):
+            response = super().changelist_view(request, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("template", "segment", "approved_by")

@@ -233,3 +233,26 @@ def test_the_preview_links_a_member_to_a_test_send(client_for, editor, world, dr
     assert f"{send_test_url(draft)}?member={greta.pk}" in page
     form = client.get(f"{send_test_url(draft)}?member={greta.pk}").context["form"]
     assert form.initial == {"values": "member", "member": f"#{greta.pk}"}
+
+
+def test_the_list_counts_a_few_campaigns_and_links_the_rest_to_their_preview(
+    client_for, approver, world, pending, reminder, segment
+):
+    from messaging.admin_campaign_preview import LIVE_COUNTS_PER_LIST
+    from messaging.campaign_models import Campaign, CampaignStatus
+    from tests.messaging.campaigns.workflow_world import REMINDER_BINDINGS
+
+    for n in range(LIVE_COUNTS_PER_LIST + 1):
+        Campaign.objects.create(
+            name=f"More {n}",
+            template=reminder,
+            segment=segment,
+            purpose="service",
+            bindings=REMINDER_BINDINGS,
+            status=CampaignStatus.PENDING_APPROVAL,
+        )
+    client = client_for(approver)
+    url = reverse("admin:messaging_campaign_changelist")
+    assert client.get(url).content.decode().count(">count</a>") == 2
+    # What was counted is kept: the next view counts the rest.
+    assert client.get(url).content.decode().count(">count</a>") == 0
