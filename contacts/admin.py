@@ -429,4 +429,4 @@ class ActivityLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 # The audiences' admin pages register themselves from their own modules.
-from contacts import admin_imports, admin_segments  # noqa: E402,F401
+from contacts import admin_imports, admin_segments, admin_test_numbers  # noqa: E402,F401
