@@ -372,3 +372,11 @@ def test_without_bindings_nobody_is_missing_a_value(odd_contacts):
 def test_the_sql_reads_each_contacts_own_row_only(odd_contacts):
     sql = str(Contact.objects.filter(missing_value_q(PROMO_BINDINGS)).query).upper()
     assert "SELECT" not in sql.split("WHERE", 1)[1] and "JOIN" not in sql
+
+
+def test_the_sql_trims_every_character_python_counts_as_whitespace():
+    import sys
+
+    from messaging.campaigns.binding_sql import WHITESPACE
+
+    assert set(WHITESPACE) == {chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()}
