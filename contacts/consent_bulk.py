@@ -48,6 +48,9 @@ def lock_contacts(contacts: QuerySet) -> None:
     survivor too. Once a row is locked no merge can move it again (merging re-points rows merged
     into the merged one, which needs their locks), so after the second pass every row the writer
     resolves to — ``COALESCE(merged_into_id, id)`` — is locked.
+
+    The two sets are one ``UNION``: ``id IN (…) OR id IN (…)`` cannot be planned as a join, and
+    read every contact each time (an import's chunks got slower as its contacts grew).
     """
     if connection.vendor != "postgresql":
         return
@@ -55,23 +58,26 @@ def lock_contacts(contacts: QuerySet) -> None:
     with connection.cursor() as cursor:
         for _ in range(2):
             cursor.execute(
-                "SELECT count(*) FROM (SELECT c.id FROM contacts_contact c "
-                f"WHERE c.id IN ({ids_sql}) OR c.id IN ("
-                f"  SELECT m.merged_into_id FROM contacts_contact m WHERE m.id IN ({ids_sql})"
+                "SELECT count(*) FROM (SELECT c.id FROM contacts_contact c WHERE c.id IN ("
+                f"  SELECT u.id FROM (({ids_sql}) UNION ("
+                f"    SELECT m.merged_into_id FROM contacts_contact m WHERE m.id IN ({ids_sql})"
+                "  )) AS u(id)"
                 ") ORDER BY c.id FOR UPDATE OF c) AS locked",
                 [*params, *params],
             )
 
 
-def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:
+def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str, each_has_event: bool = False) -> int:
     """Point current consent for ``purpose`` at the deciding event, for every contact in the set.
 
     ``contacts`` is a queryset of contact ids (``.values("pk")``, ``.values("contact_id")``). One
     upsert applies the order rule to all of them: the import rule first (once the person opted
     out on WhatsApp, import opt-ins do not count), then the latest effective time T, an opt-out
     within the precedence before T winning, else the latest event (ties: the later recorded, then
-    the higher id). Contacts without any event for the purpose lose their current-consent row.
-    Call it inside the transaction that inserted the events, after ``lock_contacts``. Returns the
+    the higher id). Contacts without any event for the purpose lose their current-consent row;
+    a writer that has just recorded an event for the purpose on every contact of the set says so
+    (``each_has_event``) and that second statement, which could delete nothing, is not run. Call
+    it inside the transaction that inserted the events, after ``lock_contacts``. Returns the
     number of current-consent rows written.
     """
     if purpose not in Purpose.values:
@@ -139,6 +145,8 @@ def current_consent_refresh_bulk(*, contacts: QuerySet, purpose: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(upsert, [*id_params, purpose, purpose, now])
         written = cursor.rowcount
+        if each_has_event:
+            return written
         cursor.execute(
             f"""
             DELETE FROM contacts_currentconsent

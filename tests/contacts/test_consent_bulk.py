@@ -116,6 +116,29 @@ def test_the_refresh_is_two_statements_whatever_the_number_of_contacts():
         assert len(queries) == 2
 
 
+def test_a_writer_that_gave_every_contact_an_event_skips_the_pruning_statement():
+    now = timezone.now()
+    contacts = [ContactFactory() for _ in range(3)]
+    events = [
+        ledger_event(
+            contact,
+            action=ConsentAction.OPT_IN,
+            source=ConsentSource.STAFF,
+            carried="",
+            occurred_at=now,
+            recorded_at=now,
+        )
+        for contact in contacts
+    ]
+    ids = Contact.objects.filter(pk__in=[c.pk for c in contacts]).values("pk")
+    with CaptureQueriesContext(connection) as queries:
+        assert current_consent_refresh_bulk(contacts=ids, purpose=Purpose.MARKETING, each_has_event=True) == 3
+    assert len(queries) == 1
+    assert {(c.contact_id, c.event_id) for c in CurrentConsent.objects.all()} == {
+        (event.contact_id, event.pk) for event in events
+    }
+
+
 def test_an_unknown_purpose_is_refused():
     with pytest.raises(ApplicationError, match="not a purpose"):
         current_consent_refresh_bulk(contacts=Contact.objects.values("pk"), purpose="sales")
