@@ -87,6 +87,9 @@ class ContactImport(models.Model):
     phase = models.CharField(max_length=32, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    # Applying goes through the file in chunks of lines: the last line of the last chunk applied.
+    # The rows at or before it are applied, but for those refused (contacts.imports.validation).
+    applied_through = models.PositiveIntegerField(default=0, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -144,7 +147,8 @@ class ImportRowStatus(models.TextChoices):
 
 
 class ImportRow(models.Model):
-    """One data row of an import, staged: parsed values, the verdict, and whether it was applied.
+    """One data row of an import, staged: parsed values and the verdict (applied once its import's
+    ``applied_through`` has passed its line, unless refused).
 
     Loaded in bulk (COPY on PostgreSQL); validation, duplicate detection, matching and the diff
     against existing contacts are SQL over these rows, and applying reads them. ``raw`` keeps the
@@ -154,7 +158,11 @@ class ImportRow(models.Model):
     ("record", or the refusal code); ``changes`` maps field → [old, new].
     """
 
-    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rows")
+    # Indexed by the unique (import, line) below, which begins with it: a second index on it alone
+    # would only be one more to write for each staged row.
+    contact_import = models.ForeignKey(
+        ContactImport, on_delete=models.CASCADE, related_name="rows", db_index=False
+    )
     line = models.PositiveIntegerField(help_text="Line number in the file (the header is line 1).")
     raw = models.JSONField(default=list)
     phone = models.CharField(max_length=16, blank=True)
@@ -183,18 +191,16 @@ class ImportRow(models.Model):
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     changes = models.JSONField(default=dict, blank=True)
-    applied = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["contact_import", "line"]
         constraints = [
             models.UniqueConstraint(fields=["contact_import", "line"], name="import_row_line_unique")
         ]
-        indexes = [
-            models.Index(fields=["contact_import", "status", "line"], name="import_row_status_idx"),
-            models.Index(fields=["contact_import", "match_key"], name="import_row_match_idx"),
-            models.Index(fields=["contact_import", "applied", "line"], name="import_row_applied_idx"),
-        ]
+        # Few indexes: each is written for every row staged and every row linked to its new
+        # contact. Validation reads a whole import or a range of its lines (the unique index);
+        # the status index serves the preview's pages of refused and changed rows.
+        indexes = [models.Index(fields=["contact_import", "status", "line"], name="import_row_status_idx")]
 
     def __str__(self) -> str:
         return f"Line {self.line}"

@@ -91,11 +91,18 @@ def number_span(number: phonenumbers.PhoneNumber, e164: str, kind: int) -> tuple
     if not is_number_type_geographical(kind, number.country_code):
         return _country_span(number.country_code)
     digits = e164[1:]
-    for size in range(min(TIMEZONE_LONGEST_PREFIX, len(digits)), 0, -1):
+    for size in range(min(_longest_prefix(number.country_code), len(digits)), 0, -1):
         zones = TIMEZONE_DATA.get(digits[:size])
         if zones is not None:
             return _span_of_zones(zones)
     return "", ""
+
+
+@lru_cache(maxsize=512)
+def _longest_prefix(country_code: int) -> int:
+    """The longest prefix listed for numbers of this calling code (most list the code alone)."""
+    code = str(country_code)
+    return max((len(key) for key in TIMEZONE_DATA if key.startswith(code)), default=TIMEZONE_LONGEST_PREFIX)
 
 
 @lru_cache(maxsize=512)

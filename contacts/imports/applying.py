@@ -7,15 +7,17 @@ is one transaction that takes the next ``CONTACT_IMPORT_CHUNK_ROWS`` rows and
 1. locks the contacts it matched and judges the range again (``validation``): a STOP recorded
    after the preview wins, a contact created meanwhile is matched instead of duplicated;
 2. writes with one statement per kind of write, whatever the chunk's size: new contacts
-   (INSERT … SELECT from the staging rows), the rows marked applied and linked to them, changed
-   fields (UPDATE … FROM), tags, consent events (INSERT … SELECT), then current consent
+   (INSERT … SELECT from the staging rows), the new rows linked to them, changed fields
+   (UPDATE … FROM), tags, consent events (INSERT … SELECT), then current consent
    (``consent_bulk.current_consent_refresh_bulk``);
-3. moves the import's progress and counts on.
+3. moves the import's progress, counts and ``applied_through`` (the chunk's last line) on.
 
-The applied flag commits with the writes, so a chunk is either all there or not at all, and a
-chunk run again after a crash finds its rows applied and writes nothing twice. Each ledger event
-also carries the signal key ``import:<import id>:<line>``: the database keeps one event per key
-and purpose (docs/consent.md), so not even a bug in the flag could record a row's consent twice.
+``applied_through`` commits with the writes, so a chunk is either all there or not at all, and a
+chunk run again after a crash starts after the last chunk committed and writes nothing twice. It
+is one line on the import, not a flag on each row: marking every staged row applied rewrote each
+wide row and its indexes, the largest single cost of applying. Each ledger event also carries the
+signal key ``import:<import id>:<line>``: the database keeps one event per key and purpose
+(docs/consent.md), so not even a bug in the progress could record a row's consent twice.
 
 Why not ``record_consent`` per row: 100,000 rows would be 100,000 transactions and a million
 queries. The rules it keeps are kept here as a set: the contacts' row locks
@@ -32,6 +34,7 @@ import json
 import phonenumbers
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
@@ -54,7 +57,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 
 # Rows the apply step goes over: refused rows are never written.
-TO_APPLY = (ImportRowStatus.NEW, ImportRowStatus.UPDATE, ImportRowStatus.UNCHANGED)
+TO_APPLY = validation.TO_APPLY
 # The contact fields a row may change (validation lists those it does in the row's ``changes``).
 FIELDS = ("first_name", "last_name", "language", "country", "time_zone")
 APPLIED_COUNTS = ("applied_rows", "contacts_created", "contacts_updated", "events_recorded")
@@ -193,11 +196,21 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
         for key, value in written.items():
             counts[key] = counts.get(key, 0) + value
         current.counts = counts
+        current.applied_through = lines[1]
         current.progress_done += written["applied_rows"]
         current.progress_total = max(current.progress_total, current.progress_done)
         current.heartbeat_at = timezone.now()
         current.error = ""
-        current.save(update_fields=["counts", "progress_done", "progress_total", "heartbeat_at", "error"])
+        current.save(
+            update_fields=[
+                "counts",
+                "applied_through",
+                "progress_done",
+                "progress_total",
+                "heartbeat_at",
+                "error",
+            ]
+        )
         if _next_chunk(current) is not None:
             return False
         _finish(current)
@@ -206,7 +219,7 @@ def apply_chunk(*, contact_import: ContactImport) -> bool:
 
 def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
     """The first and last line of the next chunk: the rows to apply among the next
-    ``CONTACT_IMPORT_CHUNK_ROWS`` lines after the last line applied (chunks follow each other
+    ``CONTACT_IMPORT_CHUNK_ROWS`` lines after ``applied_through`` (chunks follow each other
     through the file).
 
     Asked as a range of lines, not as "the next N rows by line": PostgreSQL, which knows nothing
@@ -214,13 +227,9 @@ def _next_chunk(contact_import: ContactImport) -> tuple[int, int] | None:
     them, each chunk again (quadratic over a large file); a range reads only its own rows.
     """
     size = settings.CONTACT_IMPORT_CHUNK_ROWS
-    to_apply = f"contact_import_id = %s AND NOT applied AND status IN ({_quoted(TO_APPLY)})"
+    to_apply = f"contact_import_id = %s AND status IN ({_quoted(TO_APPLY)})"
+    start = max(contact_import.applied_through, 1) + 1  # line 1 is the header
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COALESCE(MAX(line), 1) FROM contacts_importrow WHERE contact_import_id = %s AND applied",
-            [contact_import.pk],
-        )
-        start = cursor.fetchone()[0] + 1
         window = (
             f"SELECT MIN(line), MAX(line) FROM contacts_importrow WHERE {to_apply} AND line BETWEEN %s AND %s"
         )
@@ -245,27 +254,35 @@ def _apply_rows(contact_import: ContactImport, lines: tuple[int, int]) -> dict[s
     """Judge the chunk's rows again under the contacts' locks, then write them; what was written."""
     rows = ImportRow.objects.filter(contact_import=contact_import, line__range=lines).order_by()
     validation.match_rows(contact_import, lines=lines)
-    lock_contacts(rows.filter(applied=False, contact__isnull=False).values("contact_id"))
+    lock_contacts(rows.filter(contact__isnull=False).values("contact_id"))
     _Sql(contact_import, lines).resolve_survivors()
     validation.judge_opt_ins(contact_import, lines=lines)
     validation.diff_rows(contact_import, lines=lines)
 
     sql = _Sql(contact_import, lines)
-    written = {"contacts_created": sql.insert_contacts(), "applied_rows": sql.mark_applied()}
-    # From here on the chunk is the applied rows within its lines: no earlier chunk applied a row
-    # there (each chunk starts after the last line of the one before, and rows outside the chunk
+    written = {"contacts_created": sql.insert_contacts()}
+    sql.link_new_rows()
+    # The chunk's rows to apply are the rows it applies: no earlier chunk applied a row within its
+    # lines (each chunk starts after the last line of the one before, and rows outside the chunk
     # being applied are never judged again, so none before it becomes one to apply).
-    applied = rows.filter(applied=True)
-    written["contacts_updated"] = applied.filter(status=ImportRowStatus.UPDATE).count()
+    applied = rows.filter(status__in=TO_APPLY)
+    written.update(
+        applied.aggregate(
+            applied_rows=Count("pk"), contacts_updated=Count("pk", filter=Q(status=ImportRowStatus.UPDATE))
+        )
+    )
     sql.update_contacts()
     if any(column.get("field") == "tags" for column in (contact_import.mapping or {}).get("columns", [])):
         sql.write_tags()
     written["events_recorded"] = 0
     for purpose, action, wording_id in _ledger_writes(contact_import):
         written["events_recorded"] += sql.insert_events(purpose=purpose, action=action, wording_id=wording_id)
+        # Every contact of the set has the event just inserted (or, for a row recorded before,
+        # the one its signal key kept): none is left without one.
         current_consent_refresh_bulk(
             contacts=sql.rows_with_event(applied, purpose=purpose, action=action).values("contact_id"),
             purpose=purpose,
+            each_has_event=True,
         )
     return written
 
@@ -376,10 +393,9 @@ class _Sql:
         self.now = connection.ops.adapt_datetimefield_value(timezone.now())
         self.spell = _JSON[connection.vendor]
 
-    def _where(self, *statuses: str, applied: bool = True) -> tuple[str, list]:
+    def _where(self, *statuses: str) -> tuple[str, list]:
         return (
-            f"r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND {'' if applied else 'NOT '}r.applied "
-            f"AND r.status IN ({_quoted(statuses)})",
+            f"r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND r.status IN ({_quoted(statuses)})",
             [self.contact_import.pk, *self.lines],
         )
 
@@ -391,8 +407,10 @@ class _Sql:
     def insert_contacts(self) -> int:
         """A contact for each new row: the number and the fields given, and the zone span staging
         computed from them; custom fields the row gives as null (a blank cell mapped "clear") are
-        left out."""
-        where, params = self._where(ImportRowStatus.NEW, applied=False)
+        left out. A number some contact took since the chunk was matched (a webhook's, at that
+        moment) is not inserted again: the row is linked to that contact. New contacts have no
+        WhatsApp or user id, so their number is the only key that can conflict."""
+        where, params = self._where(ImportRowStatus.NEW)
         return self._execute(
             f"""
             INSERT INTO contacts_contact (phone, first_name, last_name, language, country, time_zone,
@@ -408,7 +426,7 @@ class _Sql:
                 LEFT JOIN {_CODES} AS cc3 ON cc3.code = substr(r.phone, 2, 3)
             WHERE {where} AND r.contact_id IS NULL
             ORDER BY r.line
-            ON CONFLICT DO NOTHING
+            ON CONFLICT (phone) DO NOTHING
             """,
             [self._shared_code_countries(), self.now, self.now, *params],
         )
@@ -416,7 +434,7 @@ class _Sql:
     def _shared_code_countries(self) -> str:
         """{line: country} of the new rows without a country whose number's calling code several
         countries share, as JSON: each number parsed to tell its country."""
-        where, params = self._where(ImportRowStatus.NEW, applied=False)
+        where, params = self._where(ImportRowStatus.NEW)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT r.line, r.phone FROM contacts_importrow r "
@@ -433,7 +451,7 @@ class _Sql:
         survivors too, so once re-pointed here no merge moves a row again before the chunk
         commits. Writes nothing when no such merge happened (the usual case).
         """
-        where, params = self._where(*TO_APPLY, applied=False)
+        where, params = self._where(*TO_APPLY)
         return self._execute(
             f"""
             UPDATE contacts_importrow AS r SET contact_id = (
@@ -446,19 +464,17 @@ class _Sql:
             params,
         )
 
-    def mark_applied(self) -> int:
-        """Mark the chunk's rows applied (committed with the writes, so a chunk run again after a
-        crash finds them done), and point each new row at its contact: the one just inserted, or
-        the one that took the number meanwhile (a webhook's, at that moment), or the contact it
-        was merged into. One pass over the rows."""
-        where, params = self._where(*TO_APPLY, applied=False)
+    def link_new_rows(self) -> int:
+        """Point each new row at its contact: the one just inserted, or the one that took the
+        number meanwhile (a webhook's, at that moment), or the contact it was merged into. Only
+        the new rows are written; a matched row points at its contact already."""
+        where, params = self._where(ImportRowStatus.NEW)
         return self._execute(
             f"""
-            UPDATE contacts_importrow AS r
-            SET applied = TRUE, contact_id = COALESCE(r.contact_id, (
+            UPDATE contacts_importrow AS r SET contact_id = (
                 SELECT COALESCE(c.merged_into_id, c.id) FROM contacts_contact c WHERE c.phone = r.phone
-            ))
-            WHERE {where}
+            )
+            WHERE {where} AND r.contact_id IS NULL
             """,
             params,
         )

@@ -14,7 +14,10 @@ a contact created since (by a webhook, by staff) is matched instead of created t
 - ``diff_rows``: what the row would change on its contact, and the row's status.
 
 ``lines`` is ``(first, last)``, both included, or None for the whole file. Rows already applied
-are history and never judged again.
+are history and never judged again: applying goes through the file in chunks of lines, and the
+import's ``applied_through`` is the last line of the last chunk it applied, so the rows applied are
+those at or before it with a status to apply (``TO_APPLY``); every other row at or before it was
+refused.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from contacts.models import (
 Lines = tuple[int, int] | None
 
 RECORD = "record"
+# Rows applying writes; refused rows never are.
+TO_APPLY = (ImportRowStatus.NEW, ImportRowStatus.UPDATE, ImportRowStatus.UNCHANGED)
 ALREADY_OPTED_IN = "already_opted_in"
 OPT_IN_REFUSALS = (
     "opt_in_import_after_whatsapp_opt_out",
@@ -166,7 +171,7 @@ def mark_duplicates(contact_import: ContactImport) -> None:
             FROM (
                 SELECT match_key, MIN(line) AS first_line FROM contacts_importrow
                 WHERE contact_import_id = %s AND match_key <> ''
-                  AND (status <> %s OR reason_code = %s) AND NOT applied
+                  AND (status <> %s OR reason_code = %s) AND line > %s
                 GROUP BY match_key HAVING COUNT(*) > 1
             ) AS d
             WHERE {where} AND r.match_key = d.match_key AND r.line > d.first_line AND r.status <> %s
@@ -178,6 +183,7 @@ def mark_duplicates(contact_import: ContactImport) -> None:
                 contact_import.pk,
                 _REFUSED,
                 DUPLICATE,
+                contact_import.applied_through,
                 *params,
                 _REFUSED,
             ],
@@ -280,8 +286,8 @@ def _refuse_same_person(contact_import: ContactImport, lines: Lines, phone_colum
     spell = _DIALECT[connection.vendor]
     own = merged = "CAST(NULL AS INTEGER)"
     applied_params = []
-    if ImportRow.objects.filter(contact_import=contact_import, applied=True).exists():
-        applied = "a.contact_import_id = %s AND a.applied"
+    if contact_import.applied_through:
+        applied = f"a.contact_import_id = %s AND a.line <= %s AND a.status IN ({_quoted(TO_APPLY)})"
         own = (
             f"(SELECT MIN(a.line) FROM contacts_importrow a WHERE a.contact_id = r.contact_id AND {applied})"
         )
@@ -289,7 +295,7 @@ def _refuse_same_person(contact_import: ContactImport, lines: Lines, phone_colum
             "(SELECT MIN(a.line) FROM contacts_contact m JOIN contacts_importrow a ON a.contact_id = m.id "
             f"WHERE m.merged_into_id = r.contact_id AND {applied})"
         )
-        applied_params = [contact_import.pk] * 2
+        applied_params = [contact_import.pk, contact_import.applied_through] * 2
     first_applied = spell["earlier_of"].format(
         a="COALESCE(p.applied_own, p.applied_merged)", b="COALESCE(p.applied_merged, p.applied_own)"
     )
@@ -514,15 +520,24 @@ def count_rows(contact_import: ContactImport) -> dict[str, int]:
 
 
 def _scope(contact_import: ContactImport, lines: Lines) -> tuple[str, list]:
-    """The import's rows not applied yet, within ``lines`` when given (the row is ``r``)."""
-    if lines is None:
-        return "r.contact_import_id = %s AND NOT r.applied", [contact_import.pk]
-    first, last = lines
-    return "r.contact_import_id = %s AND r.line BETWEEN %s AND %s AND NOT r.applied", [
-        contact_import.pk,
-        first,
-        last,
-    ]
+    """The import's rows not applied yet — after its last chunk applied — within ``lines`` when
+    given (the row is ``r``)."""
+    first, last = lines or (0, None)
+    first = max(first, contact_import.applied_through + 1)
+    if last is None:
+        return "r.contact_import_id = %s AND r.line >= %s", [contact_import.pk, first]
+    return "r.contact_import_id = %s AND r.line BETWEEN %s AND %s", [contact_import.pk, first, last]
+
+
+def applied_rows(contact_import: ContactImport):
+    """The import's rows applied so far (a queryset)."""
+    return ImportRow.objects.filter(
+        contact_import=contact_import, line__lte=contact_import.applied_through, status__in=TO_APPLY
+    )
+
+
+def _quoted(values) -> str:
+    return ", ".join(f"'{value}'" for value in values)
 
 
 def _phone_header(contact_import: ContactImport) -> str:

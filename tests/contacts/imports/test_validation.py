@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contacts.imports.applying import apply_chunk, import_confirm
-from contacts.imports.validation import diff_rows, judge_opt_ins, match_rows, validate_import
+from contacts.imports.validation import applied_rows, diff_rows, judge_opt_ins, match_rows, validate_import
 from contacts.merging import contact_merge
 from contacts.models import (
     AttributeDefinition,
@@ -194,11 +194,10 @@ def test_two_lines_merged_into_one_contact_after_the_preview_are_not_both_applie
     contact_merge(survivor=ana, merged=other, actor=SYSTEM, reason="One person, two numbers")
     _apply(contact_import, importer)
     rows = rows_of(contact_import)
-    assert [(row.applied, row.status) for row in rows.values()] == [
-        (True, "update"),
-        (True, "new"),
-        (False, "refused"),
-    ]
+    contact_import.refresh_from_db()
+    assert contact_import.applied_through == 4
+    assert set(applied_rows(contact_import).values_list("line", flat=True)) == {2, 3}
+    assert [row.status for row in rows.values()] == ["update", "new", "refused"]
     assert rows[4].reason_code == "duplicate_in_file"
     already = ", already imported" if chunk_rows == 1 else ""
     assert f"same person as line 2{already} — both match contact #{ana.pk}" in rows[4].reason
@@ -220,8 +219,9 @@ def test_a_row_is_refused_when_a_contact_an_earlier_chunk_created_is_its_own(pre
     while not apply_chunk(contact_import=contact_import):
         pass
     rows = rows_of(contact_import)
-    assert (rows[2].applied, rows[2].contact_id) == (True, created.pk)
-    assert (rows[3].applied, rows[3].reason_code) == (False, "duplicate_in_file")
+    contact_import.refresh_from_db()
+    assert list(applied_rows(contact_import).values_list("line", "contact_id")) == [(2, created.pk)]
+    assert (rows[3].status, rows[3].reason_code) == ("refused", "duplicate_in_file")
     assert f"same person as line 2, already imported — both match contact #{created.pk}" in rows[3].reason
     created.refresh_from_db()
     assert created.first_name == "Anna"
@@ -408,7 +408,7 @@ def test_a_contact_created_after_the_preview_is_matched_not_duplicated(previewed
 
 def test_applied_rows_are_not_judged_again(previewed):
     contact_import = previewed(["+4915100000001", "Ana", "", ""])
-    ImportRow.objects.filter(contact_import=contact_import).update(applied=True)
+    contact_import.applied_through = 2  # as a chunk that applied line 2 leaves it
     contact = ContactFactory(phone="+4915100000001")
     match_rows(contact_import)
     assert rows_of(contact_import)[2].contact_id is None
