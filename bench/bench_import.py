@@ -7,9 +7,10 @@ task (``tasks.import_apply``: contacts, consent events and current consent, set-
 ``CONTACT_IMPORT_CHUNK_ROWS``). Each task is called again when it hands on, as the queue would.
 
 The bare script: the same file read with ``csv`` and ``phonenumbers`` (parse, validate, E.164,
-duplicates dropped), the valid rows COPYed into ``contacts_contact`` and, for the rows that opt in,
-``contacts_consentevent``, then current consent with one INSERT … SELECT. No preview, no matching,
-no rules: the floor an import cannot go below.
+duplicates dropped), the valid rows COPYed into ``contacts_contact`` with their country and zone
+span (the zones of the number's longest listed prefix, found from the type the validity check
+gives, as ours does) and, for the rows that opt in, ``contacts_consentevent``, then current consent
+with one INSERT … SELECT. No preview, no matching, no rules: the floor an import cannot go below.
 
 Both run in their own process against a fresh copy of a migrated database
 (``whatsapp_bench_import_*`` on ``BENCH_PG``, default the local PostgreSQL; dropped afterwards).
@@ -247,9 +248,37 @@ def _bare(csv_path: str) -> dict:
     import hashlib
     import io
     from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
 
     import phonenumbers
     import psycopg
+    from phonenumbers import timezone as phone_timezone
+    from phonenumbers.phonenumberutil import is_number_type_geographical
+    from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+    reference = datetime(2025, 1, 15, 12, tzinfo=UTC)
+    spans: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def span(number, e164: str, kind) -> tuple[str, str]:
+        digits = (
+            e164[1:] if is_number_type_geographical(kind, number.country_code) else str(number.country_code)
+        )
+        zones = next(
+            (
+                TIMEZONE_DATA[digits[:n]]
+                for n in range(TIMEZONE_LONGEST_PREFIX, 0, -1)
+                if digits[:n] in TIMEZONE_DATA
+            ),
+            (),
+        )
+        if zones not in spans:
+            known = sorted(
+                (reference.astimezone(ZoneInfo(z)).utcoffset(), z)
+                for z in zones
+                if z != phone_timezone.UNKNOWN_TIMEZONE
+            )
+            spans[zones] = (known[-1][1], known[0][1]) if known else ("", "")
+        return spans[zones]
 
     before = _peak_mb()
     started = time.perf_counter()
@@ -264,7 +293,8 @@ def _bare(csv_path: str) -> dict:
         with conn.cursor() as cursor:
             copy_sql = (
                 "COPY contacts_contact (phone, first_name, last_name, language, country, time_zone, "
-                "attributes, whatsapp_profile_name, created_at, updated_at) FROM STDIN"
+                "zone_earliest, zone_latest, attributes, whatsapp_profile_name, created_at, updated_at) "
+                "FROM STDIN"
             )
             with cursor.copy(copy_sql) as copy:
                 for line, (phone, first, last, consent, date) in enumerate(reader, start=2):
@@ -272,14 +302,16 @@ def _bare(csv_path: str) -> dict:
                         number = phonenumbers.parse(phone, "DE")
                     except phonenumbers.NumberParseException:
                         continue
-                    if not phonenumbers.is_valid_number(number):
+                    kind = phonenumbers.number_type(number)  # the validity check: UNKNOWN if not valid
+                    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
                         continue
                     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
                     if e164 in seen:
                         continue
                     seen.add(e164)
                     country = phonenumbers.region_code_for_country_code(number.country_code)
-                    copy.write_row([e164, first, last, "", country, "", "{}", "", now, now])
+                    earliest, latest = span(number, e164, kind)
+                    copy.write_row([e164, first, last, "", country, "", earliest, latest, "{}", "", now, now])
                     if consent == "yes":
                         opted_in.append((e164, datetime.strptime(date, "%d.%m.%Y").replace(tzinfo=UTC), line))
             ids = dict(cursor.execute("SELECT phone, id FROM contacts_contact").fetchall())
