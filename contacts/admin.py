@@ -34,6 +34,7 @@ from contacts.models import (
     CurrentConsent,
     Purpose,
     Tag,
+    TestNumber,
 )
 from contacts.phones import equivalent_numbers, search_form
 from core.actors import Actor
@@ -155,11 +156,24 @@ class ContactAdmin(ContactBulkMixin, ContactMergeMixin, ActivityLoggedAdmin):
     def merged_into_link(self, obj):
         return contact_link(obj.merged_into) if obj.merged_into_id else "—"
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = Actor.for_user(request.user)
+        return form
+
     def save_model(self, request, obj, form, change):
         # A new number goes through the phone-change rule first: it clears what belonged to the
         # old number (wa_id, user id) on ``obj`` and logs it; the save then writes the rest.
         if change and "phone" in form.changed_data:
+            was_test_number = TestNumber.objects.filter(contact_id=obj.pk, active=True).first()
             contact_change_phone(contact=obj, phone=obj.phone, actor=Actor.for_user(request.user))
+            if was_test_number is not None:
+                self.message_user(
+                    request,
+                    f"The staff test number “{was_test_number.label}” was deactivated: its opt-in was for "
+                    "the old number. Add the new number as a test number with its owner's opt-in.",
+                    messages.WARNING,
+                )
         super().save_model(request, obj, form, change)
 
     def get_deleted_objects(self, objs, request):

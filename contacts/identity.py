@@ -4,6 +4,11 @@ A new number clears what belonged to the old one (its WhatsApp id and user id), 
 to the new number and not to whoever has the old one now; consent stays with the person, who is
 the contact (docs/contacts.md, "Phone changes"). Staff (the admin's save) and Meta's identity
 signals (``contacts.matching``) both go through here.
+
+A staff test number's contact is the exception to "consent stays": its opt-in was recorded by an
+Administrator for one staff phone, and a test send goes wherever the contact's number points. So
+its number changes only for an Administrator (``contacts.change_testnumber``) or WhatsApp's own
+notice, and the test number is deactivated with it (``test_number_address_change``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contacts.models import Contact
+from contacts.models import Contact, TestNumber
 from contacts.phones import equivalent_numbers, normalize_phone
 from contacts.services import log_activity
 from contacts.zones import refresh_zone_spans, zone_span
 from core.actors import Actor
 from core.errors import ApplicationError
+
+TEST_NUMBER_PERMISSION = "contacts.change_testnumber"
 
 
 def contact_change_phone(
@@ -46,6 +53,7 @@ def contact_change_phone(
         change = _phone_change(current, phone, wa_id=wa_id, user_id=user_id)
         if change is None:
             return contact
+        test_number_address_change(contact=current, actor=actor, phone=change["phone"], wa_id=change["wa_id"])
         Contact.objects.filter(pk=current.pk).update(**change, updated_at=timezone.now())
         refresh_zone_spans([current.pk])
         old = {name: getattr(current, name) for name in ("phone", "wa_id", "user_id")}
@@ -70,14 +78,77 @@ def contact_change_phone(
     return contact
 
 
-def contact_phone_change_check(*, contact: Contact, phone: str | None) -> str | None:
-    """Raise the ApplicationError ``contact_change_phone`` would raise; the normalised number if not.
+def contact_phone_change_check(
+    *, contact: Contact, phone: str | None, actor: Actor | None = None
+) -> str | None:
+    """Raise the ApplicationError ``contact_change_phone`` would raise for ``actor``; the
+    normalised number if not. ``actor`` None is judged as staff without the test-number permission.
 
     Writes nothing: the admin's form calls it to show the problem on the phone field.
     """
     current = Contact.objects.get(pk=contact.pk)
     change = _phone_change(current, phone, wa_id=None, user_id=None)
-    return change["phone"] if change else current.phone
+    if change is None:
+        return current.phone
+    _test_number_in_the_way(current, actor=actor, phone=change["phone"], wa_id=change["wa_id"])
+    return change["phone"]
+
+
+def test_number_address_change(
+    *, contact: Contact, actor: Actor, phone: str | None = None, wa_id: str | None = None
+) -> TestNumber | None:
+    """Before ``contact``'s number becomes ``phone`` / ``wa_id`` (None: not given): its active staff
+    test number, deactivated, or None when it has none or the number stays the same (another form).
+
+    The staff member's opt-in must not travel to a number an Administrator never added: a person
+    without ``contacts.change_testnumber`` (an Editor) or an API key is refused
+    (``test_number_phone_locked``); for an Administrator, or WhatsApp's notice that the person
+    changed number, the change goes through and the test number stops taking test sends until an
+    Administrator adds the new number with its owner's opt-in. Call it under the contact's lock,
+    in the transaction that changes the number (the phone change and ``contacts.merging``).
+    """
+    number = _test_number_in_the_way(contact, actor=actor, phone=phone, wa_id=wa_id)
+    if number is None:
+        return None
+    TestNumber.objects.filter(pk=number.pk, active=True).update(active=False)
+    number.active = False
+    log_activity(
+        actor=actor,
+        action="test_number.deactivated",
+        obj=number,
+        details={
+            "reason": "the contact's number changed",
+            "old": {"phone": contact.phone, "wa_id": contact.wa_id},
+            "new": {"phone": phone, "wa_id": wa_id},
+        },
+    )
+    return number
+
+
+def _test_number_in_the_way(contact: Contact, *, actor: Actor | None, phone, wa_id) -> TestNumber | None:
+    """The active test number a move of the contact's number to ``phone`` / ``wa_id`` would carry
+    along (None: none, or the same number in another form); refused unless ``actor`` may."""
+    known = {f for n in (contact.phone, contact.wa_id) for f in equivalent_numbers(n)}
+    new = {f for n in (phone, wa_id) for f in equivalent_numbers(n)}
+    if new <= known:
+        return None
+    number = TestNumber.objects.filter(contact_id=contact.pk, active=True).first()
+    if number is None:
+        return None
+    allowed = actor is not None and (
+        actor.kind == Actor.SYSTEM
+        or (actor.kind == Actor.USER and actor.user.has_perm(TEST_NUMBER_PERMISSION))
+    )
+    if allowed:
+        return number
+    raise ApplicationError(
+        f"{contact} is the staff test number “{number.label}”: its opt-in was recorded for "
+        f"{contact.phone or contact.wa_id} only, and test sends would go to the new number on it. Only an "
+        "Administrator may change its number (the test number is then deactivated until it is added "
+        "again with the new number's opt-in).",
+        code="test_number_phone_locked",
+        field="phone",
+    )
 
 
 def contact_change_user_id(
@@ -162,3 +233,7 @@ def _refuse_taken(current: Contact, field: str, value: str, holders) -> None:
         code=f"{field}_taken",
         field=field,
     )
+
+
+# Named after its entity ("test_number_…"): never collect it as a test where imported.
+test_number_address_change.__test__ = False

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from contacts.identity import test_number_address_change
 from contacts.models import ConsentEvent, ConsentSource, ConsentStatus, Contact, Purpose
 from contacts.selectors import DECIDING_ORDER, decide_among, origin_of
 from contacts.services import log_activity, record_consent
@@ -102,6 +103,7 @@ def contact_merge(*, survivor: Contact, merged: Contact, actor: Actor, reason: s
             merged_into=survivor, merged_at=now, updated_at=now
         )
         merged.merged_into, merged.merged_at = survivor, now
+        test_number_address_change(contact=survivor, actor=actor, **_address_to_move(survivor, merged))
         address_moved = _move_address(survivor, merged, now)
         carried = _carry_consent(survivor, merged, actor, reason)
         details, tags, attributes = _copy_details(survivor, merged, now)
