@@ -29,13 +29,13 @@ from messaging.admin_campaign_preview import (
     preview_context,
     reason_label,
 )
-from messaging.campaign_models import Campaign, CampaignStatus, CampaignTransition, ScheduleKind
+from messaging.campaign_models import Campaign, CampaignStatus, CampaignTransition
 from messaging.campaigns.bindings import BINDABLE_FIELDS, template_slots
 from messaging.campaigns.eligibility import campaign_members
 from messaging.campaigns.languages import campaign_content, campaign_template_check, template_languages
 from messaging.campaigns.personalise import campaign_bubble
 from messaging.campaigns.preview import sample_recipients
-from messaging.campaigns.readiness import due_at, first_send_at, media_formats
+from messaging.campaigns.readiness import campaign_readiness, due_at, media_formats
 from messaging.campaigns.test_send import campaign_test_send
 from messaging.campaigns.workflow import (
     campaign_approve,
@@ -92,72 +92,6 @@ class Step:
     comment: str = ""  # "" no comment; "required" or "optional"
     danger: bool = False
     help: str = ""
-
-
-def user_label(user) -> str:
-    return user.get_username() if user is not None else "—"
-
-
-def schedule_text(campaign: Campaign, *, long: bool = False) -> str:
-    """When it goes, in the shop's time zone (and, for local time, on whose clock)."""
-    kind = campaign.schedule_kind
-    if kind == ScheduleKind.AT and campaign.send_at:
-        text = f"at {timezone.localtime(campaign.send_at):%Y-%m-%d %H:%M}"
-    elif kind == ScheduleKind.LOCAL and campaign.local_date and campaign.local_time:
-        text = f"{campaign.local_date:%Y-%m-%d} {campaign.local_time:%H:%M} on each recipient's clock"
-        if long:
-            start = first_send_at(campaign)
-            text += f" (the first clocks reach it at {timezone.localtime(start):%Y-%m-%d %H:%M} here)"
-    elif kind == ScheduleKind.NOW:
-        text = "as soon as it is approved"
-    else:
-        text = "not set yet"
-    if campaign.status in (S.APPROVED, S.PAUSED):
-        start = due_at(campaign)
-        if start is not None:
-            text += (
-                f"; due {timezone.localtime(start):%Y-%m-%d %H:%M}" if start > timezone.now() else "; due now"
-            )
-    if campaign.latest_send_at:
-        text += f"; not after {timezone.localtime(campaign.latest_send_at):%Y-%m-%d %H:%M}"
-    return text
-
-
-def status_explanation(campaign: Campaign):
-    """The status in words, with why the page is read-only and what happens next."""
-    status = campaign.status
-    reason = campaign.status_reason
-    if status == S.DRAFT:
-        text = "Editors change it here; submit it when it is complete."
-    elif status == S.PENDING_APPROVAL:
-        text = (
-            "Read-only, so the Approver approves exactly what they read. An Approver who is not among "
-            "its authors approves or rejects it; an Editor may withdraw it to edit it."
-        )
-    elif status == S.APPROVED:
-        start = due_at(campaign)
-        if start is not None and start > timezone.now():
-            text = (
-                f"Scheduled: it starts {timezone.localtime(start):%Y-%m-%d %H:%M}. "
-                "Read-only: what was approved is frozen."
-            )
-        else:
-            text = (
-                "Due: it starts as soon as the dispatcher picks it up. "
-                "Read-only: what was approved is frozen."
-            )
-    elif status == S.SENDING:
-        text = "Read-only. It can be paused or cancelled."
-    elif status == S.PAUSED:
-        was = S(campaign.paused_from).label.lower() if campaign.paused_from else "approved"
-        text = f"It was {was}; an Approver resumes or cancels it."
-    elif status == S.COMPLETED:
-        text = "Nothing is queued or sending any more. Duplicate it to send it again."
-    else:
-        text = "Nothing more is sent. Duplicate it to send it again."
-    if reason:
-        return format_html("<strong>{}</strong> — {}<br><em>Why: {}</em>", S(status).label, text, reason)
-    return format_html("<strong>{}</strong> — {}", S(status).label, text)
 
 
 def is_author(user, campaign: Campaign) -> bool:
@@ -304,6 +238,9 @@ class CampaignViewsMixin:
             )
             if obj.status in (S.PENDING_APPROVAL, S.APPROVED, S.PAUSED):
                 context["preview"] = preview_context(obj)
+            if obj.status == S.DRAFT and request.user.has_perm(SUBMIT):
+                # What submitting would refuse, said before anyone presses the button.
+                context["missing"] = [p.message for p in campaign_readiness(obj).problems]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _editor_config(self, request) -> dict:

@@ -10,8 +10,6 @@ never deleted: the messages sent point at them.
 
 from django import forms
 from django.contrib import admin
-from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -19,15 +17,10 @@ from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.admin_campaign_preview import LIVE_COUNTS_PER_LIST, figures_cell, live_counts
-from messaging.admin_campaign_views import (
-    CampaignViewsMixin,
-    schedule_text,
-    status_explanation,
-    user_label,
-)
+from messaging.admin_campaign_views import CampaignViewsMixin
 from messaging.campaign_models import Campaign, CampaignStatus, HeaderMediaSource, ScheduleKind
-from messaging.campaigns.readiness import schedule_problems
-from messaging.campaigns.workflow import EDITABLE, campaign_create, campaign_update
+from messaging.campaigns.languages import campaign_content
+from messaging.campaigns.readiness import due_at, first_send_at
 from messaging.forms_campaigns import CampaignForm
 
 S = CampaignStatus
@@ -156,7 +149,7 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
         return form.saved if getattr(form, "saved", None) is not None else form.instance
 
     def save_model(self, request, obj, form, change):
-        """Written already: the form's check *is* the service (``CampaignFormSaving``)."""
+        """Written already: the form's check *is* the service (``CampaignForm``)."""
 
     def save_related(self, request, form, formsets, change):
         """No related rows are edited here (authors and transitions are the workflow's)."""
@@ -201,8 +194,6 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
 
     @admin.display(description="template")
     def template_shown(self, obj):
-        from messaging.campaigns.languages import campaign_content
-
         try:
             languages = sorted(campaign_content(obj).languages)
         except (ApplicationError, KeyError):
@@ -300,115 +291,72 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
         return f"{timezone.localtime(obj.approved_at):%Y-%m-%d %H:%M} by {user_label(obj.approved_by)}"
 
 
-def _scheduled(campaign) -> bool:
-    from messaging.campaigns.readiness import due_at
+def user_label(user) -> str:
+    return user.get_username() if user is not None else "—"
 
+
+def schedule_text(campaign: Campaign, *, long: bool = False) -> str:
+    """When it goes, in the shop's time zone (and, for local time, on whose clock)."""
+    kind = campaign.schedule_kind
+    if kind == ScheduleKind.AT and campaign.send_at:
+        text = f"at {timezone.localtime(campaign.send_at):%Y-%m-%d %H:%M}"
+    elif kind == ScheduleKind.LOCAL and campaign.local_date and campaign.local_time:
+        text = f"{campaign.local_date:%Y-%m-%d} {campaign.local_time:%H:%M} on each recipient's clock"
+        if long:
+            start = first_send_at(campaign)
+            text += f" (the first clocks reach it at {timezone.localtime(start):%Y-%m-%d %H:%M} here)"
+    elif kind == ScheduleKind.NOW:
+        text = "as soon as it is approved"
+    else:
+        text = "not set yet"
+    if campaign.status in (S.APPROVED, S.PAUSED):
+        start = due_at(campaign)
+        if start is not None:
+            text += (
+                f"; due {timezone.localtime(start):%Y-%m-%d %H:%M}" if start > timezone.now() else "; due now"
+            )
+    if campaign.latest_send_at:
+        text += f"; not after {timezone.localtime(campaign.latest_send_at):%Y-%m-%d %H:%M}"
+    return text
+
+
+def status_explanation(campaign: Campaign):
+    """The status in words, with why the page is read-only and what happens next."""
+    status = campaign.status
+    reason = campaign.status_reason
+    if status == S.DRAFT:
+        text = "Editors change it here; submit it when it is complete."
+    elif status == S.PENDING_APPROVAL:
+        text = (
+            "Read-only, so the Approver approves exactly what they read. An Approver who is not among "
+            "its authors approves or rejects it; an Editor may withdraw it to edit it."
+        )
+    elif status == S.APPROVED:
+        start = due_at(campaign)
+        if start is not None and start > timezone.now():
+            text = (
+                f"Scheduled: it starts {timezone.localtime(start):%Y-%m-%d %H:%M}. "
+                "Read-only: what was approved is frozen."
+            )
+        else:
+            text = (
+                "Due: it starts as soon as the dispatcher picks it up. "
+                "Read-only: what was approved is frozen."
+            )
+    elif status == S.SENDING:
+        text = "Read-only. It can be paused or cancelled."
+    elif status == S.PAUSED:
+        was = S(campaign.paused_from).label.lower() if campaign.paused_from else "approved"
+        text = f"It was {was}; an Approver resumes or cancels it."
+    elif status == S.COMPLETED:
+        text = "Nothing is queued or sending any more. Duplicate it to send it again."
+    else:
+        text = "Nothing more is sent. Duplicate it to send it again."
+    if reason:
+        return format_html("<strong>{}</strong> — {}<br><em>Why: {}</em>", S(status).label, text, reason)
+    return format_html("<strong>{}</strong> — {}", S(status).label, text)
+
+
+def _scheduled(campaign) -> bool:
     start = due_at(campaign)
     return start is not None and start > timezone.now()
-
-
-class CampaignFormSaving(CampaignForm):
-    """The draft form whose check is the service itself.
-
-    ``campaign_create`` / ``campaign_update`` decide what a draft may hold; running them inside the
-    form's validation (in a savepoint, undone on refusal) puts their refusal on the field they name,
-    with everything typed kept, instead of a message above an emptied form. The admin's
-    ``save_model`` then has nothing left to write.
-    """
-
-    actor: Actor
-    saved = None
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        self._check_schedule(cleaned)
-        self._check_media(cleaned)
-        if self.errors:
-            return cleaned
-        fields = {name: cleaned[name] for name in EDITABLE if name in cleaned}
-        _only_what_applies(fields)
-        try:
-            with transaction.atomic():
-                if self.instance.pk:
-                    self.saved = campaign_update(campaign=self.instance, actor=self.actor, **fields)
-                else:
-                    self.saved = campaign_create(actor=self.actor, **fields)
-        except ApplicationError as exc:
-            self.service_error(exc)
-        return cleaned
-
-    def _post_clean(self):
-        # The service validated and saved the campaign; the model's own checks ran there.
-        if self.saved is None:
-            super()._post_clean()
-        else:
-            self.instance = self.saved
-
-    def _check_schedule(self, cleaned):
-        """A schedule in the past is refused when the draft is saved, not only at submission."""
-        candidate = Campaign(
-            **{
-                name: cleaned.get(name)
-                for name in ("schedule_kind", "send_at", "local_date", "local_time", "latest_send_at")
-            }
-        )
-        for problem in schedule_problems(candidate, now=timezone.now(), approving=False):
-            if problem.code == "campaign_schedule_missing":
-                continue  # a draft may leave it open; submission asks for it
-            field = problem.field if problem.field in self.fields else None
-            self.add_error(field, problem.message)
-
-    def _check_media(self, cleaned):
-        """The uploaded file and the link against the template's header (type and size per Meta)."""
-        from messaging.campaigns.languages import template_languages
-        from messaging.campaigns.media import link_problems, media_file_problems
-        from messaging.campaigns.readiness import media_formats
-
-        template = cleaned.get("template")
-        source = cleaned.get("header_media_source")
-        if template is None:
-            return
-        kinds = {kind for kind in media_formats(template_languages(template)).values() if kind}
-        if not kinds:
-            if source:
-                self.add_error(
-                    "header_media_source",
-                    "The template has no image, video or document header: choose no header media.",
-                )
-            return
-        if len(kinds) > 1:
-            return  # readiness names the languages that differ
-        (kind,) = kinds
-        upload = cleaned.get("header_media_file")
-        if source == HeaderMediaSource.UPLOAD and isinstance(upload, UploadedFile):
-            upload.seek(0)
-            _, problems = media_file_problems(
-                header_kind=kind, file=upload, filename=upload.name, size=upload.size
-            )
-            upload.seek(0)
-            for problem in problems:
-                self.add_error("header_media_file", problem)
-        if source == HeaderMediaSource.LINK:
-            for problem in link_problems(header_kind=kind, link=cleaned.get("header_media_link", "")):
-                self.add_error("header_media_link", problem)
-
-
-def _only_what_applies(fields: dict) -> None:
-    """Keep only the schedule and media fields the chosen kinds use, so a value typed for another
-    choice and left behind is never read later (a send time under "as soon as approved")."""
-    kind = fields.get("schedule_kind")
-    if kind != ScheduleKind.AT:
-        fields["send_at"] = None
-    if kind != ScheduleKind.LOCAL:
-        fields["local_date"] = fields["local_time"] = None
-    source = fields.get("header_media_source")
-    if source != HeaderMediaSource.LINK:
-        fields["header_media_link"] = ""
-    upload = fields.get("header_media_file")
-    if source != HeaderMediaSource.UPLOAD or upload is False or upload is None:
-        fields["header_media_file"] = ""  # not an upload, "clear" ticked, or none given
-
-
-CampaignAdmin.form = CampaignFormSaving

@@ -1,18 +1,27 @@
 """The campaign admin's forms: the draft's content, the workflow's comments, the test send.
 
-The draft form checks only what a form can (an object where JSON is expected, a choice that
-exists); everything about the campaign itself is the services' to decide, and the admin puts
-their refusal on the field they name (``messaging.admin_campaigns``).
+The draft form checks what a form can (an object where JSON is expected, a choice that exists, a
+file of the header's kind) and then saves through ``campaign_create`` / ``campaign_update``,
+whose refusal it puts on the field they name.
 """
 
 import json
 from collections import defaultdict
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from contacts.models import Contact, Segment, TestNumber
+from core.actors import Actor
+from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, HeaderMediaSource, ScheduleKind
+from messaging.campaigns.languages import template_languages
+from messaging.campaigns.media import link_problems, media_file_problems
+from messaging.campaigns.readiness import media_formats, schedule_problems
+from messaging.campaigns.workflow import EDITABLE, campaign_create, campaign_update
 from templates_app.models import MessageTemplate, TemplateStatus
 
 # Where a service's ``field`` differs from the form's field name.
@@ -95,6 +104,14 @@ class BindingsField(forms.JSONField):
 
 
 class CampaignForm(forms.ModelForm):
+    """The draft form, whose check is the service itself.
+
+    ``campaign_create`` / ``campaign_update`` decide what a draft may hold; running them inside the
+    form's validation (in a savepoint, undone on refusal) puts their refusal on the field they name,
+    with everything typed kept, instead of a message above an emptied form. The admin's
+    ``save_model`` then has nothing left to write.
+    """
+
     template = TemplateChoiceField(
         help_text="Only templates WhatsApp approved. This row's language is the default: each contact "
         "gets the template in their own language where it is approved, else this one."
@@ -138,8 +155,83 @@ class CampaignForm(forms.ModelForm):
             "latest_send_at",
         ]
 
+    actor: Actor
+    saved = None
+
     def clean(self):
         cleaned = super().clean()
+        self._check_presence(cleaned)
+        if self.errors:
+            return cleaned
+        self._check_schedule(cleaned)
+        self._check_media(cleaned)
+        if self.errors:
+            return cleaned
+        fields = {name: cleaned[name] for name in EDITABLE if name in cleaned}
+        _only_what_applies(fields)
+        try:
+            with transaction.atomic():
+                if self.instance.pk:
+                    self.saved = campaign_update(campaign=self.instance, actor=self.actor, **fields)
+                else:
+                    self.saved = campaign_create(actor=self.actor, **fields)
+        except ApplicationError as exc:
+            self.service_error(exc)
+        return cleaned
+
+    def _post_clean(self):
+        # The service validated and saved the campaign; the model's own checks ran there.
+        if self.saved is None:
+            super()._post_clean()
+        else:
+            self.instance = self.saved
+
+    def _check_schedule(self, cleaned):
+        """A schedule in the past is refused when the draft is saved, not only at submission."""
+        candidate = Campaign(
+            **{
+                name: cleaned.get(name)
+                for name in ("schedule_kind", "send_at", "local_date", "local_time", "latest_send_at")
+            }
+        )
+        for problem in schedule_problems(candidate, now=timezone.now(), approving=False):
+            if problem.code == "campaign_schedule_missing":
+                continue  # a draft may leave it open; submission asks for it
+            field = problem.field if problem.field in self.fields else None
+            self.add_error(field, problem.message)
+
+    def _check_media(self, cleaned):
+        """The uploaded file and the link against the template's header (type and size per Meta)."""
+        template = cleaned.get("template")
+        source = cleaned.get("header_media_source")
+        if template is None:
+            return
+        kinds = {kind for kind in media_formats(template_languages(template)).values() if kind}
+        if not kinds:
+            if source:
+                self.add_error(
+                    "header_media_source",
+                    "The template has no image, video or document header: choose no header media.",
+                )
+            return
+        if len(kinds) > 1:
+            return  # readiness names the languages that differ
+        (kind,) = kinds
+        upload = cleaned.get("header_media_file")
+        if source == HeaderMediaSource.UPLOAD and isinstance(upload, UploadedFile):
+            upload.seek(0)
+            _, problems = media_file_problems(
+                header_kind=kind, file=upload, filename=upload.name, size=upload.size
+            )
+            upload.seek(0)
+            for problem in problems:
+                self.add_error("header_media_file", problem)
+        if source == HeaderMediaSource.LINK:
+            for problem in link_problems(header_kind=kind, link=cleaned.get("header_media_link", "")):
+                self.add_error("header_media_link", problem)
+
+    def _check_presence(self, cleaned):
+        """What the chosen kinds need: a link, a file, a send time, a local day and time."""
         source = cleaned.get("header_media_source")
         if source == HeaderMediaSource.LINK and not cleaned.get("header_media_link"):
             self.add_error(
@@ -160,7 +252,6 @@ class CampaignForm(forms.ModelForm):
                     self.add_error(
                         name, "A local-time schedule needs the day and the time on each recipient's clock."
                     )
-        return cleaned
 
     def service_error(self, exc) -> None:
         """Put a service's refusal on the field it names (or on the form when it names none)."""
@@ -238,3 +329,19 @@ def member_search(members, query: str):
     for word in query.split()[:4]:
         condition &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
     return members.filter(condition).order_by("first_name", "last_name", "pk")
+
+
+def _only_what_applies(fields: dict) -> None:
+    """Keep only the schedule and media fields the chosen kinds use, so a value typed for another
+    choice and left behind is never read later (a send time under "as soon as approved")."""
+    kind = fields.get("schedule_kind")
+    if kind != ScheduleKind.AT:
+        fields["send_at"] = None
+    if kind != ScheduleKind.LOCAL:
+        fields["local_date"] = fields["local_time"] = None
+    source = fields.get("header_media_source")
+    if source != HeaderMediaSource.LINK:
+        fields["header_media_link"] = ""
+    upload = fields.get("header_media_file")
+    if source != HeaderMediaSource.UPLOAD or upload is False or upload is None:
+        fields["header_media_file"] = ""  # not an upload, "clear" ticked, or none given

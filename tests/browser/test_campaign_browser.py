@@ -75,6 +75,8 @@ def test_an_editor_builds_tests_and_submits_and_the_approver_schedules_it(login,
     shot(page, "1-form")
     page.click("input[name=_continue]")
     page.wait_for_selector(".messagelist .success")
+    assert not page.is_visible("#campaign-missing")  # complete: nothing stands before submitting
+    shot(page, "1b-draft")
     campaign = Campaign.objects.get(name="May appointments")
     assert campaign.bindings["body"]["store"]["value"] == "Hamburg"
 

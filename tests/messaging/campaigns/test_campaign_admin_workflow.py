@@ -216,3 +216,11 @@ def test_the_timeline_shows_who_when_and_why(client_for, approver, pending):
     assert "erin_editor" in page and "alex_approver" in page
     assert "Draft → Awaiting approval" in page and "Awaiting approval → Draft" in page
     assert "Wrong store" in page
+
+
+def test_a_draft_says_what_submitting_needs_first(client_for, editor, draft):
+    client = client_for(editor)
+    assert client.get(change_url(draft)).context["missing"] == []
+    Campaign.objects.filter(pk=draft.pk).update(bindings={})
+    response = client.get(change_url(draft))
+    assert response.context["missing"] and "Submitting needs, first" in response.content.decode()
