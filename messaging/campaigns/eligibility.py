@@ -250,7 +250,8 @@ def provable_opt_in_q(purpose: str) -> Q:
     one-second precedence before it. Needs the ``purpose_consent`` alias.
     """
     named = "purpose_consent__event__"
-    consistent = Q(
+    # A row first (FALSE, not NULL, without one), so SQL's AND stops there for people with no consent.
+    consistent = Q(purpose_consent__isnull=False) & Q(
         purpose_consent__status=ConsentStatus.OPTED_IN,
         **{
             f"{named}action": ConsentAction.OPT_IN,
@@ -279,7 +280,13 @@ def provable_opt_in_q(purpose: str) -> Q:
     named_is_imported = _imported_q(named) & Exists(
         ConsentEvent.objects.filter(WHATSAPP_OPT_OUT, contact_id=OuterRef("pk"), purpose=purpose)
     )
-    return consistent & ~named_is_imported & ~Exists(outvoting)
+    # Every event that could outvote the named one is effective after the precedence before it: asked
+    # first, this is an index-only probe of the ledger's (contact, purpose, effective time) index, and
+    # for nearly everyone (one event, or none that recent) the answer ends the test.
+    nearby = ConsentEvent.objects.filter(
+        contact_id=OuterRef("pk"), purpose=purpose, effective_at__gt=effective - OPT_OUT_PRECEDENCE
+    ).exclude(pk=event_id)
+    return consistent & ~named_is_imported & (~Exists(nearby) | ~Exists(outvoting))
 
 
 def _imported_q(prefix: str) -> Q:

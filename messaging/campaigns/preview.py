@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
@@ -153,11 +153,7 @@ def _grouped_counts(
     if _cap_applies(marketing):
         capped = Q(pk__in=frequency_capped(first_moment))
         release = frequency_cap_release(first_moment)
-        counts.update(
-            capped=Count("pk", filter=capped),
-            cap_first=Min(release, filter=capped),
-            cap_last=Max(release, filter=capped),
-        )
+        counts.update(capped=Count("pk", filter=capped), cap_last=Max(release, filter=capped))
         if campaign.latest_send_at is not None:
             period = timedelta(days=settings.MARKETING_FREQUENCY_DAYS)
             late = capped & Q(GreaterThan(release, campaign.latest_send_at - period))
