@@ -197,10 +197,10 @@ class ImportRow(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact_import", "line"], name="import_row_line_unique")
         ]
-        # Few indexes: each is written for every row staged and every row linked to its new
-        # contact. Validation reads a whole import or a range of its lines (the unique index);
-        # the status index serves the preview's pages of refused and changed rows.
-        indexes = [models.Index(fields=["contact_import", "status", "line"], name="import_row_status_idx")]
+        # No other index: each is written for every row staged and every row linked to its new
+        # contact. Validation, applying and the preview's pages read a whole import or a range
+        # of its lines, by the unique (import, line); the contact's index (the foreign key's)
+        # finds the rows of a contact.
 
     def __str__(self) -> str:
         return f"Line {self.line}"

@@ -41,6 +41,7 @@ class Migration(migrations.Migration):
         migrations.RunPython(applied_through_from_rows, migrations.RunPython.noop),
         migrations.RemoveIndex(model_name="importrow", name="import_row_applied_idx"),
         migrations.RemoveIndex(model_name="importrow", name="import_row_match_idx"),
+        migrations.RemoveIndex(model_name="importrow", name="import_row_status_idx"),
         migrations.RemoveField(model_name="importrow", name="applied"),
         migrations.AlterField(
             model_name="importrow",
