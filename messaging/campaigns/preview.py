@@ -216,9 +216,28 @@ def _summarise(
         if capped > 0:
             t.held_cap += capped
             t.cap_until = _later(t.cap_until, row["cap_last"])
-    return _figures(
+    figures = _figures(
         campaign, t, excluded=excluded, languages=languages, first_moment=first_moment, classes=len(timings)
     )
+    figures.notes.extend(_notes(t, now=now, first_moment=first_moment, marketing=marketing))
+    return figures
+
+
+def _notes(t: _Tally, *, now: datetime, first_moment: datetime, marketing: bool) -> list[str]:
+    """What the figures cannot say by themselves, for the people reading them."""
+    notes = []
+    if t.no_common_hours:
+        notes.append(
+            f"{t.no_common_hours:,} recipients have numbers spanning time zones that share no sending "
+            "hours: they are skipped unless their contact's time zone is set."
+        )
+    if t.will_receive and first_moment > now + timedelta(minutes=1):
+        what = "The frequency cap and the messaging-limit budget are" if marketing else "The budget is"
+        notes.append(
+            f"{what} counted with the messages sent so far, as at the first send time; messages sent "
+            "before then can change them."
+        )
+    return notes
 
 
 @dataclass

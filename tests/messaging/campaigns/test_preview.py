@@ -197,6 +197,7 @@ def test_held_by_the_frequency_cap_and_until_when(promotion):
     expected = frequency_cap_verdict(OutboundMessage(contact=capped, purpose=Purpose.MARKETING), now)
     assert expected.held and preview.held_frequency_cap_until == expected.until == now + timedelta(days=4)
     assert preview.too_late == 0 and preview.will_receive == 3
+    assert preview.notes == []  # it goes now: nothing is counted ahead of time
 
 
 def test_a_send_in_progress_counts_towards_the_cap(promotion):
@@ -242,6 +243,7 @@ def test_recipients_reached_only_after_the_latest_send_time_are_too_late(promoti
     assert preview.first_send_at == utc(2030, 6, 3, 1, 0)
     assert preview.last_send_at == utc(2030, 6, 3, 8, 0)
     assert preview.excluded[Exclusion.US_MARKETING] == 1
+    assert any("frequency cap" in note for note in preview.notes)  # counted as at the first moment
 
 
 # --- rate, budget, duration --------------------------------------------------------------------------
