@@ -2,31 +2,36 @@
 
 The numbers are ``messaging.campaigns.preview.campaign_preview``'s, from the eligibility query the
 sending uses; this module only turns them into rows a template draws (labels, percentages,
-links). The list's column shows the same figures, kept for an hour per campaign (counted when it
-is submitted, or when the list first shows it), so a list of pending campaigns over large
-segments stays quick; the time they were counted is shown beside them.
+links). Counting a segment of a million contacts takes many seconds, so the campaign's page and
+the list (the Approvers' queue) show the figures last counted for the campaign as it is — by the
+preview page, or in the background after submission — with the time they were counted, and
+link to a fresh count; they never count while rendering.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
+import hashlib
+import json
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from contacts.languages import LANGUAGE_CHOICES
+from contacts.models import Segment
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.campaigns.eligibility import Exclusion
 from messaging.campaigns.preview import CampaignPreview, campaign_preview, excluded_contacts
+from templates_app.models import MessageTemplate
 
 S = CampaignStatus
-FIGURES_SECONDS = 3600  # how long the list's figures are reused (their time is shown)
-LIVE_COUNTS_PER_LIST = 5  # campaigns counted while the list renders; the rest link to the preview
+KEPT_SECONDS = 7 * 24 * 3600  # how long counted figures are shown (with the time they were counted)
+COUNTED_STATUSES = (S.PENDING_APPROVAL, S.APPROVED, S.PAUSED)
+COUNT_TASK = "messaging.admin_campaign_preview.count_preview"
 LANGUAGE_NAMES = dict(LANGUAGE_CHOICES)
 
 
@@ -60,12 +65,66 @@ def _when(moment) -> str:
 
 
 def preview_context(campaign: Campaign, *, now=None) -> dict:
-    """The preview's rows for ``_figures.html``, or ``{"error": …}`` when it cannot be computed."""
+    """The preview counted now: its rows for ``_figures.html`` (kept for the campaign's page and
+    the list, ``kept_preview``), or ``{"error": …}`` when it cannot be computed."""
     try:
         preview = campaign_preview(campaign, now=now)
     except ApplicationError as exc:
         return {"error": exc.message}
-    return preview_rows(campaign, preview)
+    rows = preview_rows(campaign, preview)
+    cache.set(_kept_key(campaign), rows, KEPT_SECONDS)
+    return rows
+
+
+def kept_preview(campaign: Campaign) -> dict | None:
+    """The rows last counted for the campaign as it is now (its content, schedule and segment),
+    or None. Counting a segment of a million contacts takes many seconds: the list and the
+    campaign's page show these, with the time they were counted, and link to a fresh count."""
+    return cache.get(_kept_key(campaign))
+
+
+def _kept_key(campaign: Campaign) -> str:
+    """What the figures depend on besides the contacts themselves: a save that changes none of it
+    (a submission, an approval: what approval freezes is what was counted) keeps them; an edit of
+    the bindings, schedule, template or segment asks for a new count."""
+    segment = Segment.objects.filter(pk=campaign.segment_id).values_list("version", flat=True).first()
+    template = MessageTemplate.objects.filter(pk=campaign.template_id).values_list(
+        "approved_version_id", "status"
+    )
+    parts = [
+        campaign.template_id,
+        list(template.first() or ()),
+        campaign.segment_id,
+        segment,
+        campaign.bindings,
+        campaign.schedule_kind,
+        campaign.send_at,
+        campaign.local_date,
+        campaign.local_time,
+        campaign.latest_send_at,
+        campaign.rate_cap,
+    ]
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f"campaign-preview:{campaign.pk}:{digest}"
+
+
+def count_preview(campaign_id: int) -> None:
+    """The django-q2 task counting a submitted campaign's preview for the Approvers' queue. Safe
+    to run twice (it only keeps figures); a campaign gone or finished is left alone."""
+    campaign = Campaign.objects.select_related("template", "segment").filter(pk=campaign_id).first()
+    if campaign is not None and campaign.status in COUNTED_STATUSES:
+        preview_context(campaign)
+
+
+def count_preview_later(campaign: Campaign) -> None:
+    """Count the preview in the background once the transaction commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            COUNT_TASK, campaign.pk, task_name=f"campaign {campaign.pk}: preview", group="campaigns"
+        )
+    )
 
 
 def preview_rows(campaign: Campaign, preview: CampaignPreview) -> dict:
@@ -155,59 +214,20 @@ def _timing(preview: CampaignPreview) -> list[tuple[str, str]]:
     return rows
 
 
-def _figures_key(campaign: Campaign) -> str:
-    # The last change is part of the key: an edit or a transition is counted afresh.
-    return f"campaign-figures:{campaign.pk}:{campaign.updated_at.timestamp()}"
-
-
-def figures(campaign: Campaign) -> dict | None:
-    """Receive / excluded counts, counted now and kept for the list (``FIGURES_SECONDS``)."""
-    try:
-        preview = campaign_preview(campaign)
-    except ApplicationError:
-        return None
-    value = {
-        "receive": preview.will_receive,
-        "excluded": preview.audience - preview.will_receive,
-        "at": timezone.now(),
-    }
-    cache.set(_figures_key(campaign), value, FIGURES_SECONDS)
-    return value
-
-
-@contextmanager
-def live_counts(limit: int):
-    """While the list renders: at most ``limit`` campaigns without kept figures are counted;
-    the rest link to their preview. A preview over a very large segment takes seconds, and a
-    list of many such campaigns must still open."""
-    token = _live_left.set([limit])
-    try:
-        yield
-    finally:
-        _live_left.reset(token)
-
-
-_live_left: ContextVar[list[int] | None] = ContextVar("campaign_figures_live_left", default=None)
-
-
 def figures_cell(campaign: Campaign):
-    """The list's column: figures for campaigns awaiting approval, approved or paused."""
-    if campaign.status not in (S.PENDING_APPROVAL, S.APPROVED, S.PAUSED):
+    """The list's column: the kept figures of campaigns awaiting approval, approved or paused —
+    never counted here (one large segment would hold the list for many seconds)."""
+    if campaign.status not in COUNTED_STATUSES:
         return "—"
-    value = cache.get(_figures_key(campaign))
-    if value is None:
-        left = _live_left.get()
-        if left is not None and left[0] <= 0:
-            url = reverse("admin:messaging_campaign_preview", args=[campaign.pk])
-            return format_html('<a href="{}">count</a>', url)
-        if left is not None:
-            left[0] -= 1
-        value = figures(campaign)
-    if value is None:
-        return "—"
+    url = reverse("admin:messaging_campaign_preview", args=[campaign.pk])
+    kept = kept_preview(campaign)
+    if kept is None or "error" in kept:
+        return format_html('<a href="{}" class="campaign-count">count</a>', url)
     return format_html(
-        '{} / {} <span class="campaign-counted">({})</span>',
-        f"{value['receive']:,}",
-        f"{value['excluded']:,}",
-        f"{timezone.localtime(value['at']):%H:%M}",
+        '<a href="{}" title="counted {}">{} / {}</a> <span class="campaign-counted">({})</span>',
+        url,
+        _when(kept["at"]),
+        f"{kept['receive']:,}",
+        f"{kept['excluded_total']:,}",
+        _when(kept["at"]),
     )

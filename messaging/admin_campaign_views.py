@@ -24,8 +24,10 @@ from contacts.models import AttributeDefinition
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.admin_campaign_preview import (
+    COUNTED_STATUSES,
+    count_preview_later,
     excluded_list,
-    figures,
+    kept_preview,
     preview_context,
     reason_label,
 )
@@ -236,8 +238,10 @@ class CampaignViewsMixin:
                 may_test_send=request.user.has_perm(TEST_SEND),
                 preview_url=reverse("admin:messaging_campaign_preview", args=[obj.pk]),
             )
-            if obj.status in (S.PENDING_APPROVAL, S.APPROVED, S.PAUSED):
-                context["preview"] = preview_context(obj)
+            if obj.status in COUNTED_STATUSES:
+                # The figures last counted (a million contacts take many seconds): with their time.
+                context["preview"] = kept_preview(obj)
+                context["show_preview"] = True
             if obj.status == S.DRAFT and request.user.has_perm(SUBMIT):
                 # What submitting would refuse, said before anyone presses the button.
                 context["missing"] = [p.message for p in campaign_readiness(obj).problems]
@@ -439,7 +443,7 @@ class CampaignViewsMixin:
             return self._back(result)
         extra = ""
         if action == "submit":
-            figures(result)  # counted now, for the Approvers' queue
+            count_preview_later(result)  # for the Approvers' queue, in the background
         if action == "approve":
             start = due_at(result)
             extra = (

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
-from messaging.admin_campaign_preview import LIVE_COUNTS_PER_LIST, figures_cell, live_counts
+from messaging.admin_campaign_preview import figures_cell
 from messaging.admin_campaign_views import CampaignViewsMixin
 from messaging.campaign_models import Campaign, CampaignStatus, HeaderMediaSource, ScheduleKind
 from messaging.campaigns.languages import campaign_content
@@ -156,14 +156,6 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
 
     # --- the list -------------------------------------------------------------------------------
 
-    def changelist_view(self, request, extra_context=None):
-        # Rendered here, inside the limit on previews counted for the figures column.
-        with live_counts(LIVE_COUNTS_PER_LIST):
-            response = super().changelist_view(request, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-        return response
-
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("template", "segment", "approved_by")
 
@@ -182,7 +174,7 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
     def schedule(self, obj):
         return schedule_text(obj)
 
-    @admin.display(description="preview (receive / excluded)")
+    @admin.display(description="will receive / excluded (when counted)")
     def figures(self, obj):
         return figures_cell(obj)
 

@@ -121,6 +121,7 @@ def test_an_editor_builds_tests_and_submits_and_the_approver_schedules_it(login,
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.APPROVED and campaign.approved_by == approver
     assert "Scheduled: it starts" in page.inner_text("#content")
+    assert "1 of 2 members will receive it" in page.inner_text("#campaign-preview-summary")  # kept
     page.goto(f"{live_server.url}/admin/messaging/campaign/")
     assert "Scheduled" in page.inner_text("#result_list")
     shot(page, "5-scheduled")

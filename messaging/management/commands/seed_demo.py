@@ -11,6 +11,7 @@ from contacts.models import Segment
 from contacts.segments.services import segment_create
 from core.actors import Actor
 from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, SUPPORT
+from messaging.admin_campaign_preview import preview_context
 from messaging.campaign_models import Campaign
 from messaging.campaigns.workflow import campaign_create, campaign_submit
 from templates_app.demo import seed_templates, write_sandbox_seed
@@ -69,7 +70,9 @@ def seed_campaign(*, editor, templates) -> Campaign:
         header_media_source="link",
         header_media_link=DEMO_CAMPAIGN_IMAGE,
     )
-    return campaign_submit(campaign=campaign, actor=actor)
+    campaign = campaign_submit(campaign=campaign, actor=actor)
+    preview_context(campaign)  # its figures in the Approver's queue from the start
+    return campaign
 
 
 class Command(BaseCommand):
