@@ -34,6 +34,7 @@ from messaging.admin_campaign_preview import (
 from messaging.campaign_models import Campaign, CampaignStatus, CampaignTransition
 from messaging.campaigns.bindings import BINDABLE_FIELDS, template_slots
 from messaging.campaigns.eligibility import campaign_members
+from messaging.campaigns.four_eyes import campaign_fingerprint
 from messaging.campaigns.languages import campaign_content, campaign_template_check, template_languages
 from messaging.campaigns.personalise import campaign_bubble
 from messaging.campaigns.preview import sample_recipients
@@ -94,6 +95,8 @@ class Step:
     comment: str = ""  # "" no comment; "required" or "optional"
     danger: bool = False
     help: str = ""
+    # Approve and Reject post what the Approver read (``four_eyes.campaign_fingerprint``).
+    fingerprint: str = ""
 
 
 def is_author(user, campaign: Campaign) -> bool:
@@ -116,11 +119,13 @@ def workflow_buttons(user, campaign: Campaign) -> tuple[list[Step], list[str]]:
                     "or reject it: another Approver does (four eyes)."
                 )
             else:
+                read = campaign_fingerprint(campaign)
                 steps.append(
                     Step(
                         "approve",
                         "Approve",
                         help="Freezes the template, the bindings and the segment's rules.",
+                        fingerprint=read,
                     )
                 )
                 steps.append(
@@ -130,6 +135,7 @@ def workflow_buttons(user, campaign: Campaign) -> tuple[list[Step], list[str]]:
                         comment="required",
                         danger=True,
                         help="Back to draft with your comment.",
+                        fingerprint=read,
                     )
                 )
         if user.has_perm(SUBMIT):
@@ -150,32 +156,48 @@ def workflow_buttons(user, campaign: Campaign) -> tuple[list[Step], list[str]]:
 
 
 def _actions():
-    """Action name → (permission, service, what the message says). Built lazily for patching in tests."""
+    """Action name → (permission, service, what the message says). Built lazily for patching in tests.
+
+    Each service takes the campaign, the actor, the comment and the fingerprint posted with the
+    button: Approve and Reject pass it on (missing is "", which the service refuses: through the
+    admin a verdict is always about the page that was read)."""
     return {
         "submit": (
             SUBMIT,
-            lambda c, a, comment: campaign_submit(campaign=c, actor=a),
+            lambda c, a, comment, read: campaign_submit(campaign=c, actor=a),
             "submitted for approval",
         ),
         "withdraw": (
             SUBMIT,
-            lambda c, a, comment: campaign_withdraw(campaign=c, actor=a),
+            lambda c, a, comment, read: campaign_withdraw(campaign=c, actor=a),
             "withdrawn to draft",
         ),
-        "approve": (APPROVE, lambda c, a, comment: campaign_approve(campaign=c, actor=a), "approved"),
+        "approve": (
+            APPROVE,
+            lambda c, a, comment, read: campaign_approve(campaign=c, actor=a, expected=read),
+            "approved",
+        ),
         "reject": (
             APPROVE,
-            lambda c, a, comment: campaign_reject(campaign=c, actor=a, comment=comment),
+            lambda c, a, comment, read: campaign_reject(campaign=c, actor=a, comment=comment, expected=read),
             "rejected: back to draft with your comment",
         ),
-        "pause": (PAUSE, lambda c, a, comment: campaign_pause(campaign=c, actor=a, reason=comment), "paused"),
-        "resume": (RESUME, lambda c, a, comment: campaign_resume(campaign=c, actor=a), "resumed"),
+        "pause": (
+            PAUSE,
+            lambda c, a, comment, read: campaign_pause(campaign=c, actor=a, reason=comment),
+            "paused",
+        ),
+        "resume": (RESUME, lambda c, a, comment, read: campaign_resume(campaign=c, actor=a), "resumed"),
         "cancel": (
             RESUME,
-            lambda c, a, comment: campaign_cancel(campaign=c, actor=a, reason=comment),
+            lambda c, a, comment, read: campaign_cancel(campaign=c, actor=a, reason=comment),
             "cancelled",
         ),
-        "duplicate": (ADD, lambda c, a, comment: campaign_duplicate(campaign=c, actor=a), "duplicated"),
+        "duplicate": (
+            ADD,
+            lambda c, a, comment, read: campaign_duplicate(campaign=c, actor=a),
+            "duplicated",
+        ),
     }
 
 
@@ -434,7 +456,8 @@ class CampaignViewsMixin:
             self.message_user(request, "The comment is too long (at most 2,000 characters).", messages.ERROR)
             return self._back(campaign)
         try:
-            result = service(campaign, Actor.for_user(request.user), comment)
+            read = request.POST.get("fingerprint", "")[:100]
+            result = service(campaign, Actor.for_user(request.user), comment, read)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return self._back(campaign)

@@ -31,13 +31,29 @@ def campaign_freeze(campaign: Campaign, *, now: datetime) -> tuple[dict, Segment
     ``rules`` (the segment's rules with every included segment written in place), ``segment``
     {id, version}, ``header_media``, ``rate_cap``, ``schedule``.
     """
+    frozen, version = approval_document(campaign)
+    # When the first member may get it, never before approval (messaging.campaigns.schedule).
+    frozen["schedule"]["first_send_at"] = _iso(first_send_at(campaign, now=now))
+    return frozen, version
+
+
+def approval_document(campaign: Campaign) -> tuple[dict, SegmentVersion]:
+    """What an Approver reads and approval freezes, but the members' first send time
+    (``campaign_freeze``'s layout; ``four_eyes.campaign_fingerprint`` digests it)."""
     segment = Segment.objects.get(pk=campaign.segment_id)
     version = SegmentVersion.objects.get(segment=segment, version=segment.version)
-    frozen = content_snapshot(campaign)
+    frozen = {**content_snapshot(campaign), **approval_settings(campaign)}
     frozen.update(
         rules=segment_rules_resolved(version),
         segment={"id": segment.pk, "version": version.version},
-        header_media={
+    )
+    return frozen, version
+
+
+def approval_settings(campaign: Campaign) -> dict:
+    """The campaign's own settings in the frozen document: header media, rate cap, schedule."""
+    return {
+        "header_media": {
             "source": campaign.header_media_source,
             "link": campaign.header_media_link,
             "file": campaign.header_media_file.name if campaign.header_media_file else "",
@@ -45,18 +61,15 @@ def campaign_freeze(campaign: Campaign, *, now: datetime) -> tuple[dict, Segment
             "media_id": campaign.header_media_id,
             "uploaded_at": _iso(campaign.header_media_uploaded_at),
         },
-        rate_cap=campaign.rate_cap,
-        schedule={
+        "rate_cap": campaign.rate_cap,
+        "schedule": {
             "kind": campaign.schedule_kind,
             "send_at": _iso(campaign.send_at),
             "local_date": _iso(campaign.local_date),
             "local_time": _iso(campaign.local_time),
             "latest_send_at": _iso(campaign.latest_send_at),
-            # When the first member may get it, never before approval (messaging.campaigns.schedule).
-            "first_send_at": _iso(first_send_at(campaign, now=now)),
         },
-    )
-    return frozen, version
+    }
 
 
 def _iso(value: datetime | date | time | None) -> str | None:
@@ -80,9 +93,10 @@ class Drift:
     message: str
 
 
-def frozen_template_drift(campaign: Campaign) -> list[Drift]:
-    """Where the templates a campaign froze differ from what WhatsApp has now; [] = as approved."""
-    languages = (campaign.frozen or {}).get("languages") or {}
+def frozen_template_drift(campaign: Campaign, *, frozen: dict | None = None) -> list[Drift]:
+    """Where the templates a campaign froze (or ``frozen``, a document about to be) differ from
+    what WhatsApp has now; [] = as approved."""
+    languages = ((campaign.frozen if frozen is None else frozen) or {}).get("languages") or {}
     ids = [item["template_id"] for item in languages.values()]
     rows = MessageTemplate.objects.select_related("approved_version").in_bulk(ids)
     drift = []
@@ -91,6 +105,18 @@ def frozen_template_drift(campaign: Campaign) -> list[Drift]:
         if found is not None:
             drift.append(found)
     return drift
+
+
+def lock_frozen_templates(frozen: dict) -> None:
+    """Lock the template rows a document froze, in id order, until the transaction ends.
+
+    ``templates_app.services`` changes a template under the same row lock and tells campaigns
+    inside that transaction, so an approval holding these locks sees every change committed
+    before it and every later change sees the approved campaign. It locks one row at a time and
+    then campaigns; this takes templates first, then the campaign: the same order.
+    """
+    ids = sorted(item["template_id"] for item in (frozen.get("languages") or {}).values())
+    list(MessageTemplate.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
 def _drift(language: str, item: dict, row: MessageTemplate | None) -> Drift | None:

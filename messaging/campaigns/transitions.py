@@ -143,3 +143,9 @@ def require_approver(actor: Actor, campaign: Campaign, verb: str) -> None:
 
 def add_author(campaign: Campaign, user) -> None:
     CampaignAuthor.objects.bulk_create([CampaignAuthor(campaign=campaign, user=user)], ignore_conflicts=True)
+
+
+def add_authors(campaign: Campaign, user_ids) -> None:
+    """Make each of ``user_ids`` (None skipped) an author of ``campaign``."""
+    rows = [CampaignAuthor(campaign=campaign, user_id=pk) for pk in dict.fromkeys(user_ids) if pk is not None]
+    CampaignAuthor.objects.bulk_create(rows, ignore_conflicts=True)

@@ -25,7 +25,15 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, ScheduleKind
-from messaging.campaigns.freezing import campaign_freeze, frozen_template_drift
+from messaging.campaigns.four_eyes import (
+    CHANGED_SINCE_READ,
+    frozen_audience,
+    refuse_audience_moved,
+    refuse_unread,
+    require_not_template_writer,
+    submission_audience,
+)
+from messaging.campaigns.freezing import campaign_freeze, frozen_template_drift, lock_frozen_templates
 from messaging.campaigns.languages import campaign_template_check
 from messaging.campaigns.readiness import campaign_readiness, due_at
 from messaging.campaigns.transitions import (
@@ -37,6 +45,7 @@ from messaging.campaigns.transitions import (
     SUBMIT,
     S,
     add_author,
+    add_authors,
     expect_status,
     may,
     move,
@@ -158,7 +167,8 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes) -> Campaign:
 
 
 def campaign_duplicate(*, campaign: Campaign, actor: Actor) -> Campaign:
-    """A new draft “Copy of …” with the same settings, nothing frozen; the duplicator its author.
+    """A new draft “Copy of …” with the same settings, nothing frozen; the duplicator and the
+    source's authors its authors.
 
     Any campaign may be duplicated, one whose template is no longer approved too (the copy is
     where another template is picked): its purpose is then the original's until the template
@@ -178,7 +188,9 @@ def campaign_duplicate(*, campaign: Campaign, actor: Actor) -> Campaign:
     _clean(copy)
     with transaction.atomic():
         copy.save()
-        add_author(copy, user)
+        # Whoever wrote the source wrote the copy: a colleague's Duplicate and Submit must not make
+        # its words approvable by their writer (four eyes).
+        add_authors(copy, [user.pk, source.created_by_id, *source.authors.values_list("user_id", flat=True)])
         log_activity(
             actor=actor,
             action="campaign.duplicated",
@@ -207,6 +219,8 @@ def campaign_submit(*, campaign: Campaign, actor: Actor, now: datetime | None = 
             actor=actor,
             to=S.PENDING_APPROVAL,
             action="submitted",
+            # The audience as submitted: approval refuses rules edited after this (four eyes).
+            details={"audience": submission_audience(current)},
             guard={"updated_at": current.updated_at},
             changed_meanwhile="It was edited while you submitted it: check it and submit it again.",
             submitted_at=now,
@@ -233,13 +247,21 @@ def campaign_withdraw(*, campaign: Campaign, actor: Actor) -> Campaign:
     return _fresh(current)
 
 
-def campaign_approve(*, campaign: Campaign, actor: Actor, now: datetime | None = None) -> Campaign:
+def campaign_approve(
+    *, campaign: Campaign, actor: Actor, now: datetime | None = None, expected: str | None = None
+) -> Campaign:
     """pending_approval → approved by an Approver who is none of its authors; freezes it.
 
     Everything submitting checked is checked again (the template may have been paused, edited or
     re-categorised while the campaign waited). A campaign whose send time passed meanwhile starts
     at approval; one whose latest send time passed is refused. Two Approvers at once: the
     conditional UPDATE lets one through, the other is told who approved it.
+
+    ``expected``: the ``campaign_fingerprint`` of the page the Approver read (the admin requires
+    it); refused (``campaign_changed``) when what would be frozen differs. None (code calling the
+    service) skips that comparison only. Refused too when the segment's rules are not those
+    submitted, when the Approver wrote a template version it would freeze, and when WhatsApp
+    changed a template between the freeze and the UPDATE (the rows are locked, then compared).
     """
     now = now or timezone.now()
     current = Campaign.objects.select_related("template", "segment").get(pk=campaign.pk)
@@ -249,7 +271,11 @@ def campaign_approve(*, campaign: Campaign, actor: Actor, now: datetime | None =
     readiness.refuse(current, doing="approved")
     frozen, segment_version = campaign_freeze(current, now=now)
     frozen["purpose"] = readiness.purpose
+    refuse_unread(current, expected, frozen=frozen)
+    require_not_template_writer(actor, current, frozen)
+    refuse_audience_moved(current, frozen)
     with transaction.atomic():
+        lock_frozen_templates(frozen)
         # The same submission the checks read: a withdrawal, edit and new submission in between
         # would otherwise be approved unread.
         move(
@@ -266,11 +292,26 @@ def campaign_approve(*, campaign: Campaign, actor: Actor, now: datetime | None =
             approved_by=actor.user,
             status_reason="",
         )
+        # Under the templates' locks: a change WhatsApp made after the freeze is seen here (and
+        # rolls the approval back), one made after the commit sees an approved campaign to judge.
+        drift = frozen_template_drift(current, frozen=frozen)
+        if drift:
+            raise ApplicationError(
+                f"“{current.name}” was not approved: "
+                + " ".join(d.message for d in drift)
+                + " The template changed while you approved it; read the campaign again.",
+                code="campaign_template_changed",
+                field="template",
+            )
     return _fresh(current)
 
 
-def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campaign:
-    """pending_approval → draft with the Approver's comment (required) shown as its status reason."""
+def campaign_reject(
+    *, campaign: Campaign, actor: Actor, comment: str, expected: str | None = None
+) -> Campaign:
+    """pending_approval → draft with the Approver's comment (required) shown as its status reason.
+
+    ``expected``: as for ``campaign_approve`` — the verdict is about the submission that was read."""
     current = Campaign.objects.get(pk=campaign.pk)
     require_approver(actor, current, "reject")
     comment = (comment or "").strip()
@@ -281,7 +322,17 @@ def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campai
             field="comment",
         )
     expect_status(current, {S.PENDING_APPROVAL}, "rejected")
-    move(current, actor=actor, to=S.DRAFT, action="rejected", reason=comment, status_reason=comment)
+    refuse_unread(current, expected)
+    move(
+        current,
+        actor=actor,
+        to=S.DRAFT,
+        action="rejected",
+        reason=comment,
+        guard={"submitted_at": current.submitted_at},
+        changed_meanwhile=CHANGED_SINCE_READ,
+        status_reason=comment,
+    )
     return _fresh(current)
 
 
@@ -315,7 +366,12 @@ def campaign_return_to_approval(*, campaign: Campaign, reason: str, actor: Actor
             to=S.PENDING_APPROVAL,
             action="returned_to_approval",
             reason=reason,
-            details={"frozen": current.frozen, "approved_by": current.approved_by_id},
+            details={
+                "frozen": current.frozen,
+                "approved_by": current.approved_by_id,
+                # What its authors submitted and was approved: the audience approving again expects.
+                "audience": frozen_audience(current.frozen),
+            },
             status_reason=reason,
             paused_from="",
             frozen={},

@@ -28,6 +28,12 @@ def said(response) -> str:
     return " ".join(str(m) for m in get_messages(response.wsgi_request))
 
 
+def read(client, campaign) -> dict:
+    """What the Approve and Reject buttons post besides a comment: the fingerprint of the page read."""
+    steps = client.get(change_url(campaign)).context["workflow_steps"]
+    return {"fingerprint": next(step.fingerprint for step in steps if step.action == "approve")}
+
+
 def buttons(client, campaign) -> set[str]:
     context = client.get(change_url(campaign)).context
     return {step.action for step in context["workflow_steps"]}
@@ -97,14 +103,17 @@ def test_an_incomplete_draft_is_refused_with_every_problem(client_for, editor, d
 
 
 def test_approve_freezes_and_reports_when_it_goes(client_for, approver, pending):
-    response = client_for(approver).post(do_url(pending, "approve"))
+    client = client_for(approver)
+    response = client.post(do_url(pending, "approve"), read(client, pending))
     assert status_of(pending) == S.APPROVED
     assert "approved" in said(response) and "due now" in said(response)
 
 
 def test_the_second_approver_is_told_someone_was_faster(client_for, approver, second_approver, pending):
-    client_for(approver).post(do_url(pending, "approve"))
-    response = client_for(second_approver).post(do_url(pending, "approve"))
+    page = read(client_for(second_approver), pending)  # Blake opens the campaign; Alex approves it
+    first = client_for(approver)
+    first.post(do_url(pending, "approve"), read(first, pending))
+    response = client_for(second_approver).post(do_url(pending, "approve"), page)
     assert response.status_code == 302
     assert "approved (by alex_approver) now" in said(response)
 
@@ -114,7 +123,9 @@ def test_reject_needs_a_comment(client_for, approver, pending):
     response = client.post(do_url(pending, "reject"), {"comment": "  "})
     assert status_of(pending) == S.PENDING_APPROVAL
     assert "Say why it is rejected" in said(response)
-    response = client.post(do_url(pending, "reject"), {"comment": "Use the spring image"})
+    response = client.post(
+        do_url(pending, "reject"), {"comment": "Use the spring image", **read(client, pending)}
+    )
     assert status_of(pending) == S.DRAFT
     pending.refresh_from_db()
     assert pending.status_reason == "Use the spring image"
@@ -200,6 +211,24 @@ def test_get_is_not_allowed_and_forged_ids_are_404(client_for, approver, pending
     assert status_of(pending) == S.PENDING_APPROVAL
 
 
+def test_approve_and_reject_without_the_pages_fingerprint_are_refused(client_for, approver, pending):
+    # Through the admin a verdict is about the page that was read: a POST without it (or with
+    # another page's) is told to read the campaign again.
+    client = client_for(approver)
+    response = client.post(do_url(pending, "approve"))
+    assert status_of(pending) == S.PENDING_APPROVAL
+    assert "changed since you opened it" in said(response)
+    response = client.post(do_url(pending, "reject"), {"comment": "No", "fingerprint": "0" * 64})
+    assert status_of(pending) == S.PENDING_APPROVAL
+    assert "changed since you opened it" in said(response)
+
+
+def test_the_approve_form_carries_the_fingerprint(client_for, approver, pending):
+    page = client_for(approver).get(change_url(pending)).content.decode()
+    fingerprint = read(client_for(approver), pending)["fingerprint"]
+    assert f'<input type="hidden" name="fingerprint" value="{fingerprint}">' in page
+
+
 def test_a_post_without_the_csrf_token_is_refused(approver, pending):
     from django.test import Client
 
@@ -211,7 +240,7 @@ def test_a_post_without_the_csrf_token_is_refused(approver, pending):
 
 def test_the_timeline_shows_who_when_and_why(client_for, approver, pending):
     client = client_for(approver)
-    client.post(do_url(pending, "reject"), {"comment": "Wrong store"})
+    client.post(do_url(pending, "reject"), {"comment": "Wrong store", **read(client, pending)})
     page = client.get(change_url(pending)).content.decode()
     assert "erin_editor" in page and "alex_approver" in page
     assert "Draft → Awaiting approval" in page and "Awaiting approval → Draft" in page

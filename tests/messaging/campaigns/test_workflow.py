@@ -551,7 +551,7 @@ def test_an_approved_campaign_is_not_rejected(approved, second_approver):
 # --- duplicate -------------------------------------------------------------------------------------
 
 
-def test_duplicate_makes_a_draft_copy_with_nothing_frozen(approved, approver):
+def test_duplicate_makes_a_draft_copy_with_nothing_frozen(approved, approver, editor):
     colleague = UserFactory(username="eddie_editor", role="Editor")
     copy = campaign_duplicate(campaign=approved, actor=as_actor(colleague))
     assert copy.pk != approved.pk
@@ -566,7 +566,9 @@ def test_duplicate_makes_a_draft_copy_with_nothing_frozen(approved, approver):
         approved.segment,
         approved.bindings,
     )
-    assert list(CampaignAuthor.objects.filter(campaign=copy).values_list("user", flat=True)) == [colleague.pk]
+    # The source's authors wrote the copy too (four eyes): the duplicator joins them.
+    authors = set(CampaignAuthor.objects.filter(campaign=copy).values_list("user", flat=True))
+    assert authors == {colleague.pk, editor.pk}
     assert transitions(copy) == [] and copy.approved_by is None
     assert activity(copy) == ["campaign.duplicated"]
 
