@@ -60,9 +60,15 @@ def test_an_editor_builds_tests_and_submits_and_the_approver_schedules_it(login,
     page.goto(f"{live_server.url}/admin/messaging/campaign/add/")
     page.fill("#id_name", "May appointments")
     page.select_option("#id_segment", label="Germany")
+    # A media template first: its image header's fields and its coupon button's row appear ...
+    page.select_option("#id_template", label="spring_promotion (en) — marketing · only this language")
+    page.wait_for_selector('[data-slot="buttons.2"]')
+    assert page.is_visible("fieldset.campaign-media")
+    # ... and go again when the template changes.
     page.select_option("#id_template", label="appointment_reminder (en) — utility · only this language")
     page.wait_for_selector('[data-slot="body.store"]')
     assert page.is_hidden("fieldset.campaign-media")  # a text header: no media fields
+    assert page.query_selector('[data-slot="buttons.2"]') is None
     bind(page, "header.first_name", "field", "first_name", fallback="there")
     bind(page, "body.first_name", "field", "first_name", fallback="there")
     bind(page, "body.date", "literal", "14 May")
