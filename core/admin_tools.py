@@ -9,6 +9,13 @@ from django.db import DatabaseError, connections
 from django.utils.functional import cached_property
 
 
+def is_id(text: str) -> bool:
+    """Whether ``text`` from a URL or a form is a row id: ASCII digits, short enough for a bigint.
+
+    Not ``text.isdigit()`` alone: it is True for "²" or "①", which ``int()`` refuses (a 500)."""
+    return isinstance(text, str) and text.isascii() and text.isdigit() and len(text) < 19
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts exactly when the list is filtered or small; estimates an unfiltered large table.
 

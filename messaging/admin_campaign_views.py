@@ -22,6 +22,7 @@ from django.utils.html import format_html
 
 from contacts.models import AttributeDefinition
 from core.actors import Actor
+from core.admin_tools import is_id
 from core.errors import ApplicationError
 from messaging.admin_campaign_preview import (
     COUNTED_STATUSES,
@@ -290,9 +291,7 @@ class CampaignViewsMixin:
         if not (self.has_add_permission(request) or self.has_change_permission(request)):
             raise PermissionDenied
         raw = request.GET.get("template", "")
-        template = (
-            approved_templates().filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
-        )
+        template = approved_templates().filter(pk=int(raw)).first() if is_id(raw) else None
         if template is None:
             return JsonResponse({"error": "Choose an approved template."}, status=404)
         languages = template_languages(template)
@@ -339,7 +338,7 @@ class CampaignViewsMixin:
         chosen, chosen_error = None, ""
         raw = request.GET.get("contact", "")
         if raw:
-            contact = members.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
+            contact = members.filter(pk=int(raw)).first() if is_id(raw) else None
             if contact is None:
                 chosen_error = "That contact is not a member of the campaign's segment."
             else:
@@ -404,7 +403,7 @@ class CampaignViewsMixin:
         members = campaign_members(campaign)
         initial = {}
         member_id = request.GET.get("member", "")
-        if member_id.isdigit():
+        if is_id(member_id):
             initial = {"values": TestSendForm.MEMBER, "member": f"#{member_id}"}
         form = TestSendForm(request.POST or None, initial=initial, members=members)
         sent = None

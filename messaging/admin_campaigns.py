@@ -221,7 +221,7 @@ class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
                     continue
                 where = (
                     f"button {int(name) + 1}"
-                    if section == "buttons" and str(name).isdigit()
+                    if section == "buttons" and str(name).isascii() and str(name).isdigit()
                     else "{{" + str(name) + "}}"
                 )
                 rows.append(

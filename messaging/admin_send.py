@@ -15,6 +15,7 @@ from django.utils import timezone
 from contacts.models import Contact, Purpose
 from contacts.selectors import current_consent
 from core.actors import Actor
+from core.admin_tools import is_id
 from core.errors import ApplicationError
 from messaging.forms import (
     ChooseTemplateForm,
@@ -224,9 +225,7 @@ class SendTemplateMixin:
 
     @staticmethod
     def _not_sendable(template_id) -> str:
-        template = (
-            MessageTemplate.objects.filter(pk=template_id).first() if str(template_id).isdigit() else None
-        )
+        template = MessageTemplate.objects.filter(pk=template_id).first() if is_id(str(template_id)) else None
         if template is None:
             return "Choose an approved template; nothing was sent."
         return f"{sendability(template).reason} Nothing was sent."

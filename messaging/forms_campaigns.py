@@ -6,6 +6,7 @@ whose refusal it puts on the field they name.
 """
 
 import json
+import string
 from collections import defaultdict
 
 from django import forms
@@ -16,8 +17,10 @@ from django.utils import timezone
 
 from contacts.models import Contact, Segment, TestNumber
 from core.actors import Actor
+from core.admin_tools import is_id
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, HeaderMediaSource, ScheduleKind
+from messaging.campaigns.bindings import is_button_index
 from messaging.campaigns.languages import template_languages
 from messaging.campaigns.media import link_problems, media_file_problems
 from messaging.campaigns.readiness import media_formats, schedule_problems
@@ -99,6 +102,11 @@ class BindingsField(forms.JSONField):
                     f"The {section} bindings must map each variable to "
                     '{"source": …, "value": …, "fallback": …, "format": …}.',
                     code="invalid",
+                )
+            wrong = [key for key in entries if section == "buttons" and not is_button_index(key)]
+            if wrong:
+                raise forms.ValidationError(
+                    f"Buttons are bound by their index (0, 1, …): “{wrong[0]}” is not one.", code="invalid"
                 )
         return value
 
@@ -320,9 +328,9 @@ def member_search(members, query: str):
     query = query.strip()
     if members is None or not query:
         return Contact.objects.none()
-    if query.startswith("#") and query[1:].isdigit() and len(query) < 19:
+    if query.startswith("#") and is_id(query[1:]):
         return members.filter(pk=int(query[1:]))
-    digits = "".join(ch for ch in query if ch.isdigit())
+    digits = "".join(ch for ch in query if ch in string.digits)
     if digits and len(digits) >= 3 and not any(ch.isalpha() for ch in query):
         return members.filter(phone__contains=digits).order_by("phone")
     condition = Q()

@@ -40,7 +40,7 @@ def parse_tier(raw) -> tuple[str, int | None] | None:
             return "TIER_UNLIMITED", None  # a negative limit is read as "no limit"
         return _tier_for_number(int(raw))
     name = str(raw).strip().upper()
-    if name.lstrip("-").isdigit():
+    if name.lstrip("-").isascii() and name.lstrip("-").isdigit():  # not "²": int() refuses it
         try:
             return parse_tier(int(name))
         except ValueError:  # more digits than Python converts: no real limit

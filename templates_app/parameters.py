@@ -220,7 +220,7 @@ def _button_problems(buttons: list[Component], given: Any) -> list[str]:
     values = {str(index): value for index, value in given.items()}
     problems = []
     for key in values:
-        if not key.isdigit() or int(key) >= len(buttons):
+        if not _is_index(key) or int(key) >= len(buttons):
             problems.append(f"The template has no button with index {key}.")
     for index, button in enumerate(buttons):
         kind = button_type(button)
@@ -266,15 +266,20 @@ def _payload_problems(buttons: list[Component], payloads: Mapping[Any, Any] | No
     for key, payload in (payloads or {}).items():
         index = str(key)
         if (
-            not index.isdigit()
+            not _is_index(index)
             or int(index) >= len(buttons)
             or button_type(buttons[int(index)]) != ButtonType.QUICK_REPLY
         ):
-            button = f"button {int(index) + 1}" if index.isdigit() else f"button “{index}”"
+            button = f"button {int(index) + 1}" if _is_index(index) else f"button “{index}”"
             problems.append(f"A reply payload was given for {button}, which isn't a quick reply.")
         elif not isinstance(payload, str) or not payload:
             problems.append(f"The reply payload of button {int(index) + 1} is empty.")
     return problems
+
+
+def _is_index(key: str) -> bool:
+    """A button index as text: ASCII digits only ("²".isdigit() is True, and int("²") raises)."""
+    return key.isascii() and key.isdigit() and len(key) < 10
 
 
 def _count(number: int, noun: str) -> str:

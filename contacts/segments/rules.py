@@ -273,7 +273,7 @@ def _integer(raw) -> int | None:
         return None
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():  # not "²"
         return int(raw.strip())
     return None
 

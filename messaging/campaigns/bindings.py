@@ -123,6 +123,12 @@ def template_slots(components: Any) -> list[Slot]:
     return slots
 
 
+def is_button_index(name: str) -> bool:
+    """A button binding's key: the button's index in ASCII digits ("0", "1", …). Not
+    ``str.isdigit()`` alone, which is True for "²" — and ``int("²")`` raises."""
+    return name.isascii() and name.isdigit() and len(name) < 3
+
+
 def _binding(bindings: Any, section: str, name: str) -> Mapping[str, Any] | None:
     entries = bindings.get(section) if isinstance(bindings, Mapping) else None
     entry = entries.get(name) if isinstance(entries, Mapping) else None
@@ -178,7 +184,7 @@ def binding_problems(campaign: Campaign) -> list[str]:
             if (section, name) not in used:
                 if section != "buttons":
                     label = f"variable {{{{{name}}}}} in its {section}"
-                elif str(name).isdigit():
+                elif is_button_index(str(name)):
                     label = f"button {int(name) + 1} that takes a value"
                 else:
                     label = f"button “{name}” (buttons are bound by their index: 0, 1, …)"
@@ -207,6 +213,9 @@ def _shape_problems(bindings: Any) -> list[str]:
         else:
             for name, binding in entries.items():
                 where = f"{section} “{name}”"
+                if section == "buttons" and not is_button_index(str(name)):
+                    problems.append(f"Buttons are bound by their index (0, 1, …): {where} is not one.")
+                    continue
                 if not isinstance(binding, Mapping):
                     problems.append(f"The binding of {where} must be an object with source and value.")
                     continue

@@ -25,6 +25,10 @@ from templates_app.components import MEDIA_HEADER_FORMATS, header_format, header
 # Clocks run from UTC-12 to UTC+14: a local time comes first at +14 and last at -12.
 _EARLIEST_CLOCK = timedelta(hours=14)
 _LATEST_CLOCK = timedelta(hours=12)
+# How far ahead a campaign is scheduled, at most (and how long ago a time may lie when approving):
+# beyond, a date is a typing slip — and the calendar's edges (9999-12-31, 0001-01-01) overflow
+# the ±14 h arithmetic of local times and every conversion to another zone.
+SCHEDULE_HORIZON = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,10 @@ def local_instant_bounds(campaign: Campaign) -> tuple[datetime, datetime] | None
     if campaign.local_date is None or campaign.local_time is None:
         return None
     wall = datetime.combine(campaign.local_date, campaign.local_time).replace(tzinfo=UTC)
-    return wall - _EARLIEST_CLOCK, wall + _LATEST_CLOCK
+    try:
+        return wall - _EARLIEST_CLOCK, wall + _LATEST_CLOCK
+    except OverflowError:  # the calendar's edges; schedule_problems refuses such a date first
+        return None
 
 
 def first_send_at(campaign: Campaign) -> datetime | None:
@@ -216,7 +223,47 @@ def due_at(campaign: Campaign) -> datetime | None:
     return max(start, campaign.approved_at) if start is not None else campaign.approved_at
 
 
+def schedule_range_problems(campaign: Campaign, *, now: datetime) -> list[Problem]:
+    """Times more than ``SCHEDULE_HORIZON`` ahead (``campaign_schedule_too_far``) or ago
+    (``campaign_schedule_past``, approving too): the send time, the local day, the latest send time.
+    Compared as they are, never converted: a conversion at the calendar's edge overflows."""
+    kind = campaign.schedule_kind
+    moments = [
+        ("send_at", "send time", campaign.send_at if kind == ScheduleKind.AT else None),
+        ("local_date", "day", campaign.local_date if kind == ScheduleKind.LOCAL else None),
+        ("latest_send_at", "latest send time", campaign.latest_send_at),
+    ]
+    ahead, ago = now + SCHEDULE_HORIZON, now - SCHEDULE_HORIZON
+    problems = []
+    for field_name, what, moment in moments:
+        if moment is None:
+            continue
+        too_far = moment > (ahead if isinstance(moment, datetime) else ahead.date())
+        too_old = moment < (ago if isinstance(moment, datetime) else ago.date())
+        if too_far:
+            problems.append(
+                Problem(
+                    "campaign_schedule_too_far",
+                    f"The {what} {moment:%Y-%m-%d} is more than a year ahead: a campaign is scheduled "
+                    "at most a year in advance.",
+                    field_name,
+                )
+            )
+        elif too_old:
+            problems.append(
+                Problem(
+                    "campaign_schedule_past",
+                    f"The {what} {moment:%Y-%m-%d} is more than a year ago; choose a later one.",
+                    field_name,
+                )
+            )
+    return problems
+
+
 def schedule_problems(campaign: Campaign, *, now: datetime, approving: bool) -> list[Problem]:
+    out_of_range = schedule_range_problems(campaign, now=now)
+    if out_of_range:
+        return out_of_range
     kind = campaign.schedule_kind
     start = now
     if kind == ScheduleKind.AT:

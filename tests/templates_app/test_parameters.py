@@ -266,3 +266,11 @@ def test_each_problem_is_reported_once_per_value():
 
 def test_integer_button_keys_are_accepted():
     assert _check(order_update(), {**ORDER_PARAMETERS, "buttons": {1: "ORD-7", 3: "X"}}) == []
+
+
+def test_a_button_key_in_superscript_digits_is_a_problem_not_a_crash():
+    # "²".isdigit() is True and int("²") raises: the key is named as no button of the template.
+    problems = _check(
+        order_update(), {**ORDER_PARAMETERS, "buttons": {"1": "ORD-7", "3": "X", "\u00b2": "Y"}}
+    )
+    assert "The template has no button with index \u00b2." in problems

@@ -293,3 +293,11 @@ def test_an_included_segment_that_grew_since_makes_the_count_refuse_not_explode(
     with pytest.raises(ApplicationError, match="has grown since it was saved") as refusal:
         segment_count(top)
     assert refusal.value.code == "segment_too_large"
+
+
+def test_a_whole_number_in_superscript_digits_is_refused_not_a_crash():
+    # "²".isdigit() is True, int("²") raises ValueError: it is "not a whole number", like any text.
+    rule = {"op": "all", "rules": [{"kind": "in_segment", "segment": "\u00b2"}]}
+    with pytest.raises(RuleError) as refused:
+        validate_rules(rule)
+    assert "is not a whole number" in str(refused.value)
