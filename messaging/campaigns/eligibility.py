@@ -64,7 +64,12 @@ from contacts.segments.compiler import members_q
 from contacts.selectors import IMPORTED_OPT_IN, OPT_OUT_PRECEDENCE, WHATSAPP_OPT_OUT
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign
-from messaging.campaigns.languages import LIVE_STATUSES, campaign_content, language_expression
+from messaging.campaigns.languages import (
+    LIVE_STATUSES,
+    campaign_content,
+    campaign_template_check,
+    language_expression,
+)
 from templates_app.models import Category
 
 
@@ -109,7 +114,7 @@ def campaign_audience(campaign: Campaign, *, frozen: Mapping[str, Any] | None = 
         return Audience(
             rules=campaign.segment.rules,
             segment_id=campaign.segment_id,
-            purpose=campaign.purpose,
+            purpose=_live_purpose(campaign, content),
             bindings=content.bindings,
             code_buttons=_code_buttons(item.components for item in content.languages.values()),
             languages=tuple(sorted(content.languages)),
@@ -137,6 +142,20 @@ def campaign_audience(campaign: Campaign, *, frozen: Mapping[str, Any] | None = 
         default_language=default,
         frozen=True,
     )
+
+
+def _live_purpose(campaign: Campaign, content) -> str:
+    """A draft's or pending campaign's purpose as its template asks it now
+    (``campaign_template_check``), not as stored at its last edit or submission: WhatsApp may have
+    re-categorised the template since, and the preview an Approver reads must count consent for
+    what approval will freeze. A template the check refuses is read at its strictest: marketing
+    if any of its languages is."""
+    try:
+        return campaign_template_check(campaign.template)
+    except ApplicationError:
+        if any(item.category == Category.MARKETING for item in content.languages.values()):
+            return Purpose.MARKETING
+        return campaign.purpose or Purpose.SERVICE
 
 
 def _code_buttons(components_per_language) -> frozenset[str]:

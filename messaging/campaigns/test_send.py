@@ -14,12 +14,12 @@ from __future__ import annotations
 from django.db import transaction
 
 from contacts.models import Contact, TestNumber
-from contacts.segments.services import segment_members
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign
 from messaging.campaigns.bindings import binding_problems, build_parameters
+from messaging.campaigns.eligibility import campaign_members
 from messaging.campaigns.languages import campaign_content, campaign_template_check
 from messaging.campaigns.media import campaign_media_ensure, header_media_parameter
 from messaging.models import OutboundMessage
@@ -39,7 +39,7 @@ def campaign_test_send(
 ) -> OutboundMessage:
     """Queue the campaign's message to an active staff test number; the message, or refused.
 
-    ``member``: render it with that member's values (they must be in the campaign's segment), in
+    ``member``: render it with that member's values (they must be one of its members), in
     their language; without one, with sample values in the test number's own language. ``language``
     (one of the campaign's template languages) overrides either. Any campaign status, drafts
     included. Refused unless ``actor`` is a staff user with ``messaging.test_send_campaign``.
@@ -61,7 +61,7 @@ def campaign_test_send(
     if not content.frozen:
         campaign_template_check(campaign.template)
     if member is not None:
-        _check_member(campaign, member, frozen=content.frozen)
+        _check_member(campaign, member)
         problems = binding_problems(campaign)
         if problems:
             raise ApplicationError(
@@ -117,10 +117,12 @@ def campaign_test_send(
     return message
 
 
-def _check_member(campaign: Campaign, member: Contact, *, frozen: bool) -> None:
-    """The member must be in the segment the campaign sends to (its frozen version once approved)."""
-    source = campaign.segment_version if frozen and campaign.segment_version_id else campaign.segment
-    if member.pk is None or not segment_members(source).filter(pk=member.pk).exists():
+def _check_member(campaign: Campaign, member: Contact) -> None:
+    """The member must be one the campaign sends to: its segment's live members while a draft or
+    awaiting approval, the members of the rules approval froze once approved
+    (``eligibility.campaign_members``) — not the segment version's, whose included segments are
+    read as they are now."""
+    if member.pk is None or not campaign_members(campaign).filter(pk=member.pk).exists():
         raise ApplicationError(
             f"{member} is not a member of the segment “{campaign.segment}”: a test send shows the "
             "values of one of the campaign's own recipients only.",
