@@ -123,7 +123,7 @@ def import_preview(
         lambda r: ChangedRow(
             line=r.line,
             contact_id=r.contact_id,
-            contact_name=r.contact.display_name if r.contact_id else "",
+            contact_name=r.contact.display_name if r.contact else "",
             changes=r.changes,
         ),
         fields=["line", "contact", "changes"],

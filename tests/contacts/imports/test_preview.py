@@ -60,6 +60,19 @@ def test_the_preview_has_the_counts_and_a_page_of_each_list(contact_import):
     assert preview.totals == {"refused": 3, "changes": 1, "opt_in_refusals": 1}
 
 
+def test_a_deleted_contact_leaves_its_rows_and_the_preview_shows_them(contact_import):
+    """The staging rows' links are not database constraints (ImportRow): Django still unlinks the
+    rows of a contact deleted, and a link left behind all the same is shown without a name."""
+    old = ContactFactory(phone="+4915100000009")
+    row = ImportRow.objects.get(contact_import=contact_import, line=2)
+    ImportRow.objects.filter(pk=row.pk).update(contact=old)
+    old.delete()
+    assert ImportRow.objects.get(pk=row.pk).contact_id is None
+    ImportRow.objects.filter(pk=row.pk).update(contact_id=10**9)  # a link to no contact
+    [changed] = import_preview(contact_import=contact_import).changes.items
+    assert (changed.line, changed.contact_id, changed.contact_name) == (2, 10**9, "")
+
+
 def test_the_lists_are_paged(contact_import):
     preview = import_preview(contact_import=contact_import, page=2, per_page=2)
     assert [row.line for row in preview.refused.items] == [6]
