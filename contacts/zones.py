@@ -86,12 +86,19 @@ def number_span(number: phonenumbers.PhoneNumber, e164: str, kind: int) -> tuple
     phonenumbers' ``time_zones_for_number`` looks the type up again, which costs as much as the
     validity check the parse made: an import reads a hundred thousand numbers. With the type
     given, the zones are a dictionary look-up: the number's longest listed prefix for a fixed
-    line (or a mobile where mobiles are local), else its calling code's.
+    line (or a mobile where mobiles are local), else its calling code's. Both are kept per
+    prefix, as the prefixes listed are few.
     """
-    if not is_number_type_geographical(kind, number.country_code):
-        return _country_span(number.country_code)
-    digits = e164[1:]
-    for size in range(min(_longest_prefix(number.country_code), len(digits)), 0, -1):
+    code = number.country_code
+    if not is_number_type_geographical(kind, code):
+        return _country_span(code)
+    return _prefix_span(e164[1 : 1 + _longest_prefix(code)])
+
+
+@lru_cache(maxsize=8192)
+def _prefix_span(digits: str) -> tuple[str, str]:
+    """The span of the longest listed prefix of ``digits`` (a number's first digits)."""
+    for size in range(len(digits), 0, -1):
         zones = TIMEZONE_DATA.get(digits[:size])
         if zones is not None:
             return _span_of_zones(zones)

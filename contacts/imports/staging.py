@@ -196,7 +196,7 @@ class RowParser:
         return row
 
     def _parse_cells(self, row: dict, cells: list[str]) -> None:
-        extra = [cell for cell in cells[self.width :] if cell.strip()]
+        extra = [cell for cell in cells[self.width :] if cell.strip()] if len(cells) > self.width else None
         if extra:
             raise _Refusal(
                 "extra_cells",
