@@ -14,15 +14,16 @@ ends trimmed — because WhatsApp refuses a variable with a line break, a tab or
 spaces, and a contact's data may hold them. A value that is empty after that (or, for a date
 format, not a ``YYYY-MM-DD`` date; for a coupon code, longer than 15 characters) is *missing*:
 the fallback is sent as written, and without a fallback the contact is excluded with reason
-"missing variable" — :func:`missing_value_q` is that rule in SQL, :func:`contact_parameters` in
-Python, and the tests hold them to each other on both databases.
+"missing variable" — :func:`missing_value_q` is that rule in SQL (per language:
+:func:`language_missing_value_q`, a variable counting only for those who get a translation with
+it), :func:`contact_parameters` in Python, and the tests hold them to each other on both databases.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -35,7 +36,12 @@ from contacts.models import AttributeDefinition, AttributeType, Contact
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign
 from messaging.campaigns.binding_sql import WHITESPACE, AttributePresent, TextPresent
-from messaging.campaigns.languages import CampaignContent, LanguageContent, campaign_content
+from messaging.campaigns.languages import (
+    CampaignContent,
+    LanguageContent,
+    campaign_content,
+    gets_language_q,
+)
 from templates_app.components import (
     ButtonType,
     HeaderFormat,
@@ -318,20 +324,23 @@ def _present_q(binding: Mapping[str, Any], *, max_length: int | None) -> Q:
     return Q(pk__in=[])
 
 
-def missing_value_q(bindings: Any, *, code_buttons=()) -> Q:
+def missing_value_q(bindings: Any, *, code_buttons=(), slots=None) -> Q:
     """``Q`` on ``Contact``: TRUE where some variable bound WITHOUT a fallback has no value.
 
-    Every binding counts for every contact (a variable only one language uses counts for all).
-    ``code_buttons``: the indexes of COPY_CODE buttons, whose values count only up to 15 characters
-    (:func:`campaign_missing_value_q` passes them from the campaign's template). One predicate per
-    binding on the contact's own row: no subquery.
+    ``slots``: the (section, name) pairs that count — one language's variables; None: every
+    binding, for every contact (:func:`language_missing_value_q` asks it per language).
+    ``code_buttons``: the indexes of COPY_CODE buttons, whose values count only up to 15 characters.
+    One predicate per binding on the contact's own row: no subquery.
     """
     codes = {str(index) for index in code_buttons}
+    counted = None if slots is None else {(section, str(name)) for section, name in slots}
     parts = []
     if isinstance(bindings, Mapping):
         for section in SECTIONS:
             entries = bindings.get(section)
             for name, binding in entries.items() if isinstance(entries, Mapping) else []:
+                if counted is not None and (section, str(name)) not in counted:
+                    continue
                 if not isinstance(binding, Mapping):
                     parts.append(Q(pk__isnull=False))
                     continue
@@ -342,16 +351,41 @@ def missing_value_q(bindings: Any, *, code_buttons=()) -> Q:
     return reduce(operator.or_, parts) if parts else Q(pk__in=[])
 
 
+def language_missing_value_q(
+    bindings: Any, slots_by_language: Mapping[str, Iterable[Slot]], *, default: str
+) -> Q:
+    """:func:`missing_value_q` as each contact's own language asks it: TRUE where a variable of the
+    template language the contact gets (``languages.language_expression``) has no value.
+
+    A variable only one translation uses must not exclude people who get another one, as
+    :func:`contact_parameters` (one language's slots) does not. One ``OR`` branch per group of
+    languages taking the same variables, each ``(gets one of them) AND (missing among theirs)``;
+    a single predicate, without the language condition, when every language takes the same.
+    """
+    groups: dict[frozenset[tuple[str, str, str]], list[str]] = {}
+    for language, slots in sorted(slots_by_language.items()):
+        key = frozenset((slot.section, slot.name, slot.kind) for slot in slots)
+        groups.setdefault(key, []).append(language)
+    branches = []
+    for key, languages in groups.items():
+        missing = missing_value_q(
+            bindings,
+            code_buttons={name for section, name, kind in key if kind == "code"},
+            slots={(section, name) for section, name, _ in key},
+        )
+        if missing == Q(pk__in=[]):
+            continue
+        if len(groups) > 1:
+            missing = gets_language_q(slots_by_language, default, languages) & missing
+        branches.append(missing)
+    return reduce(operator.or_, branches) if branches else Q(pk__in=[])
+
+
 def campaign_missing_value_q(campaign: Campaign) -> Q:
-    """:func:`missing_value_q` for the campaign's content (frozen or live), coupon codes included."""
+    """:func:`language_missing_value_q` for the campaign's content (frozen or live)."""
     content = campaign_content(campaign)
-    codes = {
-        slot.name
-        for item in content.languages.values()
-        for slot in template_slots(item.components)
-        if slot.kind == "code"
-    }
-    return missing_value_q(content.bindings, code_buttons=codes)
+    slots = {code: template_slots(item.components) for code, item in content.languages.items()}
+    return language_missing_value_q(content.bindings, slots, default=content.default_language)
 
 
 # --- values in Python -----------------------------------------------------------------------------

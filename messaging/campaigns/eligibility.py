@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +98,9 @@ class Audience:
     languages: tuple[str, ...]
     default_language: str
     frozen: bool
+    # Each language's variables (``bindings.template_slots``): a missing value counts only for
+    # the contacts who get that language.
+    slots: Mapping[str, tuple] = field(default_factory=dict)
 
 
 def campaign_audience(campaign: Campaign, *, frozen: Mapping[str, Any] | None = None) -> Audience:
@@ -120,6 +123,7 @@ def campaign_audience(campaign: Campaign, *, frozen: Mapping[str, Any] | None = 
             languages=tuple(sorted(content.languages)),
             default_language=content.default_language,
             frozen=False,
+            slots=_slots({code: item.components for code, item in content.languages.items()}),
         )
     if not isinstance(frozen.get("rules"), Mapping) or not isinstance(frozen.get("languages"), Mapping):
         raise ApplicationError(
@@ -141,6 +145,13 @@ def campaign_audience(campaign: Campaign, *, frozen: Mapping[str, Any] | None = 
         languages=tuple(sorted(languages)),
         default_language=default,
         frozen=True,
+        slots=_slots(
+            {
+                code: item.get("components", [])
+                for code, item in languages.items()
+                if isinstance(item, Mapping)
+            }
+        ),
     )
 
 
@@ -156,6 +167,12 @@ def _live_purpose(campaign: Campaign, content) -> str:
         if any(item.category == Category.MARKETING for item in content.languages.values()):
             return Purpose.MARKETING
         return campaign.purpose or Purpose.SERVICE
+
+
+def _slots(components_by_language: Mapping[str, Any]) -> dict[str, tuple]:
+    from messaging.campaigns.bindings import template_slots
+
+    return {code: tuple(template_slots(components)) for code, components in components_by_language.items()}
 
 
 def _code_buttons(components_per_language) -> frozenset[str]:
@@ -233,9 +250,14 @@ def exclusion_expression(audience: Audience) -> Case:
 
 
 def _missing_value_q(audience: Audience) -> Q | None:
-    from messaging.campaigns.bindings import missing_value_q
+    """Per language (``bindings.language_missing_value_q``): a variable only one translation uses
+    excludes none of those who get another."""
+    from messaging.campaigns.bindings import language_missing_value_q, missing_value_q
 
-    q = missing_value_q(audience.bindings, code_buttons=audience.code_buttons)
+    if audience.slots:
+        q = language_missing_value_q(audience.bindings, audience.slots, default=audience.default_language)
+    else:
+        q = missing_value_q(audience.bindings, code_buttons=audience.code_buttons)
     # An empty Q(pk__in=[]) is "nobody": leave the WHEN out rather than ask it of every row.
     return None if q == Q(pk__in=[]) else q
 

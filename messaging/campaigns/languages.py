@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import CharField, Expression, Value
+from django.db.models import CharField, Expression, Q, Value
 from django.db.models.expressions import Case, When
 
 from contacts.languages import META_LANGUAGES
@@ -122,6 +122,16 @@ def language_table(languages: Iterable[str], default: str) -> dict[str, str]:
             else:
                 table[code] = default
     return table
+
+
+def gets_language_q(languages: Iterable[str], default: str, targets: Iterable[str]) -> Q:
+    """``Q`` on ``Contact``: the contact gets one of ``targets`` — ``language_expression`` in ``targets``,
+    written on the indexed column itself (the same table: codes not in it get the default)."""
+    table = language_table(languages, default)
+    targets = set(targets)
+    if default in targets:
+        return ~Q(language__in=sorted(code for code, target in table.items() if target not in targets))
+    return Q(language__in=sorted(code for code, target in table.items() if target in targets))
 
 
 def language_for(languages: Iterable[str], default: str, contact_language: str) -> str:
