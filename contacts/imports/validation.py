@@ -124,7 +124,16 @@ def validate_import(*, contact_import: ContactImport) -> None:
 
     One transaction under the import's lock, after staging finished. Does nothing to an import
     that is not being staged (abandoned or re-mapped meanwhile).
+
+    On PostgreSQL the staging table is analysed first: its rows were just copied in, and without
+    statistics the planner takes the file for one row and nests its joins — a re-import of 3,000
+    known contacts spent over 30 s matching and looking for duplicates, each row reading the
+    whole file again. Sampling the table costs a fraction of a second, and applying's statements
+    plan with the same figures.
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {ImportRow._meta.db_table}")
     with transaction.atomic():
         current = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
         if current.status != ImportStatus.STAGING:
@@ -161,20 +170,27 @@ def mark_duplicates(contact_import: ContactImport) -> None:
             [ImportRowStatus.NEW, *params, DUPLICATE],
         )
         # The subquery counts the rows this statement refuses as candidates too, so whether the
-        # database reads it before or during the update, the first line is the same.
+        # database reads it before or during the update, the first line is the same. Each row's
+        # first line is a window over its match key, and the rows to refuse are then found by
+        # id alone (the subquery holds only rows in scope, not refused): a join on the match key,
+        # or one restricted on both sides, was planned on a table just filled (no statistics
+        # yet) as reading the whole file once for each of its rows (10 s for 3,000 rows).
         cursor.execute(
-            f"""
+            """
             UPDATE contacts_importrow AS r
-            SET status = %s, reason_code = %s, opt_ins = '{{}}',
+            SET status = %s, reason_code = %s, opt_ins = '{}',
                 reason = %s || r.phone || ' is also on line ' || CAST(d.first_line AS TEXT)
                     || ': duplicate of line ' || CAST(d.first_line AS TEXT) || '.'
             FROM (
-                SELECT match_key, MIN(line) AS first_line FROM contacts_importrow
-                WHERE contact_import_id = %s AND match_key <> ''
-                  AND (status <> %s OR reason_code = %s) AND line > %s
-                GROUP BY match_key HAVING COUNT(*) > 1
+                SELECT c.id, c.first_line FROM (
+                    SELECT id, line, MIN(line) OVER (PARTITION BY match_key) AS first_line
+                    FROM contacts_importrow
+                    WHERE contact_import_id = %s AND match_key <> ''
+                      AND (status <> %s OR reason_code = %s) AND line > %s
+                ) AS c
+                WHERE c.line > c.first_line
             ) AS d
-            WHERE {where} AND r.match_key = d.match_key AND r.line > d.first_line AND r.status <> %s
+            WHERE r.id = d.id
             """,
             [
                 _REFUSED,
@@ -184,8 +200,6 @@ def mark_duplicates(contact_import: ContactImport) -> None:
                 _REFUSED,
                 DUPLICATE,
                 contact_import.applied_through,
-                *params,
-                _REFUSED,
             ],
         )
 
