@@ -15,3 +15,23 @@ def send_queued(message_id: int) -> str:
 def sweep_sending() -> str:
     """Scheduled: expired claims, due holds and retries, lost tasks, unknown outcomes past their deadline."""
     return sweep().summary()
+
+
+def start_due_campaigns() -> str:
+    """Start every due campaign and write its messages (``campaign_start_and_materialise``); an
+    overdue one is started too, so every member is skipped "too late", and completes. A campaign
+    another worker started meanwhile is left to it."""
+    from core.errors import ApplicationError
+    from messaging.campaigns.materialise import campaign_start_and_materialise
+    from messaging.campaigns.workflow import campaigns_due, campaigns_overdue
+
+    done = []
+    for campaign in [*campaigns_overdue(), *campaigns_due()]:
+        try:
+            result = campaign_start_and_materialise(campaign)
+        except ApplicationError:
+            continue
+        done.append(f"{campaign.pk}: {result.queued} queued, {sum(result.skipped.values())} skipped")
+    return f"{len(done)} campaign{'' if len(done) == 1 else 's'} started" + (
+        f" ({'; '.join(done)})" if done else ""
+    )
