@@ -20,6 +20,7 @@ names one that no longer decides, never authorises a message. The dispatch asks
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -36,11 +37,11 @@ from messaging.models import (
 )
 from messaging.sending.halt import active_halt
 from messaging.sending.quiet_hours import quiet_hours_verdict
-from messaging.sending.reach import WINDOW, budget_verdict, frequency_cap_verdict
+from messaging.sending.reach import WINDOW, Budget, FrequencyCap
 from messaging.sending.replies import is_reply
 from messaging.sending.verdicts import GO, HOLD, SKIP, SkipReason, Verdict, hold, skip
 from templates_app.models import Category as TemplateCategory
-from templates_app.models import TemplateStatus
+from templates_app.models import MessageTemplate, TemplateStatus
 from templates_app.sending import sendability
 
 # A paused template is looked at again after this long (Meta pauses for 3 or 6 hours).
@@ -54,46 +55,91 @@ logger = logging.getLogger(__name__)
 
 def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> Verdict:
     """Whether ``message`` may go at ``now``: go, hold (reason, until) or skip (reason)."""
-    now = now or timezone.now()
-    contact = message.contact
+    return send_time_verdicts([message], now)[0]
 
+
+def send_time_verdicts(messages: Sequence[OutboundMessage], now: datetime | None = None) -> list[Verdict]:
+    """:func:`send_time_verdict` for each message, in order, in a constant number of queries.
+
+    The batch dispatcher asks it for a whole claimed batch. The messages' contacts must be
+    current (the caller read them under the lock ``record_consent`` takes). Asked in order: a
+    message let through counts for the next ones in the frequency cap and the budget, as it will
+    have gone by then. Each check runs only for the messages that reach it, as for one message.
+    """
+    now = now or timezone.now()
+    templates = _current_templates(messages)
+    verdicts: list[Verdict | None] = [None] * len(messages)
+    purposes: dict[int, str] = {}
+    for index, message in enumerate(messages):
+        verdict, purpose = _before_consent(message, templates, now)
+        if verdict is not None:
+            verdicts[index] = verdict
+        else:
+            purposes[index] = purpose
+    consents = consent_verdicts(
+        (messages[i].contact_id, purpose) for i, purpose in purposes.items() if not is_reply(messages[i])
+    )
+    halt = active_halt()
+    cap, budget = FrequencyCap(messages, now), Budget(messages, now)
+    for index, purpose in purposes.items():
+        verdicts[index] = _after_consent(
+            messages[index], purpose, templates, now, consents=consents, halt=halt, cap=cap, budget=budget
+        )
+    return verdicts
+
+
+def _before_consent(message: OutboundMessage, templates, now: datetime) -> tuple[Verdict | None, str]:
+    """The checks before consent: a verdict that ends the message's turn, or (None, its purpose)."""
+    contact = message.contact
     if contact.merged_into_id is not None:
-        return merged_verdict(contact)
+        return merged_verdict(contact), ""
     if contact.not_on_whatsapp_since is not None:
-        return skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp.")
+        return skip(SkipReason.NOT_ON_WHATSAPP, "WhatsApp reported that this number is not on WhatsApp."), ""
     if not recipient_address(contact):
-        return skip(SkipReason.NO_WHATSAPP_ADDRESS, "The contact has no phone number or WhatsApp id.")
+        return skip(SkipReason.NO_WHATSAPP_ADDRESS, "The contact has no phone number or WhatsApp id."), ""
     reply = is_reply(message)
-    window_is_open = window_open(contact, now)
-    if (reply or message.kind != MessageKind.TEMPLATE) and not window_is_open:
+    if (reply or message.kind != MessageKind.TEMPLATE) and not window_open(contact, now):
         return skip(
             SkipReason.WINDOW_CLOSED,
             "The person's 24-hour window closed before the message could go; "
             "only an approved template can reach them now.",
-        )
-
-    purpose = message.purpose
-    template_purpose_now = _template_purpose_now(message) if message.kind == MessageKind.TEMPLATE else ""
+        ), ""
+    template_purpose_now = (
+        _template_purpose_now(message, templates) if message.kind == MessageKind.TEMPLATE else ""
+    )
     if reply and template_purpose_now == Purpose.MARKETING:
-        return skip(SkipReason.MARKETING_NOT_A_REPLY, MARKETING_REPLY_DETAIL)
+        return skip(SkipReason.MARKETING_NOT_A_REPLY, MARKETING_REPLY_DETAIL), ""
+    if reply:
+        return None, message.purpose
+    return None, template_purpose_now or message.purpose
+
+
+def _after_consent(
+    message: OutboundMessage, purpose: str, templates, now: datetime, *, consents, halt, cap, budget
+) -> Verdict:
+    contact = message.contact
+    reply = is_reply(message)
     event_id = None
     if not reply:
-        purpose = template_purpose_now or purpose
-        consent = consent_verdict(contact_id=contact.pk, purpose=purpose)
+        consent = consents[(contact.pk, purpose)]
         if not consent.go:
             return consent
         event_id = consent.authorising_event_id
-    if template_purpose_now == Purpose.MARKETING and us_marketing_blocked(contact):
+    # A template's purpose is its purpose now (a reply's is never marketing): see _before_consent.
+    if (
+        message.kind == MessageKind.TEMPLATE
+        and purpose == Purpose.MARKETING
+        and us_marketing_blocked(contact)
+    ):
         return skip(SkipReason.US_MARKETING_BLOCKED, US_MARKETING_DETAIL)
 
     version_id = None
     if message.kind == MessageKind.TEMPLATE:
-        verdict = _template_verdict(message, now)
+        verdict = _template_verdict(message, templates, now)
         if not verdict.go:
             return verdict
         version_id = verdict.template_version_id
 
-    halt = active_halt()
     if halt is not None and halt.holds(message):
         return hold(HoldReason.HALT, None, f"Sending is halted: {halt.reason}")
 
@@ -102,11 +148,11 @@ def send_time_verdict(message: OutboundMessage, now: datetime | None = None) -> 
             verdict = quiet_hours_verdict(contact, now)
             if not verdict.go:
                 return verdict
-            verdict = frequency_cap_verdict(message, now)
+            verdict = cap.verdict(message)
             if not verdict.go:
                 return verdict
-        if not window_is_open:
-            verdict = budget_verdict(message, now)
+        if not window_open(contact, now):
+            verdict = budget.verdict(message)
             if not verdict.go:
                 return verdict
 
@@ -151,20 +197,49 @@ def consent_verdict(*, contact_id: int, purpose: str) -> Verdict:
     ``contacts.selectors.deciding_event``, a few queries more; its answer must be the named event.
     So the rule lives in one place, and the common case costs one query.
     """
-    ledger = ConsentEvent.objects.filter(contact_id=contact_id, purpose=purpose)
-    named = OuterRef("event__effective_at"), OuterRef("event__recorded_at"), OuterRef("event_id")
-    after_the_named_event = (
-        Q(effective_at__gt=named[0])
-        | Q(effective_at=named[0], recorded_at__gt=named[1])
-        | Q(effective_at=named[0], recorded_at=named[1], pk__gt=named[2])
-    )
-    row = (
-        CurrentConsent.objects.filter(contact_id=contact_id, purpose=purpose)
-        .select_related("event", "contact")
-        .only("status", "since", "event__action", "event__purpose", "event__contact_id", "contact__id")
-        .annotate(unsettled=Exists(ledger.filter(after_the_named_event | Q(action=ConsentAction.OPT_OUT))))
-        .first()
-    )
+    return consent_verdicts([(contact_id, purpose)])[(contact_id, purpose)]
+
+
+def consent_verdicts(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Verdict]:
+    """:func:`consent_verdict` for many (contact id, purpose) pairs: one query per purpose asked,
+    whatever their number (the batch dispatcher asks it for every message of a batch)."""
+    by_purpose: dict[str, set[int]] = {}
+    for contact_id, purpose in pairs:
+        by_purpose.setdefault(purpose, set()).add(contact_id)
+    verdicts = {}
+    for purpose, contact_ids in by_purpose.items():
+        ledger = ConsentEvent.objects.filter(contact_id=OuterRef("contact_id"), purpose=purpose)
+        named = OuterRef("event__effective_at"), OuterRef("event__recorded_at"), OuterRef("event_id")
+        after_the_named_event = (
+            Q(effective_at__gt=named[0])
+            | Q(effective_at=named[0], recorded_at__gt=named[1])
+            | Q(effective_at=named[0], recorded_at=named[1], pk__gt=named[2])
+        )
+        rows = (
+            CurrentConsent.objects.filter(contact_id__in=contact_ids, purpose=purpose)
+            .select_related("event", "contact")
+            .only(
+                "status",
+                "since",
+                "contact_id",
+                "event__action",
+                "event__purpose",
+                "event__contact_id",
+                "contact__id",
+            )
+            .annotate(
+                unsettled=Exists(ledger.filter(after_the_named_event | Q(action=ConsentAction.OPT_OUT)))
+            )
+        )
+        found = {row.contact_id: row for row in rows}
+        for contact_id in contact_ids:
+            verdicts[(contact_id, purpose)] = _consent_from_row(
+                found.get(contact_id), contact_id=contact_id, purpose=purpose
+            )
+    return verdicts
+
+
+def _consent_from_row(row: CurrentConsent | None, *, contact_id: int, purpose: str) -> Verdict:
     if row is None:
         return skip(SkipReason.NO_CONSENT, f"No {purpose} opt-in is recorded for this contact.")
     problem = _proof_problem(row, contact_id=contact_id, purpose=purpose)
@@ -275,9 +350,17 @@ def template_purpose(*categories: str) -> str:
     return Purpose.MARKETING if TemplateCategory.MARKETING in categories else Purpose.SERVICE
 
 
-def _template_purpose_now(message: OutboundMessage) -> str:
-    template = message.template_version.template
-    template.refresh_from_db(fields=["status", "approved_version", "category"])
+def _current_templates(messages: Sequence[OutboundMessage]) -> dict[int, MessageTemplate]:
+    """The templates of the messages' versions as they stand now (Meta may have paused, rejected or
+    re-categorised one since the message was queued), with their approved version: one query."""
+    ids = {m.template_version.template_id for m in messages if m.kind == MessageKind.TEMPLATE}
+    if not ids:
+        return {}
+    return {t.pk: t for t in MessageTemplate.objects.filter(pk__in=ids).select_related("approved_version")}
+
+
+def _template_purpose_now(message: OutboundMessage, templates: dict[int, MessageTemplate]) -> str:
+    template = templates[message.template_version.template_id]
     categories = [message.template_version.category, template.category]
     if template.approved_version_id is not None:
         categories.append(template.approved_version.category)
@@ -285,9 +368,10 @@ def _template_purpose_now(message: OutboundMessage) -> str:
     return Purpose.MARKETING if message.purpose == Purpose.MARKETING else purpose
 
 
-def _template_verdict(message: OutboundMessage, now: datetime) -> Verdict:
-    template = message.template_version.template
-    template.refresh_from_db(fields=["status", "approved_version"])
+def _template_verdict(
+    message: OutboundMessage, templates: dict[int, MessageTemplate], now: datetime
+) -> Verdict:
+    template = templates[message.template_version.template_id]
     if template.status == TemplateStatus.PAUSED:
         return hold(
             HoldReason.TEMPLATE_PAUSED,
@@ -314,10 +398,12 @@ __all__ = [
     "SkipReason",
     "Verdict",
     "consent_verdict",
+    "consent_verdicts",
     "merged_verdict",
     "recheck_before_request",
     "recipient_address",
     "send_time_verdict",
+    "send_time_verdicts",
     "us_marketing_blocked",
     "window_open",
 ]
