@@ -408,3 +408,36 @@ def test_two_workers_materialising_at_once_write_each_row_once(promotion, settin
         thread.join(timeout=60)
     assert sorted(outcomes) == [0, 20], outcomes
     assert OutboundMessage.objects.filter(campaign=campaign).count() == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_starting_one_campaign_at_once_start_and_write_it_once(promotion, settings):
+    settings.MARKETING_SENDING_HOURS = ""
+    now = timezone.now().replace(microsecond=0)
+    for _ in range(5):
+        customer()
+    campaign = approved(promotion, now=now)
+    both_ready = threading.Barrier(2, timeout=30)
+    outcomes = []
+
+    def work():
+        try:
+            both_ready.wait()
+            outcomes.append(campaign_start_and_materialise(campaign, now=now))
+        except ApplicationError as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    results = [o for o in outcomes if not isinstance(o, ApplicationError)]
+    refused = [o for o in outcomes if isinstance(o, ApplicationError)]
+    assert len(results) == 1 and results[0].inserted == 5, outcomes
+    assert [e.code for e in refused] == ["campaign_wrong_status"]
+    assert OutboundMessage.objects.filter(campaign=campaign).count() == 5
+    assert campaign.transitions.filter(to_status=CampaignStatus.SENDING).count() == 1
