@@ -406,6 +406,11 @@ if CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS >= 30:
         "Environment variable CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS must be below 30 (Meta deletes uploaded "
         f"media after 30 days), got {CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS}."
     )
+# An opt-out of a campaign's purpose by one of its recipients within this many hours after their
+# message was sent counts as caused by the campaign (docs/campaign-results.md).
+CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS = _positive(
+    "CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", _read("CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", env.int, 72)
+)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
