@@ -17,6 +17,7 @@ from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.admin_campaign_preview import figures_cell
+from messaging.admin_campaign_results import CampaignResultsMixin
 from messaging.admin_campaign_views import CampaignViewsMixin
 from messaging.campaign_models import Campaign, CampaignStatus, HeaderMediaSource, ScheduleKind
 from messaging.campaigns.languages import campaign_content
@@ -98,7 +99,7 @@ SOURCE_WORDS = {"field": "contact field", "attribute": "custom field", "literal"
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CampaignViewsMixin, admin.ModelAdmin):
+class CampaignAdmin(CampaignResultsMixin, CampaignViewsMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ["name", "status_badge", "template_name", "segment", "schedule", "figures", "updated_at"]
     list_filter = [AwaitingApprovalFilter, "status"]
