@@ -31,7 +31,7 @@ from messaging.campaigns.results import (
     campaign_funnel,
     campaign_opt_outs,
     campaign_progress,
-    campaign_recipients,
+    campaign_recipient_messages,
     campaign_skips,
 )
 from messaging.campaigns.results_export import campaign_recipients_export
@@ -149,7 +149,9 @@ class CampaignResultsMixin:
         state, code, problems = _filters(request)
         page = None
         if not problems:
-            paginator = Paginator(campaign_recipients(campaign, state=state, code=code), RECIPIENTS_PER_PAGE)
+            paginator = Paginator(
+                campaign_recipient_messages(campaign, state=state, code=code), RECIPIENTS_PER_PAGE
+            )
             try:
                 page = paginator.page(request.GET.get("page") or 1)
             except InvalidPage:

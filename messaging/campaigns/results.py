@@ -341,7 +341,7 @@ def campaign_skips(campaign: Campaign) -> list[SkipGroup]:
 # --- The recipient list -----------------------------------------------------------------------
 
 
-def campaign_recipients(campaign: Campaign, *, state: str = "", code: int | None = None) -> QuerySet:
+def campaign_recipient_messages(campaign: Campaign, *, state: str = "", code: int | None = None) -> QuerySet:
     """The campaign's messages with their contacts, filtered by a ``STATE_FILTERS`` key and a failure
     code, each with whether the person replied; ordered by id (the order they were written in)."""
     messages = campaign_messages(campaign)

@@ -15,7 +15,7 @@ from contacts.exports import BOM, CHUNK_ROWS, LINES_PER_WRITE, line_writer, safe
 from contacts.services import log_activity
 from core.actors import Actor
 from messaging.campaign_models import Campaign
-from messaging.campaigns.results import campaign_recipients, failure_meaning, skip_label
+from messaging.campaigns.results import campaign_recipient_messages, failure_meaning, skip_label
 from messaging.models import MessageStatus
 
 COLUMNS = (
@@ -74,7 +74,7 @@ def campaign_recipients_export(
     Logged before the first row is read, as the contact export is: the entry exists whatever
     happens to the download afterwards.
     """
-    recipients = campaign_recipients(campaign, state=state, code=code)
+    recipients = campaign_recipient_messages(campaign, state=state, code=code)
     count = recipients.order_by().values("pk").count()
     log_activity(
         actor=actor,

@@ -17,7 +17,7 @@ from messaging.campaigns.results import (
     campaign_funnel,
     campaign_opt_outs,
     campaign_progress,
-    campaign_recipients,
+    campaign_recipient_messages,
     campaign_skips,
 )
 from messaging.models import HoldReason, MessageStatus
@@ -227,13 +227,15 @@ def test_skipped_are_grouped_by_reason(campaign, world):
 
 def test_the_recipient_list_filters_by_state_and_code(campaign, world):
     answer(world["read"][0])
-    assert campaign_recipients(campaign).count() == 25
-    read = list(campaign_recipients(campaign, state=M.READ))
+    assert campaign_recipient_messages(campaign).count() == 25
+    read = list(campaign_recipient_messages(campaign, state=M.READ))
     assert [m.pk for m in read] == sorted(m.pk for m in world["read"])
     assert [m.replied for m in read] == [True, False, False, False]
-    assert campaign_recipients(campaign, state=M.FAILED, code=131026).count() == 2
-    assert campaign_recipients(campaign, code=0).count() == 0
-    assert [m.pk for m in campaign_recipients(campaign, state=NEEDS_REVIEW)] == [world["unknown"][1].pk]
+    assert campaign_recipient_messages(campaign, state=M.FAILED, code=131026).count() == 2
+    assert campaign_recipient_messages(campaign, code=0).count() == 0
+    assert [m.pk for m in campaign_recipient_messages(campaign, state=NEEDS_REVIEW)] == [
+        world["unknown"][1].pk
+    ]
 
 
 def _all_results(campaign):
