@@ -32,6 +32,7 @@ from cloud_api.errors import lookup
 from contacts.models import ConsentAction, ConsentEvent, ConsentSource
 from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.campaigns.eligibility import Exclusion
+from messaging.campaigns.materialise import CampaignSkip
 from messaging.models import HoldReason, InboundMessage, MessageStatus, OutboundMessage
 
 M = MessageStatus
@@ -314,10 +315,12 @@ class SkipGroup:
 
 
 def skip_label(reason: str) -> str:
-    """The preview's words for an exclusion; a send-time rule's reason in words."""
+    """The preview's words for an exclusion, materialisation's for its own skips (too late, a
+    duplicate address …); a send-time rule's reason (``sending.verdicts.SkipReason``) in words."""
     if not reason:
         return "No reason recorded"
-    return dict(Exclusion.choices).get(reason) or reason.replace("_", " ").capitalize()
+    known = dict(Exclusion.choices).get(reason) or CampaignSkip.TEXT.get(reason)
+    return known or reason.replace("_", " ").capitalize()
 
 
 def campaign_skips(campaign: Campaign) -> list[SkipGroup]:

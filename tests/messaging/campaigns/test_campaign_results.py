@@ -36,7 +36,7 @@ def campaign(db):
 @pytest.fixture
 def world(campaign):
     """Three queued (one waiting for the budget), one sending, two accepted, two sent, three
-    delivered, four read, four failed, three skipped, one cancelled, two unknown (one past its
+    delivered, four read, four failed, five skipped, one cancelled, two unknown (one past its
     deadline) — and, never counted, two test sends and another campaign's message."""
     made = {}
     made["queued"] = [
@@ -56,6 +56,8 @@ def world(campaign):
     made["skipped"] = [
         *messages(campaign, M.SKIPPED, 2, error_class="opted_out"),
         campaign_message(campaign, M.SKIPPED, error_class="no_consent"),
+        campaign_message(campaign, M.SKIPPED, error_class="duplicate_address"),
+        campaign_message(campaign, M.SKIPPED, error_class="template_not_sendable"),
     ]
     made["cancelled"] = messages(campaign, M.CANCELLED, 1)
     made["unknown"] = [
@@ -77,11 +79,11 @@ def test_each_state_is_counted_once_and_test_sends_never(campaign, world):
         M.DELIVERED: 3,
         M.READ: 4,
         M.FAILED: 4,
-        M.SKIPPED: 3,
+        M.SKIPPED: 5,
         M.CANCELLED: 1,
         M.UNKNOWN: 2,
     }
-    assert progress.total == 25
+    assert progress.total == 27
     assert progress.needs_review == 1
     assert progress.budget_held == 1
 
@@ -222,12 +224,17 @@ def test_failures_are_grouped_by_metas_code_with_its_meaning(campaign, world):
 
 def test_skipped_are_grouped_by_reason(campaign, world):
     groups = [(g.reason, g.count, g.label) for g in campaign_skips(campaign)]
-    assert groups == [("opted_out", 2, "Opted out"), ("no_consent", 1, "No opt-in for the purpose")]
+    assert groups == [
+        ("opted_out", 2, "Opted out"),
+        ("duplicate_address", 1, "Another contact has the same WhatsApp number; that one gets it."),
+        ("no_consent", 1, "No opt-in for the purpose"),
+        ("template_not_sendable", 1, "Template not sendable"),
+    ]
 
 
 def test_the_recipient_list_filters_by_state_and_code(campaign, world):
     answer(world["read"][0])
-    assert campaign_recipient_messages(campaign).count() == 25
+    assert campaign_recipient_messages(campaign).count() == 27
     read = list(campaign_recipient_messages(campaign, state=M.READ))
     assert [m.pk for m in read] == sorted(m.pk for m in world["read"])
     assert [m.replied for m in read] == [True, False, False, False]
