@@ -78,10 +78,11 @@ def test_support_may_not_read_progress_and_strangers_log_in(client, client_for, 
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_a_campaign_that_does_not_exist_is_a_404(client_for, auditor):
-    assert client_for(auditor).get(progress_url(999999)).status_code == 404
-    assert client_for(auditor).get(results_url(999999)).status_code == 404
-    assert client_for(auditor).get(export_url(999999)).status_code == 404
+@pytest.mark.parametrize("campaign_id", [999999, 10**30])
+def test_a_campaign_that_does_not_exist_is_a_404(client_for, auditor, campaign_id):
+    client = client_for(auditor)
+    for url in (progress_url, results_url, export_url):
+        assert client.get(url(campaign_id)).status_code == 404
 
 
 def test_a_finished_campaign_says_so_and_the_page_stops_polling(client_for, auditor, campaign):
