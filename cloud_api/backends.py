@@ -20,6 +20,11 @@ from cloud_api.payloads import Payload
 class WhatsAppBackend(Protocol):
     def send(self, payload: Payload) -> SendOutcome: ...
 
+    def send_many(
+        self, payloads: Sequence[Payload], *, not_before: Sequence[float] | None = None
+    ) -> list[SendOutcome]:
+        """Outcomes in the order of ``payloads``; request i leaves no earlier than ``not_before[i]``."""
+
     def mark_read(self, message_id: str, *, typing_indicator: bool = False) -> None: ...
 
     def create_template(

@@ -3,13 +3,14 @@
 One pooled ``requests.Session`` per client, separate connect and read timeouts, the bearer token
 on every call. Every request ends in one of the outcomes of :mod:`cloud_api.outcomes`:
 sends return it, management calls return Meta's answer or raise :class:`CloudApiCallFailed`
-carrying it.
+carrying it. Answers are read by :mod:`cloud_api.answers`, the same table ``send_many`` (many sends
+at once, over aiohttp: :mod:`cloud_api.async_client`) reads them with.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +19,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from cloud_api.errors import MetaError
-from cloud_api.outcomes import (
-    Accepted,
-    CloudApiCallFailed,
-    Failure,
-    NotSent,
-    OutcomeUnknown,
-    Refused,
-    SendOutcome,
-)
+from cloud_api.answers import read_answer, send_outcome
+from cloud_api.async_client import BulkSender
+from cloud_api.outcomes import CloudApiCallFailed, Failure, NotSent, OutcomeUnknown, SendOutcome
 from cloud_api.payloads import Payload, mark_read
 
 logger = logging.getLogger(__name__)
@@ -48,6 +42,8 @@ class CloudApiConfig:
     access_token: str
     connect_timeout: float
     read_timeout: float
+    # Requests of one send_many in flight at once (WHATSAPP_SEND_CONCURRENCY).
+    send_concurrency: int = 64
 
     @classmethod
     def from_settings(cls) -> CloudApiConfig:
@@ -62,6 +58,7 @@ class CloudApiConfig:
             access_token=settings.WHATSAPP_ACCESS_TOKEN,
             connect_timeout=settings.WHATSAPP_CONNECT_TIMEOUT,
             read_timeout=settings.WHATSAPP_READ_TIMEOUT,
+            send_concurrency=settings.WHATSAPP_SEND_CONCURRENCY,
         )
 
 
@@ -84,9 +81,16 @@ class CloudApiClient:
         self._session.mount("https://", adapter)
         self._session.headers.update({"Authorization": f"Bearer {config.access_token}"})
         self._timeout = (config.connect_timeout, config.read_timeout)
+        # The aiohttp sender for send_many, started on first use (most processes never send in bulk).
+        self._bulk: BulkSender | None = None
+        self._bulk_lock = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
+        with self._bulk_lock:
+            if self._bulk is not None:
+                self._bulk.close()
+                self._bulk = None
 
     def _url(self, *path: str) -> str:
         return "/".join((self.config.base_url, self.config.api_version, *path))
@@ -107,21 +111,7 @@ class CloudApiClient:
             raise  # A configuration mistake, not an outcome.
         except requests.RequestException as exc:
             return OutcomeUnknown(f"request failed after connecting: {exc}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.ok:
-            if isinstance(body, dict):
-                return body
-            # Something answered 2xx but not with Meta's JSON: the request arrived, its fate is unclear.
-            return OutcomeUnknown(f"HTTP {response.status_code} with an unreadable body")
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            return Refused(MetaError.from_graph_error(body["error"], http_status=response.status_code))
-        if response.status_code == 504:
-            # A gateway gave up waiting for Meta, which may still have accepted the message.
-            return OutcomeUnknown("HTTP 504 from a gateway: Meta may have accepted the request")
-        return Refused(MetaError.without_code(response.status_code, response.text))
+        return read_answer(response.status_code, response.content)
 
     def _management_call(self, operation: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         result = self._request(method, url, **kwargs)
@@ -134,21 +124,25 @@ class CloudApiClient:
 
     def send(self, payload: Payload) -> SendOutcome:
         """Send one message built by :mod:`cloud_api.payloads`."""
-        result = self._request("POST", self._url(self.config.phone_number_id, "messages"), json=payload)
-        if not isinstance(result, dict):
-            return result
-        try:
-            contact = result["contacts"][0]
-            message = result["messages"][0]
-            return Accepted(
-                wamid=message["id"],
-                wa_id=contact.get("wa_id", ""),
-                input=contact.get("input", ""),
-                message_status=message.get("message_status"),
-                body=result,
-            )
-        except (KeyError, IndexError, TypeError):
-            return OutcomeUnknown(f"success answer without a message id: {json.dumps(result)[:300]}")
+        return send_outcome(
+            self._request("POST", self._url(self.config.phone_number_id, "messages"), json=payload)
+        )
+
+    def send_many(
+        self, payloads: Sequence[Payload], *, not_before: Sequence[float] | None = None
+    ) -> list[SendOutcome]:
+        """Send many messages concurrently (aiohttp); outcomes in the order of ``payloads``.
+
+        ``not_before[i]`` is a ``time.time()`` instant before which request ``i`` does not leave (the
+        limiter's slots). See :class:`cloud_api.async_client.BulkSender`.
+        """
+        return self._bulk_sender().send_many(payloads, not_before=not_before)
+
+    def _bulk_sender(self) -> BulkSender:
+        with self._bulk_lock:
+            if self._bulk is None or not self._bulk.usable():
+                self._bulk = BulkSender(self.config)
+            return self._bulk
 
     def mark_read(self, message_id: str, *, typing_indicator: bool = False) -> None:
         """Blue ticks on an inbound message; repeating it is harmless."""

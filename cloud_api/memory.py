@@ -46,6 +46,13 @@ class InMemoryBackend:
             wamid=f"wamid.memory{self._next_id()}", wa_id="".join(c for c in to if c.isdigit()), input=to
         )
 
+    def send_many(
+        self, payloads: Sequence[Payload], *, not_before: Sequence[float] | None = None
+    ) -> list[SendOutcome]:
+        """:meth:`send` for each payload, in order. ``not_before`` is not waited for: nothing leaves the
+        process, and tests of code around the client should not sleep through the limiter's slots."""
+        return [self.send(payload) for payload in payloads]
+
     def mark_read(self, message_id: str, *, typing_indicator: bool = False) -> None:
         self.read_marks.append(message_id)
 

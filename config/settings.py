@@ -328,6 +328,10 @@ WHATSAPP_CONNECT_TIMEOUT = _positive(
     "WHATSAPP_CONNECT_TIMEOUT", _read("WHATSAPP_CONNECT_TIMEOUT", env.float, 3.05)
 )
 WHATSAPP_READ_TIMEOUT = _positive("WHATSAPP_READ_TIMEOUT", _read("WHATSAPP_READ_TIMEOUT", env.float, 20.0))
+# Requests one worker's bulk send (send_many, aiohttp) keeps in flight at once (docs/meta-cloud-api.md).
+WHATSAPP_SEND_CONCURRENCY = _positive(
+    "WHATSAPP_SEND_CONCURRENCY", _read("WHATSAPP_SEND_CONCURRENCY", env.int, 64)
+)
 # "cloud" speaks HTTP to WHATSAPP_API_BASE_URL (Meta or the sandbox); "memory" keeps sends in
 # process memory for unit tests of code around the client.
 WHATSAPP_BACKEND = _read("WHATSAPP_BACKEND", env.str, "cloud")
