@@ -4,6 +4,8 @@ import csv
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contacts.models import ActivityLogEntry
@@ -222,3 +224,17 @@ def test_a_bad_export_filter_exports_nothing(client_for, editor, campaign):
     assert response.status_code == 302
     assert response["Location"].startswith(results_url(campaign.pk))
     assert not ActivityLogEntry.objects.filter(action="campaign.recipients_exported").exists()
+
+
+def test_the_results_page_reads_as_much_for_a_large_campaign_as_for_a_small_one(client_for, auditor):
+    client = client_for(auditor)
+    counted = []
+    for size in (5, 50):
+        campaign = CampaignFactory(status=CampaignStatus.SENDING)
+        for message in messages(campaign, M.READ, size):
+            answer(message)
+        messages(campaign, M.FAILED, size, error_code=131026)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(results_url(campaign.pk)).status_code == 200
+        counted.append(len(queries))
+    assert counted[0] == counted[1]
