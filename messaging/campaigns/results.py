@@ -237,11 +237,10 @@ def campaign_opt_outs(campaign: Campaign) -> OptOuts:
     message was sent. Meta's 131050 refusals are not counted: the person had stopped before.
     """
     window = attribution_window()
+    # The evidence's id compared as text (what a JSON key gives on both databases): casting every
+    # event's evidence to a number would fail the whole query on one malformed value.
     message_ids = campaign_messages(campaign).annotate(text_id=Cast("pk", CharField())).values("text_id")
-    by_button = Q(
-        source=ConsentSource.BUTTON,
-        credited__in=message_ids,
-    )
+    by_button = Q(source=ConsentSource.BUTTON, credited__in=message_ids)
     sent_before = campaign_messages(campaign).filter(
         contact_id=OuterRef("contact_id"),
         sent_at__lte=OuterRef("occurred_at"),
