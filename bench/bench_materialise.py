@@ -5,7 +5,8 @@ The audience is the campaign preview bench's (``bench_campaign_preview``: 1,000,
 realistic mix of numbers, zones, consent, missing values; its builder is reused, and its marketing
 campaign, in English and German). The campaign is frozen and started here; both sides then write
 one ``OutboundMessage`` per member of its segment: queued for those who may get it, skipped with
-the reason for the rest, one queued row per WhatsApp address (``duplicate_address``).
+the reason for the rest, one queued row per WhatsApp address (``duplicate_address``; one German
+contact in a thousand is given the number of another as its WhatsApp id, so the window has work).
 
 Ours is ``messaging.campaigns.materialise.campaign_materialise`` end to end (the campaign locked and
 read, the frozen rules compiled, the members' zone classes, the INSERT, the counts afterwards). The
@@ -93,6 +94,14 @@ def _hand_sql() -> str:
     """
 
 
+# One German contact in a thousand gets, as its WhatsApp id, the number of the contact before it:
+# two rows for one phone, not merged yet (the preview's data has none). Repeatable: done once.
+SAME_ADDRESS = """
+    UPDATE contacts_contact b SET wa_id = substr(a.phone, 2)
+    FROM contacts_contact a
+    WHERE b.id = a.id + 1 AND mod(a.id, 1000) = 0 AND a.wa_id IS NULL AND b.wa_id IS NULL
+      AND a.phone LIKE '+49%' AND b.phone LIKE '+49%'
+"""
 CHECKSUM = """
     SELECT count(*), coalesce(sum(hashtext(contact_id::text || status || error_class || error_text
         || coalesce(template_version_id::text, '') || coalesce(next_attempt_at::text, '') || purpose
@@ -134,6 +143,8 @@ def _child() -> dict:
         preview_bench._setup()
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
+    with connection.cursor() as cursor:
+        cursor.execute(SAME_ADDRESS)
     campaign = Campaign.objects.get(name=preview_bench.CAMPAIGN)
     now = timezone.now()
     frozen, version = campaign_freeze(campaign, now=now)
