@@ -1,0 +1,283 @@
+"""Dispatch: messages per second to the sandbox (webhooks off, no rate cap), bare client paths first.
+
+Every side sends the same 10,000 template messages, built like the dispatcher builds them
+(``messaging.sending.dispatch.build_payload`` of an unsaved campaign message of the demo's
+``spring_promotion`` template: image header, two body parameters, the opt-out quick reply, a
+coupon code), to the same sandbox process:
+
+- **requests pool**: ``CloudApiClient.send`` in a thread pool of 64 (the client before issue 11);
+- **send_many**: ``CloudApiClient.send_many`` (aiohttp, ``WHATSAPP_SEND_CONCURRENCY`` in flight) in
+  sub-batches of 1,000, no slots;
+- **send_many + slots**: the same, each sub-batch taking its slots from ``limiter.reserve_many``
+  (PostgreSQL, the rate lifted to 100,000/s) and no request leaving before its slot.
+
+The engine's side ("due → accepted" through the real dispatcher) is another entry of ``SIDES``: it
+prepares its world untimed (the database is migrated by then) and returns the timed part, which
+``_run_child`` times in its own child process like the others.
+Each side also reports the client process's CPU per message (every thread of it): on a busy machine
+the wall-clock rate moves with the neighbours, the CPU less.
+
+Each side runs in a child process (its own Django settings pointing at the sandbox and at a fresh
+database ``whatsapp_bench_dispatch`` on ``BENCH_PG``), twice, interleaved; the best run counts.
+The sandbox is a separate process on 127.0.0.1, stopped at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DATABASE = "whatsapp_bench_dispatch"
+MESSAGES = int(os.environ.get("BENCH_DISPATCH_MESSAGES", "10000"))
+WARM_UP = 200
+THREADS = 64
+SUB_BATCH = 1000
+LIFTED_RATE = 100_000
+ROUNDS = 2
+
+TOKEN = "sandbox-access-token"
+PHONE_NUMBER_ID = "106540352242922"
+TEMPLATE = "spring_promotion"
+
+
+def main() -> dict:
+    load = os.getloadavg()
+    results: dict = {"messages": MESSAGES, "machine": f"{os.cpu_count()} cores, load {load[0]:.2f} (1 min)"}
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
+        seed = Path(tmp) / "seed.json"
+        _child("seed", str(seed))
+        sandbox, url = _start_sandbox(seed)
+        try:
+            _child("migrate", url)
+            runs: dict[str, list[dict]] = {name: [] for name in SIDES}
+            for _ in range(ROUNDS):  # interleaved, so drift on a busy machine hits every side alike
+                for name in SIDES:
+                    runs[name].append(_child(name, url))
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+    best = {name: max(samples, key=lambda s: s["per_second"]) for name, samples in runs.items()}
+    for name, sample in best.items():
+        results[f"{name} (messages/s, best of {ROUNDS})"] = round(sample["per_second"])
+        results[f"{name} (client CPU ms per message)"] = round(sample["cpu_ms"], 3)
+    requests_rate = best["requests pool, 64 threads"]["per_second"]
+    for name in SIDES:
+        if name != "requests pool, 64 threads":
+            results[f"{name} / requests pool"] = round(best[name]["per_second"] / requests_rate, 2)
+    results["load after (1 min)"] = round(os.getloadavg()[0], 2)
+    return results
+
+
+def _start_sandbox(seed: Path) -> tuple[subprocess.Popen, str]:
+    """The sandbox as a process: no --webhook-url (webhooks off), no --max-mps (no 130429)."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "whatsapp_sandbox", "--port=0", f"--seed-file={seed}", "--seed=1"],
+        cwd=ROOT,
+        env=_env("http://127.0.0.1:8001"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r}")
+    return process, match.group(1)
+
+
+def _env(sandbox_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"{SERVER}/{DATABASE}",
+        "REDIS_URL": "",
+        "DEBUG": "true",
+        "WHATSAPP_BACKEND": "cloud",
+        "WHATSAPP_API_BASE_URL": sandbox_url,
+        "WHATSAPP_MESSAGES_PER_SECOND": str(LIFTED_RATE),
+        "WHATSAPP_SEND_CONCURRENCY": str(THREADS),
+    }
+
+
+def _child(side: str, arg: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", side, arg],
+        cwd=ROOT,
+        env=_env(arg if arg.startswith("http") else "http://127.0.0.1:8001"),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{side} failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- In the child process (Django set up) ----------------------------------------------------
+
+
+def _template_version():
+    """The demo's spring_promotion as an unsaved approved version (no database needed)."""
+    from templates_app.demo import DEMO_TEMPLATES
+    from templates_app.drafts import Draft
+    from templates_app.models import MessageTemplate, TemplateButton, TemplateVersion
+
+    spec = next(s for s in DEMO_TEMPLATES if s["fields"]["name"] == TEMPLATE)
+    template = MessageTemplate(meta_template_id=spec["meta_template_id"], status="APPROVED", **spec["fields"])
+    buttons = [TemplateButton(template=template, position=i, **b) for i, b in enumerate(spec["buttons"])]
+    draft = Draft.from_template(template, buttons)
+    opt_out = draft.opt_out_button
+    version = TemplateVersion(
+        template=template,
+        number=1,
+        category=template.category,
+        parameter_format=template.parameter_format,
+        components=draft.components(),
+        opt_out_button_index=opt_out.index if opt_out else None,
+        opt_out_purpose=opt_out.purpose if opt_out else "",
+    )
+    template.approved_version = version
+    return version
+
+
+def _payloads(count: int) -> list[dict]:
+    """What the dispatcher sends for ``count`` campaign messages to different people."""
+    from contacts.models import Contact
+    from messaging.models import MessageKind, OutboundMessage
+    from messaging.sending.dispatch import build_payload
+
+    version = _template_version()
+    return [
+        build_payload(
+            OutboundMessage(
+                kind=MessageKind.TEMPLATE,
+                template_version=version,
+                contact=Contact(phone=f"+49151{n:08d}"),
+                parameters={
+                    "header": {"type": "image", "link": "https://shop.example/spring.png"},
+                    "body": [f"P{n}", "Sunday"],
+                    "buttons": {"2": "SPRING20"},
+                },
+            )
+        )
+        for n in range(count)
+    ]
+
+
+def _client():
+    from cloud_api.backends import get_backend
+
+    return get_backend()
+
+
+def _accepted(outcomes: list) -> None:
+    from cloud_api.outcomes import Accepted
+
+    refused = [o for o in outcomes if not isinstance(o, Accepted)]
+    if refused:
+        raise RuntimeError(f"{len(refused)} of {len(outcomes)} were not accepted, e.g. {refused[0]}")
+
+
+def _bare(send: Callable[[list[dict]], list]) -> Callable[[int], Callable[[], int]]:
+    """A bare side: the payloads built and a warm-up batch sent before the clock starts."""
+
+    def prepare(count: int) -> Callable[[], int]:
+        _accepted(send(_payloads(WARM_UP)))
+        payloads = _payloads(count)
+
+        def run() -> int:
+            outcomes = send(payloads)
+            _accepted(outcomes)
+            return len(outcomes)
+
+        return run
+
+    return prepare
+
+
+def requests_pool(payloads: list[dict]) -> list:
+    from cloud_api.client import CloudApiClient, CloudApiConfig
+
+    client = _requests_client(CloudApiClient, CloudApiConfig)
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(client.send, payloads))
+
+
+@functools.cache
+def _requests_client(client_class, config_class):
+    """One client for the process (as get_backend's), its pool as large as the thread pool."""
+    return client_class(config_class.from_settings(), pool_size=THREADS)
+
+
+def send_many(payloads: list[dict]) -> list:
+    client = _client()
+    outcomes: list = []
+    for start in range(0, len(payloads), SUB_BATCH):
+        outcomes += client.send_many(payloads[start : start + SUB_BATCH])
+    return outcomes
+
+
+def send_many_with_slots(payloads: list[dict]) -> list:
+    from messaging.sending import limiter
+
+    client = _client()
+    outcomes: list = []
+    for start in range(0, len(payloads), SUB_BATCH):
+        batch = payloads[start : start + SUB_BATCH]
+        outcomes += client.send_many(batch, not_before=limiter.reserve_many(len(batch)))
+    return outcomes
+
+
+# A side prepares its world for ``count`` messages (untimed) and returns the timed part, which
+# returns how many messages were accepted.
+SIDES: dict[str, Callable[[int], Callable[[], int]]] = {
+    "requests pool, 64 threads": _bare(requests_pool),
+    "send_many, sub-batches of 1,000": _bare(send_many),
+    "send_many + reserve_many slots (100,000/s)": _bare(send_many_with_slots),
+}
+
+
+def _run_child(side: str, arg: str) -> dict:
+    import django
+
+    django.setup()
+    if side == "seed":
+        from templates_app.demo import write_sandbox_seed
+
+        version = _template_version()
+        write_sandbox_seed(Path(arg), [version.template])
+        return {}
+    if side == "migrate":
+        import psycopg
+        from django.core.management import call_command
+
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        call_command("migrate", verbosity=0)
+        return {}
+    run = SIDES[side](MESSAGES)
+    started, cpu = time.perf_counter(), time.process_time()
+    accepted = run()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"per_second": accepted / elapsed, "cpu_ms": 1000 * cpu / accepted}
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        print(json.dumps(_run_child(sys.argv[2], sys.argv[3])))
+    else:
+        print(json.dumps(main(), indent=2))
