@@ -343,6 +343,9 @@ WHATSAPP_MESSAGES_PER_SECOND = _positive(
     "WHATSAPP_MESSAGES_PER_SECOND", _read("WHATSAPP_MESSAGES_PER_SECOND", env.int, 80)
 )
 WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
+# At most this many batch dispatchers send at once (a backlog wakes the next); each is one
+# django-q2 task, so at most Q_WORKERS of them run.
+WHATSAPP_DISPATCHERS = _positive("WHATSAPP_DISPATCHERS", _read("WHATSAPP_DISPATCHERS", env.int, 2))
 
 # --- Sending rules (docs/sending.md) -------------------------------------------------------
 # Marketing messages wait outside this local-time window at the recipient ("HH:MM-HH:MM", the

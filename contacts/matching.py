@@ -10,11 +10,12 @@ instead of looking contacts up themselves, so they all agree on who is who.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, CharField, Q, Value, When
 from django.utils import timezone
 
 from contacts.identity import contact_change_phone, contact_change_user_id
@@ -117,6 +118,36 @@ def contact_find_or_create(
     contact = _merge_all(found, actor=actor, why=_describe(wa_id=wa_id, user_id=user_id, phone=phone))
     _fill_in(contact, wa_id=wa_id, user_id=user_id, profile_name=profile_name)
     return contact
+
+
+def contacts_adopt_wa_ids(pairs: list[tuple[Contact, str]], *, actor: Actor) -> None:
+    """:func:`contact_adopt_wa_id` for many (contact, reported wa_id) pairs, as a batch of sends is
+    answered: the common case — a contact with no wa_id yet, given one nobody holds — in one
+    UPDATE (and one zone-span refresh); everything else (a different wa_id, one another row
+    holds, one a concurrent writer took) one by one, through the merge rules."""
+    pairs = [(c, (w or "").strip()) for c, w in pairs]
+    pairs = [(c, w) for c, w in pairs if w and c.wa_id != w]
+    if not pairs:
+        return
+    counts = Counter(w for _, w in pairs)
+    held = set(Contact.objects.filter(wa_id__in=list(counts)).values_list("wa_id", flat=True))
+    simple = [(c, w) for c, w in pairs if not c.wa_id and w not in held and counts[w] == 1]
+    simple_ids = {c.pk for c, _ in simple}
+    rest = [(c, w) for c, w in pairs if c.pk not in simple_ids]
+    if simple:
+        cases = Case(*(When(pk=c.pk, then=Value(w)) for c, w in simple), output_field=CharField())
+        try:
+            with transaction.atomic():
+                Contact.objects.filter(pk__in=[c.pk for c, _ in simple], wa_id__isnull=True).update(
+                    wa_id=cases, updated_at=timezone.now()
+                )
+                refresh_zone_spans([c.pk for c, _ in simple])
+            for contact, wa_id in simple:
+                contact.wa_id = wa_id
+        except IntegrityError:
+            rest = pairs  # taken meanwhile: each one through the merge rules
+    for contact, wa_id in rest:
+        contact_adopt_wa_id(contact=contact, wa_id=wa_id, actor=actor)
 
 
 def contact_adopt_wa_id(*, contact: Contact, wa_id: str, actor: Actor) -> Contact:

@@ -192,7 +192,7 @@ def sending_halt_start(*, actor: Actor, reason: str) -> SendingHalt:
 
 def clear_halt(*, actor: Actor) -> SendingHalt:
     """End the active halt (Administrators) and release every message it held."""
-    from messaging.sending.enqueue import enqueue_messages
+    from messaging.sending.enqueue import dispatch_after_commit
 
     if not (actor.is_staff_user and actor.user.has_perm(CLEAR_PERMISSION)):
         raise ApplicationError(
@@ -223,7 +223,7 @@ def clear_halt(*, actor: Actor) -> SendingHalt:
                     "released_messages": len(released),
                 },
             )
-            enqueue_messages(released)
+            dispatch_after_commit()
     if halt is None:
         raise ApplicationError("Sending is not halted: there is nothing to clear.", code="no_active_halt")
     return halt

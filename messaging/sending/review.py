@@ -14,7 +14,7 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import HoldReason, MessageStatus, OutboundMessage
-from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.enqueue import dispatch_after_commit
 
 REVIEW_PERMISSION = "messaging.review_unknown_message"
 
@@ -55,7 +55,7 @@ def message_resend(*, message: OutboundMessage, actor: Actor) -> OutboundMessage
             obj=message,
             details={"public_id": str(message.public_id), "attempts_so_far": message.attempt_count},
         )
-        enqueue_messages([message.pk])
+        dispatch_after_commit()
     message.refresh_from_db()
     return message
 

@@ -11,7 +11,7 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
-from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.enqueue import dispatch_after_commit
 from messaging.sending.reach import WINDOW
 from messaging.sending.rules import (
     SkipReason,
@@ -166,7 +166,7 @@ def send_message(
                 obj=message,
                 details={"public_id": str(message.public_id), "kind": message.kind, "is_reply": is_reply},
             )
-        enqueue_messages([message.pk])
+        dispatch_after_commit()
     return message
 
 

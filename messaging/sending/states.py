@@ -18,9 +18,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendAttempt
-from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.enqueue import dispatch_after_commit
 
-# Held for at most this long: the task waits for the message itself instead of the sweeper.
+# Held for at most this long: the dispatcher waits for the message itself instead of the sweeper.
 SHORT_HOLD = timedelta(seconds=5)
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 30 * 60
@@ -47,7 +47,7 @@ def message_hold(
         **(error or {}),
     )
     if changed and until is not None and until - now <= SHORT_HOLD:
-        enqueue_messages([message.pk])
+        dispatch_after_commit()
     return changed == 1
 
 

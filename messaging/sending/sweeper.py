@@ -3,9 +3,9 @@
 - **Expired claims** — ``sending`` for longer than a worker can take: with no attempt, nothing
   left, so back to ``queued``; with a pending attempt a request may have left, so the message is
   ``unknown`` with a reconcile deadline (never resent blindly).
-- **Due holds and retries** — ``queued`` with a hold whose time has come: released and enqueued.
-- **Lost enqueues** — ``queued`` and due for a long while with no hold (the process died between
-  commit and enqueue, or Redis lost the task): enqueued again.
+- **Due holds and retries** — ``queued`` with a hold whose time has come: released.
+- **A dispatcher for what is due** — anything due and no dispatcher awake (a worker died, a wake
+  was lost with Redis, a hold just released): one is woken. Waking is a no-op while one is awake.
 - **Overdue unknowns** — an unknown attempt past its deadline with no webhook: the message is
   flagged ``needs_review`` for staff, who resend it or mark it failed.
 
@@ -19,16 +19,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
-from messaging.sending.enqueue import enqueue_messages
+from messaging.sending.enqueue import wake_dispatcher
 
 # Longer than a task can live (django-q2's timeout is 60 s): the limiter wait plus connect and read.
 CLAIM_TIMEOUT = timedelta(minutes=3)
-# A queued message due this long ago without a hold has lost its task.
-LOST_AFTER = timedelta(minutes=10)
 BATCH = 5_000
 
 
@@ -37,13 +35,14 @@ class SweepResult:
     claims_requeued: int = 0
     claims_unknown: int = 0
     released: int = 0
-    re_enqueued: int = 0
+    dispatcher_woken: bool = False
     needs_review: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.claims_requeued} expired claims requeued, {self.claims_unknown} made unknown, "
-            f"{self.released} held messages released, {self.re_enqueued} lost ones re-enqueued, "
+            f"{self.released} held messages released, "
+            f"{'a dispatcher woken' if self.dispatcher_woken else 'no dispatcher needed'}, "
             f"{self.needs_review} unknown ones need review"
         )
 
@@ -55,6 +54,7 @@ def sweep(now: datetime | None = None) -> SweepResult:
     wake_approved_templates(now)
     release_due(now, result)
     flag_overdue_unknown(now, result)
+    wake_for_due(now, result)
     return result
 
 
@@ -95,7 +95,6 @@ def expire_claims(now: datetime, result: SweepResult) -> None:
             next_attempt_at=now,
             updated_at=now,
         )
-        enqueue_messages(requeue_ids)
 
 
 def wake_approved_templates(now: datetime) -> int:
@@ -110,9 +109,10 @@ def wake_approved_templates(now: datetime) -> int:
 
 
 def release_due(now: datetime, result: SweepResult) -> None:
-    queued = OutboundMessage.objects.filter(status=MessageStatus.QUEUED)
+    held = OutboundMessage.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now).exclude(
+        hold_reason=HoldReason.NONE
+    )
     with transaction.atomic():
-        held = queued.exclude(hold_reason=HoldReason.NONE).filter(next_attempt_at__lte=now)
         ids = list(
             held.select_for_update(skip_locked=True)
             .order_by("next_attempt_at")
@@ -121,18 +121,13 @@ def release_due(now: datetime, result: SweepResult) -> None:
         result.released = held.filter(pk__in=ids).update(
             hold_reason=HoldReason.NONE, next_attempt_at=now, updated_at=now
         )
-        enqueue_messages(ids)
-    with transaction.atomic():
-        lost = queued.filter(hold_reason=HoldReason.NONE).filter(
-            Q(next_attempt_at__lte=now - LOST_AFTER)
-            | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_AFTER)
-        )
-        ids = list(
-            lost.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:BATCH]
-        )
-        # Due now, and not "lost" again for another LOST_AFTER.
-        result.re_enqueued = lost.filter(pk__in=ids).update(next_attempt_at=now, updated_at=now)
-        enqueue_messages(ids)
+
+
+def wake_for_due(now: datetime, result: SweepResult) -> None:
+    from messaging.sending.batch import dispatchable_q
+
+    if OutboundMessage.objects.filter(dispatchable_q(now)).exists():
+        result.dispatcher_woken = wake_dispatcher()
 
 
 def flag_overdue_unknown(now: datetime, result: SweepResult) -> None:

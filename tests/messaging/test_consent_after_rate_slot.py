@@ -12,8 +12,8 @@ from contacts.models import ConsentSource, Contact, Purpose
 from contacts.services import record_opt_out_everywhere
 from core.actors import Actor
 from messaging.models import MessageStatus, OutboundMessage, RateLimiterSlot
+from messaging.sending import batch as batches
 from messaging.sending import halt as halt_module
-from messaging.sending import limiter
 from messaging.sending.dispatch import send_queued
 from messaging.sending.limiter import limiter_key
 from messaging.sending.rules import SkipReason
@@ -33,17 +33,17 @@ def memory(memory_backend):
 
 @pytest.fixture
 def during_the_wait(monkeypatch):
-    """Run a function while the task waits for its slot (the real limiter still reserves it)."""
+    """Run a function while the dispatcher waits for its slots (the real limiter still reserves them)."""
     actions = []
-    real_acquire = limiter.acquire
+    real_wait = batches.wait_for_slots
 
-    def acquire(**kwargs):
-        waited = real_acquire(**kwargs)
+    def wait_for_slots(count, **kwargs):
+        slots = real_wait(count, **kwargs)
         for action in actions:
             action()
-        return waited
+        return slots
 
-    monkeypatch.setattr(limiter, "acquire", acquire)
+    monkeypatch.setattr(batches, "wait_for_slots", wait_for_slots)
     return actions.append
 
 

@@ -8,6 +8,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendingHalt
 from messaging.sending import halt as halt_module
+from messaging.sending.enqueue import DISPATCH_TASK
 from messaging.sending.halt import active_halt, clear_halt, halt_sending
 from messaging.sending.service import send_message
 from tests.factories import UserFactory
@@ -145,7 +146,7 @@ def test_clearing_releases_the_held_messages_and_is_logged(
     administrator, customer, order_update, django_capture_on_commit_callbacks, monkeypatch
 ):
     enqueued = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(args[0]))
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(func))
     message = send_message(
         contact=customer, actor=Actor.system("tests"), template=order_update, parameters=ORDER_PARAMETERS
     )
@@ -159,7 +160,7 @@ def test_clearing_releases_the_held_messages_and_is_logged(
     assert active_halt() is None
     message.refresh_from_db()
     assert message.status == MessageStatus.QUEUED and message.hold_reason == "" and message.next_attempt_at
-    assert message.pk in enqueued
+    assert enqueued == [DISPATCH_TASK]
     entry = ActivityLogEntry.objects.get(action="sending.halt_cleared")
     assert entry.actor_user == administrator and entry.details["released_messages"] == 1
     # A new halt can start after a clear.

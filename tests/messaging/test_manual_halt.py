@@ -11,6 +11,7 @@ from core.errors import ApplicationError
 from core.roles import ADMINISTRATOR, APPROVER, ROLES
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendingHalt
 from messaging.sending.dispatch import send_queued
+from messaging.sending.enqueue import DISPATCH_TASK
 from messaging.sending.halt import active_halt, clear_halt, halt_sending, sending_halt_start
 from messaging.sending.rules import send_time_verdict
 from messaging.sending.service import send_message
@@ -179,17 +180,17 @@ def test_a_stop_confirmation_is_sent_during_a_manual_halt(memory_backend, custom
 
 def test_a_reply_claimed_before_a_manual_halt_still_goes(memory_backend, monkeypatch, customer):
     """The halt can start while a claimed message waits for its rate slot: a reply still goes."""
-    from messaging.sending import dispatch
+    from messaging.sending import batch as batches
 
     reply = make_reply(customer)
-    real_acquire = dispatch.limiter.acquire
+    real_wait = batches.wait_for_slots
     halter = actor(ADMINISTRATOR)
 
     def halt_while_waiting(*args, **kwargs):
         sending_halt_start(actor=halter, reason="Halted mid-send")
-        return real_acquire(*args, **kwargs)
+        return real_wait(*args, **kwargs)
 
-    monkeypatch.setattr(dispatch.limiter, "acquire", halt_while_waiting)
+    monkeypatch.setattr(batches, "wait_for_slots", halt_while_waiting)
     send_queued(reply.pk)
     assert OutboundMessage.objects.get(pk=reply.pk).status == MessageStatus.ACCEPTED
 
@@ -198,14 +199,14 @@ def test_clearing_a_manual_halt_releases_the_held_business_messages(
     customer, order_update, monkeypatch, django_capture_on_commit_callbacks
 ):
     enqueued = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(args[0]))
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(func))
     sending_halt_start(actor=actor(APPROVER), reason="Checking a complaint")
     message = send_message(contact=customer, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS)
     OutboundMessage.objects.filter(pk=message.pk).update(hold_reason=HoldReason.HALT, next_attempt_at=None)
     with django_capture_on_commit_callbacks(execute=True):
         clear_halt(actor=actor(ADMINISTRATOR))
     message.refresh_from_db()
-    assert message.hold_reason == "" and message.pk in enqueued
+    assert message.hold_reason == "" and enqueued == [DISPATCH_TASK]
 
 
 # --- The admin: who sees the control, who can post it, who can clear ----------------------------

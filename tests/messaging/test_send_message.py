@@ -9,7 +9,7 @@ from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, MessageStatus, OutboundMessage
-from messaging.sending.enqueue import SEND_TASK
+from messaging.sending.enqueue import DISPATCH_TASK
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, opt_in, opt_out
 from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
@@ -50,7 +50,7 @@ def test_a_utility_template_needs_service_consent(customer, order_update):
     assert message.purpose == Purpose.SERVICE
 
 
-def test_the_task_is_enqueued_after_commit(
+def test_the_dispatcher_is_woken_after_commit(
     customer, order_update, django_capture_on_commit_callbacks, monkeypatch
 ):
     calls = []
@@ -62,7 +62,8 @@ def test_the_task_is_enqueued_after_commit(
     assert calls == []
     for callback in callbacks:
         callback()
-    assert calls == [(SEND_TASK, message.pk)]
+    assert calls == [(DISPATCH_TASK, 0)]  # a dispatcher, not a task for this message
+    assert message.pk
 
 
 def test_no_consent_is_refused(stranger, promotion):

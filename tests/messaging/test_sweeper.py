@@ -16,9 +16,10 @@ from messaging.apps import ensure_schedules
 from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending import halt as halt_module
 from messaging.sending.dispatch import claim_message, send_queued, start_attempt
+from messaging.sending.enqueue import DISPATCH_TASK
 from messaging.sending.review import message_mark_failed, message_resend
 from messaging.sending.service import send_message
-from messaging.sending.sweeper import CLAIM_TIMEOUT, LOST_AFTER, sweep
+from messaging.sending.sweeper import CLAIM_TIMEOUT, sweep
 from messaging.tasks import SWEEP_SCHEDULE_NAME
 from tests.messaging.conftest import ORDER_PARAMETERS
 
@@ -30,8 +31,8 @@ def backend(settings, db, monkeypatch):
     settings.WHATSAPP_BACKEND = "memory"
     settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
     cache.delete(halt_module.CACHE_KEY)
-    enqueued: list[int] = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(args[0]))
+    enqueued: list[str] = []  # the tasks queued: the dispatcher, when woken
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: enqueued.append(func))
     memory = get_backend()
     memory.reset()
     memory.enqueued = enqueued
@@ -66,7 +67,7 @@ def test_an_expired_claim_with_no_attempt_goes_back_to_the_queue(
     assert result.claims_requeued == 1
     message = reload(message)
     assert message.status == MessageStatus.QUEUED and message.claimed_at is None
-    assert message.pk in backend.enqueued
+    assert backend.enqueued == [DISPATCH_TASK]
     # The worker that held the old claim wakes up: its claim no longer stands, so it sends nothing.
     assert start_attempt(claim) is None
 
@@ -97,21 +98,28 @@ def test_due_holds_are_released_and_future_ones_left(
     OutboundMessage.objects.filter(pk=halted.pk).update(hold_reason=HoldReason.HALT, next_attempt_at=None)
     with django_capture_on_commit_callbacks(execute=True):
         result = sweep(now + timedelta(seconds=1))
-    assert result.released == 1
-    assert backend.enqueued == [due.pk]
+    assert result.released == 1 and result.dispatcher_woken
+    assert backend.enqueued == [DISPATCH_TASK]
     assert reload(due).hold_reason == "" and reload(waiting).hold_reason == HoldReason.BUDGET
     assert reload(halted).hold_reason == HoldReason.HALT
 
 
-def test_a_queued_message_whose_task_was_lost_is_enqueued_again_once(
-    backend, customer, order_update, django_capture_on_commit_callbacks
-):
+def test_a_due_message_wakes_a_dispatcher_unless_one_is_awake(backend, customer, order_update):
+    """A wake lost (a worker died, Redis lost the task): the sweep wakes one; while it is awake,
+    waking again adds nothing."""
+    queue(customer, order_update)
+    backend.enqueued.clear()
+    cache.clear()  # no dispatcher awake
+    assert sweep().dispatcher_woken
+    assert not sweep().dispatcher_woken
+    assert backend.enqueued == [DISPATCH_TASK]
+
+
+def test_nothing_due_wakes_nobody(backend, customer, order_update):
     message = queue(customer, order_update)
-    later = timezone.now() + LOST_AFTER + timedelta(seconds=1)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert sweep(later).re_enqueued == 1
-        assert sweep(later + timedelta(minutes=1)).re_enqueued == 0
-    assert backend.enqueued == [message.pk]
+    OutboundMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    cache.clear()
+    assert not sweep().dispatcher_woken
 
 
 def test_an_unknown_outcome_past_its_deadline_needs_review(settings, backend, customer, order_update):
@@ -144,7 +152,7 @@ def test_resend_makes_a_new_attempt(
     with django_capture_on_commit_callbacks(execute=True):
         message = message_resend(message=unknown_message, actor=Actor.for_user(administrator))
     assert message.status == MessageStatus.QUEUED and not message.needs_review
-    assert backend.enqueued[-1] == message.pk
+    assert backend.enqueued[-1] == DISPATCH_TASK
     send_queued(message.pk)
     message = reload(message)
     assert message.status == MessageStatus.ACCEPTED

@@ -1,0 +1,708 @@
+"""The batch dispatcher: every queued message leaves through here, a batch at a time.
+
+One batch is about one second of the global rate (at most ``DISPATCH_BATCH_MAX``). Its steps,
+each committed before the next, so a crash anywhere leaves a state the sweeper can read:
+
+1. **Claim** (one transaction, :func:`claim_batch`): the due ``queued`` rows are locked with
+   ``SKIP LOCKED`` — single sends (API, admin, replies, test sends) first, then messages of
+   campaigns that are ``sending`` (a paused campaign's messages stay where they are) — and their
+   contacts' rows ``FOR SHARE`` (``record_consent`` takes them ``FOR UPDATE``: an opt-out being
+   recorded is either seen here or waits for this claim). The send-time rules answer for the whole
+   batch in a constant number of queries (``rules.send_time_verdicts``); the rules lock row is
+   taken only when a frequency cap or the budget applies to one of them, so that two workers
+   never both spend the last unit. Held messages go back to ``queued`` with their reason, the
+   ones that may never go become ``skipped``, the rest ``sending`` with ``claimed_at`` = the
+   batch's token and the consent event that allowed them. A few statements per batch.
+2. **Attempts** (one transaction per sub-batch of about a quarter second of rate,
+   :func:`start_attempts`), just before its requests leave: the contacts are locked again and a
+   merge and consent are asked again for the sub-batch (``rules.consent_verdicts``), so an
+   opt-out recorded after the claim still wins; the halt is read again; then one ``pending``
+   ``SendAttempt`` per message, conditional on the claim still standing. "Sending with no
+   attempt" proves nothing left; "sending with a pending attempt" means a request may have.
+3. **Send**: slots for the sub-batch from the global limiter (and the campaign's own cap), then
+   concurrent requests through the backend's ``send_many``, each leaving at its slot.
+4. **Outcomes**: acceptances are recorded in bulk (attempt, message, the contact's wa_id where
+   Meta reported one it lacked, statuses that arrived first); refusals, retries and unknown
+   outcomes one by one through the one error table (``failures``, ``states``), as they are rare.
+
+The one-message forms (``dispatch.claim_message``, ``dispatch.start_attempt``,
+``dispatch.send_queued``) are batches of one, so every rule and guard has one implementation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from cloud_api.backends import get_backend
+from cloud_api.outcomes import Accepted, SendOutcome
+from contacts.models import Contact, Purpose
+from core.errors import ApplicationError
+from messaging.campaign_models import Campaign, CampaignStatus
+from messaging.models import (
+    AttemptOutcome,
+    HoldReason,
+    MessageStatus,
+    OutboundMessage,
+    RateLimiterSlot,
+    SendAttempt,
+)
+from messaging.sending import limiter
+from messaging.sending.halt import active_halt
+from messaging.sending.reach import current_messaging_limit
+from messaging.sending.replies import is_reply
+from messaging.sending.rules import (
+    Verdict,
+    consent_verdicts,
+    merged_verdict,
+    send_time_verdicts,
+    window_open,
+)
+from messaging.sending.verdicts import GO
+from templates_app.models import Category as TemplateCategory
+from templates_app.models import TemplateVersion
+
+DISPATCH_BATCH_MAX = 1000
+SUB_BATCH_SECONDS = 0.25
+# Claims of business-initiated messages to which a cap or the budget applies are serialised on
+# this row, so two workers cannot both spend the last unit of the budget or the frequency cap.
+RULES_LOCK_KEY = "claim:send-time-rules"
+
+
+@dataclass
+class Batch:
+    """What one claim took: the messages now ``sending`` under ``token``, and what it decided."""
+
+    token: datetime
+    claimed: list[OutboundMessage] = field(default_factory=list)
+    held: int = 0
+    skipped: int = 0
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # message id → a hold or skip verdict
+
+    def __bool__(self) -> bool:
+        return bool(self.claimed or self.held or self.skipped)
+
+
+def batch_size() -> int:
+    """About one second of the global rate, at most ``DISPATCH_BATCH_MAX``."""
+    return max(1, min(DISPATCH_BATCH_MAX, math.ceil(settings.WHATSAPP_MESSAGES_PER_SECOND)))
+
+
+def sub_batch_size() -> int:
+    return max(1, math.ceil(settings.WHATSAPP_MESSAGES_PER_SECOND * SUB_BATCH_SECONDS))
+
+
+def due_q(now: datetime) -> Q:
+    return Q(status=MessageStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+
+# Test sends belong to a campaign that is not sending; they go like any single send.
+SINGLE_SENDS = Q(campaign__isnull=True) | Q(is_test=True)
+# A campaign's messages go only while it is sending: paused, its messages simply stay queued.
+CAMPAIGN_SENDING = Q(campaign__isnull=False, is_test=False, campaign__status=CampaignStatus.SENDING)
+
+
+# --- 1. Claim ----------------------------------------------------------------------------------
+
+
+def claim_batch(
+    *, limit: int | None = None, now: datetime | None = None, ids: Sequence[int] | None = None
+) -> Batch:
+    """Claim up to ``limit`` due messages (only ``ids`` when given), deciding each by the rules."""
+    now = now or timezone.now()
+    limit = limit or batch_size()
+    batch = Batch(token=now)
+    with transaction.atomic():
+        locked = _lock_due(limit, now, ids)
+        if not locked:
+            return batch
+        messages = _load_locked(locked)
+        if _rules_lock_needed(messages, now):
+            _lock_rules()
+        verdicts = send_time_verdicts(messages, now)
+        go: list[tuple[OutboundMessage, Verdict]] = []
+        holds: dict[tuple, list[int]] = defaultdict(list)
+        skips: dict[tuple, list[int]] = defaultdict(list)
+        for message, verdict in zip(messages, verdicts, strict=True):
+            if verdict.go:
+                go.append((message, verdict))
+                continue
+            batch.verdicts[message.pk] = verdict
+            group = holds if verdict.held else skips
+            group[(verdict.reason, verdict.until, verdict.detail)].append(message.pk)
+        for (reason, until, _detail), message_ids in holds.items():
+            batch.held += _hold(message_ids, reason=reason, until=until, now=now)
+        for (reason, _until, detail), message_ids in skips.items():
+            batch.skipped += skip_messages(message_ids, reason=reason, detail=detail, now=now)
+        batch.claimed = _mark_sending(go, now)
+    return batch
+
+
+def _lock_due(limit: int, now: datetime, ids: Sequence[int] | None) -> list[int]:
+    """Lock due rows, single sends first; a campaign's messages only while it is sending."""
+    due = OutboundMessage.objects.filter(due_q(now))
+    if ids is not None:
+        due = due.filter(pk__in=list(ids))
+
+    def lock(queryset, count: int) -> list[int]:
+        return list(
+            queryset.select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:count]
+        )
+
+    locked = lock(due.filter(SINGLE_SENDS), limit)
+    if len(locked) < limit:
+        locked += lock(due.filter(CAMPAIGN_SENDING), limit - len(locked))
+    return locked
+
+
+def _load_locked(ids: list[int]) -> list[OutboundMessage]:
+    """The locked messages with their contacts, read after locking the contacts (``FOR SHARE``:
+    an opt-out or a merge being recorded for one of them is committed before, or waits)."""
+    lock_contacts_for_share(
+        OutboundMessage.objects.filter(pk__in=ids).values_list("contact_id", flat=True).distinct()
+    )
+    order = {pk: index for index, pk in enumerate(ids)}
+    messages = list(
+        OutboundMessage.objects.filter(pk__in=ids).select_related(
+            "contact", "template_version__template", "campaign"
+        )
+    )
+    messages.sort(key=lambda m: order[m.pk])
+    return messages
+
+
+def lock_contacts_for_share(contact_ids: Iterable[int]) -> None:
+    """``FOR SHARE`` on these contacts' rows, in id order (no deadlock between two batches).
+
+    ``record_consent`` and merges lock a contact ``FOR UPDATE``, which waits for this lock and
+    which this lock waits for. SQLite has one writer at a time, which already serialises them.
+    """
+    ids = sorted(set(contact_ids))
+    if not ids or connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s) ORDER BY id FOR SHARE", [ids])
+
+
+def _rules_lock_needed(messages: Sequence[OutboundMessage], now: datetime) -> bool:
+    """Whether a frequency cap or the budget may count one of these messages, so the claim must be
+    serialised with other workers' (once per batch, for the claim's transaction only): a marketing
+    message while a cap is set, or a business-initiated one to a closed window while a messaging
+    limit applies. Replies and service messages inside a window never wait for the lock."""
+    business = [m for m in messages if not is_reply(m)]
+    if settings.MARKETING_FREQUENCY_CAP and any(_may_be_marketing(m) for m in business):
+        return True
+    closed = any(not window_open(m.contact, now) for m in business)
+    return closed and current_messaging_limit() is not None
+
+
+def _may_be_marketing(message: OutboundMessage) -> bool:
+    if message.purpose == Purpose.MARKETING:
+        return True
+    version = message.template_version
+    return version is not None and TemplateCategory.MARKETING in (version.category, version.template.category)
+
+
+def _lock_rules() -> None:
+    RateLimiterSlot.objects.get_or_create(key=RULES_LOCK_KEY)
+    RateLimiterSlot.objects.select_for_update().filter(key=RULES_LOCK_KEY).exists()
+
+
+def _hold(message_ids: list[int], *, reason: str, until: datetime | None, now: datetime) -> int:
+    """Back to ``queued`` (from ``queued``: a claim's held messages) with the reason until ``until``."""
+    return OutboundMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED).update(
+        hold_reason=reason, next_attempt_at=until, claimed_at=None, updated_at=now
+    )
+
+
+def skip_messages(
+    message_ids: list[int],
+    *,
+    reason: str,
+    detail: str,
+    now: datetime,
+    expected: Iterable[str] = (MessageStatus.QUEUED,),
+    claimed_at: datetime | None = None,
+) -> int:
+    """Never sent and never will be: ``skipped`` with the reason and its text (one UPDATE)."""
+    claim = {"claimed_at": claimed_at} if claimed_at is not None else {}
+    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=list(expected), **claim).update(
+        status=MessageStatus.SKIPPED,
+        hold_reason=HoldReason.NONE,
+        next_attempt_at=None,
+        error_class=reason,
+        error_text=detail,
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def _mark_sending(go: list[tuple[OutboundMessage, Verdict]], now: datetime) -> list[OutboundMessage]:
+    """``queued → sending`` for the allowed messages, each with its proof, in one statement."""
+    if not go:
+        return []
+    rows = [
+        (
+            message.pk,
+            verdict.authorising_event_id,
+            verdict.purpose or message.purpose,
+            verdict.template_version_id or message.template_version_id,
+        )
+        for message, verdict in go
+    ]
+    claimed = update_from_values(
+        OutboundMessage,
+        ("event", "purpose", "version"),
+        rows,
+        assignments=(
+            "status = %s, claimed_at = %s, hold_reason = '', next_attempt_at = NULL, updated_at = %s, "
+            "authorising_event_id = CAST(v.event AS bigint), purpose = v.purpose, "
+            "template_version_id = CAST(v.version AS bigint)"
+        ),
+        params=[MessageStatus.SENDING, now, now],
+        where="t.status = %s",
+        where_params=[MessageStatus.QUEUED],
+    )
+    for message, verdict in go:
+        if message.pk in claimed:
+            message.status = MessageStatus.SENDING
+            message.claimed_at = now
+            message.authorising_event_id = verdict.authorising_event_id
+            message.purpose = verdict.purpose or message.purpose
+    _follow_approved_versions([(m, v) for m, v in go if m.pk in claimed])
+    return [message for message, _ in go if message.pk in claimed]
+
+
+def _follow_approved_versions(go: list[tuple[OutboundMessage, Verdict]]) -> None:
+    """A message goes with its template's approved version now (Meta sends that one): where it
+    changed since the message was queued, the new versions are read in one query."""
+    changed = [
+        (m, v.template_version_id)
+        for m, v in go
+        if v.template_version_id and v.template_version_id != m.template_version_id
+    ]
+    if not changed:
+        return
+    versions = TemplateVersion.objects.select_related("template").in_bulk({pk for _, pk in changed})
+    for message, version_id in changed:
+        message.template_version = versions[version_id]
+
+
+def update_from_values(
+    model,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    *,
+    assignments: str,
+    params: Sequence = (),
+    where: str = "",
+    where_params: Sequence = (),
+) -> set[int]:
+    """Many rows, each with its own values, in one statement (PostgreSQL and SQLite 3.33+):
+    ``UPDATE <model> AS t SET <assignments> FROM (VALUES rows) AS v WHERE t.id = v.vid [AND where]``.
+
+    Each row is the id followed by one value per name in ``columns``; ``v.<name>`` reads a value
+    (cast it where the column is not text: a column of NULLs has no type). Returns the ids updated.
+    """
+    if not rows:
+        return set()
+    table = connection.ops.quote_name(model._meta.db_table)
+    width = len(columns) + 1
+    placeholders = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in rows)
+    values = [value for row in rows for value in row]
+    condition = f" AND {where}" if where else ""
+    sql = (
+        f"WITH v(vid, {', '.join(columns)}) AS (VALUES {placeholders}) "
+        f"UPDATE {table} AS t SET {assignments} FROM v WHERE t.id = v.vid{condition} RETURNING id"
+    )
+    arguments = [_adapt(value) for value in (*values, *params, *where_params)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arguments)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _adapt(value):
+    """A datetime as the ORM stores it (SQLite keeps UTC text without an offset), so a raw
+    statement's comparisons and writes agree with the ORM's."""
+    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+# --- 2. Attempts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    message: OutboundMessage
+    attempt: SendAttempt
+
+
+def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> tuple[list[Started], int]:
+    """One pending attempt per message whose claim still stands and that may still go; returns
+    them and how many were skipped (a merge or an opt-out since the claim) or held (a halt)."""
+    now = timezone.now()
+    stopped = 0
+    with transaction.atomic():
+        ids = [m.pk for m in messages]
+        lock_contacts_for_share(m.contact_id for m in messages)
+        current = {
+            row["pk"]: row
+            for row in OutboundMessage.objects.filter(
+                pk__in=ids, status=MessageStatus.SENDING, claimed_at=token
+            ).values("pk", "contact__merged_into_id")
+        }
+        standing = [m for m in messages if m.pk in current]
+        merged = [m for m in standing if current[m.pk]["contact__merged_into_id"] is not None]
+        for message in merged:
+            verdict = merged_verdict(Contact.objects.get(pk=message.contact_id))
+            stopped += skip_messages(
+                [message.pk],
+                reason=verdict.reason,
+                detail=verdict.detail,
+                now=now,
+                expected=(MessageStatus.SENDING,),
+                claimed_at=token,
+            )
+        standing = [m for m in standing if current[m.pk]["contact__merged_into_id"] is None]
+        halt = active_halt()
+        if halt is not None:
+            halted = [m.pk for m in standing if halt.holds(m)]
+            # The halt started after the claim: nothing left, so these simply wait.
+            stopped += OutboundMessage.objects.filter(
+                pk__in=halted, status=MessageStatus.SENDING, claimed_at=token
+            ).update(
+                status=MessageStatus.QUEUED,
+                hold_reason=HoldReason.HALT,
+                next_attempt_at=None,
+                claimed_at=None,
+                updated_at=now,
+            )
+            standing = [m for m in standing if m.pk not in set(halted)]
+        consents = consent_verdicts((m.contact_id, m.purpose) for m in standing if not is_reply(m))
+        refused: dict[tuple, list[int]] = defaultdict(list)
+        allowed = []
+        for message in standing:
+            verdict = Verdict(GO) if is_reply(message) else consents[(message.contact_id, message.purpose)]
+            if verdict.go:
+                allowed.append((message, verdict))
+            else:
+                refused[(verdict.reason, verdict.detail)].append(message.pk)
+        for (reason, detail), message_ids in refused.items():
+            stopped += skip_messages(
+                message_ids,
+                reason=reason,
+                detail=detail,
+                now=now,
+                expected=(MessageStatus.SENDING,),
+                claimed_at=token,
+            )
+        started = _write_attempts(allowed, token=token, now=now)
+    return started, stopped
+
+
+def _write_attempts(allowed: list[tuple[OutboundMessage, Verdict]], *, token: datetime, now: datetime):
+    """The attempt counter moves on and the proof that holds now is stored (one statement), then
+    the pending attempts (one insert) — only for messages whose claim still stands."""
+    if not allowed:
+        return []
+    rows = [
+        (m.pk, None if is_reply(m) else verdict.authorising_event_id, 0 if is_reply(m) else 1)
+        for m, verdict in allowed
+    ]
+    advanced = update_from_values(
+        OutboundMessage,
+        ("event", "proof"),
+        rows,
+        assignments=(
+            "attempt_count = attempt_count + 1, updated_at = %s, authorising_event_id = "
+            "CASE WHEN v.proof = 1 THEN CAST(v.event AS bigint) ELSE t.authorising_event_id END"
+        ),
+        params=[now],
+        where="t.status = %s AND t.claimed_at = %s",
+        where_params=[MessageStatus.SENDING, token],
+    )
+    counts = dict(OutboundMessage.objects.filter(pk__in=advanced).values_list("pk", "attempt_count"))
+    started = []
+    attempts = []
+    for message, verdict in allowed:
+        if message.pk not in advanced:
+            continue
+        message.attempt_count = counts[message.pk]
+        if not is_reply(message):
+            message.authorising_event_id = verdict.authorising_event_id
+        attempt = SendAttempt(
+            message=message, number=message.attempt_count, outcome=AttemptOutcome.PENDING, started_at=now
+        )
+        attempts.append(attempt)
+        started.append(Started(message, attempt))
+    SendAttempt.objects.bulk_create(attempts)
+    return started
+
+
+# --- 3. Send ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    """What sending a claimed batch did."""
+
+    requests: int = 0
+    accepted: int = 0
+    stopped: int = 0  # skipped or held between the claim and the request
+    failed_before_sending: int = 0
+
+
+def send_batch(batch: Batch) -> Sent:
+    """Steps 2–4 for the messages ``batch`` claimed, a sub-batch at a time, each campaign's messages
+    under its own cap too."""
+    sent = Sent()
+    for campaign, chunk in _sub_batches(batch.claimed):
+        if campaign is not None:
+            chunk, unbound = bind_campaign_parameters(chunk)
+            sent.failed_before_sending += unbound
+        payloads = {}
+        for message in chunk:
+            payload = _payload_or_fail(message)
+            if payload is None:
+                sent.failed_before_sending += 1
+            else:
+                payloads[message.pk] = payload
+        chunk = [m for m in chunk if m.pk in payloads]
+        if not chunk:
+            continue
+        slots = wait_for_slots(len(chunk), campaign=campaign)
+        started, stopped = start_attempts(chunk, token=batch.token)
+        sent.stopped += stopped
+        if not started:
+            continue  # the slots are simply spent
+        outcomes = get_backend().send_many(
+            [payloads[s.message.pk] for s in started], not_before=slots[: len(started)]
+        )
+        record_outcomes(started, outcomes)
+        sent.requests += len(started)
+        sent.accepted += sum(isinstance(o, Accepted) for o in outcomes)
+    return sent
+
+
+def _sub_batches(messages: Sequence[OutboundMessage]):
+    """(campaign or None, messages) in claim order: a campaign's messages together, so each
+    sub-batch takes its slots from the global limiter and from that campaign's cap."""
+    size = sub_batch_size()
+    groups: dict[int | None, list[OutboundMessage]] = {}
+    for message in messages:
+        key = None if message.is_test else message.campaign_id
+        groups.setdefault(key, []).append(message)
+    for key, group in groups.items():
+        campaign = group[0].campaign if key is not None else None
+        for start in range(0, len(group), size):
+            yield campaign, group[start : start + size]
+
+
+def bind_campaign_parameters(messages: list[OutboundMessage]) -> tuple[list[OutboundMessage], int]:
+    """A campaign's messages are written without parameters (one INSERT for the whole audience,
+    ``campaigns.materialise``): each claimed one gets them here, from the frozen bindings and the
+    contact's data now, stored with its rendered text in one statement before the request leaves.
+    A message that can no longer be bound fails with why; returns the others and how many failed."""
+    from messaging.campaigns.materialise import campaign_message_parameters
+    from messaging.sending.states import message_fail
+
+    bound = campaign_message_parameters(messages)
+    ready, rows, failed = [], [], 0
+    for message in messages:
+        result = bound[message.pk]
+        if isinstance(result, ApplicationError):
+            error = {"error_code": None, "error_class": result.code, "error_text": result.message}
+            failed += message_fail(message, error=error, expected=(MessageStatus.SENDING,))
+            continue
+        message.parameters, message.rendered_text = result
+        rows.append((message.pk, json.dumps(message.parameters), message.rendered_text))
+        ready.append(message)
+    as_json = "CAST(v.parameters AS jsonb)" if connection.vendor == "postgresql" else "v.parameters"
+    update_from_values(
+        OutboundMessage,
+        ("parameters", "rendered"),
+        rows,
+        assignments=f"parameters = {as_json}, rendered_text = v.rendered",
+    )
+    return ready, failed
+
+
+def wait_for_slots(count: int, *, campaign=None) -> list[float]:
+    """Reserve ``count`` send slots (the global rate, and the campaign's cap when it has one) and
+    sleep until the first; returns each request's instant (``time.time()``)."""
+    slots = limiter.reserve_for(
+        count,
+        campaign_id=campaign.pk if campaign is not None and campaign.rate_cap else None,
+        campaign_rate=campaign.rate_cap if campaign is not None else None,
+    )
+    wait = slots[0] - time.time() if slots else 0
+    if wait > 0:
+        time.sleep(wait)
+    return slots
+
+
+def _payload_or_fail(message: OutboundMessage):
+    """Meta's request body, or None when it cannot be built (the message is failed with why)."""
+    from messaging.sending.dispatch import build_payload
+    from messaging.sending.states import message_fail
+
+    try:
+        return build_payload(message)
+    except ApplicationError as exc:
+        message_fail(
+            message,
+            error={"error_code": None, "error_class": exc.code, "error_text": exc.message},
+            expected=(MessageStatus.SENDING,),
+        )
+        return None
+
+
+# --- 4. Outcomes -------------------------------------------------------------------------------
+
+
+def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
+    """Acceptances in bulk: the attempts (wamid), the messages (only the latest attempt decides a
+    message), the wa_ids Meta reported, then any statuses that arrived before this commit."""
+    from messaging import statuses
+    from messaging.sending.dispatch import adopt_wa_ids
+
+    if not accepted:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        update_from_values(
+            SendAttempt,
+            ("wamid",),
+            [(started.attempt.pk, outcome.wamid) for started, outcome in accepted],
+            assignments="outcome = %s, wamid = v.wamid, finished_at = %s, reconcile_by = NULL",
+            params=[AttemptOutcome.ACCEPTED, now],
+            where="t.outcome IN (%s, %s)",
+            where_params=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN],
+        )
+        update_from_values(
+            OutboundMessage,
+            ("number",),
+            [(started.message.pk, started.attempt.number) for started, _ in accepted],
+            assignments=(
+                "status = %s, accepted_at = %s, needs_review = %s, error_code = NULL, error_class = '', "
+                "error_text = '', updated_at = %s"
+            ),
+            params=[MessageStatus.ACCEPTED, now, False, now],
+            where="t.status IN (%s, %s) AND t.attempt_count = v.number",
+            where_params=[MessageStatus.SENDING, MessageStatus.UNKNOWN],
+        )
+        for started, outcome in accepted:
+            started.attempt.wamid = outcome.wamid
+            started.attempt.outcome = AttemptOutcome.ACCEPTED
+        adopt_wa_ids([(started.message.contact, outcome.wa_id) for started, outcome in accepted])
+        # A status webhook can beat this commit; statuses waiting for these wamids apply now.
+        waiting = set(
+            statuses.MessageStatusEvent.objects.filter(
+                wamid__in=[outcome.wamid for _, outcome in accepted], attempt__isnull=True
+            ).values_list("wamid", flat=True)
+        )
+        for started, outcome in accepted:
+            if outcome.wamid in waiting:
+                statuses.apply_pending_statuses(started.attempt)
+
+
+def record_outcomes(started: Sequence[Started], outcomes: Sequence[SendOutcome]) -> None:
+    """Each request's answer: acceptances in bulk, the rest one by one through the error table."""
+    from messaging.sending.dispatch import record_outcome
+
+    pairs = list(zip(started, outcomes, strict=True))
+    record_accepted_many([(s, o) for s, o in pairs if isinstance(o, Accepted)])
+    for s, outcome in pairs:
+        if not isinstance(outcome, Accepted):
+            record_outcome(s.message, s.attempt, outcome)
+
+
+# --- 5. The task -------------------------------------------------------------------------------
+
+DRAIN_SECONDS = 40.0  # well below django-q2's task timeout (60 s): then a fresh task takes over
+
+
+def dispatch(slot: int = 0) -> str:
+    """Claim and send batches until nothing is due (waiting for what is due within a few
+    seconds), then sleep; a full batch wakes the next dispatcher (``WHATSAPP_DISPATCHERS``)."""
+    from messaging.sending.enqueue import AWAKE_SECONDS, awake_key, wake_dispatcher
+
+    key = awake_key(slot)
+    started = time.monotonic()
+    requests = 0
+    while time.monotonic() - started < DRAIN_SECONDS:
+        batch = claim_batch()
+        if batch:
+            cache.set(key, True, AWAKE_SECONDS)  # still awake
+            if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
+                wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
+            requests += send_batch(batch).requests
+            complete_finished_campaigns(
+                {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
+            )
+            continue
+        wait = seconds_until_next_due(timezone.now())
+        if wait is not None:
+            time.sleep(min(wait, 1.0))
+            continue
+        cache.delete(key)
+        # A message queued between our last claim and dropping the flag found us awake: look again.
+        if not OutboundMessage.objects.filter(dispatchable_q(timezone.now())).exists() or not cache.add(
+            key, True, AWAKE_SECONDS
+        ):
+            return f"{requests} requests sent"
+    cache.delete(key)
+    wake_dispatcher(slot)
+    return f"{requests} requests sent; handed over to a fresh task"
+
+
+def dispatchable_q(now: datetime) -> Q:
+    """Due, and a single send or a message of a campaign that is sending."""
+    return due_q(now) & (SINGLE_SENDS | CAMPAIGN_SENDING)
+
+
+def seconds_until_next_due(now: datetime) -> float | None:
+    """Seconds until the next message becomes due, if that is within ``SHORT_HOLD`` (a retry after
+    Meta's throughput error, a pair-rate back-off): the dispatcher waits for it instead of sleeping."""
+    from messaging.sending.states import SHORT_HOLD
+
+    soon = (
+        OutboundMessage.objects.filter(
+            SINGLE_SENDS | CAMPAIGN_SENDING,
+            status=MessageStatus.QUEUED,
+            next_attempt_at__gt=now,
+            next_attempt_at__lte=now + SHORT_HOLD,
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return None if soon is None else max(0.0, (soon - now).total_seconds())
+
+
+def complete_finished_campaigns(campaign_ids: Iterable[int]) -> None:
+    """A sending campaign none of whose messages is queued or sending any more is completed."""
+    from messaging.campaigns.workflow import campaign_complete
+
+    for campaign in Campaign.objects.filter(pk__in=set(campaign_ids), status=CampaignStatus.SENDING):
+        busy = OutboundMessage.objects.filter(
+            campaign_id=campaign.pk, is_test=False, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
+        )
+        if not busy.exists():
+            # Another dispatcher may have completed it, or a message been queued meanwhile.
+            with contextlib.suppress(ApplicationError):
+                campaign_complete(campaign=campaign)

@@ -1,0 +1,212 @@
+"""The batch dispatcher against the in-memory backend: priority, paused campaigns, the rules counted
+in order within a batch, a constant number of statements whatever the batch's size, the task's loop."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from contacts.models import Purpose
+from core.actors import Actor
+from messaging.campaign_models import CampaignStatus
+from messaging.campaigns.workflow import campaign_pause
+from messaging.models import HoldReason, MessageKind, MessageStatus, OutboundMessage
+from messaging.sending import batch as batches
+from messaging.sending.service import send_message
+from messaging.tasks import dispatch
+from tests.factories import ContactFactory, opt_in, opt_out
+from tests.messaging.campaigns.workflow_world import as_actor
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS
+
+pytest_plugins = ["tests.messaging.campaigns.workflow_world"]
+pytestmark = pytest.mark.django_db
+
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def backend(memory_backend):
+    return memory_backend
+
+
+def consenting(purpose=Purpose.SERVICE, **fields):
+    contact = ContactFactory(**fields)
+    opt_in(contact, purpose)
+    return contact
+
+
+def order(contact, order_update) -> OutboundMessage:
+    return send_message(contact=contact, actor=SYSTEM, template=order_update, parameters=ORDER_PARAMETERS)
+
+
+def promote(contact, promotion) -> OutboundMessage:
+    return send_message(contact=contact, actor=SYSTEM, template=promotion, parameters=PROMOTION_PARAMETERS)
+
+
+def campaign_messages(campaign, count: int, *, language_version=None) -> list[OutboundMessage]:
+    """Queued messages of ``campaign`` as materialisation writes them: no parameters yet."""
+    version = language_version or campaign.template.approved_version
+    messages = []
+    for _ in range(count):
+        contact = ContactFactory(country="DE", first_name="Ada")
+        opt_in(contact, campaign.purpose)
+        message = OutboundMessage(
+            contact=contact,
+            kind=MessageKind.TEMPLATE,
+            purpose=campaign.purpose,
+            campaign=campaign,
+            template_version=version,
+            next_attempt_at=timezone.now(),
+        )
+        message.set_actor(SYSTEM)
+        message.save()
+        messages.append(message)
+    return messages
+
+
+def statuses(messages) -> list[str]:
+    return list(
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in messages])
+        .order_by("pk")
+        .values_list("status", flat=True)
+    )
+
+
+# --- Claiming --------------------------------------------------------------------------------------
+
+
+def test_single_sends_are_claimed_before_campaign_messages(sending, order_update, backend):
+    waiting = campaign_messages(sending, 3)
+    single = order(consenting(), order_update)
+    batch = batches.claim_batch(limit=2)
+    assert [m.pk for m in batch.claimed] == [single.pk, waiting[0].pk]
+
+
+def test_a_paused_campaigns_messages_stay_queued_and_go_once_it_resumes(sending, approver, backend):
+    from messaging.campaigns.workflow import campaign_resume
+
+    messages = campaign_messages(sending, 2)
+    campaign_pause(campaign=sending, actor=as_actor(approver), reason="Checking the link")
+    assert not batches.claim_batch()
+    assert statuses(messages) == [MessageStatus.QUEUED] * 2
+    campaign_resume(campaign=sending, actor=as_actor(approver))
+    dispatch()
+    assert statuses(messages) == [MessageStatus.ACCEPTED] * 2
+    assert len(backend.sent) == 2
+
+
+def test_a_campaign_message_goes_with_parameters_bound_from_the_frozen_bindings(sending, backend):
+    (message,) = campaign_messages(sending, 1)
+    dispatch()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.ACCEPTED
+    assert message.parameters and "Ada" in message.rendered_text
+    assert "Ada" in str(backend.sent[0])
+
+
+# --- The rules, counted in order within one batch -------------------------------------------------
+
+
+def test_the_frequency_cap_counts_a_message_let_through_earlier_in_the_same_batch(
+    settings, promotion, backend
+):
+    settings.MARKETING_FREQUENCY_CAP = 1
+    person = consenting(Purpose.MARKETING)
+    first, second = promote(person, promotion), promote(person, promotion)
+    batch = batches.claim_batch()
+    assert [m.pk for m in batch.claimed] == [first.pk]
+    second.refresh_from_db()
+    assert (second.status, second.hold_reason) == (MessageStatus.QUEUED, HoldReason.FREQUENCY_CAP)
+
+
+def test_the_budget_lets_through_as_many_new_people_as_units_are_left(settings, order_update, backend):
+    settings.WHATSAPP_MESSAGING_LIMIT = "TIER_250"
+    from messaging.models import MessagingTier
+
+    MessagingTier.objects.create(limit=2, tier="TEST", reported_at=timezone.now())
+    people = [consenting() for _ in range(3)]
+    messages = [order(p, order_update) for p in people]
+    again = order(people[0], order_update)  # the same person twice costs one unit
+    batch = batches.claim_batch()
+    assert {m.pk for m in batch.claimed} == {messages[0].pk, messages[1].pk, again.pk}
+    held = OutboundMessage.objects.get(pk=messages[2].pk)
+    assert (held.status, held.hold_reason) == (MessageStatus.QUEUED, HoldReason.BUDGET)
+
+
+def test_an_opt_out_recorded_between_the_claim_and_the_request_wins(order_update, backend):
+    people = [consenting() for _ in range(3)]
+    messages = [order(p, order_update) for p in people]
+    batch = batches.claim_batch()
+    opt_out(people[1], Purpose.SERVICE)
+    sent = batches.send_batch(batch)
+    assert (sent.requests, sent.stopped) == (2, 1)
+    assert statuses(messages) == [MessageStatus.ACCEPTED, MessageStatus.SKIPPED, MessageStatus.ACCEPTED]
+    assert OutboundMessage.objects.get(pk=messages[1].pk).error_class == "opted_out"
+    assert len(backend.sent) == 2
+
+
+def test_the_batch_verdicts_are_the_single_message_verdicts(settings, promotion, order_update, backend):
+    """send_time_verdicts over a mixed batch answers what send_time_verdict answers for each alone."""
+    from messaging.sending.rules import send_time_verdict, send_time_verdicts
+
+    settings.MARKETING_SENDING_HOURS = "00:00-00:01"  # quiet nearly all day
+    mixed = [
+        promote(consenting(Purpose.MARKETING, time_zone="Europe/Berlin"), promotion),
+        order(consenting(), order_update),
+        order(consenting(), order_update),
+    ]
+    opt_out(mixed[2].contact, Purpose.SERVICE)
+    loaded = list(
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in mixed]).select_related("contact").order_by("pk")
+    )
+    now = timezone.now()
+    assert send_time_verdicts(loaded, now) == [send_time_verdict(m, now) for m in loaded]
+
+
+# --- Cost ------------------------------------------------------------------------------------------
+
+
+def _statements_to_send(order_update, count: int) -> int:
+    for _ in range(count):
+        order(consenting(), order_update)
+    with CaptureQueriesContext(connection) as queries:
+        batches.send_batch(batches.claim_batch())
+    assert OutboundMessage.objects.filter(status=MessageStatus.ACCEPTED).count() == count
+    OutboundMessage.objects.filter(status=MessageStatus.ACCEPTED).update(status=MessageStatus.DELIVERED)
+    return len(queries)
+
+
+def test_claiming_and_sending_a_batch_costs_the_same_statements_for_5_or_50_messages(order_update, backend):
+    _statements_to_send(order_update, 1)  # the first batch creates the limiter's and the rules' rows
+    assert _statements_to_send(order_update, 5) == _statements_to_send(order_update, 50)
+
+
+# --- The task --------------------------------------------------------------------------------------
+
+
+def test_the_task_sends_everything_due_and_completes_the_campaign(sending, order_update, backend):
+    messages = campaign_messages(sending, 4)
+    single = order(consenting(), order_update)
+    later = order(consenting(), order_update)
+    OutboundMessage.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    dispatch()
+    assert statuses([*messages, single]) == [MessageStatus.ACCEPTED] * 5
+    assert OutboundMessage.objects.get(pk=later.pk).status == MessageStatus.QUEUED
+    sending.refresh_from_db()
+    assert sending.status == CampaignStatus.COMPLETED
+
+
+def test_queueing_a_message_wakes_one_dispatcher_after_the_commit(
+    order_update, monkeypatch, django_capture_on_commit_callbacks
+):
+    from messaging.sending.enqueue import DISPATCH_TASK
+
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: calls.append((args, kwargs)))
+    with django_capture_on_commit_callbacks(execute=True):
+        order(consenting(), order_update)
+        order(consenting(), order_update)
+    assert [args for args, _ in calls] == [(DISPATCH_TASK, 0)]
+    assert calls[0][1]["save"] is False
