@@ -13,8 +13,10 @@ def dispatch(slot: int = 0) -> str:
 
 
 def sweep_sending() -> str:
-    """Scheduled: expired claims, due holds and retries, lost tasks, unknown outcomes past their deadline."""
-    return sweep().summary()
+    """Scheduled every minute: campaigns that are due start (their messages written), then the
+    send queue's sweep — expired claims, due holds and retries, a dispatcher for what is due,
+    unknown outcomes past their deadline."""
+    return f"{start_due_campaigns()}; {sweep().summary()}"
 
 
 def start_due_campaigns() -> str:

@@ -51,6 +51,7 @@ from messaging.campaigns.preview import _earliest_moment, frequency_cap_release,
 from messaging.campaigns.schedule import ClassTiming, _mapped, class_timing, zone_classes_of
 from messaging.campaigns.workflow import campaign_complete, campaign_start
 from messaging.models import HoldReason, MessageKind, MessageStatus, OutboundMessage
+from messaging.sending.enqueue import dispatch_after_commit
 from messaging.sending.verdicts import SkipReason
 from templates_app.rendering import render_message
 
@@ -103,6 +104,8 @@ def campaign_start_and_materialise(campaign: Campaign, *, now: datetime | None =
         result = campaign_materialise(campaign=started, now=now)
         if result.queued == 0:
             campaign_complete(campaign=started, actor=DISPATCHER)
+        else:
+            dispatch_after_commit()
     return result
 
 

@@ -89,6 +89,18 @@ def move(
             obj=campaign,
             details={"from": from_status, "to": to, **({"reason": reason} if reason else {})},
         )
+        _wake_for(to)
+
+
+def _wake_for(status: str) -> None:
+    """After the commit: an approved campaign may be due now (it starts without waiting for the
+    minute's sweep), and a sending one's messages may be claimed (resumed)."""
+    from messaging.sending.enqueue import dispatch_after_commit, start_campaigns_after_commit
+
+    if status == S.APPROVED:
+        start_campaigns_after_commit()
+    elif status == S.SENDING:
+        dispatch_after_commit()
 
 
 VERBS = {"returned_to_approval": "sent back to approval"}

@@ -39,3 +39,18 @@ def wake_dispatcher(slot: int = 0) -> bool:
 def dispatch_after_commit() -> None:
     """Wake the dispatcher once the current transaction commits (at once outside one)."""
     transaction.on_commit(wake_dispatcher)
+
+
+START_CAMPAIGNS_TASK = "messaging.tasks.start_due_campaigns"
+
+
+def start_campaigns_after_commit() -> None:
+    """Start the campaigns that are due once the current transaction commits (an approval of a
+    campaign that sends now); the minute's sweep starts the others when their time comes."""
+
+    def start() -> None:
+        from django_q.tasks import async_task
+
+        async_task(START_CAMPAIGNS_TASK, task_name="start due campaigns", group="campaigns", save=False)
+
+    transaction.on_commit(start)
