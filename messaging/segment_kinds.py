@@ -1,23 +1,39 @@
 """Segment conditions about the messages we sent, registered with the contacts segment engine.
 
 ``contacts`` may not import ``messaging``, so the engine keeps a registry
-(``contacts.segments.registry``) and ``MessagingConfig.ready`` adds these kinds to it. The
-dispatch issue adds its own (read or replied to a campaign, pressed one of its buttons) here.
+(``contacts.segments.registry``) and ``MessagingConfig.ready`` adds these kinds to it: received a
+message within N days, and four about one campaign — received it, read it, replied to it,
+pressed one of its quick-reply buttons (docs/segments.md, "Conditions about campaigns").
+
+Each compiles to one ``EXISTS`` over the campaign's messages to the contact, never a test send:
+``campaign_id = X AND contact_id = contact.id AND NOT is_test`` is exactly the partial unique
+index ``campaign_once_per_contact``, so a count over a million contacts probes one index (and
+replies follow ``inbound.in_reply_to_id``, the foreign key's index). A merge moves the merged
+row's messages to the survivor (``messaging.contact_merge``) and the engine never selects a
+merged-away row, so these need nothing of their own for merges.
 """
 
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from contacts.segments.registry import INT, ConditionKind, FieldSpec, register
+from contacts.segments.registry import INT, REFERENCE, TEXT, ConditionKind, FieldSpec, RuleProblem, register
+from messaging.campaign_models import Campaign
 from messaging.models import MessageStatus, OutboundMessage
+from templates_app.components import ButtonType, buttons_of
 
 MAX_DAYS = 36500
 # A message counts as received once WhatsApp reported it sent; delivered and read come after.
 RECEIVED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+# What an inbound quick-reply press of a template is (``InboundMessage.type``); an interactive
+# message's button comes back as "interactive", and campaigns send templates only.
+BUTTON_PRESS = "button"
 
 
-def _compile_received(values, context) -> Q:
+# --- received a message within N days ---------------------------------------------------------------
+
+
+def _compile_received_within(values, context) -> Q:
     since = context.now - timedelta(days=values["days"])
     messages = OutboundMessage.objects.filter(
         contact_id=OuterRef("pk"), status__in=RECEIVED_STATUSES, sent_at__gte=since
@@ -30,10 +46,198 @@ RECEIVED_MESSAGE_WITHIN_DAYS = ConditionKind(
     label="Received a message from us within N days",
     help="A message of ours was sent to the contact (sent, delivered or read) within the last N days.",
     fields=(FieldSpec("days", "Days", INT, min=1, max=MAX_DAYS),),
+    compile=_compile_received_within,
+    describe=lambda v: f"received a message from us within the last {v.get('days', '?')} days",
+)
+
+
+# --- about one campaign -------------------------------------------------------------------------------
+
+
+def _started_campaigns():
+    """The campaigns a rule may name: those that started sending (the most recent first).
+
+    Before it starts nobody has received a campaign, so a rule about it selects nobody (and
+    "did not read it", everybody); a campaign that never started may also still be deleted. Once
+    it started, its messages protect the row, so the id a rule (or a frozen copy of one) names
+    stays valid. Names need not be unique: the day it started tells two apart.
+    """
+    rows = Campaign.objects.filter(started_at__isnull=False).order_by("-started_at", "-pk")
+    return [
+        (pk, f"{name} (started {started:%Y-%m-%d})")
+        for pk, name, started in rows.values_list("pk", "name", "started_at")
+    ]
+
+
+CAMPAIGN_FIELD = FieldSpec(
+    "campaign",
+    "Campaign",
+    REFERENCE,
+    choices=_started_campaigns,
+    help="A campaign that has started sending.",
+)
+
+
+def _started_campaign(pk: int) -> Campaign:
+    campaign = Campaign.objects.filter(pk=pk).only("name", "started_at", "frozen").first()
+    if campaign is None:
+        raise RuleProblem(f"There is no campaign #{pk}.", field="campaign")
+    if campaign.started_at is None:
+        raise RuleProblem(
+            f"Campaign “{campaign.name}” has not started sending: nobody has received it yet. "
+            "Pick a campaign that has.",
+            field="campaign",
+        )
+    return campaign
+
+
+def _check_started(values, context):
+    _started_campaign(values["campaign"])
+    return values
+
+
+def _check_button(values, context):
+    """The campaign must have quick-reply buttons, and a label given must be one of them (any
+    language's), spelled as the template spells it: WhatsApp sends the label as it was shown."""
+    campaign = _started_campaign(values["campaign"])
+    labels = _quick_reply_labels(campaign.frozen)
+    if not labels:
+        raise RuleProblem(
+            f"Campaign “{campaign.name}” has no quick-reply buttons (WhatsApp does not report "
+            "presses of link or call buttons).",
+            field="campaign",
+        )
+    wanted = values.get("button")
+    if wanted is not None:
+        spelled = {label.casefold(): label for label in labels}.get(wanted.casefold())
+        if spelled is None:
+            raise RuleProblem(
+                f"Campaign “{campaign.name}” has no quick-reply button “{wanted}”; its buttons are: "
+                + ", ".join(f"“{label}”" for label in labels)
+                + ".",
+                field="button",
+            )
+        values["button"] = spelled
+    return values
+
+
+def _quick_reply_labels(frozen) -> list[str]:
+    """The quick-reply labels of every language the campaign froze at approval, each once."""
+    languages = (frozen or {}).get("languages") or {}
+    labels = [
+        button.get("text")
+        for item in languages.values()
+        for button in buttons_of((item or {}).get("components"))
+        if button.get("type") == ButtonType.QUICK_REPLY and isinstance(button.get("text"), str)
+    ]
+    return list(dict.fromkeys(label for label in labels if label))
+
+
+def _its_messages(values) -> QuerySet[OutboundMessage]:
+    """The campaign's message to the contact being tested: never a test send."""
+    return OutboundMessage.objects.filter(
+        campaign_id=values["campaign"], contact_id=OuterRef("pk"), is_test=False
+    )
+
+
+def _compile_received(values, context) -> Q:
+    return Q(Exists(_its_messages(values).filter(status__in=RECEIVED_STATUSES)))
+
+
+def _compile_read(values, context) -> Q:
+    # Statuses only move forward, so a message read is in "read" for good.
+    return Q(Exists(_its_messages(values).filter(status=MessageStatus.READ)))
+
+
+def _compile_replied(values, context) -> Q:
+    # One EXISTS with a join: the joined answers only decide whether a row exists.
+    return Q(Exists(_its_messages(values).filter(inbound_replies__isnull=False)))
+
+
+def _compile_pressed(values, context) -> Q:
+    # Both lookups in one filter(), so they are about the same answer.
+    answer = {"inbound_replies__type": BUTTON_PRESS}
+    if values.get("button"):
+        answer["inbound_replies__text__iexact"] = values["button"]
+    return Q(Exists(_its_messages(values).filter(**answer)))
+
+
+def _campaign_named(values) -> str:
+    """“Spring sale”, or #7 for a campaign not found (a malformed rule is read, never refused)."""
+    pk = values.get("campaign")
+    name = None
+    if isinstance(pk, int) and not isinstance(pk, bool):
+        name = Campaign.objects.filter(pk=pk).values_list("name", flat=True).first()
+    return f"the campaign “{name}”" if name is not None else f"campaign #{pk}"
+
+
+def _describe_pressed(values) -> str:
+    button = values.get("button")
+    which = f"the button “{button}”" if button else "a quick-reply button"
+    return f"pressed {which} of {_campaign_named(values)}"
+
+
+RECEIVED_CAMPAIGN = ConditionKind(
+    name="received_campaign",
+    label="Received a campaign",
+    help="WhatsApp reported the campaign's message sent, delivered or read to the contact (test sends "
+    "never count).",
+    fields=(CAMPAIGN_FIELD,),
+    check=_check_started,
     compile=_compile_received,
-    describe=lambda v: "received a message",
+    describe=lambda v: f"received {_campaign_named(v)}",
+)
+READ_CAMPAIGN = ConditionKind(
+    name="read_campaign",
+    label="Read a campaign",
+    help="WhatsApp reported the campaign's message read. People who turned read receipts off never "
+    "count as having read it.",
+    fields=(CAMPAIGN_FIELD,),
+    check=_check_started,
+    compile=_compile_read,
+    describe=lambda v: f"read {_campaign_named(v)}",
+)
+REPLIED_CAMPAIGN = ConditionKind(
+    name="replied_campaign",
+    label="Replied to a campaign",
+    help="The contact answered the campaign's message itself — a reply quoting it, a button press or a "
+    "reaction — as the campaign's results count Replied. A message written without quoting it does "
+    "not count: nothing shows it is about the campaign.",
+    fields=(CAMPAIGN_FIELD,),
+    check=_check_started,
+    compile=_compile_replied,
+    describe=lambda v: f"replied to {_campaign_named(v)}",
+)
+PRESSED_CAMPAIGN_BUTTON = ConditionKind(
+    name="pressed_campaign_button",
+    label="Pressed a button of a campaign",
+    help="The contact pressed one of the campaign's quick-reply buttons, or the one named. WhatsApp "
+    "does not report clicks on link (URL) buttons, so nobody matches for those.",
+    fields=(
+        CAMPAIGN_FIELD,
+        FieldSpec(
+            "button",
+            "Button",
+            TEXT,
+            required=False,
+            help="Optional: the quick-reply button's label as the template shows it (any language). "
+            "Empty: any of its quick-reply buttons.",
+        ),
+    ),
+    check=_check_button,
+    compile=_compile_pressed,
+    describe=_describe_pressed,
+)
+
+KINDS = (
+    RECEIVED_MESSAGE_WITHIN_DAYS,
+    RECEIVED_CAMPAIGN,
+    READ_CAMPAIGN,
+    REPLIED_CAMPAIGN,
+    PRESSED_CAMPAIGN_BUTTON,
 )
 
 
 def register_segment_kinds() -> None:
-    register(RECEIVED_MESSAGE_WITHIN_DAYS)
+    for kind in KINDS:
+        register(kind)
