@@ -84,11 +84,15 @@ def reserve_for(n: int, *, campaign_id: int | None = None, campaign_rate: float 
     ``campaign:<id>``, ``1/campaign_rate`` apart) are reserved first and the global ones after, in a
     block placed no earlier than needed for every global slot to be at or after the campaign slot of
     the same send: each send leaves at the later of its pair, which is always its global slot. So a
-    send never leaves at an instant the global limiter did not give it (leaving later than one's
-    global slot would take another worker's place in the global rate). The price: when the campaign's
-    slots lie ahead of the global frontier, the global block is placed ahead too and the time before
-    it goes unused by others (at most the sub-batch's span at the campaign's rate, which is why a
-    capped campaign's sub-batch should be small: about its cap per second or less).
+    send never leaves at an instant the global limiter did not give to it (leaving after one's global
+    slot, at the campaign's, would take a place another worker holds in the global rate).
+
+    When that block would start in the future (the campaign's cap, not the global rate, is what the
+    sub-batch waits for), this call first sleeps until then: booking global time ahead would keep
+    everyone else — replies, other campaigns — out of it until the campaign's sends leave. The wait
+    is one the sub-batch's requests would wait anyway. Within a sub-batch the sends leave at the
+    global rate towards the end of their campaign slots, so the cap holds over each sub-batch's span;
+    for a cap that also holds in every second, keep a capped campaign's sub-batch at most its cap.
     """
     slots, now = _slots_for(n, campaign_id=campaign_id, campaign_rate=campaign_rate)
     return _as_local(slots, now)
@@ -101,11 +105,13 @@ def _slots_for(n: int, *, campaign_id: int | None, campaign_rate: float | None) 
         return _reserve_slots(n, key=limiter_key(), rate=rate)
     if campaign_rate <= 0:
         raise ValueError(f"campaign_rate must be positive, got {campaign_rate}")
-    campaign, _ = _reserve_slots(n, key=f"campaign:{campaign_id}", rate=campaign_rate)
+    campaign, campaign_now = _reserve_slots(n, key=f"campaign:{campaign_id}", rate=campaign_rate)
     if not campaign:
         return [], 0.0
     # The earliest global start G with G + i/rate >= campaign[i] for every i.
     lowest = max(slot - i / rate for i, slot in enumerate(campaign))
+    if lowest > campaign_now:
+        time.sleep(lowest - campaign_now)
     return _reserve_slots(n, key=limiter_key(), rate=rate, not_before=lowest)
 
 
