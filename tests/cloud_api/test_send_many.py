@@ -285,6 +285,7 @@ def test_the_memory_backend_sends_each_in_order_without_waiting():
     assert [o.input for o in outcomes[1:]] == [p["to"] for p in batch[1:]]
 
 
+@pytest.mark.slow  # a real (forked) process
 def test_the_bulk_sender_survives_a_fork_by_starting_again(sandbox, make_client):
     """django-q2 forks its workers: a sender inherited from the parent has no loop thread there."""
     seed_templates(sandbox, ORDER_UPDATE)
