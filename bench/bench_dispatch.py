@@ -11,9 +11,15 @@ coupon code), to the same sandbox process:
 - **send_many + slots**: the same, each sub-batch taking its slots from ``limiter.reserve_many``
   (PostgreSQL, the rate lifted to 100,000/s) and no request leaving before its slot.
 
-The engine's side ("due → accepted" through the real dispatcher) is another entry of ``SIDES``: it
-prepares its world untimed (the database is migrated by then) and returns the timed part, which
-``_run_child`` times in its own child process like the others.
+- **engine, N dispatchers**: the real thing, from "due" to "accepted": a sending campaign of the
+  same template to 10,000 opted-in contacts, materialised (``campaign_materialise``) untimed, then
+  N processes each running the dispatcher task's loop (``messaging.sending.batch.dispatch``: claim
+  with the send-time rules, bind the campaign's parameters, build the payloads, pending attempts,
+  ``reserve_for`` slots, ``send_many``, outcomes in bulk) until nothing is due; timed from the
+  moment they all start to the last one's end. Every message must end ``accepted``.
+
+A side prepares its world untimed (the database is migrated and the contacts opted in by then) and
+returns the timed part, which ``_run_child`` times in its own child process.
 Each side also reports the client process's CPU per message (every thread of it): on a busy machine
 the wall-clock rate moves with the neighbours, the CPU less.
 
@@ -70,7 +76,8 @@ def main() -> dict:
     best = {name: max(samples, key=lambda s: s["per_second"]) for name, samples in runs.items()}
     for name, sample in best.items():
         results[f"{name} (messages/s, best of {ROUNDS})"] = round(sample["per_second"])
-        results[f"{name} (client CPU ms per message)"] = round(sample["cpu_ms"], 3)
+        if sample["cpu_ms"] == sample["cpu_ms"]:  # not NaN: the engine's CPU is its workers'
+            results[f"{name} (client CPU ms per message)"] = round(sample["cpu_ms"], 3)
     requests_rate = best["requests pool, 64 threads"]["per_second"]
     for name in SIDES:
         if name != "requests pool, 64 threads":
@@ -109,6 +116,10 @@ def _env(sandbox_url: str) -> dict[str, str]:
         "WHATSAPP_API_BASE_URL": sandbox_url,
         "WHATSAPP_MESSAGES_PER_SECOND": str(LIFTED_RATE),
         "WHATSAPP_SEND_CONCURRENCY": str(THREADS),
+        # The engine's rules with nothing to hold: any hour, no cap, no messaging limit.
+        "MARKETING_SENDING_HOURS": "",
+        "MARKETING_FREQUENCY_CAP": "0",
+        "WHATSAPP_MESSAGING_LIMIT": "TIER_UNLIMITED",
     }
 
 
@@ -241,12 +252,128 @@ def send_many_with_slots(payloads: list[dict]) -> list:
     return outcomes
 
 
+# --- The engine's side --------------------------------------------------------------------------
+
+WORKER = r"""
+import sys, time
+import django
+django.setup()
+from messaging.sending.batch import dispatch
+slot, start_at = int(sys.argv[1]), float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))
+dispatch(slot)
+print(time.time())
+"""
+PROMOTION_BINDINGS = {
+    "body": {
+        "1": {"source": "field", "value": "first_name", "fallback": "", "format": ""},
+        "2": {"source": "literal", "value": "Sunday", "fallback": "", "format": ""},
+    },
+    "buttons": {"2": {"source": "literal", "value": "SPRING20", "fallback": "", "format": ""}},
+}
+
+
+def _world(count: int) -> None:
+    """Untimed, once: the demo templates and ``count`` German contacts opted in to marketing."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from contacts.models import ConsentAction, ConsentSource, Contact, Purpose
+    from contacts.services import record_consent
+    from core.actors import Actor
+    from templates_app.demo import seed_templates
+
+    call_command("createcachetable", verbosity=0)
+    actor = Actor.system("bench")
+    seed_templates(actor=actor)
+    Contact.objects.bulk_create(
+        Contact(phone=f"+49151{n:08d}", first_name=f"P{n}", country="DE", time_zone="Europe/Berlin")
+        for n in range(count)
+    )
+    for contact in Contact.objects.order_by("id"):
+        record_consent(
+            contact=contact,
+            purpose=Purpose.MARKETING,
+            action=ConsentAction.OPT_IN,
+            source=ConsentSource.WEB_FORM,
+            actor=actor,
+            occurred_at=timezone.now(),
+            wording_text="Yes, send me offers on WhatsApp.",
+        )
+
+
+def _engine(workers: int) -> Callable[[int], Callable[[], tuple[int, float]]]:
+    def prepare(count: int) -> Callable[[], tuple[int, float]]:
+        from django.db.models import Count
+        from django.utils import timezone
+
+        from contacts.models import Segment
+        from contacts.segments.services import segment_create
+        from core.actors import Actor
+        from messaging.campaign_models import Campaign, CampaignStatus
+        from messaging.campaigns.freezing import campaign_freeze
+        from messaging.campaigns.materialise import campaign_materialise
+        from messaging.models import MessageStatus, OutboundMessage
+        from templates_app.models import MessageTemplate
+
+        segment = Segment.objects.filter(name="Germany").first() or segment_create(
+            name="Germany",
+            rules={"op": "all", "rules": [{"kind": "country", "in": ["DE"]}]},
+            actor=Actor.system("bench"),
+        )
+        campaign = Campaign.objects.create(
+            name=f"bench {time.time()}",
+            template=MessageTemplate.objects.get(name=TEMPLATE),
+            segment=segment,
+            purpose="marketing",
+            bindings=PROMOTION_BINDINGS,
+            header_media_source="link",
+            header_media_link="https://shop.example/spring.png",
+            status=CampaignStatus.SENDING,
+        )
+        frozen, version = campaign_freeze(campaign, now=timezone.now())
+        Campaign.objects.filter(pk=campaign.pk).update(frozen=frozen, segment_version=version)
+        queued = campaign_materialise(campaign=campaign).queued
+        if queued != count:
+            raise RuntimeError(f"{queued} messages materialised, not {count}")
+
+        def run() -> tuple[int, float]:
+            start_at = time.time() + 2.0  # every worker has set Django up by then
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER, str(slot), str(start_at)],
+                    cwd=ROOT,
+                    env=os.environ.copy(),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for slot in range(workers)
+            ]
+            ends = []
+            for process in processes:
+                out, _ = process.communicate(timeout=1200)
+                if process.returncode != 0:
+                    raise RuntimeError("a dispatcher failed")
+                ends.append(float(out.strip().splitlines()[-1]))
+            messages = OutboundMessage.objects.filter(campaign=campaign)
+            accepted = messages.filter(status=MessageStatus.ACCEPTED).count()
+            if accepted != count:
+                states = dict(messages.values_list("status").annotate(n=Count("id")))
+                raise RuntimeError(f"{accepted} of {count} accepted: {states}")
+            return accepted, max(ends) - start_at
+
+        return run
+
+    return prepare
+
+
 # A side prepares its world for ``count`` messages (untimed) and returns the timed part, which
 # returns how many messages were accepted.
 SIDES: dict[str, Callable[[int], Callable[[], int]]] = {
     "requests pool, 64 threads": _bare(requests_pool),
     "send_many, sub-batches of 1,000": _bare(send_many),
     "send_many + reserve_many slots (100,000/s)": _bare(send_many_with_slots),
+    **{f"engine, {n} dispatcher{'s' if n > 1 else ''}": _engine(n) for n in (1, 2)},
 }
 
 
@@ -268,12 +395,16 @@ def _run_child(side: str, arg: str) -> dict:
             conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
         call_command("migrate", verbosity=0)
+        _world(MESSAGES)
         return {}
     run = SIDES[side](MESSAGES)
     started, cpu = time.perf_counter(), time.process_time()
-    accepted = run()
+    done = run()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"per_second": accepted / elapsed, "cpu_ms": 1000 * cpu / accepted}
+    if isinstance(done, tuple):  # the engine times its own worker processes (their CPU is theirs)
+        accepted, elapsed = done
+        return {"per_second": accepted / elapsed, "cpu_ms": float("nan")}
+    return {"per_second": done / elapsed, "cpu_ms": 1000 * cpu / done}
 
 
 if __name__ == "__main__":

@@ -171,17 +171,25 @@ def _lock_due(limit: int, now: datetime, ids: Sequence[int] | None) -> list[int]
 
 def _load_locked(ids: list[int]) -> list[OutboundMessage]:
     """The locked messages with their contacts, read after locking the contacts (``FOR SHARE``:
-    an opt-out or a merge being recorded for one of them is committed before, or waits)."""
+    an opt-out or a merge being recorded for one of them is committed before, or waits). Their
+    template versions and campaigns are read once each, not once per message (a version's
+    components and a campaign's frozen document are large)."""
     lock_contacts_for_share(
         OutboundMessage.objects.filter(pk__in=ids).values_list("contact_id", flat=True).distinct()
     )
     order = {pk: index for index, pk in enumerate(ids)}
-    messages = list(
-        OutboundMessage.objects.filter(pk__in=ids).select_related(
-            "contact", "template_version__template", "campaign"
-        )
+    messages = sorted(
+        OutboundMessage.objects.filter(pk__in=ids).select_related("contact"), key=lambda m: order[m.pk]
     )
-    messages.sort(key=lambda m: order[m.pk])
+    versions = TemplateVersion.objects.select_related("template").in_bulk(
+        {m.template_version_id for m in messages if m.template_version_id}
+    )
+    campaigns = Campaign.objects.in_bulk({m.campaign_id for m in messages if m.campaign_id})
+    for message in messages:
+        if message.template_version_id:
+            message.template_version = versions[message.template_version_id]
+        if message.campaign_id:
+            message.campaign = campaigns[message.campaign_id]
     return messages
 
 
@@ -267,7 +275,7 @@ def _mark_sending(go: list[tuple[OutboundMessage, Verdict]], now: datetime) -> l
     ]
     claimed = update_from_values(
         OutboundMessage,
-        ("event", "purpose", "version"),
+        (("event", "bigint"), ("purpose", "text"), ("version", "bigint")),
         rows,
         assignments=(
             "status = %s, claimed_at = %s, hold_reason = '', next_attempt_at = NULL, updated_at = %s, "
@@ -305,7 +313,7 @@ def _follow_approved_versions(go: list[tuple[OutboundMessage, Verdict]]) -> None
 
 def update_from_values(
     model,
-    columns: Sequence[str],
+    columns: Sequence[tuple[str, str]],
     rows: Sequence[Sequence],
     *,
     assignments: str,
@@ -313,24 +321,39 @@ def update_from_values(
     where: str = "",
     where_params: Sequence = (),
 ) -> set[int]:
-    """Many rows, each with its own values, in one statement (PostgreSQL and SQLite 3.33+):
-    ``UPDATE <model> AS t SET <assignments> FROM (VALUES rows) AS v WHERE t.id = v.vid [AND where]``.
+    """Many rows, each with its own values, in one statement:
+    ``UPDATE <model> AS t SET <assignments> FROM <rows> AS v WHERE t.id = v.vid [AND where]``.
 
-    Each row is the id followed by one value per name in ``columns``; ``v.<name>`` reads a value
-    (cast it where the column is not text: a column of NULLs has no type). Returns the ids updated.
+    Each row is the id followed by one value per (name, SQL type) in ``columns``; ``v.<name>``
+    reads a value. PostgreSQL gets one array per column (``unnest``: the statement's text is the
+    same whatever the number of rows, so it is parsed and planned alike every time); SQLite
+    (3.33+) a ``VALUES`` list. Returns the ids updated.
     """
     if not rows:
         return set()
     table = connection.ops.quote_name(model._meta.db_table)
-    width = len(columns) + 1
-    placeholders = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in rows)
-    values = [value for row in rows for value in row]
+    names = ", ".join(name for name, _ in columns)
     condition = f" AND {where}" if where else ""
-    sql = (
-        f"WITH v(vid, {', '.join(columns)}) AS (VALUES {placeholders}) "
-        f"UPDATE {table} AS t SET {assignments} FROM v WHERE t.id = v.vid{condition} RETURNING id"
+    update = (
+        f"UPDATE {table} AS t SET {assignments} FROM {{source}} WHERE t.id = v.vid{condition} RETURNING id"
     )
-    arguments = [_adapt(value) for value in (*values, *params, *where_params)]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in ("bigint", *(kind for _, kind in columns)))
+        sql = update.format(source=f"unnest({arrays}) AS v(vid, {names})")
+        values = [[_adapt(row[i]) for row in rows] for i in range(len(columns) + 1)]
+    else:
+        row_marks = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+        sql = f"WITH v(vid, {names}) AS (VALUES {', '.join([row_marks] * len(rows))}) " + update.format(
+            source="v"
+        )
+        values = [_adapt(value) for row in rows for value in row]
+    assigned, compared = [_adapt(v) for v in params], [_adapt(v) for v in where_params]
+    # The placeholders' order in the text: the VALUES list leads on SQLite; on PostgreSQL the
+    # assignments come before the arrays.
+    if connection.vendor == "postgresql":
+        arguments = [*assigned, *values, *compared]
+    else:
+        arguments = [*values, *assigned, *compared]
     with connection.cursor() as cursor:
         cursor.execute(sql, arguments)
         return {row[0] for row in cursor.fetchall()}
@@ -425,7 +448,7 @@ def _write_attempts(allowed: list[tuple[OutboundMessage, Verdict]], *, token: da
     ]
     advanced = update_from_values(
         OutboundMessage,
-        ("event", "proof"),
+        (("event", "bigint"), ("proof", "integer")),
         rows,
         assignments=(
             "attempt_count = attempt_count + 1, updated_at = %s, authorising_event_id = "
@@ -500,7 +523,9 @@ def send_batch(batch: Batch) -> Sent:
 
 def _sub_batches(messages: Sequence[OutboundMessage]):
     """(campaign or None, messages) in claim order: a campaign's messages together, so each
-    sub-batch takes its slots from the global limiter and from that campaign's cap."""
+    sub-batch takes its slots from the global limiter and from that campaign's cap. A capped
+    campaign's sub-batch is at most one second of its cap: ``limiter.reserve_for`` keeps the cap
+    over each sub-batch's span, so a longer one could send faster than the cap within a second."""
     size = sub_batch_size()
     groups: dict[int | None, list[OutboundMessage]] = {}
     for message in messages:
@@ -508,8 +533,11 @@ def _sub_batches(messages: Sequence[OutboundMessage]):
         groups.setdefault(key, []).append(message)
     for key, group in groups.items():
         campaign = group[0].campaign if key is not None else None
-        for start in range(0, len(group), size):
-            yield campaign, group[start : start + size]
+        step = (
+            min(size, max(1, int(campaign.rate_cap))) if campaign is not None and campaign.rate_cap else size
+        )
+        for start in range(0, len(group), step):
+            yield campaign, group[start : start + step]
 
 
 def bind_campaign_parameters(messages: list[OutboundMessage]) -> tuple[list[OutboundMessage], int]:
@@ -534,7 +562,7 @@ def bind_campaign_parameters(messages: list[OutboundMessage]) -> tuple[list[Outb
     as_json = "CAST(v.parameters AS jsonb)" if connection.vendor == "postgresql" else "v.parameters"
     update_from_values(
         OutboundMessage,
-        ("parameters", "rendered"),
+        (("parameters", "text"), ("rendered", "text")),
         rows,
         assignments=f"parameters = {as_json}, rendered_text = v.rendered",
     )
@@ -586,7 +614,7 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
     with transaction.atomic():
         update_from_values(
             SendAttempt,
-            ("wamid",),
+            (("wamid", "text"),),
             [(started.attempt.pk, outcome.wamid) for started, outcome in accepted],
             assignments="outcome = %s, wamid = v.wamid, finished_at = %s, reconcile_by = NULL",
             params=[AttemptOutcome.ACCEPTED, now],
@@ -595,7 +623,7 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
         )
         update_from_values(
             OutboundMessage,
-            ("number",),
+            (("number", "integer"),),
             [(started.message.pk, started.attempt.number) for started, _ in accepted],
             assignments=(
                 "status = %s, accepted_at = %s, needs_review = %s, error_code = NULL, error_class = '', "

@@ -311,8 +311,8 @@ def us_marketing_blocked(contact: Contact) -> bool:
     if not settings.WHATSAPP_US_MARKETING_BLOCKED:
         return False
     address = recipient_address(contact)
-    if not address:
-        return False
+    if not address.startswith("+1"):
+        return False  # only the +1 calling code has US numbers: no parse needed (the common case)
     try:
         return parse_phone(address).region == "US"
     except InvalidPhoneNumber:
