@@ -134,36 +134,41 @@ def _as_local(slots: list[float], now: float) -> list[float]:
 
 
 def slow_down(seconds: float = THROUGHPUT_PENALTY_SECONDS, *, key: str | None = None) -> None:
-    """Push every later slot back by ``seconds`` (Meta answered 130429: over the throughput limit)."""
-    _advance(key or limiter_key(), seconds)
+    """No slot before ``seconds`` from now (Meta answered 130429: over the throughput limit).
+
+    A floor, not a step: the 130429s of one burst come together (a sub-batch's answers), and each
+    of them moving the next slot on by the penalty would pause every worker for as many
+    penalties as there were answers."""
+    _advance(key or limiter_key(), 0.0, after=seconds)
 
 
-def _advance(key: str, step: float, *, not_before: float = 0.0) -> tuple[float, float]:
-    """Atomically ``next_at = max(next_at, now, not_before) + step``; returns (reserved slot, now) in one
-    clock (the limiter's: ``not_before`` is on it too)."""
+def _advance(key: str, step: float, *, not_before: float = 0.0, after: float = 0.0) -> tuple[float, float]:
+    """Atomically ``next_at = max(next_at, now + after, not_before) + step``; returns (reserved slot,
+    now) in one clock (the limiter's: ``not_before`` is on it too)."""
     if settings.REDIS_URL:
-        return _advance_redis(key, step, not_before)
-    return _advance_database(key, step, not_before)
+        return _advance_redis(key, step, not_before, after)
+    return _advance_database(key, step, not_before, after)
 
 
 # --- Database ---------------------------------------------------------------------------------
 
 
-def _advance_database(key: str, step: float, not_before: float) -> tuple[float, float]:
+def _advance_database(key: str, step: float, not_before: float, after: float) -> tuple[float, float]:
     table = connection.ops.quote_name(RateLimiterSlot._meta.db_table)
     if connection.vendor == "postgresql":
         sql = (
-            f"UPDATE {table} SET next_at = GREATEST(next_at, EXTRACT(EPOCH FROM clock_timestamp()), %s) + %s "
+            f"UPDATE {table} SET next_at = "
+            f"GREATEST(next_at, EXTRACT(EPOCH FROM clock_timestamp()) + %s, %s) + %s "
             f"WHERE key = %s RETURNING next_at - %s, EXTRACT(EPOCH FROM clock_timestamp())"
         )
-        params: list = [not_before, step, key, step]
+        params: list = [after, not_before, step, key, step]
     else:
         now = time.time()
         sql = (
             f"UPDATE {table} SET next_at = MAX(next_at, %s, %s) + %s "
             f"WHERE key = %s RETURNING next_at - %s, %s"
         )
-        params = [now, not_before, step, key, step, now]
+        params = [now + after, not_before, step, key, step, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -181,7 +186,7 @@ _LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(nxt, now, tonumber(ARGV[2]))
+local slot = math.max(nxt, now + tonumber(ARGV[3]), tonumber(ARGV[2]))
 redis.call('SET', KEYS[1], string.format('%.6f', slot + tonumber(ARGV[1])), 'EX', 3600)
 return {string.format('%.6f', slot), string.format('%.6f', now)}
 """
@@ -195,7 +200,7 @@ def _redis_script(url: str):
     return client.register_script(_LUA)
 
 
-def _advance_redis(key: str, step: float, not_before: float) -> tuple[float, float]:
+def _advance_redis(key: str, step: float, not_before: float, after: float) -> tuple[float, float]:
     script = _redis_script(settings.REDIS_URL)
-    slot, now = script(keys=[f"whatsapp:limiter:{key}"], args=[repr(step), repr(not_before)])
+    slot, now = script(keys=[f"whatsapp:limiter:{key}"], args=[repr(step), repr(not_before), repr(after)])
     return float(slot), float(now)

@@ -1,4 +1,7 @@
-"""The batch dispatcher end to end: PostgreSQL, the sandbox over HTTP, and real worker processes.
+"""The batch dispatcher end to end: the sandbox over HTTP, and real worker processes on PostgreSQL.
+
+The tests with worker processes need PostgreSQL (the processes share the test database); those that
+run the dispatcher in the test's own process run on SQLite as well.
 
 Each test asserts on states and on what the sandbox received (``biz_opaque_callback_data`` is the
 message's public id), never on timing. Where a test needs a worker to stop at a given point (after
@@ -50,7 +53,6 @@ from tests.sandbox import control, wait_until
 
 pytest_plugins = ["tests.messaging.campaigns.workflow_world"]  # editor, approver, templates, reminder
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
@@ -278,6 +280,7 @@ def assert_slots_never_closer_than_the_rate(reserved: list[dict], *, key: str, r
     return slots
 
 
+@pytest.mark.postgres
 def test_two_worker_processes_send_each_campaign_message_exactly_once(
     engine, reminder, editor, approver, tmp_path
 ):
@@ -305,6 +308,7 @@ def test_two_worker_processes_send_each_campaign_message_exactly_once(
 # --- 5. The limiter's slots with two processes ---------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_two_processes_never_get_send_slots_closer_than_the_rate_or_the_campaign_cap(
     engine, templates, reminder, editor, approver, tmp_path
 ):
@@ -339,6 +343,7 @@ def test_two_processes_never_get_send_slots_closer_than_the_rate_or_the_campaign
 # --- 3. A worker killed mid-batch ----------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_a_worker_killed_mid_batch_leaves_nothing_sent_twice_and_nothing_lost(
     engine, reminder, editor, approver, tmp_path
 ):
@@ -462,15 +467,6 @@ def test_under_faults_every_message_settles_and_none_is_sent_twice(
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "limiter.slow_down is cumulative: failures.handle_meta_error calls it once per 130429 answer, "
-        "and each call moves the limiter's next slot on by THROUGHPUT_PENALTY_SECONDS from where it "
-        "already is, so a sub-batch answered with n 130429s (a burst: they come together) pauses every "
-        "worker for n seconds instead of one penalty"
-    ),
-)
 def test_a_burst_of_130429_pauses_sending_once(engine, reminder, editor, approver, settings):
     settings.WHATSAPP_MESSAGES_PER_SECOND = 100  # one sub-batch of 20, 10 ms apart
     consenting_contacts(20, purpose="service")
@@ -497,6 +493,7 @@ def attempt_outcomes(messages) -> dict[int, list[str]]:
 # --- 6. Priority -----------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_a_single_send_queued_during_a_campaign_goes_before_the_campaign_s_remaining_messages(
     engine, templates, reminder, editor, approver, tmp_path
 ):

@@ -51,11 +51,13 @@ def assert_slots_are_one_interval_apart_and_idle_time_is_not_saved_up() -> None:
 
 
 def assert_slow_down_pushes_every_later_slot_back() -> None:
+    """No slot inside the pause; a burst of 130429s (several slow_downs at once) pauses once."""
     name = key()
     first, _ = limiter._advance(name, STEP)
     limiter.slow_down(10 * STEP, key=name)
-    pushed, _ = limiter._advance(name, STEP)
-    assert pushed == pytest.approx(first + STEP + 10 * STEP, abs=1e-5)
+    limiter.slow_down(10 * STEP, key=name)
+    pushed, now = limiter._advance(name, STEP)
+    assert first + 10 * STEP - 1e-5 <= pushed <= now + 10 * STEP + 1e-5
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
