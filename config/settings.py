@@ -128,6 +128,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.sending_halt",
+                "messaging.context_processors.campaign_self_pauses",
             ],
         },
     },
@@ -425,6 +426,31 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
+
+# The circuit breaker (docs/campaign-dispatch.md, "Guardrails"): over a sending campaign's last
+# WINDOW answered messages (at least MIN_SAMPLE of them), a failure rate or an opt-out rate above
+# its threshold pauses the campaign.
+def _rate(name, default):
+    value = _read(name, env.float, default)
+    if not 0 < value <= 1:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be a rate above 0 and at most 1 (0.2 is 20 %), got {value}."
+        )
+    return value
+
+
+CAMPAIGN_BREAKER_WINDOW = _positive("CAMPAIGN_BREAKER_WINDOW", _read("CAMPAIGN_BREAKER_WINDOW", env.int, 200))
+CAMPAIGN_BREAKER_MIN_SAMPLE = _positive(
+    "CAMPAIGN_BREAKER_MIN_SAMPLE", _read("CAMPAIGN_BREAKER_MIN_SAMPLE", env.int, 50)
+)
+if CAMPAIGN_BREAKER_MIN_SAMPLE > CAMPAIGN_BREAKER_WINDOW:
+    raise ImproperlyConfigured(
+        f"Environment variable CAMPAIGN_BREAKER_MIN_SAMPLE ({CAMPAIGN_BREAKER_MIN_SAMPLE}) must not be above "
+        f"CAMPAIGN_BREAKER_WINDOW ({CAMPAIGN_BREAKER_WINDOW}): the breaker would never have its sample."
+    )
+CAMPAIGN_BREAKER_FAILURE_RATE = _rate("CAMPAIGN_BREAKER_FAILURE_RATE", 0.2)
+CAMPAIGN_BREAKER_OPT_OUT_RATE = _rate("CAMPAIGN_BREAKER_OPT_OUT_RATE", 0.02)
+
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
+from messaging.admin_campaign_notices import CampaignNoticesMixin
 from messaging.admin_campaign_preview import figures_cell
 from messaging.admin_campaign_results import CampaignResultsMixin
 from messaging.admin_campaign_views import CampaignViewsMixin
@@ -99,7 +100,7 @@ SOURCE_WORDS = {"field": "contact field", "attribute": "custom field", "literal"
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CampaignResultsMixin, CampaignViewsMixin, admin.ModelAdmin):
+class CampaignAdmin(CampaignNoticesMixin, CampaignResultsMixin, CampaignViewsMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ["name", "status_badge", "template_name", "segment", "schedule", "figures", "updated_at"]
     list_filter = [AwaitingApprovalFilter, "status"]

@@ -262,6 +262,26 @@ def campaign_opt_outs(campaign: Campaign) -> OptOuts:
     return OptOuts(**figures, window_hours=settings.CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS)
 
 
+def opt_out_caused(purpose: str) -> Exists:
+    """``campaign_opt_outs``'s rule for one message (an outer ``OutboundMessage`` row): whether its
+    recipient opted out by its button, or out of ``purpose`` within the attribution window after it
+    was sent. The circuit breaker counts its window's messages with it (``campaigns.breaker``): one
+    look-up by contact per message, where ``campaign_opt_outs`` reads all of a campaign's opt-outs."""
+    sent_at = OuterRef("sent_at")
+    by_button = Q(source=ConsentSource.BUTTON, credited=Cast(OuterRef("pk"), CharField()))
+    in_window = Q(
+        purpose=purpose,
+        occurred_at__gte=sent_at,
+        occurred_at__lte=ExpressionWrapper(sent_at + attribution_window(), output_field=DateTimeField()),
+    )
+    events = (
+        ConsentEvent.objects.filter(action=ConsentAction.OPT_OUT, contact_id=OuterRef("contact_id"))
+        .annotate(credited=KeyTextTransform("outbound_message_id", "evidence"))
+        .filter(by_button | in_window)
+    )
+    return Exists(events)
+
+
 # --- Failures and skips -----------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, CampaignStatus, CampaignTransition
 from messaging.campaigns.freezing import CHANGED, HOLD, frozen_template_drift
+from messaging.campaigns.notices import campaign_self_pause_notify
 from messaging.campaigns.workflow import campaign_pause, campaign_resume, campaign_return_to_approval
 from templates_app.models import MessageTemplate
 from templates_app.signals import TemplateChange
@@ -85,7 +86,8 @@ def _apply(campaign: Campaign, actor: Actor) -> str:
             return ""
         reason = " ".join(d.message for d in held) + " It resumes when WhatsApp approves the template again."
         details = {"cause": CAUSE, "templates": {d.language: d.template_id for d in held}}
-        campaign_pause(campaign=campaign, actor=actor, reason=reason, details=details)
+        paused = campaign_pause(campaign=campaign, actor=actor, reason=reason, details=details)
+        campaign_self_pause_notify(campaign=paused)  # its authors and approver are told
         return PAUSED
     if campaign.status == S.PAUSED and paused_by_template(campaign):
         campaign_resume(campaign=campaign, actor=actor, details={"cause": CAUSE})

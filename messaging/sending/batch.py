@@ -667,6 +667,7 @@ DRAIN_SECONDS = 40.0  # well below django-q2's task timeout (60 s): then a fresh
 def dispatch(slot: int = 0) -> str:
     """Claim and send batches until nothing is due (waiting for what is due within a few
     seconds), then sleep; a full batch wakes the next dispatcher (``WHATSAPP_DISPATCHERS``)."""
+    from messaging.campaigns.breaker import campaigns_breaker_tick
     from messaging.sending.enqueue import AWAKE_SECONDS, awake_key, wake_dispatcher
 
     key = awake_key(slot)
@@ -679,6 +680,7 @@ def dispatch(slot: int = 0) -> str:
             if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
                 wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
             requests += send_batch(batch).requests
+            campaigns_breaker_tick({m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test})
             complete_finished_campaigns(
                 {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
             )
