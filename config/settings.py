@@ -420,12 +420,6 @@ CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS = _positive(
     "CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", _read("CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", env.int, 72)
 )
 
-# --- REST API -------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "WhatsApp consent-first messaging API",
 
 # The circuit breaker (docs/campaign-dispatch.md, "Guardrails"): over a sending campaign's last
 # WINDOW answered messages (at least MIN_SAMPLE of them), a failure rate or an opt-out rate above
@@ -451,6 +445,24 @@ if CAMPAIGN_BREAKER_MIN_SAMPLE > CAMPAIGN_BREAKER_WINDOW:
 CAMPAIGN_BREAKER_FAILURE_RATE = _rate("CAMPAIGN_BREAKER_FAILURE_RATE", 0.2)
 CAMPAIGN_BREAKER_OPT_OUT_RATE = _rate("CAMPAIGN_BREAKER_OPT_OUT_RATE", 0.02)
 
+# --- E-mail ---------------------------------------------------------------------------------
+# A campaign that pauses itself is mailed to its authors and approver (docs/campaign-dispatch.md).
+# EMAIL_URL as django-environ reads it (smtp+tls://user:password@host:587, consolemail://); unset, a
+# fresh clone prints mails on the console and production sends through an SMTP server on localhost.
+_EMAIL_URL = _str("EMAIL_URL", "consolemail://" if DEBUG else "smtp://localhost:25")
+try:
+    _EMAIL = environ.Env.email_url_config(_EMAIL_URL)
+except (ImproperlyConfigured, ValueError) as exc:
+    raise ImproperlyConfigured(f"Environment variable EMAIL_URL is malformed: {exc}") from exc
+globals().update({key: value for key, value in _EMAIL.items() if value is not None})
+DEFAULT_FROM_EMAIL = _str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
