@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -184,37 +183,49 @@ def states(messages) -> Counter:
     return Counter(messages.values_list("status", flat=True))
 
 
-def run_workers(
-    sandbox, tmp_path: Path, *, count: int = 1, rate: int, hooks: tuple[str, ...] = (), **env: str
-) -> list[subprocess.Popen]:
-    """Start ``count`` dispatcher processes (slots 0, 1, …) on the sandbox; they begin together."""
-    environment = worker_env(
-        sandbox.url,
-        WHATSAPP_MESSAGES_PER_SECOND=str(rate),
-        WHATSAPP_MESSAGING_LIMIT="TIER_UNLIMITED",
-        MARKETING_SENDING_HOURS="",
-        **env,
-    )
-    start_at = time.time() + (3.0 if count > 1 else 0.0)  # every process has set Django up by then
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                str(slot),
-                str(start_at),
-                str(tmp_path / f"slots-{os.getpid()}-{time.monotonic_ns()}-{slot}.json"),
-                hooks[slot] if slot < len(hooks) else "",
-            ],
-            env=environment,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+@pytest.fixture
+def run_workers(engine, tmp_path):
+    """Start dispatcher processes on the sandbox: ``run_workers(count=2, rate=150)``. Any still
+    running when the test ends (it failed while one waited at its hook) is killed, by its id."""
+    started: list[subprocess.Popen] = []
+
+    def run(*, count: int = 1, rate: int, hooks: tuple[str, ...] = (), **env: str) -> list[subprocess.Popen]:
+        """``count`` processes (slots 0, 1, …) that begin together; ``hooks[slot]`` as WORKER says."""
+        environment = worker_env(
+            engine.url,
+            WHATSAPP_MESSAGES_PER_SECOND=str(rate),
+            WHATSAPP_MESSAGING_LIMIT="TIER_UNLIMITED",
+            MARKETING_SENDING_HOURS="",
+            **env,
         )
-        for slot in range(count)
-    ]
+        start_at = time.time() + (3.0 if count > 1 else 0.0)  # every process has set Django up by then
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    WORKER,
+                    str(slot),
+                    str(start_at),
+                    str(tmp_path / f"slots-{len(started)}-{slot}.json"),
+                    hooks[slot] if slot < len(hooks) else "",
+                ],
+                env=environment,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for slot in range(count)
+        ]
+        started.extend(workers)
+        return workers
+
+    yield run
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=30)
 
 
 def finish(workers: list[subprocess.Popen]) -> list[str]:
@@ -282,7 +293,7 @@ def assert_slots_never_closer_than_the_rate(reserved: list[dict], *, key: str, r
 
 @pytest.mark.postgres
 def test_two_worker_processes_send_each_campaign_message_exactly_once(
-    engine, reminder, editor, approver, tmp_path
+    engine, reminder, editor, approver, tmp_path, run_workers
 ):
     rate = 150  # batches of 150: both workers have work
     consenting_contacts(300, purpose="service")
@@ -290,7 +301,7 @@ def test_two_worker_processes_send_each_campaign_message_exactly_once(
     messages = OutboundMessage.objects.filter(campaign=campaign, is_test=False)
     assert messages.filter(status=MessageStatus.QUEUED).count() == 300
 
-    finish(run_workers(engine, tmp_path, count=2, rate=rate))
+    finish(run_workers(count=2, rate=rate))
 
     sent = received(engine)
     assert len(sent) == len(set(sent)) == 300
@@ -310,7 +321,7 @@ def test_two_worker_processes_send_each_campaign_message_exactly_once(
 
 @pytest.mark.postgres
 def test_two_processes_never_get_send_slots_closer_than_the_rate_or_the_campaign_cap(
-    engine, templates, reminder, editor, approver, tmp_path
+    engine, templates, reminder, editor, approver, tmp_path, run_workers
 ):
     rate, cap = 80, 40
     consenting_contacts(120, purpose="service")
@@ -320,7 +331,7 @@ def test_two_processes_never_get_send_slots_closer_than_the_rate_or_the_campaign
         send_message(contact=c, actor=SYSTEM, template=templates["order_update"], parameters=ORDER_PARAMETERS)
         for c in consenting_contacts(20, purpose="service", prefix="+49157")
     ]
-    finish(run_workers(engine, tmp_path, count=2, rate=rate))
+    finish(run_workers(count=2, rate=rate))
 
     everything = OutboundMessage.objects.filter(
         pk__in=[m.pk for m in singles]
@@ -345,7 +356,7 @@ def test_two_processes_never_get_send_slots_closer_than_the_rate_or_the_campaign
 
 @pytest.mark.postgres
 def test_a_worker_killed_mid_batch_leaves_nothing_sent_twice_and_nothing_lost(
-    engine, reminder, editor, approver, tmp_path
+    engine, reminder, editor, approver, tmp_path, run_workers
 ):
     consenting_contacts(200, purpose="service")
     campaign = start_campaign(reminder, editor, approver)
@@ -354,9 +365,7 @@ def test_a_worker_killed_mid_batch_leaves_nothing_sent_twice_and_nothing_lost(
     # and still in flight when the worker dies (the case where only a webhook can tell).
     control(engine, "config", {"unknown_rate": 1.0, "unknown_mode": "hang", "hang_seconds": 60})
     marker = tmp_path / "inflight"
-    (worker,) = run_workers(
-        engine, tmp_path, rate=100, hooks=(f"inflight:{marker}",), WHATSAPP_READ_TIMEOUT="60"
-    )
+    (worker,) = run_workers(rate=100, hooks=(f"inflight:{marker}",), WHATSAPP_READ_TIMEOUT="60")
     wait_until(lambda: Path(f"{marker}.reached").exists(), timeout=30)
     wait_until(lambda: received(engine), timeout=30)  # at least one request has reached "Meta"
     worker.send_signal(signal.SIGKILL)
@@ -385,7 +394,7 @@ def test_a_worker_killed_mid_batch_leaves_nothing_sent_twice_and_nothing_lost(
     unknown = set(messages.filter(status=MessageStatus.UNKNOWN).values_list("pk", flat=True))
     assert unknown == may_have_left
 
-    finish(run_workers(engine, tmp_path, rate=100))
+    finish(run_workers(rate=100))
 
     sent = Counter(received(engine))
     assert max(sent.values()) == 1, "a recipient was sent the message twice"
@@ -488,7 +497,7 @@ def attempt_outcomes(messages) -> dict[int, list[str]]:
 
 @pytest.mark.postgres
 def test_a_single_send_queued_during_a_campaign_goes_before_the_campaign_s_remaining_messages(
-    engine, templates, reminder, editor, approver, tmp_path
+    engine, templates, reminder, editor, approver, tmp_path, run_workers
 ):
     consenting_contacts(2000, purpose="service")
     campaign = start_campaign(reminder, editor, approver)
@@ -496,7 +505,7 @@ def test_a_single_send_queued_during_a_campaign_goes_before_the_campaign_s_remai
     pause = tmp_path / "pause"
     # The rate lifted: batches of 1,000. The worker stops after its first batch until the single
     # send is queued, so "while the campaign is sending" is a fixed point, not a race.
-    (worker,) = run_workers(engine, tmp_path, rate=100_000, hooks=(f"pause:{pause}",))
+    (worker,) = run_workers(rate=100_000, hooks=(f"pause:{pause}",))
     wait_until(lambda: Path(f"{pause}.reached").exists(), timeout=60)
     first_batch = int(Path(f"{pause}.reached").read_text())
     order = send_message(
