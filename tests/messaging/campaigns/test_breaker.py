@@ -305,3 +305,27 @@ def test_the_dispatcher_trips_it_after_a_batch_and_leaves_the_rest_queued(sendin
     )
     assert sorted(states).count(M.ACCEPTED) == 5
     assert states.count(M.QUEUED) == 7
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"CAMPAIGN_BREAKER_FAILURE_RATE": "0"}, "CAMPAIGN_BREAKER_FAILURE_RATE"),
+        ({"CAMPAIGN_BREAKER_OPT_OUT_RATE": "1.5"}, "CAMPAIGN_BREAKER_OPT_OUT_RATE"),
+        (
+            {"CAMPAIGN_BREAKER_WINDOW": "100", "CAMPAIGN_BREAKER_MIN_SAMPLE": "101"},
+            "CAMPAIGN_BREAKER_MIN_SAMPLE",
+        ),
+        ({"EMAIL_URL": "http://mail.example"}, "EMAIL_URL"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_it(variables, named):
+    """A start-up in a fresh process (about a second each)."""
+    from tests.core.test_settings import manage
+
+    result = manage("check", **variables)
+    assert result.returncode != 0
+    assert named in result.stderr.splitlines()[-1]
