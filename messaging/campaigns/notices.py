@@ -12,8 +12,9 @@ breaker trips (``breaker``). Its authors (``CampaignAuthor``) and its approver a
 Nothing new is stored for the banner: "paused by itself" is the campaign's status ``paused`` with
 its latest ``CampaignTransition`` written by the system with ``details["cause"]`` in
 ``SELF_PAUSE_CAUSES``; a dismissal is an activity-log entry (``campaign.notice_dismissed``) by the
-user about that transition. A resume, a person's pause or a return to approval writes a newer
-transition, so the banner goes; a campaign that pauses itself again shows a new one.
+user about the campaign, naming that transition in its details. A resume, a person's pause or a
+return to approval writes a newer transition, so the banner goes; a campaign that pauses itself
+again shows a new one.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 # template (``template_fate.CAUSE``), the circuit breaker (``breaker.CAUSE``).
 SELF_PAUSE_CAUSES = ("template", "breaker")
 DISMISSED = "campaign.notice_dismissed"
-TRANSITION_TYPE = CampaignTransition._meta.label_lower
+CAMPAIGN_TYPE = Campaign._meta.label_lower
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,16 @@ def campaign_notices(user) -> list[Notice]:
     if not getattr(user, "is_authenticated", False):
         return []
     latest = CampaignTransition.objects.filter(campaign_id=OuterRef("pk")).order_by("-occurred_at", "-id")
-    dismissed = ActivityLogEntry.objects.filter(
-        action=DISMISSED,
-        actor_user=user,
-        object_type=TRANSITION_TYPE,
-        object_id=Cast(OuterRef("transition_id"), CharField()),
+    # The transition's id compared as text, what a JSON key gives on both databases.
+    dismissed = (
+        ActivityLogEntry.objects.filter(
+            action=DISMISSED,
+            actor_user=user,
+            object_type=CAMPAIGN_TYPE,
+            object_id=Cast(OuterRef("pk"), CharField()),
+        )
+        .annotate(transition=KeyTextTransform("transition", "details"))
+        .filter(transition=Cast(OuterRef("transition_id"), CharField()))
     )
     authored = CampaignAuthor.objects.filter(campaign_id=OuterRef("pk"), user=user)
     mine = Q(Exists(authored)) | Q(approved_by=user)
@@ -134,7 +140,8 @@ def campaign_notice_dismiss(*, campaign: Campaign, transition_id: int, actor: Ac
             f"“{campaign.name}” has no transition {transition_id} to dismiss.", code="campaign_notice_unknown"
         )
     done = ActivityLogEntry.objects.filter(
-        action=DISMISSED, actor_user=actor.user, object_type=TRANSITION_TYPE, object_id=str(transition.pk)
-    )
+        action=DISMISSED, actor_user=actor.user, object_type=CAMPAIGN_TYPE, object_id=str(campaign.pk)
+    ).filter(details__transition=transition.pk)
     if not done.exists():
-        log_activity(actor=actor, action=DISMISSED, obj=transition, details={"campaign": campaign.pk})
+        details = {"transition": transition.pk, "reason": transition.reason}
+        log_activity(actor=actor, action=DISMISSED, obj=campaign, details=details)

@@ -186,7 +186,8 @@ def test_dismissing_hides_it_for_that_user_only_until_it_pauses_itself_again(
     assert banner_of(client, editor) == ""
     assert banner_of(client, approver) != ""
     entry = ActivityLogEntry.objects.get(action="campaign.notice_dismissed")
-    assert (entry.actor_user, entry.object_id) == (editor, str(notice.transition_id))
+    assert (entry.actor_user, entry.object_repr) == (editor, "Spring reminders")
+    assert entry.details == {"transition": notice.transition_id, "reason": BREAKER_REASON}
     # Resumed and tripped again: a new pause, a new banner.
     campaign_resume(campaign=sending, actor=as_actor(approver))
     trip(sending, django_capture_on_commit_callbacks)
