@@ -344,9 +344,15 @@ WHATSAPP_MESSAGES_PER_SECOND = _positive(
     "WHATSAPP_MESSAGES_PER_SECOND", _read("WHATSAPP_MESSAGES_PER_SECOND", env.int, 80)
 )
 WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
-# At most this many batch dispatchers send at once (a backlog wakes the next); each is one
-# django-q2 task, so at most Q_WORKERS of them run.
-WHATSAPP_DISPATCHERS = _positive("WHATSAPP_DISPATCHERS", _read("WHATSAPP_DISPATCHERS", env.int, 2))
+# At most this many batch dispatchers send at once (a backlog wakes the next). Each holds a
+# django-q2 worker while it sends, so at least one worker is left for the webhook processor and
+# everything else: one dispatcher reaches the default 80 messages per second easily.
+WHATSAPP_DISPATCHERS = _positive("WHATSAPP_DISPATCHERS", _read("WHATSAPP_DISPATCHERS", env.int, 1))
+if WHATSAPP_DISPATCHERS >= Q_WORKERS:
+    raise ImproperlyConfigured(
+        f"Environment variable WHATSAPP_DISPATCHERS ({WHATSAPP_DISPATCHERS}) must be below Q_WORKERS "
+        f"({Q_WORKERS}): each dispatcher holds a worker while it sends, and the webhook processor needs one."
+    )
 
 # --- Sending rules (docs/sending.md) -------------------------------------------------------
 # Marketing messages wait outside this local-time window at the recipient ("HH:MM-HH:MM", the

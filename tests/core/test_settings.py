@@ -76,6 +76,7 @@ def test_production_without_whatsapp_credentials_is_refused():
         ("Q_WORKERS", "0"),
         ("WHATSAPP_READ_TIMEOUT", "soon"),
         ("WHATSAPP_MESSAGES_PER_SECOND", "-5"),
+        ("WHATSAPP_DISPATCHERS", "2"),  # as many as Q_WORKERS (2): none left for the webhooks
         ("WHATSAPP_BACKEND", "carrier-pigeon"),
         ("SECURE_PROXY_SSL_HEADER", "maybe"),
     ],
