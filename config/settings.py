@@ -345,10 +345,11 @@ WHATSAPP_MESSAGES_PER_SECOND = _positive(
 )
 WHATSAPP_MESSAGING_LIMIT = _read("WHATSAPP_MESSAGING_LIMIT", env.str, "TIER_250")
 # At most this many batch dispatchers send at once (a backlog wakes the next). Each holds a
-# django-q2 worker while it sends, so at least one worker is left for the webhook processor and
-# everything else: one dispatcher reaches the default 80 messages per second easily.
+# django-q2 worker while it sends, so one worker is left for the webhook processor and everything
+# else (with a single worker they take turns: a dispatcher hands over after 40 s). One dispatcher
+# reaches the default 80 messages per second easily.
 WHATSAPP_DISPATCHERS = _positive("WHATSAPP_DISPATCHERS", _read("WHATSAPP_DISPATCHERS", env.int, 1))
-if WHATSAPP_DISPATCHERS >= Q_WORKERS:
+if max(1, Q_WORKERS - 1) < WHATSAPP_DISPATCHERS:
     raise ImproperlyConfigured(
         f"Environment variable WHATSAPP_DISPATCHERS ({WHATSAPP_DISPATCHERS}) must be below Q_WORKERS "
         f"({Q_WORKERS}): each dispatcher holds a worker while it sends, and the webhook processor needs one."
