@@ -170,5 +170,5 @@ def _pause(campaign: Campaign, window: Window, reason: str) -> bool:
         if exc.code != "campaign_wrong_status":
             raise
         return False  # someone paused, cancelled or completed it meanwhile: nothing left to do
-    campaign_self_pause_notify(campaign=paused)
+    campaign_self_pause_notify(campaign=paused, cause=CAUSE)
     return True

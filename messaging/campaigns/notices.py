@@ -9,6 +9,10 @@ breaker trips (``breaker``). Its authors (``CampaignAuthor``) and its approver a
 - a **banner** on every admin page, linking to the campaign, for as long as the campaign stays
   paused by itself and they have not dismissed it.
 
+A campaign the template's fate sends back to approval (an edit, a new category, a disabled
+template: a sending one pauses first) stopped by itself too: they get the e-mail, and the campaign
+waits in the Approvers' queue rather than under a banner.
+
 Nothing new is stored for the banner: "paused by itself" is the campaign's status ``paused`` with
 its latest ``CampaignTransition`` written by the system with ``details["cause"]`` in
 ``SELF_PAUSE_CAUSES``; a dismissal is an activity-log entry (``campaign.notice_dismissed``) by the
@@ -43,6 +47,7 @@ logger = logging.getLogger(__name__)
 # The transitions' ``details["cause"]`` of a campaign pausing itself: WhatsApp's verdict on its
 # template (``template_fate.CAUSE``), the circuit breaker (``breaker.CAUSE``).
 SELF_PAUSE_CAUSES = ("template", "breaker")
+RETURNED = "returned_to_approval"
 DISMISSED = "campaign.notice_dismissed"
 CAMPAIGN_TYPE = Campaign._meta.label_lower
 
@@ -59,26 +64,40 @@ class Notice:
         return reverse("admin:messaging_campaign_change", args=[self.campaign_id])
 
 
-def campaign_responsible(campaign: Campaign):
-    """Its authors and its approver with an active account (a queryset of users)."""
+def campaign_responsible(campaign: Campaign, *, approver_id: int | None = None):
+    """Its authors and its approver (``approver_id`` once a return to approval cleared it) with an
+    active account: a queryset of users."""
     authors = CampaignAuthor.objects.filter(campaign_id=campaign.pk, user_id=OuterRef("pk"))
-    return get_user_model().objects.filter(Q(Exists(authors)) | Q(pk=campaign.approved_by_id), is_active=True)
+    approver = approver_id or campaign.approved_by_id
+    return get_user_model().objects.filter(Q(Exists(authors)) | Q(pk=approver), is_active=True)
 
 
-def campaign_self_pause_notify(*, campaign: Campaign) -> None:
-    """After the commit of the pause, an e-mail to each responsible person with an address."""
-    addresses = sorted(
-        {email for email in campaign_responsible(campaign).values_list("email", flat=True) if email}
-    )
+# What the e-mail says happens next, by what stopped the campaign.
+NEXT_STEP = {
+    "breaker": ("paused itself", "Nothing more of it goes until an Approver resumes it."),
+    "template": (
+        "paused itself",
+        "Nothing more of it goes until WhatsApp approves its template again; then it resumes by itself.",
+    ),
+    RETURNED: ("went back to approval", "Nothing more of it goes until an Approver approves it again."),
+}
+
+
+def campaign_self_pause_notify(*, campaign: Campaign, cause: str, approver_id: int | None = None) -> None:
+    """After the commit, an e-mail to each responsible person with an address: the campaign stopped
+    by itself (``cause``: ``breaker``, ``template``, or ``RETURNED`` to approval by the template's
+    fate), why (its ``status_reason``) and what happens next."""
+    emails = campaign_responsible(campaign, approver_id=approver_id).values_list("email", flat=True)
+    addresses = sorted({email for email in emails if email})
     if not addresses:
         return
-    subject = f"Campaign “{campaign.name}” paused itself"
+    what, next_step = NEXT_STEP[cause]
+    subject = f"Campaign “{campaign.name}” {what}"
     link = settings.SITE_URL.rstrip("/") + reverse("admin:messaging_campaign_change", args=[campaign.pk])
     body = (
-        f"The campaign “{campaign.name}” stopped sending by itself.\n\n"
+        f"The campaign “{campaign.name}” {what}.\n\n"
         f"{campaign.status_reason}\n\n"
-        "Nothing more of it goes until it is resumed (or, when WhatsApp approves its template again, "
-        f"it resumes by itself). The campaign: {link}\n\n"
+        f"{next_step} The campaign: {link}\n\n"
         "You receive this because you wrote or approved the campaign."
     )
     mails = [(subject, body, settings.DEFAULT_FROM_EMAIL, [address]) for address in addresses]

@@ -79,7 +79,9 @@ def _apply(campaign: Campaign, actor: Actor) -> str:
     held = [d for d in drift if d.kind == HOLD]
     if changed:
         reason = " ".join(d.message for d in changed) + " It needs approving again."
-        campaign_return_to_approval(campaign=campaign, reason=reason, actor=actor)
+        returned = campaign_return_to_approval(campaign=campaign, reason=reason, actor=actor)
+        # Its authors and approver are told (the approval it had is cleared: named here).
+        campaign_self_pause_notify(campaign=returned, cause=RETURNED, approver_id=campaign.approved_by_id)
         return RETURNED
     if held:
         if campaign.status == S.PAUSED:
@@ -87,7 +89,7 @@ def _apply(campaign: Campaign, actor: Actor) -> str:
         reason = " ".join(d.message for d in held) + " It resumes when WhatsApp approves the template again."
         details = {"cause": CAUSE, "templates": {d.language: d.template_id for d in held}}
         paused = campaign_pause(campaign=campaign, actor=actor, reason=reason, details=details)
-        campaign_self_pause_notify(campaign=paused)  # its authors and approver are told
+        campaign_self_pause_notify(campaign=paused, cause=CAUSE)  # its authors and approver are told
         return PAUSED
     if campaign.status == S.PAUSED and paused_by_template(campaign):
         campaign_resume(campaign=campaign, actor=actor, details={"cause": CAUSE})

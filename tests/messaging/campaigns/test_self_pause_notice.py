@@ -69,6 +69,7 @@ def test_its_authors_and_approver_get_an_email_with_the_reason(
     assert message.subject == "Campaign “Spring reminders” paused itself"
     assert message.from_email == "whatsapp@shop.example"
     assert BREAKER_REASON in message.body
+    assert "Nothing more of it goes until an Approver resumes it." in message.body
     assert f"https://shop.example/admin/messaging/campaign/{sending.pk}/change/" in message.body
 
 
@@ -90,6 +91,18 @@ def test_a_template_paused_by_whatsapp_tells_them_too(
     assert status_of(sending) == S.PAUSED
     assert len(mail.outbox) == 2
     assert "paused appointment_reminder (en) for its quality" in mail.outbox[0].body
+    assert "then it resumes by itself" in mail.outbox[0].body
+
+
+def test_a_return_to_approval_names_the_approver_it_had(
+    approved, reminder, people, django_capture_on_commit_callbacks
+):
+    """Approved, not sending yet: the return clears its approver, who is told all the same."""
+    with django_capture_on_commit_callbacks(execute=True):
+        template_apply_status(template=reminder, source="webhook", status="DISABLED")
+    assert status_of(approved) == S.PENDING_APPROVAL
+    assert sorted(m.to[0] for m in mail.outbox) == ["alex@shop.example", "erin@shop.example"]
+    assert "needs approving again" in mail.outbox[0].body
 
 
 def test_people_without_an_address_or_an_active_account_are_skipped(

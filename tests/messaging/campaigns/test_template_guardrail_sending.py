@@ -152,4 +152,6 @@ def test_a_category_change_sends_it_back_to_approval(sending, reminder, queued, 
     assert sending.status == S.PENDING_APPROVAL
     assert "re-categorised appointment_reminder (en) from UTILITY to MARKETING" in sending.status_reason
     assert claimed_ids() == set()
-    assert mail.outbox == []  # sent back to approval, not paused: the Approvers' queue shows it
+    assert sorted(m.to[0] for m in mail.outbox) == ["alex@shop.example", "erin@shop.example"]
+    assert mail.outbox[0].subject == "Campaign “Spring reminders” went back to approval"
+    assert "until an Approver approves it again" in mail.outbox[0].body
