@@ -95,7 +95,8 @@ def campaigns_breaker_tick(campaign_ids: Iterable[int]) -> list[Campaign]:
 def campaign_breaker_check(campaign_ids: Iterable[int]) -> list[Campaign]:
     """Pause each sending campaign among ``campaign_ids`` whose window passes a threshold; the ones paused."""
     paused = []
-    for campaign in Campaign.objects.filter(pk__in=set(campaign_ids), status=CampaignStatus.SENDING):
+    sending = Campaign.objects.filter(pk__in=set(campaign_ids), status=CampaignStatus.SENDING)
+    for campaign in sending.only("pk", "name", "purpose", "status"):  # not the large frozen document
         window = campaign_breaker_window(campaign)
         reason = trip_reason(window)
         if reason and _pause(campaign, window, reason):
