@@ -386,9 +386,20 @@ def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> t
             row["pk"]: row
             for row in OutboundMessage.objects.filter(
                 pk__in=ids, status=MessageStatus.SENDING, claimed_at=token
-            ).values("pk", "contact__merged_into_id")
+            ).values("pk", "contact__merged_into_id", "campaign__status")
         }
         standing = [m for m in messages if m.pk in current]
+        # A campaign paused, sent back or cancelled since the claim (by staff, the breaker, Meta's
+        # verdict on its template): its messages not sent yet go back to the queue — or are
+        # cancelled with it — and nothing leaves.
+        stopped_campaign = {
+            m.pk: current[m.pk]["campaign__status"]
+            for m in standing
+            if m.campaign_id and not m.is_test and current[m.pk]["campaign__status"] != CampaignStatus.SENDING
+        }
+        if stopped_campaign:
+            stopped += _return_from_stopped_campaigns(stopped_campaign, token=token, now=now)
+            standing = [m for m in standing if m.pk not in stopped_campaign]
         merged = [m for m in standing if current[m.pk]["contact__merged_into_id"] is not None]
         for message in merged:
             verdict = merged_verdict(Contact.objects.get(pk=message.contact_id))
@@ -435,6 +446,24 @@ def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> t
             )
         started = _write_attempts(allowed, token=token, now=now)
     return started, stopped
+
+
+def _return_from_stopped_campaigns(statuses: dict[int, str], *, token: datetime, now: datetime) -> int:
+    from messaging.campaigns.workflow import CANCELLED_REASON
+
+    claimed = OutboundMessage.objects.filter(status=MessageStatus.SENDING, claimed_at=token)
+    cancelled = [pk for pk, status in statuses.items() if status == CampaignStatus.CANCELLED]
+    waiting = [pk for pk, status in statuses.items() if status != CampaignStatus.CANCELLED]
+    return claimed.filter(pk__in=cancelled).update(
+        status=MessageStatus.CANCELLED,
+        claimed_at=None,
+        error_class=CANCELLED_REASON,
+        error_text="The campaign was cancelled before this message went.",
+        finished_at=now,
+        updated_at=now,
+    ) + claimed.filter(pk__in=waiting).update(
+        status=MessageStatus.QUEUED, claimed_at=None, next_attempt_at=now, updated_at=now
+    )
 
 
 def _write_attempts(allowed: list[tuple[OutboundMessage, Verdict]], *, token: datetime, now: datetime):
@@ -680,10 +709,9 @@ def dispatch(slot: int = 0) -> str:
             if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
                 wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
             requests += send_batch(batch).requests
-            campaigns_breaker_tick({m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test})
-            complete_finished_campaigns(
-                {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
-            )
+            campaign_ids = {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
+            campaigns_breaker_tick(campaign_ids)
+            complete_finished_campaigns(campaign_ids)
             continue
         wait = seconds_until_next_due(timezone.now())
         if wait is not None:

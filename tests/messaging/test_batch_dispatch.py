@@ -210,3 +210,31 @@ def test_queueing_a_message_wakes_one_dispatcher_after_the_commit(
         order(consenting(), order_update)
     assert [args for args, _ in calls] == [(DISPATCH_TASK, 0)]
     assert calls[0][1]["save"] is False
+
+
+def test_a_campaign_paused_between_the_claim_and_the_requests_sends_nothing_more(sending, approver, backend):
+    """The breaker or an Approver pauses it while a batch waits for its slots: those messages go
+    back to the queue (nothing left), and go once it resumes."""
+    from messaging.campaigns.workflow import campaign_resume
+
+    messages = campaign_messages(sending, 3)
+    batch = batches.claim_batch()
+    campaign_pause(campaign=sending, actor=as_actor(approver), reason="Checking the link")
+    sent = batches.send_batch(batch)
+    assert (sent.requests, sent.stopped) == (0, 3) and backend.sent == []
+    assert statuses(messages) == [MessageStatus.QUEUED] * 3
+    campaign_resume(campaign=sending, actor=as_actor(approver))
+    dispatch()
+    assert statuses(messages) == [MessageStatus.ACCEPTED] * 3
+
+
+def test_a_campaign_cancelled_between_the_claim_and_the_requests_cancels_its_claimed_messages(
+    sending, approver, backend
+):
+    from messaging.campaigns.workflow import campaign_cancel
+
+    messages = campaign_messages(sending, 2)
+    batch = batches.claim_batch()
+    campaign_cancel(campaign=sending, actor=as_actor(approver), reason="Wrong audience")
+    assert batches.send_batch(batch).requests == 0 and backend.sent == []
+    assert statuses(messages) == [MessageStatus.CANCELLED] * 2
