@@ -525,28 +525,35 @@ def test_a_single_send_queued_during_a_campaign_goes_before_the_campaign_s_remai
 # --- 7. Pause, resume, cancel -----------------------------------------------------------------------
 
 
-def test_pause_resume_and_cancel_take_effect_within_one_batch(engine, reminder, editor, approver, settings):
+def test_pause_resume_and_cancel_take_effect_before_the_next_request(
+    engine, reminder, editor, approver, settings
+):
     settings.WHATSAPP_MESSAGES_PER_SECOND = 20  # batches of 20
     consenting_contacts(60, purpose="service")
     campaign = start_campaign(reminder, editor, approver)
     messages = OutboundMessage.objects.filter(campaign=campaign, is_test=False)
 
-    # Paused while its first batch is in flight: that batch goes, nothing after it.
+    # Paused while its first batch waits for its slots: nothing more leaves, the batch is queued again.
     first = batches.claim_batch()
+    assert len(first.claimed) == 20
     campaign_pause(campaign=campaign, actor=as_actor(approver), reason="Checking the link")
     batches.send_batch(first)
     batches.dispatch()
-    assert set(received(engine)) == {str(m.public_id) for m in first.claimed} and len(first.claimed) == 20
-    assert states(messages) == {MessageStatus.ACCEPTED: 20, MessageStatus.QUEUED: 40}
+    assert received(engine) == []
+    assert states(messages) == {MessageStatus.QUEUED: 60}
 
-    # Resumed: the rest goes again; cancelled while the next batch is in flight: the rest is cancelled.
+    # Resumed: it sends again, a batch at a time.
     campaign_resume(campaign=campaign, actor=as_actor(approver))
+    sent = batches.claim_batch()
+    batches.send_batch(sent)
+    assert sorted(received(engine)) == sorted(str(m.public_id) for m in sent.claimed)
+
+    # Cancelled while the next batch waits for its slots: that batch and the rest are cancelled.
     second = batches.claim_batch()
     assert len(second.claimed) == 20
     campaign_cancel(campaign=campaign, actor=as_actor(approver), reason="Wrong date")
     batches.send_batch(second)
     batches.dispatch()
-
-    assert sorted(received(engine)) == sorted(str(m.public_id) for m in [*first.claimed, *second.claimed])
-    assert states(messages) == {MessageStatus.ACCEPTED: 40, MessageStatus.CANCELLED: 20}
+    assert sorted(received(engine)) == sorted(str(m.public_id) for m in sent.claimed)
+    assert states(messages) == {MessageStatus.ACCEPTED: 20, MessageStatus.CANCELLED: 40}
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.CANCELLED
