@@ -140,13 +140,13 @@ def _child(side: str, arg: str) -> dict:
 # --- In the child process (Django set up) ----------------------------------------------------
 
 
-def _template_version():
-    """The demo's spring_promotion as an unsaved approved version (no database needed)."""
+def _template_version(name: str = TEMPLATE):
+    """A demo template (spring_promotion) as an unsaved approved version (no database needed)."""
     from templates_app.demo import DEMO_TEMPLATES
     from templates_app.drafts import Draft
     from templates_app.models import MessageTemplate, TemplateButton, TemplateVersion
 
-    spec = next(s for s in DEMO_TEMPLATES if s["fields"]["name"] == TEMPLATE)
+    spec = next(s for s in DEMO_TEMPLATES if s["fields"]["name"] == name)
     template = MessageTemplate(meta_template_id=spec["meta_template_id"], status="APPROVED", **spec["fields"])
     buttons = [TemplateButton(template=template, position=i, **b) for i, b in enumerate(spec["buttons"])]
     draft = Draft.from_template(template, buttons)
@@ -382,11 +382,11 @@ def _run_child(side: str, arg: str) -> dict:
     import django
 
     django.setup()
-    if side == "seed":
-        from templates_app.demo import write_sandbox_seed
+    if side == "seed":  # every demo template: the single-sends bench sends order_update too
+        from templates_app.demo import DEMO_TEMPLATES, write_sandbox_seed
 
-        version = _template_version()
-        write_sandbox_seed(Path(arg), [version.template])
+        names = [spec["fields"]["name"] for spec in DEMO_TEMPLATES]
+        write_sandbox_seed(Path(arg), [_template_version(name).template for name in names])
         return {}
     if side == "migrate":
         import psycopg
