@@ -467,21 +467,31 @@ def _return_from_stopped_campaigns(statuses: dict[int, str], *, token: datetime,
 
 
 def _write_attempts(allowed: list[tuple[OutboundMessage, Verdict]], *, token: datetime, now: datetime):
-    """The attempt counter moves on and the proof that holds now is stored (one statement), then
-    the pending attempts (one insert) — only for messages whose claim still stands."""
+    """The attempt counter moves on, the proof that holds now and a campaign message's bound
+    parameters are stored (one statement), then the pending attempts (one insert) — only for
+    messages whose claim still stands."""
     if not allowed:
         return []
     rows = [
-        (m.pk, None if is_reply(m) else verdict.authorising_event_id, 0 if is_reply(m) else 1)
+        (
+            m.pk,
+            None if is_reply(m) else verdict.authorising_event_id,
+            0 if is_reply(m) else 1,
+            json.dumps(m.parameters) if getattr(m, "parameters_bound", False) else None,
+            m.rendered_text if getattr(m, "parameters_bound", False) else None,
+        )
         for m, verdict in allowed
     ]
+    as_json = "CAST(v.parameters AS jsonb)" if connection.vendor == "postgresql" else "v.parameters"
     advanced = update_from_values(
         OutboundMessage,
-        (("event", "bigint"), ("proof", "integer")),
+        (("event", "bigint"), ("proof", "integer"), ("parameters", "text"), ("rendered", "text")),
         rows,
         assignments=(
             "attempt_count = attempt_count + 1, updated_at = %s, authorising_event_id = "
-            "CASE WHEN v.proof = 1 THEN CAST(v.event AS bigint) ELSE t.authorising_event_id END"
+            "CASE WHEN v.proof = 1 THEN CAST(v.event AS bigint) ELSE t.authorising_event_id END, "
+            f"parameters = CASE WHEN v.parameters IS NULL THEN t.parameters ELSE {as_json} END, "
+            "rendered_text = COALESCE(v.rendered, t.rendered_text)"
         ),
         params=[now],
         where="t.status = %s AND t.claimed_at = %s",
@@ -572,13 +582,15 @@ def _sub_batches(messages: Sequence[OutboundMessage]):
 def bind_campaign_parameters(messages: list[OutboundMessage]) -> tuple[list[OutboundMessage], int]:
     """A campaign's messages are written without parameters (one INSERT for the whole audience,
     ``campaigns.materialise``): each claimed one gets them here, from the frozen bindings and the
-    contact's data now, stored with its rendered text in one statement before the request leaves.
-    A message that can no longer be bound fails with why; returns the others and how many failed."""
+    contact's data now; they are stored with its rendered text by the statement that writes its
+    attempt (``_write_attempts``: what is stored is what the request carried, and no extra UPDATE
+    of every row). A message that can no longer be bound fails with why; returns the others and how
+    many failed."""
     from messaging.campaigns.materialise import campaign_message_parameters
     from messaging.sending.states import message_fail
 
     bound = campaign_message_parameters(messages)
-    ready, rows, failed = [], [], 0
+    ready, failed = [], 0
     for message in messages:
         result = bound[message.pk]
         if isinstance(result, ApplicationError):
@@ -586,15 +598,8 @@ def bind_campaign_parameters(messages: list[OutboundMessage]) -> tuple[list[Outb
             failed += message_fail(message, error=error, expected=(MessageStatus.SENDING,))
             continue
         message.parameters, message.rendered_text = result
-        rows.append((message.pk, json.dumps(message.parameters), message.rendered_text))
+        message.parameters_bound = True
         ready.append(message)
-    as_json = "CAST(v.parameters AS jsonb)" if connection.vendor == "postgresql" else "v.parameters"
-    update_from_values(
-        OutboundMessage,
-        (("parameters", "text"), ("rendered", "text")),
-        rows,
-        assignments=f"parameters = {as_json}, rendered_text = v.rendered",
-    )
     return ready, failed
 
 
