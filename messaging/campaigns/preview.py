@@ -146,7 +146,7 @@ def _grouped_counts(
     marketing: bool,
 ) -> list[dict]:
     # Free of the budget: their window is open at their moment, or they were already reached
-    # outside a window in the 24 hours before it (reach.budget_verdict lets both through).
+    # outside a window in the 24 hours before it (reach.Budget lets both through).
     window_open = _window_open_q(campaign, now=now, first_moment=first_moment)
     already_counted = Q(pk__in=reached_outside_window(first_moment).values("contact_id"))
     counts = {"n": Count("pk"), "free": Count("pk", filter=window_open | already_counted)}

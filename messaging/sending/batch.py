@@ -65,12 +65,11 @@ from messaging.sending.reach import current_messaging_limit
 from messaging.sending.replies import is_reply
 from messaging.sending.rules import (
     Verdict,
-    consent_verdicts,
-    merged_verdict,
+    recheck_before_requests,
     send_time_verdicts,
     window_open,
 )
-from messaging.sending.verdicts import GO
+from messaging.sending.verdicts import SkipReason
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateVersion
 
@@ -400,21 +399,24 @@ def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> t
         if stopped_campaign:
             stopped += _return_from_stopped_campaigns(stopped_campaign, token=token, now=now)
             standing = [m for m in standing if m.pk not in stopped_campaign]
-        merged = [m for m in standing if current[m.pk]["contact__merged_into_id"] is not None]
-        for message in merged:
-            verdict = merged_verdict(Contact.objects.get(pk=message.contact_id))
-            stopped += skip_messages(
-                [message.pk],
-                reason=verdict.reason,
-                detail=verdict.detail,
-                now=now,
-                expected=(MessageStatus.SENDING,),
-                claimed_at=token,
+        # What may have changed while the batch waited for its slots: a merge, consent (rules).
+        verdicts = dict(
+            zip(
+                (m.pk for m in standing),
+                recheck_before_requests(
+                    standing, merged_into_ids=[current[m.pk]["contact__merged_into_id"] for m in standing]
+                ),
+                strict=True,
             )
-        standing = [m for m in standing if current[m.pk]["contact__merged_into_id"] is None]
+        )
+        refused: dict[tuple, list[int]] = defaultdict(list)
+        merged = [m for m in standing if verdicts[m.pk].reason == SkipReason.CONTACT_MERGED]
+        for message in merged:  # never a recipient, halt or not
+            refused[(verdicts[message.pk].reason, verdicts[message.pk].detail)].append(message.pk)
+        standing = [m for m in standing if verdicts[m.pk].reason != SkipReason.CONTACT_MERGED]
         halt = active_halt()
         if halt is not None:
-            halted = [m.pk for m in standing if halt.holds(m)]
+            halted = {m.pk for m in standing if halt.holds(m)}
             # The halt started after the claim: nothing left, so these simply wait.
             stopped += OutboundMessage.objects.filter(
                 pk__in=halted, status=MessageStatus.SENDING, claimed_at=token
@@ -425,12 +427,10 @@ def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> t
                 claimed_at=None,
                 updated_at=now,
             )
-            standing = [m for m in standing if m.pk not in set(halted)]
-        consents = consent_verdicts((m.contact_id, m.purpose) for m in standing if not is_reply(m))
-        refused: dict[tuple, list[int]] = defaultdict(list)
+            standing = [m for m in standing if m.pk not in halted]
         allowed = []
         for message in standing:
-            verdict = Verdict(GO) if is_reply(message) else consents[(message.contact_id, message.purpose)]
+            verdict = verdicts[message.pk]
             if verdict.go:
                 allowed.append((message, verdict))
             else:

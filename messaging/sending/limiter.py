@@ -57,14 +57,6 @@ def reserve(*, key: str | None = None, rate: float | None = None) -> float:
     return max(0.0, slot - now)
 
 
-def acquire(*, key: str | None = None, rate: float | None = None) -> float:
-    """Reserve a slot and sleep until it; returns the seconds waited."""
-    wait = reserve(key=key, rate=rate)
-    if wait > 0:
-        time.sleep(wait)
-    return wait
-
-
 def reserve_many(n: int, *, key: str | None = None, rate: float | None = None) -> list[float]:
     """Reserve ``n`` consecutive slots in one atomic statement; their local ``time.time()`` instants.
 

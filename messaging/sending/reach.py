@@ -167,8 +167,3 @@ class Budget:
             fallback = self.now + timedelta(minutes=5)
             self._free_at = (first_to_leave + BUDGET_PERIOD) if first_to_leave else fallback
         return self._free_at
-
-
-def budget_verdict(message: OutboundMessage, now: datetime) -> Verdict:
-    """:class:`Budget` for one message."""
-    return Budget([message], now).verdict(message)

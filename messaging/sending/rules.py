@@ -14,7 +14,7 @@ number while Meta does not deliver those. Counts are aggregates in SQL, never lo
 Consent is read with its proof (:func:`consent_verdict`): the current-consent row *and* the event
 it names, compared with each other and with the ledger, so a row that disagrees with its event, or
 names one that no longer decides, never authorises a message. The dispatch asks
-:func:`recheck_before_request` once more after the limiter's wait.
+:func:`recheck_before_requests` once more after the limiter's wait.
 """
 
 from __future__ import annotations
@@ -160,20 +160,37 @@ def _after_consent(
 
 
 def recheck_before_request(message: OutboundMessage, *, merged_into_id: int | None) -> Verdict:
-    """Asked again right before the request leaves, after the limiter's wait: what can change
-    while a message waits for its slot and must still win — a merge, and (business-initiated
-    messages) consent, read with its proof. Cheap: the contact's row and one join.
+    """:func:`recheck_before_requests` for one message."""
+    return recheck_before_requests([message], merged_into_ids=[merged_into_id])[0]
 
-    The caller holds the contact's row lock (the one ``record_consent`` takes) and read
-    ``merged_into_id`` with it, so an opt-out or a merge being recorded now is either seen here or
-    committed only after the attempt is written. GO carries the consent event that authorises the
-    message *now*: the proof.
+
+def recheck_before_requests(
+    messages: Sequence[OutboundMessage], *, merged_into_ids: Sequence[int | None]
+) -> list[Verdict]:
+    """Asked again right before the requests leave, after the limiter's wait: what can change
+    while a message waits for its slot and must still win — a merge, and (business-initiated
+    messages) consent, read with its proof. One consent query per purpose for the whole sub-batch.
+
+    The caller holds the contacts' row locks (``record_consent`` waits for them) and read each
+    contact's ``merged_into_id`` (``merged_into_ids``, in the messages' order) with them, so an
+    opt-out or a merge being recorded now is either seen here or committed only after the
+    attempts are written. GO carries the consent event that authorises the message *now*: the
+    proof.
     """
-    if merged_into_id is not None:
-        return merged_verdict(Contact.objects.get(pk=message.contact_id))
-    if is_reply(message):
-        return Verdict(GO, purpose=message.purpose)
-    return consent_verdict(contact_id=message.contact_id, purpose=message.purpose)
+    consents = consent_verdicts(
+        (m.contact_id, m.purpose)
+        for m, merged_into_id in zip(messages, merged_into_ids, strict=True)
+        if merged_into_id is None and not is_reply(m)
+    )
+    verdicts = []
+    for message, merged_into_id in zip(messages, merged_into_ids, strict=True):
+        if merged_into_id is not None:
+            verdicts.append(merged_verdict(Contact.objects.get(pk=message.contact_id)))
+        elif is_reply(message):
+            verdicts.append(Verdict(GO, purpose=message.purpose))
+        else:
+            verdicts.append(consents[(message.contact_id, message.purpose)])
+    return verdicts
 
 
 # --- Consent, with its proof ----------------------------------------------------------------
@@ -419,6 +436,7 @@ __all__ = [
     "consent_verdicts",
     "merged_verdict",
     "recheck_before_request",
+    "recheck_before_requests",
     "recipient_address",
     "send_time_verdict",
     "send_time_verdicts",

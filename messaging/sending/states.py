@@ -1,8 +1,9 @@
 """The message's state changes on the send path, each one conditional UPDATE from the states it may leave.
 
-``queued → sending`` is the claim (``dispatch``); the others are here: back to ``queued`` with a
-hold (a rule or a retry), ``skipped``, ``failed``, ``unknown``. Each returns whether it applied, so
-a caller that lost a race (another worker, the sweeper, a webhook) does nothing more.
+``queued → sending``, and a claimed batch's holds and skips, are the dispatcher's (``batch``, one
+statement for many messages); here are one message's after its answer: back to ``queued`` with a
+hold (a rule or a retry), or ``failed``. Each returns whether it applied, so a caller that lost a
+race (another worker, the sweeper, a webhook) does nothing more.
 
 Nothing waits forever: transient retries end at ``WHATSAPP_RETRY_DEADLINE_HOURS`` after the
 first attempt, deferred ones (131049) at ``WHATSAPP_DEFERRED_RETRY_DAYS`` after the first 131049.
@@ -49,34 +50,6 @@ def message_hold(
     if changed and until is not None and until - now <= SHORT_HOLD:
         dispatch_after_commit()
     return changed == 1
-
-
-def message_skip(
-    message: OutboundMessage,
-    *,
-    reason: str,
-    detail: str,
-    expected=(MessageStatus.QUEUED,),
-    claimed_at: datetime | None = None,
-) -> bool:
-    """Never sent and never will be: ``skipped`` with the reason (a ``rules.SkipReason``) and its text.
-
-    ``claimed_at``: skip a ``sending`` message only while that claim stands (the sweeper may
-    have taken it back meanwhile)."""
-    now = timezone.now()
-    claim = {"claimed_at": claimed_at} if claimed_at is not None else {}
-    return (
-        OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected), **claim).update(
-            status=MessageStatus.SKIPPED,
-            hold_reason=HoldReason.NONE,
-            next_attempt_at=None,
-            error_class=reason,
-            error_text=detail,
-            finished_at=now,
-            updated_at=now,
-        )
-        == 1
-    )
 
 
 def message_fail(message: OutboundMessage, *, error: dict, expected: Iterable[str]) -> bool:

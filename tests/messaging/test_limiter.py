@@ -107,7 +107,7 @@ rate, count, start_at = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 client = CloudApiClient(CloudApiConfig.from_settings())
 time.sleep(max(0.0, start_at - time.time()))
 for i in range(count):
-    limiter.acquire(key=key, rate=rate)
+    time.sleep(limiter.reserve(key=key, rate=rate))
     outcome = client.send(text_message(to, f"{os.getpid()}-{i}", biz_opaque_callback_data=f"{os.getpid()}"))
     assert type(outcome).__name__ == "Accepted", outcome
 """
