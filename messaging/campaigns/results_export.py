@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from contacts.exports import BOM, CHUNK_ROWS, LINES_PER_WRITE, line_writer, safe_cell
+from contacts.exports import CHUNK_ROWS, csv_lines, safe_cell
 from contacts.services import log_activity
 from core.actors import Actor
 from messaging.campaign_models import Campaign
@@ -83,7 +83,7 @@ def campaign_recipients_export(
         details={"filters": {"state": state, "code": code}, "rows": count},
     )
     rows = recipients.values_list(*_FIELDS).iterator(chunk_size=CHUNK_ROWS)
-    return RecipientExport(rows=count, lines=_lines(_cells(row) for row in rows))
+    return RecipientExport(rows=count, lines=csv_lines((_cells(row) for row in rows), header=COLUMNS))
 
 
 def _cells(row: tuple) -> list[str]:
@@ -107,16 +107,3 @@ def _text(value) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="seconds")
     return str(value)  # ids, codes, the message's uuid
-
-
-def _lines(rows: Iterator[list[str]]) -> Iterator[str]:
-    writer = line_writer()
-    yield BOM + writer.writerow(COLUMNS)
-    batch = []
-    for row in rows:
-        batch.append(writer.writerow(row))
-        if len(batch) >= LINES_PER_WRITE:
-            yield "".join(batch)
-            batch = []
-    if batch:
-        yield "".join(batch)
