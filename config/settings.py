@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "templates_app",
     "cloud_api",
     "messaging",
+    "compliance",
 ]
 
 MIDDLEWARE = [
