@@ -79,6 +79,19 @@ if not DEBUG and not _check_secret_key(SECRET_KEY):
         'security.W009). Generate one: python -c "import secrets; print(secrets.token_urlsafe(64))"'
     )
 
+# The key of the consent ledger's HMAC chains (docs/consent-chain.md): kept out of the database, so
+# that someone who can rewrite the ledger there cannot recompute the chain. Retired keys stay listed
+# (comma-separated) so the links they made still verify. Production refuses the development key.
+_DEV_CONSENT_CHAIN_KEY = "insecure-development-only-consent-chain-key"
+CONSENT_CHAIN_KEY = _str("CONSENT_CHAIN_KEY", _DEV_CONSENT_CHAIN_KEY if DEBUG else environ.Env.NOTSET)
+CONSENT_CHAIN_PREVIOUS_KEYS = [k for k in _read("CONSENT_CHAIN_PREVIOUS_KEYS", env.list, []) if k.strip()]
+if not DEBUG and (CONSENT_CHAIN_KEY == _DEV_CONSENT_CHAIN_KEY or len(CONSENT_CHAIN_KEY) < 32):
+    raise ImproperlyConfigured(
+        "CONSENT_CHAIN_KEY must be set to a random value of at least 32 characters, not the "
+        'development key, when DEBUG is off. Generate one: python -c "import secrets; '
+        'print(secrets.token_urlsafe(48))"'
+    )
+
 ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
 SITE_URL = _read("SITE_URL", env.str, "http://127.0.0.1:8000")
