@@ -18,6 +18,7 @@ PRODUCTION = {
     "WHATSAPP_ACCESS_TOKEN": "token",
     "WHATSAPP_APP_SECRET": "secret",
     "WHATSAPP_VERIFY_TOKEN": "verify",
+    "CONSENT_CHAIN_KEY": "c" * 20 + "-production-like-chain-key",
 }
 
 
@@ -25,7 +26,9 @@ def manage(*args, **env_overrides):
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DEBUG", "SECRET_KEY", "WHATSAPP_", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+        if not k.startswith(
+            ("DEBUG", "SECRET_KEY", "WHATSAPP_", "CONSENT_CHAIN_", "DJANGO_ALLOW_ASYNC_UNSAFE")
+        )
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(env_overrides)
@@ -294,3 +297,18 @@ def test_the_example_environment_as_written_starts():
     example = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
     result = manage("check", **example)
     assert result.returncode == 0, result.stderr
+
+
+def test_production_without_a_consent_chain_key_is_refused():
+    env = dict(PRODUCTION)
+    env.pop("CONSENT_CHAIN_KEY")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "CONSENT_CHAIN_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["insecure-development-only-consent-chain-key", "short-key"])
+def test_the_development_or_a_short_consent_chain_key_is_refused_when_debug_is_off(key):
+    result = manage("check", **dict(PRODUCTION, CONSENT_CHAIN_KEY=key))
+    assert result.returncode != 0
+    assert "CONSENT_CHAIN_KEY must be set" in result.stderr
