@@ -55,6 +55,7 @@ def _env() -> dict[str, str]:
         "DATABASE_URL": PG + BENCH_DB,
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + "k" * 60,
+        "CONSENT_CHAIN_KEY": "bench-" + "c" * 40,
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         # Plain HTTP on 127.0.0.1: TLS ends in front of gunicorn, as in production.
