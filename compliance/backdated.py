@@ -1,0 +1,171 @@
+"""Messages sent after an effective opt-out: what a regulator asks first.
+
+A STOP can reach the ledger late, dated when the person said it (a keyword read from a backlog of
+webhooks, a paper form typed in, a merge that brings another row's opt-out across). The order
+rule then counts it from when it happened, so a message that left between that moment and the
+recording went to someone who had, as we now know, already opted out. The send path could not
+have known (its proof is the event known at send time, ``OutboundMessage.authorising_event``);
+this report finds every such message, with the events involved, in one SQL statement.
+
+A row is one (message, opt-out) pair where:
+
+- the message left us: its send time is when WhatsApp accepted the request (``accepted_at``),
+  else WhatsApp's own "sent" time; replies (they need no opt-in) and staff test sends are not
+  business-initiated consent questions and are left out;
+- the opt-out is of the message's purpose, on its contact or on a row merged into it, and
+  ``occurred_at < send time < recorded_at`` (back-dated, recorded after the message left);
+- no opt-in of that purpose took over between the opt-out and the send (the order rule: an opt-in
+  effective at least one second after the opt-out, at or before the send; an imported opt-in never
+  takes over from an opt-out the person made on WhatsApp). Without that, the opt-out was no
+  longer in force when the message left.
+
+A message appears once per opt-out that covers it: a merged row's back-dated STOP and the copy the
+merge carried to the survivor are two events, and both are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+
+from contacts.models import (
+    WHATSAPP_SOURCES,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentWording,
+    Contact,
+)
+from messaging.models import OutboundMessage
+
+COLUMNS = (
+    "message_id",
+    "message_public_id",
+    "contact_id",
+    "purpose",
+    "campaign_id",
+    "message_status",
+    "sent_at",
+    "authorising_event_id",
+    "authorising_occurred_at",
+    "authorising_recorded_at",
+    "authorising_source",
+    "authorising_wording",
+    "opt_out_event_id",
+    "opt_out_contact_id",
+    "opt_out_source",
+    "opt_out_carried_source",
+    "opt_out_occurred_at",
+    "opt_out_recorded_at",
+    "opt_out_evidence",
+)
+
+
+@dataclass(frozen=True)
+class BackdatedQuery:
+    sql: str
+    params: list
+
+
+def _at_least_one_second_after(later: str, earlier: str) -> str:
+    """``later >= earlier + 1 s`` in the database's own arithmetic (the order rule's tie window).
+
+    SQLite keeps times as text whose fraction Django writes only when it is not zero, so both sides
+    are brought to one format there before they are compared.
+    """
+    if connection.vendor == "postgresql":
+        return f"{later} >= {earlier} + interval '1 second'"
+    return f"strftime('%Y-%m-%d %H:%M:%f', {later}) >= strftime('%Y-%m-%d %H:%M:%f', {earlier}, '+1 second')"
+
+
+def backdated_query(*, since: datetime | None = None, until: datetime | None = None) -> BackdatedQuery:
+    """The report's one statement, optionally limited to messages sent in ``[since, until)``.
+
+    Returned as SQL and parameters so the exports can stream it through COPY on PostgreSQL.
+    """
+    message = OutboundMessage._meta.db_table
+    event = ConsentEvent._meta.db_table
+    contact = Contact._meta.db_table
+    wording = ConsentWording._meta.db_table
+    sent = "COALESCE(m.accepted_at, m.sent_at)"
+
+    # The contact and every row merged into it: one person's ledger (docs/contacts.md).
+    def same_person(alias: str) -> str:
+        return (
+            f"({alias}.contact_id = m.contact_id OR {alias}.contact_id IN "
+            f"(SELECT merged.id FROM {contact} merged WHERE merged.merged_into_id = m.contact_id))"
+        )
+
+    def origin(alias: str) -> str:
+        return (
+            f"CASE WHEN {alias}.source = '{ConsentSource.MERGE}' AND {alias}.carried_source <> '' "
+            f"THEN {alias}.carried_source ELSE {alias}.source END"
+        )
+
+    whatsapp = ", ".join(f"'{source}'" for source in WHATSAPP_SOURCES)
+    params: list = []
+    window = ""
+    if since is not None:
+        window += f" AND {sent} >= %s"
+        params.append(connection.ops.adapt_datetimefield_value(since))
+    if until is not None:
+        window += f" AND {sent} < %s"
+        params.append(connection.ops.adapt_datetimefield_value(until))
+    sql = f"""
+        SELECT m.id, m.public_id, m.contact_id, m.purpose, m.campaign_id, m.status, {sent},
+               a.id, a.occurred_at, a.recorded_at, a.source, COALESCE(aw.text, a.wording_text),
+               o.id, o.contact_id, o.source, o.carried_source, o.occurred_at, o.recorded_at, o.evidence
+        FROM {message} m
+        JOIN {event} o
+          ON o.action = '{ConsentAction.OPT_OUT}' AND o.purpose = m.purpose AND {same_person("o")}
+         AND o.occurred_at < {sent} AND {sent} < o.recorded_at
+        LEFT JOIN {event} a ON a.id = m.authorising_event_id
+        LEFT JOIN {wording} aw ON aw.id = a.wording_id
+        WHERE m.purpose <> '' AND NOT m.is_reply AND NOT m.is_test AND {sent} IS NOT NULL{window}
+          AND NOT EXISTS (
+            SELECT 1 FROM {event} i
+            WHERE i.action = '{ConsentAction.OPT_IN}' AND i.purpose = m.purpose AND {same_person("i")}
+              AND {_at_least_one_second_after("i.effective_at", "o.effective_at")}
+              AND i.effective_at <= {sent}
+              AND NOT ({origin("i")} = '{ConsentSource.IMPORT}' AND {origin("o")} IN ({whatsapp}))
+          )
+        ORDER BY {sent}, m.id, o.id
+    """
+    return BackdatedQuery(sql=sql, params=params)
+
+
+def backdated_rows(*, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+    """The report's rows as dicts keyed by ``COLUMNS`` (the page and the tests read them)."""
+    query = backdated_query(since=since, until=until)
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.params)
+        for row in cursor.fetchall():
+            values = dict(zip(COLUMNS, row, strict=True))
+            if connection.vendor != "postgresql":  # SQLite hands times and JSON back as text
+                for column in _TIMES:
+                    values[column] = _parse_time(values[column])
+                values["opt_out_evidence"] = json.loads(values["opt_out_evidence"])
+                values["message_public_id"] = uuid.UUID(str(values["message_public_id"]))
+            yield values
+
+
+_TIMES = (
+    "sent_at",
+    "authorising_occurred_at",
+    "authorising_recorded_at",
+    "opt_out_occurred_at",
+    "opt_out_recorded_at",
+)
+
+
+def _parse_time(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    value = parse_datetime(value) if isinstance(value, str) else value
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
