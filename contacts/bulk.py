@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from contacts.consent_bulk import current_consent_refresh_bulk, lock_contacts
 from contacts.languages import META_LANGUAGES
+from contacts.ledger_chain import link_events
 from contacts.models import ConsentAction, ConsentEvent, ConsentSource, Contact, Purpose, Tag
 from contacts.services import log_activity
 from core.actors import Actor
@@ -195,7 +196,8 @@ def contacts_record_opt_out(
 
 
 def _insert_opt_outs(people: QuerySet, *, purpose: str, actor: Actor, evidence: dict, now) -> int:
-    """One staff opt-out event for ``purpose`` per person, in one INSERT … SELECT; the row count.
+    """One staff opt-out event for ``purpose`` per person, in one INSERT … SELECT, and its chain
+    link; the number of events.
 
     The actor columns are those ``ActorFields.set_actor`` writes; ``effective_at`` is the
     database's to compute.
@@ -237,10 +239,13 @@ def _insert_opt_outs(people: QuerySet, *, purpose: str, actor: Actor, evidence: 
             f"INSERT INTO {quote(ConsentEvent._meta.db_table)} "
             f"(contact_id, {', '.join(quote(c) for c in columns)}) "
             f"SELECT person.id, {', '.join(['%s'] * len(values))} "
-            f"FROM {quote(Contact._meta.db_table)} AS person WHERE person.id IN ({people_sql})",
+            f"FROM {quote(Contact._meta.db_table)} AS person WHERE person.id IN ({people_sql}) "
+            "RETURNING id",
             [*values, *params],
         )
-        return cursor.rowcount
+        event_ids = [event_id for (event_id,) in cursor.fetchall()]
+    # Their links in the people's chains, under the same locks (docs/consent-chain.md).
+    return link_events(event_ids)
 
 
 def _refuse_unknown_tags(names: list[str], *, then: str) -> list[Tag]:

@@ -408,3 +408,6 @@ from contacts.audience_models import (  # noqa: E402,F401
     SegmentVersion,
     TestNumber,
 )
+
+# The consent ledger's chain links (tamper evidence) live in their own module too.
+from contacts.chain_models import ConsentChainLink  # noqa: E402,F401

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from contacts.ledger_chain import link_event
 from contacts.models import (
     ON_THEIR_BEHALF_SOURCES,
     ActivityLogEntry,
@@ -212,7 +213,7 @@ def _append_event(
     signal_key,
     carried_source,
 ) -> ConsentEvent:
-    """The insert and current consent of ``record_consent``, under its lock on ``contact``."""
+    """The insert, chain link and current consent of ``record_consent``, under its lock on ``contact``."""
     event = ConsentEvent(
         contact=contact,
         purpose=purpose,
@@ -236,6 +237,8 @@ def _append_event(
         if not signal_key or existing is None:
             raise
         return existing
+    # Its link in the contact's chain, in the same transaction and under the same lock.
+    link_event(event)
     refresh_current_consent(contact=contact, purpose=purpose)
     if actor.kind != Actor.SYSTEM:
         log_activity(

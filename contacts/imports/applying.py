@@ -41,6 +41,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from contacts.consent_bulk import current_consent_refresh_bulk, lock_contacts
 from contacts.imports import mapping as mapping_rules
 from contacts.imports import validation
+from contacts.ledger_chain import link_events
 from contacts.models import (
     ConsentAction,
     ConsentSource,
@@ -578,7 +579,8 @@ class _Sql:
         )
 
     def insert_events(self, *, purpose: str, action: str, wording_id: int | None) -> int:
-        """One ledger event per row and purpose, with the import as its evidence (docs/imports.md)."""
+        """One ledger event per row and purpose, with the import as its evidence (docs/imports.md),
+        and its chain link; the number of events recorded."""
         contact_import = self.contact_import
         actor = _confirming_actor(contact_import)
         mapping = contact_import.mapping or {}
@@ -593,8 +595,9 @@ class _Sql:
         occurred = "r.consent_at" if action == ConsentAction.OPT_IN else "COALESCE(r.consent_at, %s)"
         occurred_params = [] if action == ConsentAction.OPT_IN else [self.now]
         where, params = self._event_rows(purpose=purpose, action=action)
-        return self._execute(
-            f"""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
             INSERT INTO contacts_consentevent (contact_id, purpose, action, source, wording_id,
                 wording_text, evidence, occurred_at, recorded_at, signal_key, carried_source,
                 actor_kind, actor_user_id, actor_ref, actor_label)
@@ -604,19 +607,24 @@ class _Sql:
             WHERE {where} AND r.contact_id IS NOT NULL
             ORDER BY r.line
             ON CONFLICT DO NOTHING
+            RETURNING id
             """,
-            [
-                purpose,
-                action,
-                ConsentSource.IMPORT,
-                wording_id,
-                json.dumps(evidence),
-                *occurred_params,
-                self.now,
-                actor.kind,
-                actor.user.pk if actor.kind == Actor.USER else None,
-                actor.ref,
-                actor.label,
-                *params,
-            ],
-        )
+                [
+                    purpose,
+                    action,
+                    ConsentSource.IMPORT,
+                    wording_id,
+                    json.dumps(evidence),
+                    *occurred_params,
+                    self.now,
+                    actor.kind,
+                    actor.user.pk if actor.kind == Actor.USER else None,
+                    actor.ref,
+                    actor.label,
+                    *params,
+                ],
+            )
+            event_ids = [event_id for (event_id,) in cursor.fetchall()]
+        # Their chain links: the MACs computed here over the rows just inserted, one bulk insert,
+        # under the locks taken on the chunk's contacts (docs/consent-chain.md).
+        return link_events(event_ids)

@@ -1,0 +1,545 @@
+"""Tamper evidence for the consent ledger: per-contact HMAC chains (docs/consent-chain.md).
+
+Every writer of ledger events links them here in the same transaction, under the contact's row
+lock: ``link_event`` for ``record_consent`` (one event), ``link_events`` for the set-based writers
+(an import's chunk, a bulk opt-out: the events they just inserted, one bulk insert of links). A
+link's MAC is HMAC-SHA256 over the event's canonical content, its position and the previous link's
+MAC, under ``CONSENT_CHAIN_KEY``, which the database never sees.
+
+The canonical content is versioned (``FORM``) and names the evidence by its SHA-256 digest, so a
+later redaction of personal data in the evidence can keep the chain verifiable by keeping the
+digest. Once a form is in use it never changes: a new form is a new number, and links keep the
+form they were made with.
+
+``anchor_heads`` (daily) writes a digest over every chain's head to the activity log; exports
+print ``latest_anchor``. ``verify_ledger`` recomputes the chains in chunks of contacts and names
+the first event that does not match.
+"""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from contacts.models import ActivityLogEntry, ConsentChainLink, ConsentEvent
+from core.actors import Actor
+
+# The version of the canonical form new links are made with.
+FORM = 1
+# The event columns the canonical form reads, with the text of the wording version it names.
+EVENT_FIELDS = (
+    "id",
+    "contact_id",
+    "purpose",
+    "action",
+    "source",
+    "carried_source",
+    "signal_key",
+    "wording_id",
+    "wording__text",
+    "wording_text",
+    "evidence",
+    "occurred_at",
+    "recorded_at",
+    "actor_kind",
+    "actor_user_id",
+    "actor_ref",
+    "actor_label",
+)
+# Links written per INSERT by the set-based writers and the migration.
+LINK_BATCH = 2000
+# Contacts verified per chunk: a chunk of a few thousand events takes well under a second, far
+# inside the task timeout, and the command can resume after the last contact a chunk finished.
+VERIFY_CHUNK_CONTACTS = 2000
+# An anchor covers the links created up to this long before it is taken, so every transaction that
+# wrote one has committed (imports and record_consent hold theirs for seconds, inside the 60-second
+# task timeout): recomputed later, the anchor's heads are the same links.
+ANCHOR_MARGIN = timedelta(minutes=10)
+ANCHOR_ACTION = "consent_chain.anchored"
+VERIFIED_ACTION = "consent_chain.verified"
+ANCHOR_SCHEDULE_NAME = "consent chain: daily anchor"
+SYSTEM_LABEL = "consent chain"
+
+_KEY_ID_LABEL = b"consent-chain key id"
+
+
+# --- Keys ----------------------------------------------------------------------------------------
+
+
+def key_id(key: str) -> str:
+    """A fingerprint naming the key on each link; derived with the key itself, so it tells nothing."""
+    return hmac.new(key.encode(), _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+@lru_cache(maxsize=4)
+def _keys(current: str, previous: tuple[str, ...]) -> tuple[str, dict[str, bytes]]:
+    keys = {key_id(key): key.encode() for key in (*previous, current)}
+    return key_id(current), keys
+
+
+def chain_keys() -> tuple[str, dict[str, bytes]]:
+    """The current key's id and every configured key by id (the current one and the retired ones)."""
+    return _keys(settings.CONSENT_CHAIN_KEY, tuple(settings.CONSENT_CHAIN_PREVIOUS_KEYS))
+
+
+# --- The canonical form --------------------------------------------------------------------------
+
+
+def _number(value) -> str:
+    """A JSON number as one spelling whatever its type: PostgreSQL's jsonb reads 1e20 back as the
+    integer 100000000000000000000 and keeps 1.0 as 1.0, so both are written as Decimal's normal form."""
+    return str(Decimal(repr(value) if isinstance(value, float) else value).normalize())
+
+
+def canonical_json(value) -> str:
+    """JSON with sorted keys, no spaces, text as itself and numbers in one spelling."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = sorted((str(key), item) for key, item in value.items())
+        return (
+            "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical_json(v)}" for k, v in items) + "}"
+        )
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def evidence_digest(evidence) -> str:
+    """The SHA-256 of the evidence's canonical JSON: what the chain holds instead of the evidence."""
+    return hashlib.sha256(canonical_json(evidence if evidence is not None else {}).encode()).hexdigest()
+
+
+def _sha256(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_event(row: Mapping) -> bytes:
+    """Form 1 of an event (a mapping of ``EVENT_FIELDS``): ids, what was decided, by whom, when to
+    the microsecond in UTC, the wording by id and text digest, the evidence by digest."""
+    document = {
+        "form": 1,
+        "event": row["id"],
+        "contact": row["contact_id"],
+        "purpose": row["purpose"],
+        "action": row["action"],
+        "source": row["source"],
+        "carried_source": row["carried_source"],
+        "signal_key": row["signal_key"],
+        "wording": row["wording_id"],
+        "wording_sha256": _sha256(row["wording__text"]) if row["wording_id"] is not None else None,
+        "wording_text_sha256": _sha256(row["wording_text"]),
+        "occurred_at": _instant(row["occurred_at"]),
+        "recorded_at": _instant(row["recorded_at"]),
+        "actor": [row["actor_kind"], row["actor_user_id"], row["actor_ref"], row["actor_label"]],
+        "evidence_sha256": evidence_digest(row["evidence"]),
+    }
+    return canonical_json(document).encode()
+
+
+def link_mac(key: bytes, content: bytes, position: int, previous_mac: str) -> str:
+    """HMAC-SHA256(key, content ‖ position ‖ previous MAC); the position and the previous MAC after
+    a newline, which the canonical JSON never contains."""
+    message = content + f"\n{position}\n{previous_mac}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def event_row(event) -> dict:
+    """An unsaved-to-saved event as the mapping ``canonical_event`` reads (no query)."""
+    row = {name: getattr(event, name) for name in EVENT_FIELDS if name != "wording__text"}
+    row["wording__text"] = event.wording.text if event.wording_id is not None else None
+    return row
+
+
+def chain_rows(rows: Iterable[Mapping], heads: Mapping[int, tuple[int, str]], *, now=None) -> list[dict]:
+    """The link fields for ``rows`` (events ordered by contact and id), each contact's chain
+    continuing from its head in ``heads`` (contact id → (position, MAC)); ``heads`` is not changed."""
+    current_id, keys = chain_keys()
+    key = keys[current_id]
+    now = now or timezone.now()
+    heads = dict(heads)
+    links = []
+    for row in rows:
+        position, previous = heads.get(row["contact_id"], (0, ""))
+        position += 1
+        mac = link_mac(key, canonical_event(row), position, previous)
+        heads[row["contact_id"]] = (position, mac)
+        links.append(
+            {
+                "event_id": row["id"],
+                "contact_id": row["contact_id"],
+                "position": position,
+                "previous_mac": previous,
+                "mac": mac,
+                "key_id": current_id,
+                "form": FORM,
+                "created_at": now,
+            }
+        )
+    return links
+
+
+# --- Writing links -------------------------------------------------------------------------------
+
+
+def link_event(event) -> None:
+    """Link one event just saved, under its contact's row lock (``record_consent``)."""
+    head = (
+        ConsentChainLink.objects.filter(contact_id=event.contact_id)
+        .order_by("-position")
+        .values_list("position", "mac")
+        .first()
+    )
+    heads = {event.contact_id: head} if head else {}
+    (fields,) = chain_rows([event_row(event)], heads)
+    ConsentChainLink(**fields).save()
+
+
+def link_events(event_ids: list[int]) -> int:
+    """Link events a set-based writer has just inserted, under its locks on their contacts: one
+    read of the events, one of their contacts' heads, then bulk inserts. Returns the links written."""
+    if not event_ids:
+        return 0
+    rows = list(
+        ConsentEvent.objects.filter(pk__in=event_ids).order_by("contact_id", "pk").values(*EVENT_FIELDS)
+    )
+    contact_ids = sorted({row["contact_id"] for row in rows})
+    ConsentChainLink.objects.bulk_create(
+        [
+            ConsentChainLink(**fields)
+            for fields in chain_rows(rows, chain_heads(ConsentChainLink, contact_ids))
+        ],
+        batch_size=LINK_BATCH,
+    )
+    return len(rows)
+
+
+def chain_heads(link_model, contact_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """Contact id → (position, MAC) of the last link of each of these contacts that has a chain."""
+    later = link_model.objects.filter(contact_id=OuterRef("contact_id"), position=OuterRef("position") + 1)
+    heads = (
+        link_model.objects.filter(contact_id__in=contact_ids)
+        .filter(~Exists(later))
+        .values_list("contact_id", "position", "mac")
+    )
+    return {contact_id: (position, mac) for contact_id, position, mac in heads}
+
+
+# --- Anchors -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A digest over every chain's head as of ``through``, logged at ``at``."""
+
+    digest: str
+    at: datetime
+    through: datetime
+    chains: int
+    links: int
+
+    def __str__(self) -> str:
+        return (
+            f"consent chain anchor {self.digest} ({self.chains} chains, {self.links} events, "
+            f"links up to {self.through.isoformat()}; logged {self.at.isoformat()})"
+        )
+
+
+def heads_digest(through: datetime) -> tuple[str, int, int]:
+    """(SHA-256 over "contact:position:MAC" lines of each chain's head, ordered by contact; the
+    number of chains; the number of links) counting only links created up to ``through``."""
+    links = ConsentChainLink.objects.filter(created_at__lte=through)
+    later = links.filter(contact_id=OuterRef("contact_id"), position=OuterRef("position") + 1)
+    heads = (
+        links.filter(~Exists(later))
+        .order_by("contact_id")
+        .values_list("contact_id", "position", "mac")
+        .iterator(chunk_size=10_000)
+    )
+    digest, chains, total = hashlib.sha256(), 0, 0
+    for contact_id, position, mac in heads:
+        digest.update(f"{contact_id}:{position}:{mac}\n".encode())
+        chains += 1
+        total += position  # positions run 1…n, so the head's is the chain's length
+    return digest.hexdigest(), chains, total
+
+
+def anchor_heads(*, actor: Actor | None = None) -> Anchor:
+    """Log an anchor over every chain's head (the daily schedule calls it; safe to run twice)."""
+    from contacts.services import log_activity
+
+    through = timezone.now() - ANCHOR_MARGIN
+    digest, chains, links = heads_digest(through)
+    entry = log_activity(
+        actor=actor or Actor.system(SYSTEM_LABEL),
+        action=ANCHOR_ACTION,
+        details={"digest": digest, "through": through.isoformat(), "chains": chains, "links": links},
+    )
+    return _anchor(entry)
+
+
+def consent_chain_anchor() -> None:
+    """Scheduled daily: the anchor of the day."""
+    anchor_heads()
+
+
+def _anchor(entry) -> Anchor:
+    details = entry.details
+    return Anchor(
+        digest=details["digest"],
+        at=entry.occurred_at,
+        through=datetime.fromisoformat(details["through"]),
+        chains=details["chains"],
+        links=details["links"],
+    )
+
+
+def latest_anchor() -> Anchor | None:
+    """The latest anchor logged, for exports to state which anchor covers them; None before the first."""
+    entry = ActivityLogEntry.objects.filter(action=ANCHOR_ACTION).order_by("-occurred_at", "-id").first()
+    return _anchor(entry) if entry else None
+
+
+# --- Verification --------------------------------------------------------------------------------
+
+
+class Reason:
+    MAC_MISMATCH = "mac_mismatch"
+    MISSING_LINK = "missing_link"
+    MISSING_EVENT = "link_for_missing_event"
+    ORDER = "order"
+    UNKNOWN_KEY = "unknown_key"
+    ANCHOR_MISMATCH = "anchor_mismatch"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first event that does not match, and why."""
+
+    reason: str
+    detail: str
+    contact_id: int | None = None
+    event_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "reason": self.reason,
+            "detail": self.detail,
+            "contact_id": self.contact_id,
+            "event_id": self.event_id,
+        }
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    last_contact_id: int | None  # None: no contact after the one asked for
+    contacts: int
+    events: int
+    failure: Failure | None
+
+
+def verify_chunk(*, after_contact_id: int = 0, contacts: int = VERIFY_CHUNK_CONTACTS) -> ChunkResult:
+    """Verify the chains of the next ``contacts`` contacts after ``after_contact_id`` that have
+    events or links. Three reads whatever the chunk's size: the chunk's contact range, its events,
+    its links."""
+
+    def first_ids(model):
+        return list(
+            model.objects.filter(contact_id__gt=after_contact_id)
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)
+            .distinct()[:contacts]
+        )
+
+    ids = sorted({*first_ids(ConsentEvent), *first_ids(ConsentChainLink)})[:contacts]
+    if not ids:
+        return ChunkResult(None, 0, 0, None)
+    last = ids[-1]
+    in_range = {"contact_id__gt": after_contact_id, "contact_id__lte": last}
+    events = ConsentEvent.objects.filter(**in_range).order_by("contact_id", "pk").values(*EVENT_FIELDS)
+    links = (
+        ConsentChainLink.objects.filter(**in_range)
+        .order_by("contact_id", "position")
+        .values("contact_id", "event_id", "position", "previous_mac", "mac", "key_id", "form")
+    )
+    by_contact: dict[int, tuple[list, list]] = {contact_id: ([], []) for contact_id in ids}
+    for row in events:
+        by_contact[row["contact_id"]][0].append(row)
+    for link in links:
+        by_contact[link["contact_id"]][1].append(link)
+    count = 0
+    for contact_id in ids:
+        contact_events, contact_links = by_contact[contact_id]
+        count += len(contact_events)
+        failure = _verify_contact(contact_id, contact_events, contact_links)
+        if failure is not None:
+            return ChunkResult(last, len(ids), count, failure)
+    return ChunkResult(last, len(ids), count, None)
+
+
+def _verify_contact(contact_id: int, events: list[dict], links: list[dict]) -> Failure | None:
+    """The first mismatch in one contact's chain, in chain order; then the first event unlinked."""
+    _, keys = chain_keys()
+    by_id = {row["id"]: row for row in events}
+    previous_mac, previous_event = "", 0
+    candidates = []
+    for expected, link in enumerate(links, start=1):
+        event_id = link["event_id"]
+
+        def failed(reason, detail, event_id=event_id):
+            return Failure(reason, detail, contact_id, event_id)
+
+        row = by_id.pop(event_id, None)
+        if link["position"] != expected:
+            candidates.append(
+                failed(
+                    Reason.ORDER,
+                    f"link {link['position']} is where link {expected} should be: a link is missing",
+                )
+            )
+            break
+        if link["previous_mac"] != previous_mac:
+            candidates.append(failed(Reason.ORDER, f"link {expected} does not follow link {expected - 1}"))
+            break
+        if row is None:
+            candidates.append(
+                failed(Reason.MISSING_EVENT, f"link {expected} names event {event_id}, which is gone")
+            )
+            break
+        if event_id <= previous_event:
+            candidates.append(
+                failed(
+                    Reason.ORDER,
+                    f"link {expected} names event {event_id}, recorded before event {previous_event}",
+                )
+            )
+            break
+        key = keys.get(link["key_id"])
+        if key is None:
+            candidates.append(
+                failed(
+                    Reason.UNKNOWN_KEY,
+                    f"link {expected} was made with key {link['key_id']}, which is not configured",
+                )
+            )
+            break
+        if link["form"] != FORM or link_mac(key, canonical_event(row), expected, previous_mac) != link["mac"]:
+            candidates.append(
+                failed(Reason.MAC_MISMATCH, f"event {event_id} is not the event link {expected} sealed")
+            )
+            break
+        previous_mac, previous_event = link["mac"], event_id
+    linked = {link["event_id"] for link in links}
+    unlinked = [row["id"] for row in events if row["id"] not in linked]
+    if unlinked:
+        candidates.append(
+            Failure(Reason.MISSING_LINK, f"event {unlinked[0]} has no link", contact_id, unlinked[0])
+        )
+    return min(candidates, key=lambda failure: failure.event_id) if candidates else None
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    contacts: int
+    events: int
+    from_contact_id: int
+    through_contact_id: int | None
+    failure: Failure | None
+    anchor: Anchor | None
+
+
+def verify_ledger(
+    *, after_contact_id: int = 0, chunk_contacts: int = VERIFY_CHUNK_CONTACTS, progress=None
+) -> Verification:
+    """Verify every chain after ``after_contact_id`` chunk by chunk, stopping at the first failure;
+    from the start, also check that the latest anchor's heads are still there. ``progress`` is
+    called with each chunk's result (the command prints where to resume)."""
+    contacts = events = 0
+    through = None
+    cursor = after_contact_id
+    while True:
+        result = verify_chunk(after_contact_id=cursor, contacts=chunk_contacts)
+        if progress is not None:
+            progress(result)
+        contacts += result.contacts
+        events += result.events
+        if result.failure is not None:
+            return Verification(False, contacts, events, after_contact_id, through, result.failure, None)
+        if result.last_contact_id is None:
+            break
+        through = cursor = result.last_contact_id
+    anchor = latest_anchor() if after_contact_id == 0 else None
+    if anchor is not None:
+        digest, chains, links = heads_digest(anchor.through)
+        if digest != anchor.digest:
+            failure = Failure(
+                Reason.ANCHOR_MISMATCH,
+                f"the chains' heads as of {anchor.through.isoformat()} are not the ones the anchor of "
+                f"{anchor.at.isoformat()} recorded ({chains} chains and {links} events now, "
+                f"{anchor.chains} and {anchor.links} then): links were removed or rewritten",
+            )
+            return Verification(False, contacts, events, after_contact_id, through, failure, anchor)
+    return Verification(True, contacts, events, after_contact_id, through, None, anchor)
+
+
+def record_verification(verification: Verification, *, started_at: datetime, actor: Actor | None = None):
+    """Log a verification's result, for the Auditor's page (``last_verification``)."""
+    from contacts.services import log_activity
+
+    return log_activity(
+        actor=actor or Actor.system(SYSTEM_LABEL),
+        action=VERIFIED_ACTION,
+        details={
+            "ok": verification.ok,
+            "started_at": started_at.isoformat(),
+            "from_contact_id": verification.from_contact_id,
+            "through_contact_id": verification.through_contact_id,
+            "contacts": verification.contacts,
+            "events": verification.events,
+            "failure": verification.failure.as_dict() if verification.failure else None,
+            "anchor": verification.anchor.digest if verification.anchor else None,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class LastVerification:
+    at: datetime
+    ok: bool
+    complete: bool  # from the first contact: a resumed run checked only part of the ledger
+    contacts: int
+    events: int
+    failure: dict | None
+
+
+def last_verification() -> LastVerification | None:
+    """The latest ``verify_ledger`` result logged, or None if the ledger was never verified."""
+    entry = ActivityLogEntry.objects.filter(action=VERIFIED_ACTION).order_by("-occurred_at", "-id").first()
+    if entry is None:
+        return None
+    details = entry.details
+    return LastVerification(
+        at=entry.occurred_at,
+        ok=details["ok"],
+        complete=details["from_contact_id"] == 0,
+        contacts=details["contacts"],
+        events=details["events"],
+        failure=details["failure"],
+    )
