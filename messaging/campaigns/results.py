@@ -267,6 +267,12 @@ def opt_out_caused(purpose: str) -> Exists:
     recipient opted out by its button, or out of ``purpose`` within the attribution window after it
     was sent. The circuit breaker counts its window's messages with it (``campaigns.breaker``): one
     look-up by contact per message, where ``campaign_opt_outs`` reads all of a campaign's opt-outs."""
+    return Exists(opt_outs_caused(purpose))
+
+
+def opt_outs_caused(purpose) -> QuerySet[ConsentEvent]:
+    """The opt-out events ``opt_out_caused`` looks for, for an outer ``OutboundMessage`` row: the
+    compliance proof lists them per message (``compliance.campaign_proof``)."""
     sent_at = OuterRef("sent_at")
     by_button = Q(source=ConsentSource.BUTTON, credited=Cast(OuterRef("pk"), CharField()))
     in_window = Q(
@@ -274,12 +280,11 @@ def opt_out_caused(purpose: str) -> Exists:
         occurred_at__gte=sent_at,
         occurred_at__lte=ExpressionWrapper(sent_at + attribution_window(), output_field=DateTimeField()),
     )
-    events = (
+    return (
         ConsentEvent.objects.filter(action=ConsentAction.OPT_OUT, contact_id=OuterRef("contact_id"))
         .annotate(credited=KeyTextTransform("outbound_message_id", "evidence"))
         .filter(by_button | in_window)
     )
-    return Exists(events)
 
 
 # --- Failures and skips -----------------------------------------------------------------------
