@@ -33,6 +33,7 @@ GUARD_MIGRATIONS = [
     ("messaging", "0005_truncate_guard"),
     ("contacts", "0011_audience_guards_and_roles"),
     ("messaging", "0008_campaigns"),
+    ("contacts", "0014_consent_chain"),
 ]
 
 
@@ -85,6 +86,7 @@ def fresh_connection():
 def test_the_ledger_tables_are_the_documented_ones():
     assert LEDGER_TABLES == [
         "contacts_activitylogentry",
+        "contacts_consentchainlink",
         "contacts_consentevent",
         "contacts_consentwording",
         "contacts_segmentversion",
@@ -209,7 +211,8 @@ def test_an_empty_ledger_may_still_migrate_backwards(app_label, name):
 def test_migrate_refuses_a_backwards_plan_before_unapplying_anything():
     opt_in(ContactFactory())  # rows in the consent ledger only: the other apps' guards have none
     applied = set(MigrationRecorder(connection).applied_migrations())
-    with pytest.raises(CommandError, match=r"contacts_consentevent \(contacts\.0007_truncate_guard\)"):
+    # The first guard the backwards plan meets: the chain link of the event just recorded.
+    with pytest.raises(CommandError, match=r"contacts_consentchainlink \(contacts\.0014_consent_chain\)"):
         call_command("migrate", "contacts", "0001", interactive=False, verbosity=0)
     assert set(MigrationRecorder(connection).applied_migrations()) == applied
     assert ConsentEvent.objects.exists()
