@@ -95,8 +95,10 @@ def chain_keys() -> tuple[str, dict[str, bytes]]:
 
 def _number(value) -> str:
     """A JSON number as one spelling whatever its type: PostgreSQL's jsonb reads 1e20 back as the
-    integer 100000000000000000000 and keeps 1.0 as 1.0, so both are written as Decimal's normal form."""
-    return str(Decimal(repr(value) if isinstance(value, float) else value).normalize())
+    integer 100000000000000000000, keeps 1.0 as 1.0 and -0.0 as 0.0, so each is written as
+    Decimal's normal form (zero without its sign)."""
+    number = Decimal(repr(value) if isinstance(value, float) else value)
+    return "0" if number.is_zero() else str(number.normalize())
 
 
 def canonical_json(value) -> str:
