@@ -34,7 +34,7 @@ ABORTED = "compliance.export_aborted"
 ACTIONS = (STARTED, FINISHED, ABORTED)
 
 
-def _as_json(value) -> dict:
+def json_safe(value) -> dict:
     """The filters as the log stores them: dates as ISO text, objects by their text."""
     return json.loads(
         json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
@@ -60,10 +60,10 @@ def export_audited(
     common = {
         "export_id": str(uuid.uuid4()),
         "report": report,
-        "filters": _as_json(filters),
+        "filters": json_safe(filters),
         "output": output,
         "masked": masked,
-        **_as_json(extra or {}),
+        **json_safe(extra or {}),
     }
     log_activity(actor=actor, action=STARTED, details={**common, "rows_matched": matched_rows})
     return _logged_stream(actor=actor, common=common, chunks=chunks)
