@@ -1,0 +1,224 @@
+"""Proof of consent (per campaign, or for a period of other sends) and the back-dated opt-out report.
+
+Each is registered on a proxy (``compliance.subject_models``), so the admin index lists them with
+the other compliance reports. A campaign's results page links to its proof
+(``compliance/proof/_campaign_link.html``). A proof page says how many messages it covers before
+anything is downloaded; the download streams CSV or JSON Lines (``compliance.streaming``) and is
+logged as an export with its filters and row count. Bad input (an unknown campaign, a malformed or
+reversed period, an unknown output) is said on the page, never a 500. Who may: the compliance
+export permission; phone numbers and evidence are masked without the personal-data permission.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from compliance.audit import export_audited
+from compliance.backdated import backdated_rows
+from compliance.campaign_proof import ProofScope, period_scope, proof_columns, proof_messages
+from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, should_mask
+from compliance.models import EXPORT_PERMISSION
+from compliance.streaming import OUTPUTS, export_chunks, streaming_response
+from compliance.subject_models import BackdatedOptOutReport, ConsentProof
+from compliance.subject_report import log_read
+from contacts.models import Purpose
+from core.actors import Actor
+from core.errors import ApplicationError
+from messaging.campaign_models import Campaign
+
+PROOF_REPORT = "consent_proof"
+BACKDATED_REPORT = "backdated_opt_outs"
+# The back-dated report's page lists this many rows at most; the count says how many there are.
+BACKDATED_PAGE_ROWS = 500
+
+
+class _ReportAdmin(admin.ModelAdmin):
+    """Read-only pages behind the compliance export permission."""
+
+    def has_module_permission(self, request):
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _check(self, request) -> None:
+        if not self.has_view_permission(request):
+            raise PermissionDenied("This report takes the compliance export permission.")
+
+    def _context(self, request, **extra) -> dict:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
+
+
+class PeriodForm(forms.Form):
+    """A period of days in the shop's time zone, both ends included."""
+
+    since = forms.DateField(label="From (day)", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To (day, included)", widget=forms.DateInput(attrs={"type": "date"}))
+    purpose = forms.ChoiceField(
+        choices=[("", "Any purpose"), *Purpose.choices], required=False, label="Purpose"
+    )
+
+    def scope(self) -> ProofScope:
+        """The period as instants: from the first day's midnight to the midnight after the last."""
+        zone = timezone.get_current_timezone()
+        since = datetime.combine(self.cleaned_data["since"], time.min, tzinfo=zone)
+        until = datetime.combine(self.cleaned_data["until"] + timedelta(days=1), time.min, tzinfo=zone)
+        return period_scope(since=since, until=until, purpose=self.cleaned_data["purpose"])
+
+
+def _output(request) -> tuple[str, str]:
+    output = request.GET.get("output", "csv")
+    if output not in OUTPUTS:
+        return "", f"“{output[:20]}” is not an output; choose one of {', '.join(OUTPUTS)}."
+    return output, ""
+
+
+@admin.register(ConsentProof)
+class ConsentProofAdmin(_ReportAdmin):
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "campaign/<int:campaign_id>/",
+                view(self.campaign_view),
+                name="compliance_consentproof_campaign",
+            ),
+            path("", view(self.changelist_view), name="compliance_consentproof_changelist"),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        """The proof for a period of non-campaign sends: the form, the count, then the download."""
+        self._check(request)
+        form = PeriodForm(request.GET or None)
+        scope, problem = None, ""
+        if form.is_valid():
+            try:
+                scope = form.scope()
+            except ApplicationError as exc:
+                problem = exc.message
+        elif form.is_bound:
+            problem = "Correct the period below."
+        context = self._context(
+            request, title="Proof of consent: sends outside campaigns", form=form, problem=problem
+        )
+        return self._proof_page(request, scope, context, filename="consent-proof-period")
+
+    def campaign_view(self, request, campaign_id):
+        """A campaign's proof: every message, the consent that authorised it, the opt-outs it caused."""
+        self._check(request)
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is None:
+            context = self._context(
+                request, title="Proof of consent", problem=f"There is no campaign with the id {campaign_id}."
+            )
+            return TemplateResponse(request, "compliance/proof/proof.html", context, status=404)
+        context = self._context(request, title=f"Proof of consent: {campaign.name}", campaign=campaign)
+        return self._proof_page(
+            request, ProofScope(campaign=campaign), context, filename=f"consent-proof-campaign-{campaign.pk}"
+        )
+
+    def _proof_page(self, request, scope: ProofScope | None, context: dict, *, filename: str):
+        """Without ``download``: the page with the count. With it: the stream, logged as an export."""
+        output, problem = _output(request)
+        if problem or context.get("problem") or scope is None:
+            context["problem"] = context.get("problem") or problem
+            status = 400 if context["problem"] else 200
+            return TemplateResponse(request, "compliance/proof/proof.html", context, status=status)
+        messages = proof_messages(scope)
+        mask = should_mask(request.user, asked=request.GET.get("masked") == "1")
+        count = messages.order_by().values("pk").count()
+        if "download" not in request.GET:
+            query = {key: value for key, value in request.GET.items() if key != "output"}
+            context.update(
+                count=count,
+                caused=messages.filter(caused_id__isnull=False).order_by().values("pk").count(),
+                masked=mask,
+                downloads=[
+                    (name, f"?{urlencode({**query, 'output': name, 'download': '1'})}") for name in OUTPUTS
+                ],
+            )
+            return TemplateResponse(request, "compliance/proof/proof.html", context)
+        columns = proof_columns(mask=mask)
+        chunks = export_audited(
+            actor=Actor.for_user(request.user),
+            report=PROOF_REPORT,
+            filters=scope.filters,
+            output=output,
+            masked=mask,
+            matched_rows=count,
+            chunks=lambda progress: export_chunks(messages, columns, output=output, progress=progress),
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return streaming_response(chunks, output=output, filename=f"{filename}-{stamp}.{output}")
+
+
+@admin.register(BackdatedOptOutReport)
+class BackdatedOptOutReportAdmin(_ReportAdmin):
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("", view(self.changelist_view), name="compliance_backdatedoptoutreport_changelist")]
+
+    def changelist_view(self, request, extra_context=None):
+        """Every message sent after an opt-out recorded later but dated earlier, optionally in a period."""
+        self._check(request)
+        form = PeriodForm(request.GET or None)
+        form.fields["purpose"].widget = forms.HiddenInput()
+        since = until = None
+        problem = ""
+        if form.is_bound:
+            if form.is_valid():
+                try:
+                    scope = form.scope()
+                except ApplicationError as exc:
+                    problem = exc.message
+                else:
+                    since, until = scope.since, scope.until
+            else:
+                problem = "Correct the period below."
+        rows = [] if problem else list(backdated_rows(since=since, until=until))
+        mask = should_mask(request.user, asked=False)
+        if not problem:
+            log_read(
+                actor=Actor.for_user(request.user),
+                report=BACKDATED_REPORT,
+                filters={"since": since, "until": until},
+                output="page",
+                masked=mask,
+                rows=len(rows),
+            )
+        context = self._context(
+            request,
+            title="Messages sent after a back-dated opt-out",
+            form=form,
+            problem=problem,
+            rows=[_masked_row(row) if mask else row for row in rows[:BACKDATED_PAGE_ROWS]],
+            count=len(rows),
+            shown=min(len(rows), BACKDATED_PAGE_ROWS),
+            masked=mask,
+        )
+        return TemplateResponse(
+            request, "compliance/proof/backdated.html", context, status=400 if problem else 200
+        )
+
+
+def _masked_row(row: dict) -> dict:
+    """The opt-out's evidence without the IP address and user agent (``subject_report``'s keys)."""
+    hidden = {key: MASK for key in PERSONAL_EVIDENCE_KEYS if key in row["opt_out_evidence"]}
+    return {**row, "opt_out_evidence": {**row["opt_out_evidence"], **hidden}}

@@ -1,0 +1,157 @@
+"""Proof of consent per message: for a campaign, or for the non-campaign sends of a period.
+
+Each row is one message: who it went to, when, its state, and the consent event that authorised
+it — the FK the send path stored on the message when it claimed it (``authorising_event``), so the
+proof is what was known at send time, not what the ledger says today (docs/consent.md). With the
+event come its wording (the version's text, or the one-off text) and its evidence. The row also
+names the opt-out the message caused, by the campaign results' own rule
+(``messaging.campaigns.results.opt_outs_caused``: its opt-out button, or an opt-out of its purpose
+within the attribution window after it was sent), so "the opt-outs the campaign caused" are the
+rows whose ``caused_opt_out_event_id`` is set.
+
+A message that never went (skipped, cancelled) has no authorising event and says why
+(``skip_reason``); a reply needs no opt-in and says so (``is_reply``). Test sends to staff numbers
+are never part of a campaign's proof. The rows are a queryset and ``Column``s, streamed as CSV or
+JSON Lines by ``compliance.streaming`` (COPY on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import (
+    Case,
+    CharField,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
+
+from compliance.masking import evidence_column, phone_column
+from compliance.streaming import INSTANT, JSON, NUMBER, TEXT, Column
+from core.errors import ApplicationError
+from messaging.campaign_models import Campaign
+from messaging.campaigns.results import opt_outs_caused
+from messaging.models import MessageStatus, OutboundMessage
+
+# The longest period one non-campaign proof may cover: a year of sends is a regulator's usual ask,
+# and a bound keeps a mistyped range from scanning the whole message log.
+MAX_PERIOD_DAYS = 366
+
+
+@dataclass(frozen=True)
+class ProofScope:
+    """What a proof covers, as the export log records it."""
+
+    campaign: Campaign | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    purpose: str = ""
+
+    @property
+    def filters(self) -> dict:
+        if self.campaign is not None:
+            return {"campaign_id": self.campaign.pk, "campaign": self.campaign.name}
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "purpose": self.purpose,
+        }
+
+
+def period_scope(*, since: datetime | None, until: datetime | None, purpose: str = "") -> ProofScope:
+    """A period of non-campaign sends, ``[since, until)`` by when each message was created.
+
+    Both ends are required and must be in order and at most ``MAX_PERIOD_DAYS`` apart; the purpose
+    is optional (a ``Purpose`` value).
+    """
+    from contacts.models import Purpose
+
+    if since is None or until is None:
+        raise ApplicationError("Give both the start and the end of the period.", code="proof_period_missing")
+    if until <= since:
+        raise ApplicationError(
+            f"The period ends ({until:%Y-%m-%d %H:%M}) before it starts ({since:%Y-%m-%d %H:%M}).",
+            code="proof_period_reversed",
+        )
+    if (until - since).days > MAX_PERIOD_DAYS:
+        raise ApplicationError(
+            f"A period may cover at most {MAX_PERIOD_DAYS} days; split a longer one.",
+            code="proof_period_too_long",
+        )
+    if purpose and purpose not in Purpose.values:
+        raise ApplicationError(
+            f"“{purpose}” is not a purpose; use one of {', '.join(Purpose.values)}.", code="proof_purpose"
+        )
+    return ProofScope(since=since, until=until, purpose=purpose)
+
+
+def proof_messages(scope: ProofScope) -> QuerySet[OutboundMessage]:
+    """The scope's messages in the order they were written (test sends never count)."""
+    messages = OutboundMessage.objects.filter(is_test=False)
+    if scope.campaign is not None:
+        messages = messages.filter(campaign=scope.campaign)
+    else:
+        messages = messages.filter(
+            campaign__isnull=True, created_at__gte=scope.since, created_at__lt=scope.until
+        )
+        if scope.purpose:
+            messages = messages.filter(purpose=scope.purpose)
+    caused = opt_outs_caused(OuterRef("purpose")).order_by("occurred_at", "pk")
+    return messages.annotate(
+        caused_id=Subquery(caused.values("pk")[:1]),
+        caused_at=Subquery(caused.values("occurred_at")[:1]),
+        caused_source=Subquery(caused.values("source")[:1]),
+    ).order_by("pk")
+
+
+def proof_columns(*, mask: bool) -> list[Column]:
+    """The proof's columns; with ``mask`` the phone number and the evidence's personal keys are
+    masked in the SQL (``compliance.masking``)."""
+    event = "authorising_event__"
+    phone = phone_column("contact__phone", mask=mask)
+    evidence = evidence_column(f"{event}evidence", mask=mask)
+    yes = Value("yes")
+    return [
+        Column("message_id", Cast("public_id", CharField()), TEXT),
+        Column("contact_id", "contact_id", NUMBER),
+        Column("phone", phone, TEXT),
+        Column("campaign_id", "campaign_id", NUMBER),
+        Column("purpose", "purpose", TEXT),
+        Column(
+            "is_reply", Case(When(is_reply=True, then=yes), default=Value(""), output_field=TextField()), TEXT
+        ),
+        Column("status", "status", TEXT),
+        Column(
+            "skip_reason",
+            Case(
+                When(status__in=(MessageStatus.SKIPPED, MessageStatus.CANCELLED), then=F("error_class")),
+                default=Value(""),
+                output_field=TextField(),
+            ),
+            TEXT,
+        ),
+        Column("created_at", "created_at", INSTANT),
+        Column("claimed_at", "claimed_at", INSTANT),
+        Column("accepted_at", "accepted_at", INSTANT),
+        Column("sent_at", "sent_at", INSTANT),
+        Column("consent_event_id", "authorising_event_id", NUMBER),
+        Column("consent_purpose", f"{event}purpose", TEXT),
+        Column("consent_action", f"{event}action", TEXT),
+        Column("consent_source", f"{event}source", TEXT),
+        Column("consent_occurred_at", f"{event}occurred_at", INSTANT),
+        Column("consent_recorded_at", f"{event}recorded_at", INSTANT),
+        Column("consent_recorded_by", f"{event}actor_label", TEXT),
+        Column("wording_version", f"{event}wording__version", NUMBER),
+        Column("wording_text", Coalesce(f"{event}wording__text", f"{event}wording_text"), TEXT),
+        Column("consent_evidence", evidence, JSON),
+        Column("caused_opt_out_event_id", "caused_id", NUMBER),
+        Column("caused_opt_out_at", "caused_at", INSTANT),
+        Column("caused_opt_out_source", "caused_source", TEXT),
+    ]
