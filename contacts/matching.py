@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, CharField, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.identity import contact_change_phone, contact_change_user_id
@@ -25,6 +25,7 @@ from contacts.phones import InvalidPhoneNumber, equivalent_numbers, normalize_ph
 from contacts.services import log_activity
 from contacts.zones import refresh_zone_spans, zone_span
 from core.actors import Actor
+from core.bulk_sql import update_from_values
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,13 @@ def contact_find_or_create(
 def contacts_adopt_wa_ids(pairs: list[tuple[Contact, str]], *, actor: Actor) -> None:
     """:func:`contact_adopt_wa_id` for many (contact, reported wa_id) pairs, as a batch of sends is
     answered: the common case — a contact with no wa_id yet, given one nobody holds — in one
-    UPDATE (and one zone-span refresh); everything else (a different wa_id, one another row
-    holds, one a concurrent writer took) one by one, through the merge rules."""
+    UPDATE; everything else (a different wa_id, one another row holds, one a concurrent writer
+    took) one by one, through the merge rules.
+
+    Only a contact with neither a time zone nor a phone number is placed by its wa_id
+    (``zones.zone_span``), so only those have their span refreshed: a campaign's first sends to
+    imported contacts change no span.
+    """
     pairs = [(c, (w or "").strip()) for c, w in pairs]
     pairs = [(c, w) for c, w in pairs if w and c.wa_id != w]
     if not pairs:
@@ -135,17 +141,27 @@ def contacts_adopt_wa_ids(pairs: list[tuple[Contact, str]], *, actor: Actor) -> 
     simple_ids = {c.pk for c, _ in simple}
     rest = [(c, w) for c, w in pairs if c.pk not in simple_ids]
     if simple:
-        cases = Case(*(When(pk=c.pk, then=Value(w)) for c, w in simple), output_field=CharField())
         try:
             with transaction.atomic():
-                Contact.objects.filter(pk__in=[c.pk for c, _ in simple], wa_id__isnull=True).update(
-                    wa_id=cases, updated_at=timezone.now()
+                adopted = update_from_values(
+                    Contact,
+                    [("wa_id", "text")],
+                    [(c.pk, w) for c, w in simple],
+                    assignments="wa_id = v.wa_id, updated_at = %s",
+                    params=[timezone.now()],
+                    where="t.wa_id IS NULL",
                 )
-                refresh_zone_spans([c.pk for c, _ in simple])
-            for contact, wa_id in simple:
-                contact.wa_id = wa_id
+                placed_by_wa_id = Contact.objects.filter(pk__in=adopted, time_zone="").filter(
+                    Q(phone__isnull=True) | Q(phone="")
+                )
+                refresh_zone_spans(placed_by_wa_id.values_list("pk", flat=True))
         except IntegrityError:
-            rest = pairs  # taken meanwhile: each one through the merge rules
+            adopted = set()  # taken meanwhile: each one through the merge rules
+        for contact, wa_id in simple:
+            if contact.pk in adopted:
+                contact.wa_id = wa_id
+            else:  # given a wa_id meanwhile, or the statement failed: through the merge rules
+                rest.append((contact, wa_id))
     for contact, wa_id in rest:
         contact_adopt_wa_id(contact=contact, wa_id=wa_id, actor=actor)
 

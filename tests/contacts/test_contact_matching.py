@@ -263,6 +263,46 @@ def test_a_wa_id_held_by_a_row_merged_into_the_contact_changes_nothing():
     assert ActivityLogEntry.objects.count() == logged
 
 
+def test_a_batch_of_answers_gives_each_new_contact_its_wa_id_in_a_constant_number_of_queries(
+    django_assert_max_num_queries,
+):
+    contacts = [ContactFactory(phone=f"+4915190000{n:03d}") for n in range(30)]
+    spans = {c.pk: (c.zone_earliest, c.zone_latest) for c in contacts}
+    with django_assert_max_num_queries(5):  # who holds them; a savepoint round the UPDATE and the spans read
+        matching.contacts_adopt_wa_ids([(c, c.phone[1:]) for c in contacts], actor=SYSTEM)
+    for contact in Contact.objects.filter(pk__in=spans):
+        assert contact.wa_id == contact.phone[1:]
+        assert (contact.zone_earliest, contact.zone_latest) == spans[contact.pk]  # placed by phone
+
+
+def test_a_contact_known_only_by_user_id_is_placed_by_the_wa_id_it_is_given():
+    contact = ContactFactory(phone=None, user_id="DE.8815", time_zone="")
+    assert (contact.zone_earliest, contact.zone_latest) == ("", "")
+    matching.contacts_adopt_wa_ids([(contact, "4915112345678")], actor=SYSTEM)
+    contact.refresh_from_db()
+    assert contact.wa_id == "4915112345678"
+    assert contact.zone_earliest == contact.zone_latest != ""
+
+
+def test_a_batch_of_answers_merges_a_contact_whose_wa_id_another_row_holds():
+    dialled, other = ContactFactory(phone="+5521987654321"), ContactFactory()
+    holder = ContactFactory(phone=None, wa_id="552187654321")
+    opt_out(holder, source=ConsentSource.KEYWORD)
+    matching.contacts_adopt_wa_ids([(dialled, "552187654321"), (other, other.phone[1:])], actor=SYSTEM)
+    assert Contact.objects.get(pk=holder.pk).merged_into == dialled
+    assert status_of(dialled) == ConsentStatus.OPTED_OUT
+    assert Contact.objects.get(pk=other.pk).wa_id == other.phone[1:]
+
+
+def test_a_wa_id_given_meanwhile_is_not_overwritten_by_a_batch_of_answers():
+    """The row in memory has no wa_id; another writer gave it one since: the merge rules decide."""
+    contact = ContactFactory(phone="+5521987654321")
+    Contact.objects.filter(pk=contact.pk).update(wa_id="5521987654321")
+    matching.contacts_adopt_wa_ids([(contact, "552187654321")], actor=SYSTEM)
+    assert Contact.objects.get(pk=contact.pk).wa_id == "552187654321"  # Meta's answer, kept by the rules
+    assert Contact.objects.filter(merged_into__isnull=True, phone="+5521987654321").count() == 1
+
+
 # --- Two workers at once (PostgreSQL: real row locks) ------------------------------------------
 
 
