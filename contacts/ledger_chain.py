@@ -22,7 +22,6 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
@@ -93,30 +92,25 @@ def chain_keys() -> tuple[str, dict[str, bytes]]:
 # --- The canonical form --------------------------------------------------------------------------
 
 
-def _number(value) -> str:
-    """A JSON number as one spelling whatever its type: PostgreSQL's jsonb reads 1e20 back as the
-    integer 100000000000000000000, keeps 1.0 as 1.0 and -0.0 as 0.0, so each is written as
-    Decimal's normal form (zero without its sign)."""
-    number = Decimal(repr(value) if isinstance(value, float) else value)
-    return "0" if number.is_zero() else str(number.normalize())
+def _plain(value):
+    """The JSON value as PostgreSQL's jsonb gives it back: a float with an integral value becomes
+    the integer (jsonb reads 1e20 back as 100000000000000000000, 1.0 as 1.0 and -0.0 as 0.0, which
+    Python's json reads as 1e20's integer, 1.0 and 0.0), keys become text."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict:
+        return {str(key): _plain(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    return value
 
 
 def canonical_json(value) -> str:
-    """JSON with sorted keys, no spaces, text as itself and numbers in one spelling."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return _number(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(canonical_json(item) for item in value) + "]"
-    if isinstance(value, dict):
-        items = sorted((str(key), item) for key, item in value.items())
-        return (
-            "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical_json(v)}" for k, v in items) + "}"
-        )
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    """JSON with sorted keys, no spaces, text as itself, and an integral number always written as
+    an integer, so the same evidence has one spelling whether it comes from the caller or the
+    database."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def evidence_digest(evidence) -> str:
@@ -129,7 +123,8 @@ def _sha256(text: str | None) -> str | None:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 in UTC, always with its six digits of microseconds: 2026-12-01T03:15:44.000000+00:00."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def canonical_event(row: Mapping) -> bytes:
@@ -152,7 +147,8 @@ def canonical_event(row: Mapping) -> bytes:
         "actor": [row["actor_kind"], row["actor_user_id"], row["actor_ref"], row["actor_label"]],
         "evidence_sha256": evidence_digest(row["evidence"]),
     }
-    return canonical_json(document).encode()
+    # Ids, text and None only (the evidence is in by its digest): plain sorted JSON is canonical.
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def link_mac(key: bytes, content: bytes, position: int, previous_mac: str) -> str:
