@@ -147,10 +147,12 @@ def backdated_rows(*, since: datetime | None = None, until: datetime | None = No
         cursor.execute(query.sql, query.params)
         for row in cursor.fetchall():
             values = dict(zip(COLUMNS, row, strict=True))
-            if connection.vendor != "postgresql":  # SQLite hands times and JSON back as text
+            # Django leaves JSON undecoded on a raw cursor (both databases); SQLite gives text times too.
+            if isinstance(values["opt_out_evidence"], str):
+                values["opt_out_evidence"] = json.loads(values["opt_out_evidence"])
+            if connection.vendor != "postgresql":
                 for column in _TIMES:
                     values[column] = _parse_time(values[column])
-                values["opt_out_evidence"] = json.loads(values["opt_out_evidence"])
                 values["message_public_id"] = uuid.UUID(str(values["message_public_id"]))
             yield values
 

@@ -66,6 +66,7 @@ def test_a_message_sent_between_a_stop_and_its_late_recording_is_listed_with_the
     assert row["authorising_wording"] == "Yes please"
     assert (row["opt_out_occurred_at"], row["opt_out_recorded_at"]) == (at(5), at(20))
     assert row["opt_out_source"] == ConsentSource.KEYWORD
+    assert row["opt_out_evidence"] == {}
     assert row["message_public_id"] == caught.public_id
 
 
