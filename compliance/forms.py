@@ -22,7 +22,7 @@ def _blank(choices) -> list[tuple[str, str]]:
 
 
 class _ExportOptions(forms.Form):
-    output = forms.ChoiceField(choices=[(CSV, "CSV"), (JSONL, "JSON Lines")], initial=CSV)
+    output = forms.ChoiceField(choices=[(CSV, "CSV"), (JSONL, "JSON Lines")], initial=CSV, required=False)
     bom = forms.BooleanField(
         label="Byte order mark for Excel", required=False, help_text="CSV only: Excel reads UTF-8 with it."
     )
@@ -32,6 +32,9 @@ class _ExportOptions(forms.Form):
         help_text="Phone numbers, IP addresses and user agents masked (for files leaving the compliance "
         "team). Always masked for users not allowed to see personal data.",
     )
+
+    def clean_output(self):
+        return self.cleaned_data.get("output") or CSV
 
 
 class _ContactFilters(forms.Form):
@@ -74,6 +77,7 @@ class ConsentExportForm(_ExportOptions, _ContactFilters):
         label="Dates are",
         choices=[(OCCURRED, "when it occurred"), (RECORDED, "when it was recorded")],
         initial=OCCURRED,
+        required=False,
     )
     date_from = forms.DateTimeField(label="From", required=False, help_text=_INSTANT_HELP)
     date_to = forms.DateTimeField(label="To", required=False, help_text="Inclusive. " + _INSTANT_HELP)
@@ -88,6 +92,9 @@ class ConsentExportForm(_ExportOptions, _ContactFilters):
         help_text="The recorder's name as the ledger keeps it: a username, an API key's name, “system”.",
     )
     field_order = ["date_field", "date_from", "date_to", "purpose", "action", "source", "wording", "actor"]
+
+    def clean_date_field(self):
+        return self.cleaned_data.get("date_field") or OCCURRED
 
     def clean(self):
         data = super().clean()
@@ -117,12 +124,18 @@ class ConsentAtForm(_ExportOptions, _ContactFilters):
     purpose = forms.ChoiceField(choices=Purpose.choices)
     at = forms.DateTimeField(label="At", help_text=_INSTANT_HELP)
     reading = forms.ChoiceField(
-        choices=list(point_in_time.READINGS.items()), initial=point_in_time.HAPPENED, widget=forms.RadioSelect
+        choices=list(point_in_time.READINGS.items()),
+        initial=point_in_time.HAPPENED,
+        widget=forms.RadioSelect,
+        required=False,
     )
     everyone = forms.BooleanField(
         label="Include opted-out contacts", required=False, help_text="Otherwise only who was opted in."
     )
     field_order = ["purpose", "at", "reading", "everyone"]
+
+    def clean_reading(self):
+        return self.cleaned_data.get("reading") or point_in_time.HAPPENED
 
     def filters(self) -> ConsentFilters:
         data = self.cleaned_data
