@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from contacts.models import ActivityLogEntry, ConsentChainLink, ConsentEvent
+from contacts.models import ActivityLogEntry, ConsentChainLink, ConsentEvent, Contact
 from core.actors import Actor
 
 # The version of the canonical form new links are made with.
@@ -346,49 +346,45 @@ class Failure:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    last_contact_id: int | None  # None: no contact after the one asked for
-    contacts: int
+    last_contact_id: int | None  # where the next chunk starts; None: this was the last chunk
+    contacts: int  # contacts with events or links in the chunk
     events: int
     failure: Failure | None
 
 
 def verify_chunk(*, after_contact_id: int = 0, contacts: int = VERIFY_CHUNK_CONTACTS) -> ChunkResult:
-    """Verify the chains of the next ``contacts`` contacts after ``after_contact_id`` that have
-    events or links. Three reads whatever the chunk's size: the chunk's contact range, its events,
-    its links."""
+    """Verify the chains of the next ``contacts`` contact ids after ``after_contact_id``.
 
-    def first_ids(model):
-        return list(
-            model.objects.filter(contact_id__gt=after_contact_id)
-            .order_by("contact_id")
-            .values_list("contact_id", flat=True)
-            .distinct()[:contacts]
-        )
-
-    ids = sorted({*first_ids(ConsentEvent), *first_ids(ConsentChainLink)})[:contacts]
-    if not ids:
-        return ChunkResult(None, 0, 0, None)
-    last = ids[-1]
-    in_range = {"contact_id__gt": after_contact_id, "contact_id__lte": last}
+    The chunk's range comes from the contacts' primary key (a limited index scan, however large
+    the ledger); its events and links are read by contact id range, so events or links whose
+    contact row is gone are still read. The last chunk is open-ended. Three reads per chunk.
+    """
+    ids = list(
+        Contact.objects.filter(pk__gt=after_contact_id).order_by("pk").values_list("pk", flat=True)[:contacts]
+    )
+    last = ids[-1] if len(ids) == contacts else None
+    in_range = {"contact_id__gt": after_contact_id}
+    if last is not None:
+        in_range["contact_id__lte"] = last
     events = ConsentEvent.objects.filter(**in_range).order_by("contact_id", "pk").values(*EVENT_FIELDS)
     links = (
         ConsentChainLink.objects.filter(**in_range)
         .order_by("contact_id", "position")
         .values("contact_id", "event_id", "position", "previous_mac", "mac", "key_id", "form")
     )
-    by_contact: dict[int, tuple[list, list]] = {contact_id: ([], []) for contact_id in ids}
+    by_contact: dict[int, tuple[list, list]] = {}
     for row in events:
-        by_contact[row["contact_id"]][0].append(row)
+        by_contact.setdefault(row["contact_id"], ([], []))[0].append(row)
     for link in links:
-        by_contact[link["contact_id"]][1].append(link)
+        by_contact.setdefault(link["contact_id"], ([], []))[1].append(link)
     count = 0
-    for contact_id in ids:
+    for contact_id in sorted(by_contact):
         contact_events, contact_links = by_contact[contact_id]
         count += len(contact_events)
         failure = _verify_contact(contact_id, contact_events, contact_links)
         if failure is not None:
-            return ChunkResult(last, len(ids), count, failure)
-    return ChunkResult(last, len(ids), count, None)
+            return ChunkResult(last, len(by_contact), count, failure)
+    return ChunkResult(last, len(by_contact), count, None)
 
 
 def _verify_contact(contact_id: int, events: list[dict], links: list[dict]) -> Failure | None:

@@ -344,20 +344,30 @@ def test_a_rotated_key_keeps_old_links_verifiable_and_new_links_use_the_new_key(
 # --- Chunks, the command, the record of the last run --------------------------------------------
 
 
-def test_verification_goes_in_chunks_and_resumes_after_a_contact(contact):
+def test_verification_goes_in_chunks_and_resumes_after_a_contact():
     contacts = [ContactFactory() for _ in range(5)]
-    for each in contacts:
+    for each in contacts[1:]:
         opt_in(each)
-    first = verify_chunk(contacts=2)
+    first = verify_chunk(contacts=2)  # the first two contacts, one of them without events
     assert (first.last_contact_id, first.contacts, first.events, first.failure) == (
         contacts[1].pk,
-        2,
-        2,
+        1,
+        1,
         None,
     )
     rest = verify_ledger(after_contact_id=first.last_contact_id, chunk_contacts=2)
     assert (rest.ok, rest.contacts, rest.events) == (True, 3, 3)
     assert verify_chunk(after_contact_id=contacts[-1].pk).last_contact_id is None
+
+
+@pytest.mark.postgres
+def test_events_whose_contact_row_is_gone_are_still_verified():
+    kept, gone = ContactFactory(), ContactFactory()
+    opt_in(kept)
+    event = opt_in(gone)
+    raw("DELETE FROM contacts_contact WHERE id = %s", [gone.pk], table="contacts_contact")
+    raw("UPDATE contacts_consentevent SET action = 'opt_out' WHERE id = %s", [event.pk])
+    assert verify_ledger(chunk_contacts=1).failure.event_id == event.pk
 
 
 def test_the_command_reports_success_and_logs_it(contact, capsys):
