@@ -7,6 +7,7 @@ the rows, ``compliance.audit`` logs each export, ``compliance.masking`` hides pe
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from compliance import point_in_time
 from compliance.audit import export_audited, json_safe
 from compliance.masking import evidence_column, phone_column
 from compliance.streaming import CSV, INSTANT, JSON, NUMBER, Column, export_chunks
+from contacts.ledger_chain import latest_anchor
 from contacts.models import ConsentEvent, Contact, Segment
 from contacts.segments.services import segment_q
 from core.actors import Actor
@@ -123,19 +125,10 @@ def contact_ids_for(*, phone: str = "", contact_id: int | None = None) -> tuple[
 
 
 def ledger_anchor() -> dict | None:
-    """The latest tamper-evidence anchor the export is covered by, when the chain exists."""
-    try:
-        from contacts.ledger_chain import latest_anchor
-    except ImportError:
-        return None
+    """The latest tamper-evidence anchor (docs/consent-chain.md), which covers the ledger's events
+    recorded up to its ``through``; None before the first anchor."""
     anchor = latest_anchor()
-    if anchor is None:
-        return None
-    if isinstance(anchor, dict):
-        return anchor
-    return {
-        key: getattr(anchor, key) for key in ("digest", "created_at", "heads") if hasattr(anchor, key)
-    } or {"anchor": str(anchor)}
+    return json_safe(dataclasses.asdict(anchor)) if anchor is not None else None
 
 
 @dataclass(frozen=True)

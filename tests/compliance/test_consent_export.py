@@ -381,3 +381,20 @@ def test_the_service_streams_in_the_recording_order(ledger):
     assert [int(line.split(",")[0]) for line in text.splitlines()[1:]] == sorted(
         e[n].pk for n in ("ana_in", "ana_out", "ana_in_again", "ben_in", "ben_stop")
     )
+
+
+def test_an_export_states_the_ledger_anchor_covering_it(client_for, auditor, ledger):
+    from contacts.ledger_chain import anchor_heads
+
+    client = client_for(auditor)
+    before = download(client, output="jsonl")
+    assert "ledger_anchor" not in json.loads(b"".join(before.streaming_content).splitlines()[0])["metadata"]
+    anchor = anchor_heads()
+    response = download(client, output="jsonl")
+    metadata = json.loads(b"".join(response.streaming_content).decode().splitlines()[0])["metadata"]
+    assert metadata["ledger_anchor"]["digest"] == anchor.digest
+    csv_response = download(client)
+    assert csv_response["X-Ledger-Anchor"] == anchor.digest
+    b"".join(csv_response.streaming_content)
+    entry = ActivityLogEntry.objects.filter(action=FINISHED).first()
+    assert entry.details["ledger_anchor"]["digest"] == anchor.digest
