@@ -13,17 +13,14 @@ from django.utils import timezone
 from contacts import ledger_chain
 from contacts.bulk import contacts_record_opt_out
 from contacts.ledger_chain import (
-    Reason,
     anchor_heads,
     canonical_event,
     evidence_digest,
     key_id,
-    last_verification,
     latest_anchor,
     link_mac,
-    verify_chunk,
-    verify_ledger,
 )
+from contacts.ledger_verify import Reason, last_verification, verify_chunk, verify_ledger
 from contacts.merging import contact_merge
 from contacts.models import ConsentAction, ConsentChainLink, ConsentEvent, ConsentSource, Contact, Purpose
 from core.actors import Actor

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from contacts.ledger_chain import VERIFY_CHUNK_CONTACTS, record_verification, verify_ledger
+from contacts.ledger_verify import VERIFY_CHUNK_CONTACTS, record_verification, verify_ledger
 
 
 class Command(BaseCommand):
