@@ -21,12 +21,11 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from compliance.audit import export_audited
 from compliance.backdated import backdated_rows
-from compliance.campaign_proof import ProofScope, period_scope, proof_columns, proof_messages
+from compliance.campaign_proof import ProofScope, period_scope, proof_export, proof_messages
 from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, should_mask
 from compliance.models import EXPORT_PERMISSION
-from compliance.streaming import OUTPUTS, export_chunks, streaming_response
+from compliance.streaming import OUTPUTS, streaming_response
 from compliance.subject_models import BackdatedOptOutReport, ConsentProof
 from compliance.subject_report import log_read
 from contacts.models import Purpose
@@ -34,7 +33,6 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign
 
-PROOF_REPORT = "consent_proof"
 BACKDATED_REPORT = "backdated_opt_outs"
 # The back-dated report's page lists this many rows at most; the count says how many there are.
 BACKDATED_PAGE_ROWS = 500
@@ -141,13 +139,12 @@ class ConsentProofAdmin(_ReportAdmin):
             context["problem"] = context.get("problem") or problem
             status = 400 if context["problem"] else 200
             return TemplateResponse(request, "compliance/proof/proof.html", context, status=status)
-        messages = proof_messages(scope)
         mask = should_mask(request.user, asked=request.GET.get("masked") == "1")
-        count = messages.order_by().values("pk").count()
         if "download" not in request.GET:
+            messages = proof_messages(scope)
             query = {key: value for key, value in request.GET.items() if key != "output"}
             context.update(
-                count=count,
+                count=messages.order_by().values("pk").count(),
                 caused=messages.filter(caused_id__isnull=False).order_by().values("pk").count(),
                 masked=mask,
                 downloads=[
@@ -155,18 +152,9 @@ class ConsentProofAdmin(_ReportAdmin):
                 ],
             )
             return TemplateResponse(request, "compliance/proof/proof.html", context)
-        columns = proof_columns(mask=mask)
-        chunks = export_audited(
-            actor=Actor.for_user(request.user),
-            report=PROOF_REPORT,
-            filters=scope.filters,
-            output=output,
-            masked=mask,
-            matched_rows=count,
-            chunks=lambda progress: export_chunks(messages, columns, output=output, progress=progress),
-        )
+        export = proof_export(scope=scope, actor=Actor.for_user(request.user), output=output, mask=mask)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return streaming_response(chunks, output=output, filename=f"{filename}-{stamp}.{output}")
+        return streaming_response(export.chunks, output=output, filename=f"{filename}-{stamp}.{output}")
 
 
 @admin.register(BackdatedOptOutReport)

@@ -17,6 +17,7 @@ JSON Lines by ``compliance.streaming`` (COPY on PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,16 +34,26 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 
+from compliance.audit import export_audited
+from compliance.consent_export import ledger_anchor
 from compliance.masking import evidence_column, phone_column
-from compliance.streaming import INSTANT, JSON, NUMBER, TEXT, Column
+from compliance.streaming import CSV, INSTANT, JSON, NUMBER, TEXT, Column, export_chunks
+from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign
 from messaging.campaigns.results import opt_outs_caused
 from messaging.models import MessageStatus, OutboundMessage
 
+PROOF_REPORT = "consent_proof"
 # The longest period one non-campaign proof may cover: a year of sends is a regulator's usual ask,
 # and a bound keeps a mistyped range from scanning the whole message log.
 MAX_PERIOD_DAYS = 366
+
+
+@dataclass(frozen=True)
+class ProofExport:
+    rows_matched: int
+    chunks: Iterator[bytes]
 
 
 @dataclass(frozen=True)
@@ -155,3 +166,35 @@ def proof_columns(*, mask: bool) -> list[Column]:
         Column("caused_opt_out_at", "caused_at", INSTANT),
         Column("caused_opt_out_source", "caused_source", TEXT),
     ]
+
+
+def proof_export(
+    *, scope: ProofScope, actor: Actor, output: str = CSV, mask: bool = True, bom: bool = False
+) -> ProofExport:
+    """Count, log and stream one proof (the admin page and ``manage.py consent_proof`` call this).
+
+    Like the consent audit export (``compliance.consent_export.export_report``): the start is
+    logged before the first byte with the rows matched, the end when the stream ends, and both
+    name the tamper-evidence anchor that covers the ledger the proof cites (the JSON Lines file
+    carries it in its metadata line too).
+    """
+    messages = proof_messages(scope)
+    matched = messages.order_by().values("pk").count()
+    anchor = ledger_anchor()
+    metadata = {"report": "Proof of consent", "filters": scope.filters, "masked": mask}
+    if anchor:
+        metadata["ledger_anchor"] = anchor
+    columns = proof_columns(mask=mask)
+    chunks = export_audited(
+        actor=actor,
+        report=PROOF_REPORT,
+        filters=scope.filters,
+        output=output,
+        masked=mask,
+        matched_rows=matched,
+        extra={"ledger_anchor": anchor} if anchor else None,
+        chunks=lambda progress: export_chunks(
+            messages, columns, output=output, bom=bom, metadata=metadata, progress=progress
+        ),
+    )
+    return ProofExport(rows_matched=matched, chunks=chunks)

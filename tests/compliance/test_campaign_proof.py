@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -107,12 +108,11 @@ def test_the_page_counts_before_the_download_and_the_download_is_logged(client_f
     assert "<strong>2</strong> messages match; 1 caused an opt-out." in page.content.decode()
     assert not ActivityLogEntry.objects.filter(action__startswith="compliance.").exists()
 
-    lines = (
-        b"".join(client.get(url, {"output": "jsonl", "download": "1"}).streaming_content)
-        .decode()
-        .splitlines()
-    )
-    assert [json.loads(line)["message_id"] for line in lines] == [
+    body = b"".join(client.get(url, {"output": "jsonl", "download": "1"}).streaming_content).decode()
+    metadata, *rows = [json.loads(line) for line in body.splitlines()]
+    assert metadata["metadata"]["report"] == "Proof of consent"
+    assert metadata["metadata"]["filters"]["campaign_id"] == mid_campaign["campaign"].pk
+    assert [row["message_id"] for row in rows] == [
         str(mid_campaign["first"].public_id),
         str(mid_campaign["second"].public_id),
     ]
@@ -196,3 +196,36 @@ def test_an_unknown_campaign_is_a_404_that_says_so(client_for, auditor):
     response = client_for(auditor).get(reverse(CAMPAIGN_PROOF, args=[987654]))
     assert response.status_code == 404
     assert "There is no campaign with the id 987654." in response.content.decode()
+
+
+def test_the_command_writes_a_campaigns_proof_and_logs_it(mid_campaign, tmp_path):
+    target = tmp_path / "proof.csv"
+
+    call_command("consent_proof", "--campaign", str(mid_campaign["campaign"].pk), "-o", str(target), "--mask")
+
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert [row["message_id"] for row in rows] == [
+        str(mid_campaign["first"].public_id),
+        str(mid_campaign["second"].public_id),
+    ]
+    assert rows[0]["phone"] == "'+49…11"
+    finished = ActivityLogEntry.objects.get(action="compliance.exported")
+    assert finished.actor_kind == "system" and finished.details["rows"] == 2 and finished.details["masked"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "Give --campaign ID, or a period"),
+        (["--campaign", "424242"], "no campaign with the id"),
+        (["--campaign", "x"], "no campaign with the id"),
+        (["--from", "2026-05-02", "--to", "2026-05-01"], "before it starts"),
+        (["--from", "May 1st", "--to", "2026-05-01"], "takes a day such as"),
+        (["--from", "2026-05-01"], "Give both the start and the end"),
+        (["--from", "2026-05-01", "--to", "2026-05-02", "--format", "xlsx"], "--format takes one of"),
+    ],
+)
+def test_the_command_refuses_bad_input_and_exports_nothing(db, arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("consent_proof", *arguments)
+    assert not ActivityLogEntry.objects.filter(action__startswith="compliance.").exists()
