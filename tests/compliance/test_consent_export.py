@@ -398,3 +398,15 @@ def test_an_export_states_the_ledger_anchor_covering_it(client_for, auditor, led
     b"".join(csv_response.streaming_content)
     entry = ActivityLogEntry.objects.filter(action=FINISHED).first()
     assert entry.details["ledger_anchor"]["digest"] == anchor.digest
+
+
+def test_auditors_find_past_exports_in_the_activity_log(client_for, auditor, ledger):
+    client = client_for(auditor)
+    b"".join(download(client, purpose="service").streaming_content)
+    index = client.get("/admin/").content.decode()
+    assert "Consent audit export" in index
+    log = client.get(
+        reverse("admin:contacts_activitylogentry_changelist"), {"action__startswith": "compliance."}
+    )
+    assert log.status_code == 200
+    assert list(log.context["cl"].result_list.values_list("action", flat=True)) == [FINISHED, STARTED]
