@@ -102,6 +102,7 @@ class DataSubjectReportAdmin(admin.ModelAdmin):
             output=output,
             masked=mask,
             rows=row_count(report),
+            anchor=report["ledger_anchor"],
         )
         return contact, report
 

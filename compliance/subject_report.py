@@ -21,6 +21,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from compliance.audit import export_audited
+from compliance.consent_export import ledger_anchor
 from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, PHONE_ELLIPSIS
 from contacts.matching import contact_match
 from contacts.models import ConsentEvent, Contact, CurrentConsent
@@ -95,6 +96,8 @@ def subject_report(contact: Contact, *, now: datetime | None = None) -> dict[str
         "report": "data_subject",
         "version": REPORT_VERSION,
         "generated_at": _time(now or datetime.now(UTC)),
+        # The tamper-evidence anchor covering the ledger as read (None before the first anchor).
+        "ledger_anchor": ledger_anchor(),
         "contact": _contact(contact),
         "merged_rows": [_contact(row) for row in merged],
         "current_consent": [
@@ -148,7 +151,16 @@ def row_count(report: dict[str, Any]) -> int:
     )
 
 
-def log_read(*, actor: Actor, report: str, filters: dict, output: str, masked: bool, rows: int) -> None:
+def log_read(
+    *,
+    actor: Actor,
+    report: str,
+    filters: dict,
+    output: str,
+    masked: bool,
+    rows: int,
+    anchor: dict | None = None,
+) -> None:
     """Log a report read whole (a page, a JSON file) as an export: the same start and end entries
     as a stream's (``compliance.audit``), so Auditors find every export in one place."""
 
@@ -163,6 +175,7 @@ def log_read(*, actor: Actor, report: str, filters: dict, output: str, masked: b
         output=output,
         masked=masked,
         matched_rows=rows,
+        extra={"ledger_anchor": anchor} if anchor else None,
         chunks=chunks,
     ):
         pass

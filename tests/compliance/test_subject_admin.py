@@ -132,3 +132,18 @@ def test_the_contacts_page_links_the_report_for_those_who_may_open_it(client_for
 
     assert link in client_for(auditor).get(change).content.decode()
     assert link not in client_for(editor).get(change).content.decode()
+
+
+def test_the_report_states_the_ledger_anchor_that_covers_it(client_for, auditor, ana):
+    from contacts.ledger_chain import anchor_heads
+
+    anchor = anchor_heads()
+    client = client_for(auditor)
+
+    report = json.loads(client.get(reverse(JSON_FILE, args=[ana.pk])).content)
+    page = client.get(reverse(PAGE, args=[ana.pk])).content.decode()
+
+    assert report["ledger_anchor"]["digest"] == anchor.digest
+    assert anchor.digest in page
+    finished = ActivityLogEntry.objects.filter(action="compliance.exported").first()
+    assert finished.details["ledger_anchor"]["digest"] == anchor.digest

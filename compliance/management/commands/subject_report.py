@@ -51,6 +51,7 @@ class Command(BaseCommand):
             output="json",
             masked=masked,
             rows=row_count(report),
+            anchor=report["ledger_anchor"],
         )
         if output != "-":
             self.stderr.write(f"Wrote the report of contact {person.pk} to {output}.")
