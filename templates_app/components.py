@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 Component = Mapping[str, Any]
@@ -121,8 +122,35 @@ def component_type(component: Any) -> str:
     return value.upper() if isinstance(value, str) else ""
 
 
+class FrozenComponents(list):
+    """A template version's components with their structure read once.
+
+    The send path asks for the header, body, buttons and kind of the same version for every
+    message of a batch — a campaign's thousand — and reading them again for each message was a
+    fifth of the dispatcher's work. A version's content never changes (``TemplateVersion``),
+    nor does a campaign's frozen copy of it, so what is read when the list is made stays true:
+    the dispatcher and the campaign's frozen content hand these to every function here, which
+    look the answers up instead of searching the list.
+    """
+
+    def __init__(self, components: Any = ()):
+        super().__init__(
+            components if isinstance(components, Sequence) and not isinstance(components, str) else ()
+        )
+        self.first_of_kind: dict[str, Component] = {}
+        for component in self:
+            self.first_of_kind.setdefault(component_type(component), component)
+        self.buttons = _buttons_in(self.first_of_kind.get(ComponentType.BUTTONS))
+        self.authentication = is_authentication_template(self)
+
+    def __reduce__(self):  # copies and pickles are made from the plain list, read again
+        return (FrozenComponents, (list(self),))
+
+
 def find_component(components: Any, kind: ComponentType) -> Component | None:
     """The first component of ``kind``; Meta allows one of each, the validator refuses repeats."""
+    if type(components) is FrozenComponents:
+        return components.first_of_kind.get(kind)
     if not isinstance(components, Sequence) or isinstance(components, str):
         return None
     for component in components:
@@ -145,7 +173,12 @@ def footer_of(components: Any) -> Component | None:
 
 def buttons_of(components: Any) -> list[Component]:
     """The buttons in Meta's order; their position is the ``index`` used at send time."""
-    section = find_component(components, ComponentType.BUTTONS)
+    if type(components) is FrozenComponents:
+        return list(components.buttons)
+    return _buttons_in(find_component(components, ComponentType.BUTTONS))
+
+
+def _buttons_in(section: Component | None) -> list[Component]:
     if section is None:
         return []
     buttons = section.get("buttons")
@@ -196,13 +229,19 @@ def variable_names(text: str) -> list[str]:
     Positional values are matched by number (``{{1}}`` first, whatever its place in the text);
     named ones are listed in order of first appearance.
     """
+    return list(_variable_names(text))
+
+
+@lru_cache(maxsize=4096)
+def _variable_names(text: str) -> tuple[str, ...]:
+    """Kept per text: a batch reads the same few texts for every message (a text is immutable)."""
     names: list[str] = []
     for variable in variables_in(text):
         if variable.name not in names:
             names.append(variable.name)
     if names and all(POSITIONAL_NAME_PATTERN.fullmatch(name) for name in names):
         names.sort(key=int)
-    return names
+    return tuple(names)
 
 
 def has_stray_braces(text: str) -> bool:
@@ -334,6 +373,8 @@ def is_authentication_template(components: Any) -> bool:
     Such templates carry an OTP button, a body with Meta's fixed text (only options, no ``text``)
     or a footer with ``code_expiration_minutes``; the renderer and the send path treat them apart.
     """
+    if type(components) is FrozenComponents and hasattr(components, "authentication"):
+        return components.authentication
     if any(button_type(button) == ButtonType.OTP for button in buttons_of(components)):
         return True
     body = body_of(components)

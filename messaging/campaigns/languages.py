@@ -33,6 +33,7 @@ from contacts.languages import META_LANGUAGES
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.sending.rules import template_purpose
+from templates_app.components import FrozenComponents
 from templates_app.models import Category, MessageTemplate, TemplateStatus
 
 # While a campaign is written or awaiting approval, it shows the live template and bindings; from
@@ -256,7 +257,7 @@ def _frozen_content(frozen: Mapping[str, Any]) -> CampaignContent:
             version_id=item.get("version_id"),
             category=item.get("category", ""),
             parameter_format=item.get("parameter_format", "POSITIONAL"),
-            components=item.get("components", []),
+            components=FrozenComponents(item.get("components", [])),  # frozen: read once
         )
         for code, item in frozen["languages"].items()
     }

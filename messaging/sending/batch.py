@@ -71,6 +71,7 @@ from messaging.sending.rules import (
     window_open,
 )
 from messaging.sending.verdicts import SkipReason
+from templates_app.components import FrozenComponents
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateVersion
 
@@ -173,7 +174,8 @@ def _load_locked(ids: list[int]) -> list[OutboundMessage]:
     """The locked messages with their contacts, read after locking the contacts (``FOR SHARE``:
     an opt-out or a merge being recorded for one of them is committed before, or waits). Their
     template versions and campaigns are read once each, not once per message (a version's
-    components and a campaign's frozen document are large)."""
+    components and a campaign's frozen document are large), the components as
+    ``FrozenComponents``."""
     lock_contacts_for_share(
         OutboundMessage.objects.filter(pk__in=ids).values_list("contact_id", flat=True).distinct()
     )
@@ -184,6 +186,8 @@ def _load_locked(ids: list[int]) -> list[OutboundMessage]:
     versions = TemplateVersion.objects.select_related("template").in_bulk(
         {m.template_version_id for m in messages if m.template_version_id}
     )
+    for version in versions.values():  # its structure read once for the batch, not per message
+        version.components = FrozenComponents(version.components)
     campaigns = Campaign.objects.in_bulk({m.campaign_id for m in messages if m.campaign_id})
     for message in messages:
         if message.template_version_id:
