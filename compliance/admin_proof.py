@@ -154,7 +154,11 @@ class ConsentProofAdmin(_ReportAdmin):
             return TemplateResponse(request, "compliance/proof/proof.html", context)
         export = proof_export(scope=scope, actor=Actor.for_user(request.user), output=output, mask=mask)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return streaming_response(export.chunks, output=output, filename=f"{filename}-{stamp}.{output}")
+        # A CSV has no place for the anchor that covers it: the header carries it (docs/compliance.md).
+        headers = {"X-Ledger-Anchor": export.anchor["digest"]} if export.anchor else None
+        return streaming_response(
+            export.chunks, output=output, filename=f"{filename}-{stamp}.{output}", headers=headers
+        )
 
 
 @admin.register(BackdatedOptOutReport)

@@ -54,6 +54,7 @@ MAX_PERIOD_DAYS = 366
 class ProofExport:
     rows_matched: int
     chunks: Iterator[bytes]
+    anchor: dict | None
 
 
 @dataclass(frozen=True)
@@ -197,4 +198,4 @@ def proof_export(
             messages, columns, output=output, bom=bom, metadata=metadata, progress=progress
         ),
     )
-    return ProofExport(rows_matched=matched, chunks=chunks)
+    return ProofExport(rows_matched=matched, chunks=chunks, anchor=anchor)
