@@ -189,8 +189,9 @@ def _copy_chunks(queryset, columns, *, output: str, connection, progress: Export
     """COPY's output as it arrives, gathered into writes of about ``WRITE_BYTES``.
 
     The copy runs on its own cursor; a client that stops reading closes this generator, and
-    leaving the ``with`` blocks ends the COPY (psycopg reads out what the server still sends)
-    before the connection is used again.
+    leaving the ``with`` blocks ends the COPY before the connection is used again: psycopg asks
+    the server to cancel it and reads out only what was already on its way, so an abandoned
+    export of a million rows does not run to its end.
     """
     statement, params = _copy_sql(queryset, columns, output=output, connection=connection)
     connection.ensure_connection()
