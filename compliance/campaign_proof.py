@@ -23,8 +23,8 @@ from datetime import datetime
 
 from django.db.models import (
     Case,
-    CharField,
     F,
+    Func,
     OuterRef,
     QuerySet,
     Subquery,
@@ -32,7 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 
 from compliance.audit import export_audited
 from compliance.consent_export import ledger_anchor
@@ -123,6 +123,25 @@ def proof_messages(scope: ProofScope) -> QuerySet[OutboundMessage]:
     ).order_by("pk")
 
 
+class _UUIDText(Func):
+    """A UUID in its usual dashed form: PostgreSQL's own text of it; SQLite keeps 32 hex digits."""
+
+    output_field = TextField()
+
+    def __init__(self, column: str):
+        super().__init__(F(column))
+
+    def as_sql(self, compiler, connection, **extra):
+        parts = " || '-' || ".join(
+            f"substr(%(expressions)s, {start}, {length})"
+            for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+        )
+        return super().as_sql(compiler, connection, template=f"lower({parts})", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="(%(expressions)s)::text", **extra)
+
+
 def proof_columns(*, mask: bool) -> list[Column]:
     """The proof's columns; with ``mask`` the phone number and the evidence's personal keys are
     masked in the SQL (``compliance.masking``)."""
@@ -131,7 +150,7 @@ def proof_columns(*, mask: bool) -> list[Column]:
     evidence = evidence_column(f"{event}evidence", mask=mask)
     yes = Value("yes")
     return [
-        Column("message_id", Cast("public_id", CharField()), TEXT),
+        Column("message_id", _UUIDText("public_id"), TEXT),
         Column("contact_id", "contact_id", NUMBER),
         Column("phone", phone, TEXT),
         Column("campaign_id", "campaign_id", NUMBER),
