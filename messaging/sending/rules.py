@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -233,45 +234,128 @@ def consent_verdicts(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], 
     return verdicts
 
 
+def _consent_columns(event: str) -> str:
+    """The select list of a current-consent row ``cc``, the event ``e`` it names, and
+    ``unsettled``: whether an event of that contact and purpose comes after ``e`` in the order
+    rule's order (effective time, then recorded at, then id) or is an opt-out. Its parameters:
+    the purpose, then ``ConsentAction.OPT_OUT``."""
+    return f"""
+        cc.id, cc.contact_id, cc.purpose, cc.status, cc.since, cc.event_id,
+        e.action AS event_action, e.purpose AS event_purpose, e.contact_id AS event_contact_id,
+        EXISTS (
+            SELECT 1 FROM {event} l
+            WHERE l.contact_id = cc.contact_id AND l.purpose = %s
+              AND (l.effective_at > e.effective_at
+                   OR (l.effective_at = e.effective_at AND l.recorded_at > e.recorded_at)
+                   OR (l.effective_at = e.effective_at AND l.recorded_at = e.recorded_at
+                       AND l.id > e.id)
+                   OR l.action = %s)
+        ) AS unsettled
+    """
+
+
 def _current_consent_rows(purpose: str, contact_ids: list[int]):
     """The contacts' current-consent rows for ``purpose``, each with the event it names and whether
     the ledger is *settled* after it (no later event in the order rule's order, and no opt-out).
 
-    One statement written out, not built by the ORM: this runs for every single send and every
-    batch, and composing the query (a join, a correlated EXISTS of three ordered comparisons) cost
-    three times as long as running it. The ORM's converters still apply (``raw``).
+    One statement written out, not built by the ORM: this runs for every batch (and, as
+    :func:`recipient_now`, for every single send), and composing the query (a join, a correlated
+    EXISTS of three ordered comparisons) cost three times as long as running it. The ORM's
+    converters still apply (``raw``).
     """
-    current = connection.ops.quote_name(CurrentConsent._meta.db_table)
-    event = connection.ops.quote_name(ConsentEvent._meta.db_table)
+    current, event = _consent_tables()
     if connection.vendor == "postgresql":
         contacts_sql, contacts_params = "cc.contact_id = ANY(%s)", [contact_ids]
     else:
         contacts_sql = f"cc.contact_id IN ({', '.join(['%s'] * len(contact_ids))})"
         contacts_params = contact_ids
     sql = f"""
-        SELECT cc.id, cc.contact_id, cc.purpose, cc.status, cc.since, cc.event_id,
-               e.action AS event_action, e.purpose AS event_purpose, e.contact_id AS event_contact_id,
-               EXISTS (
-                   SELECT 1 FROM {event} l
-                   WHERE l.contact_id = cc.contact_id AND l.purpose = %s
-                     AND (l.effective_at > e.effective_at
-                          OR (l.effective_at = e.effective_at AND l.recorded_at > e.recorded_at)
-                          OR (l.effective_at = e.effective_at AND l.recorded_at = e.recorded_at
-                              AND l.id > e.id)
-                          OR l.action = %s)
-               ) AS unsettled
+        SELECT {_consent_columns(event)}
         FROM {current} cc JOIN {event} e ON e.id = cc.event_id
         WHERE cc.purpose = %s AND {contacts_sql}
     """
     rows = CurrentConsent.objects.raw(sql, [purpose, ConsentAction.OPT_OUT, purpose, *contacts_params])
     for row in rows:
-        row.event = ConsentEvent(
-            pk=row.event_id,
-            action=row.event_action,
-            purpose=row.event_purpose,
-            contact_id=row.event_contact_id,
+        yield _with_event(row)
+
+
+def _consent_tables() -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    return quote(CurrentConsent._meta.db_table), quote(ConsentEvent._meta.db_table)
+
+
+def _with_event(row: CurrentConsent) -> CurrentConsent:
+    row.event = ConsentEvent(
+        pk=row.event_id,
+        action=row.event_action,
+        purpose=row.event_purpose,
+        contact_id=row.event_contact_id,
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One contact as a single send finds it in the database: :func:`recipient_now`."""
+
+    merged_into_id: int | None
+    consent: Verdict | None  # :func:`consent_verdict` for the purpose asked; None when none was
+
+
+def recipient_now(*, contact_id: int, purpose: str = "") -> Recipient | None:
+    """What ``send_message`` reads of the contact before it queues: whether the row still exists
+    (None when it does not), whom it was merged into, and — for a ``purpose`` — the consent
+    verdict :func:`consent_verdict` gives, in one query instead of one each.
+
+    The same statement as :func:`consent_verdicts`' (the row, its event, whether the ledger is
+    settled), outer-joined to the contact's row, so the verdict is built by the same code and an
+    unsettled opt-in still asks the order rule. No row lock: queue time refuses early what would
+    never go, and what changes afterwards is caught when the dispatcher claims the message and
+    again right before its request, with the contacts locked (:func:`recheck_before_requests`).
+    """
+    contact = connection.ops.quote_name(Contact._meta.db_table)
+    if not purpose:
+        found = list(Contact.objects.filter(pk=contact_id).values_list("merged_into_id", flat=True))
+        return Recipient(merged_into_id=found[0], consent=None) if found else None
+    current, event = _consent_tables()
+    sql = f"""
+        SELECT {_consent_columns(event)}, c.merged_into_id
+        FROM {contact} c
+        LEFT JOIN ({current} cc JOIN {event} e ON e.id = cc.event_id)
+          ON cc.contact_id = c.id AND cc.purpose = %s
+        WHERE c.id = %s
+    """
+    with connection.cursor() as cursor:  # not ``raw``: its machinery cost as much as the query
+        cursor.execute(sql, [purpose, ConsentAction.OPT_OUT, purpose, contact_id])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    pk, _, _, status, since, event_id, action, event_purpose, event_contact_id, unsettled, merged = found
+    row = None
+    if pk is not None:
+        row = CurrentConsent(
+            pk=pk,
+            contact_id=contact_id,
+            purpose=purpose,
+            status=status,
+            since=_from_db(since),
+            event_id=event_id,
         )
-        yield row
+        row.unsettled = bool(unsettled)
+        row.event = ConsentEvent(
+            pk=event_id, action=action, purpose=event_purpose, contact_id=event_contact_id
+        )
+    return Recipient(
+        merged_into_id=merged, consent=_consent_from_row(row, contact_id=contact_id, purpose=purpose)
+    )
+
+
+def _from_db(since):
+    """A current-consent row's ``since`` as the ORM would give it (SQLite returns text)."""
+    col = CurrentConsent._meta.get_field("since").get_col(CurrentConsent._meta.db_table)
+    for convert in connection.ops.get_db_converters(col):
+        since = convert(since, col, connection)
+    return since
 
 
 def _consent_from_row(row: CurrentConsent | None, *, contact_id: int, purpose: str) -> Verdict:
@@ -430,6 +514,7 @@ __all__ = [
     "GO",
     "HOLD",
     "SKIP",
+    "Recipient",
     "SkipReason",
     "Verdict",
     "consent_verdict",
@@ -438,6 +523,7 @@ __all__ = [
     "recheck_before_request",
     "recheck_before_requests",
     "recipient_address",
+    "recipient_now",
     "send_time_verdict",
     "send_time_verdicts",
     "us_marketing_blocked",
