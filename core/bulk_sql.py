@@ -23,14 +23,16 @@ def update_from_values(
     params: Sequence = (),
     where: str = "",
     where_params: Sequence = (),
-) -> set[int]:
+    returning: str = "",
+) -> set[int] | dict[int, object]:
     """Many rows, each with its own values, in one statement:
     ``UPDATE <model> AS t SET <assignments> FROM <rows> AS v WHERE t.id = v.vid [AND where]``.
 
     Each row is the id followed by one value per (name, SQL type) in ``columns``; ``v.<name>``
     reads a value. PostgreSQL gets one array per column (``unnest``: the statement's text is the
     same whatever the number of rows, so it is parsed and planned alike every time); SQLite
-    (3.33+) a ``VALUES`` list. Returns the ids updated.
+    (3.33+) a ``VALUES`` list. Returns the ids updated — or, with ``returning`` (a column of the
+    table), each updated id's new value of it, so the caller need not read it back.
     """
     if not rows:
         return set()
@@ -38,7 +40,8 @@ def update_from_values(
     names = ", ".join(name for name, _ in columns)
     condition = f" AND {where}" if where else ""
     update = (
-        f"UPDATE {table} AS t SET {assignments} FROM {{source}} WHERE t.id = v.vid{condition} RETURNING id"
+        f"UPDATE {table} AS t SET {assignments} FROM {{source}} WHERE t.id = v.vid{condition} "
+        f"RETURNING id{f', {returning}' if returning else ''}"
     )
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{kind}[]" for kind in ("bigint", *(kind for _, kind in columns)))
@@ -59,6 +62,8 @@ def update_from_values(
         arguments = [*values, *assigned, *compared]
     with connection.cursor() as cursor:
         cursor.execute(sql, arguments)
+        if returning:
+            return dict(cursor.fetchall())
         return {row[0] for row in cursor.fetchall()}
 
 

@@ -447,14 +447,14 @@ def _write_attempts(allowed: list[tuple[OutboundMessage, Verdict]], *, token: da
         params=[now],
         where="t.status = %s AND t.claimed_at = %s",
         where_params=[MessageStatus.SENDING, token],
+        returning="attempt_count",
     )
-    counts = dict(OutboundMessage.objects.filter(pk__in=advanced).values_list("pk", "attempt_count"))
     started = []
     attempts = []
     for message, verdict in allowed:
         if message.pk not in advanced:
             continue
-        message.attempt_count = counts[message.pk]
+        message.attempt_count = advanced[message.pk]
         if not is_reply(message):
             message.authorising_event_id = verdict.authorising_event_id
         attempt = SendAttempt(
