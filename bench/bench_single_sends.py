@@ -2,7 +2,9 @@
 while a campaign is sending.
 
 The world of ``bench_dispatch`` (its sandbox process with webhooks off, its database of contacts
-opted in to marketing, the demo templates); the contacts are opted in to service messages too.
+opted in to marketing, the demo templates) in a database of its own (``whatsapp_bench_single_sends``
+on ``BENCH_PG``, so it never drops the one another bench is using); the contacts are opted in to
+service messages too.
 
 - **Queueing**: ``send_message`` of the demo's ``order_update`` to 2,000 contacts, one call each
   (consent read with its proof, the template's parameters checked, the row written, the dispatcher
@@ -27,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_dispatch as world  # the sibling bench: its sandbox, database and campaign
 
+DATABASE = "whatsapp_bench_single_sends"
 CONTACTS = 4000
 QUEUED = 2000
 RATE = 80
@@ -38,12 +41,13 @@ def main() -> dict:
     os.environ["BENCH_DISPATCH_MESSAGES"] = str(CONTACTS)
     world.MESSAGES = CONTACTS
     world.LIFTED_RATE = RATE
+    world.DATABASE = DATABASE  # the children's DATABASE_URL (world._env)
     with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
         seed = Path(tmp) / "seed.json"
         world._child("seed", str(seed))
         sandbox, url = world._start_sandbox(seed)
         try:
-            world._child("migrate", url)
+            _migrate(url)
             result = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), "--child", url],
                 cwd=world.ROOT,
@@ -59,6 +63,21 @@ def main() -> dict:
             sandbox.terminate()
             sandbox.wait(timeout=10)
     return {"machine": f"{os.cpu_count()} cores, load {load[0]:.2f} (1 min)", **measured}
+
+
+def _migrate(url: str) -> None:
+    """``bench_dispatch``'s fresh database and world, in this bench's database (its own child would
+    drop and recreate ``bench_dispatch``'s)."""
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--migrate", url],
+        cwd=world.ROOT,
+        env=world._env(url),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"migrate failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
 def _child() -> dict:
@@ -165,7 +184,10 @@ def _latencies(order_update, parameters, actor) -> list[float]:
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
+    if "--migrate" in sys.argv:
+        world.DATABASE, world.MESSAGES = DATABASE, CONTACTS
+        world._run_child("migrate", sys.argv[2])
+    elif "--child" in sys.argv:
         print(json.dumps(_child()))
     else:
         print(json.dumps(main(), indent=2))
