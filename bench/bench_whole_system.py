@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -94,6 +95,9 @@ PHASES = (
         svg="whole-system-timeline-2-dispatchers.svg",
     ),
 )
+if os.environ.get("BENCH_WHOLE_SYSTEM_PHASES"):  # e.g. "on, 1" while looking at one phase
+    _wanted = os.environ["BENCH_WHOLE_SYSTEM_PHASES"].split(";")
+    PHASES = tuple(phase for phase in PHASES if any(w.strip() in phase.name for w in _wanted))
 
 
 def main() -> dict:
@@ -139,8 +143,9 @@ def main() -> dict:
         finally:
             for process in reversed(processes):
                 _stop(process)
-    off, on = (results[f"{PHASES[i].name}: accepted per second"] for i in (0, 1))
-    results["accepted per second, webhooks on / off (1 dispatcher)"] = round(on / off, 2)
+    off, on = (results.get(f"webhooks {state}, 1 dispatcher: accepted per second") for state in ("off", "on"))
+    if off and on:
+        results["accepted per second, webhooks on / off (1 dispatcher)"] = round(on / off, 2)
     results["webhook POSTs not answered 200 (sandbox's last 1,000)"] = refused
     results["load after (1 min)"] = round(os.getloadavg()[0], 2)
     return results
@@ -282,7 +287,7 @@ def _child(step: str, arg: str, phase: Phase = PHASES[0]) -> dict:
 
 # --- The timeline ---------------------------------------------------------------------------------
 
-SAMPLE = """
+SAMPLE = r"""
 SELECT
   count(*) FILTER (WHERE m.accepted_at IS NOT NULL),
   count(*) FILTER (WHERE m.delivered_at IS NOT NULL),
@@ -293,7 +298,9 @@ SELECT
   (SELECT count(*) FROM messaging_webhookevent WHERE outcome = 'failed'),
   (SELECT count(*) FROM messaging_messagestatusevent),
   (SELECT count(*) FROM messaging_inboundmessage),
-  (SELECT status FROM messaging_campaign WHERE id = %(campaign)s)
+  (SELECT status FROM messaging_campaign WHERE id = %(campaign)s),
+  (SELECT string_agg(left(regexp_replace(query, '\s+', ' ', 'g'), 70), ' | ')
+     FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')
 FROM messaging_outboundmessage m
 WHERE m.campaign_id = %(campaign)s
 """
@@ -308,6 +315,7 @@ FIELDS = (
     "statuses",
     "inbound",
     "campaign",
+    "lock_waits",  # the statements waiting for a lock at that instant, if any
 )
 
 
@@ -369,6 +377,8 @@ def analyse(samples: list[dict], phase: Phase) -> dict:
     if not phase.webhooks:
         return sent
 
+    waits = [query for s in sending if s["lock_waits"] for query in s["lock_waits"].split(" | ")]
+
     def grown(key: str, sample: dict = final) -> int:
         return sample[key] - base[key]
 
@@ -389,6 +399,10 @@ def analyse(samples: list[dict], phase: Phase) -> dict:
         "backlog, max overall (events)": max(s["backlog"] for s in samples),
         "backlog, final (events)": final["backlog"],
         f"drained after the sandbox's last webhook (s; goal ≤ {DRAIN_GOAL:.0f})": drain,
+        "samples with a statement waiting for a lock": f"{len(waits)} of {len(sending)}",
+        "statements seen waiting (most often first)": " || ".join(
+            f"{n}× {query}" for query, n in Counter(waits).most_common(3)
+        ),
         "keeps up": sent["_keeps_up"],
     }
 
