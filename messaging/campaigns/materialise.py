@@ -47,8 +47,8 @@ from messaging.campaigns.bindings import build_parameters
 from messaging.campaigns.eligibility import Audience, Exclusion, campaign_audience, recipients_of
 from messaging.campaigns.languages import campaign_content
 from messaging.campaigns.media import header_media_parameter
-from messaging.campaigns.preview import _earliest_moment, frequency_cap_release, frequency_capped
-from messaging.campaigns.schedule import ClassTiming, _mapped, class_timing, zone_classes_of
+from messaging.campaigns.preview import earliest_moment, frequency_cap_release, frequency_capped
+from messaging.campaigns.schedule import ClassTiming, class_timing, zone_class_conditions, zone_classes_of
 from messaging.campaigns.workflow import campaign_complete, campaign_start
 from messaging.models import HoldReason, MessageKind, MessageStatus, OutboundMessage
 from messaging.sending.enqueue import dispatch_after_commit
@@ -161,7 +161,7 @@ def _cap_too_late(campaign: Campaign, *, now: datetime, marketing: bool) -> list
     cap = settings.MARKETING_FREQUENCY_CAP
     if not (marketing and cap and cap > 0 and campaign.latest_send_at is not None):
         return []
-    first_moment = _earliest_moment(campaign, now=now)
+    first_moment = earliest_moment(campaign, now=now)
     period = timedelta(days=settings.MARKETING_FREQUENCY_DAYS)
     release = frequency_cap_release(first_moment)
     freed_too_late = GreaterThan(release, campaign.latest_send_at - period)
@@ -190,13 +190,19 @@ def _selected(campaign: Campaign, audience: Audience, *, now: datetime) -> tuple
     # latest moment any class goes; the claim asks quiet hours again.
     fallback = max((t.go_at for t in timings.values() if t.go_at is not None), default=now)
     go_at = Case(
-        *[When(q, then=Value(at)) for q, at in _mapped({z: t.go_at for z, t in timings.items()})],
+        *[
+            When(q, then=Value(at))
+            for q, at in zone_class_conditions({z: t.go_at for z, t in timings.items()})
+        ],
         default=Value(fallback),
         output_field=DateTimeField(),
     )
     fate = Case(
         *_cap_too_late(campaign, now=now, marketing=marketing),
-        *[When(q, then=Value(code)) for q, code in _mapped({z: _fate(t) for z, t in timings.items()})],
+        *[
+            When(q, then=Value(code))
+            for q, code in zone_class_conditions({z: _fate(t) for z, t in timings.items()})
+        ],
         default=Value(GO),
         output_field=CharField(),
     )

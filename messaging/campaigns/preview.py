@@ -91,7 +91,7 @@ def campaign_preview(campaign: Campaign, *, now: datetime | None = None) -> Camp
     now = now or timezone.now()
     audience = campaign_audience(campaign)
     marketing = audience.purpose == Purpose.MARKETING
-    first_moment = _earliest_moment(campaign, now=now)
+    first_moment = earliest_moment(campaign, now=now)
     rows = _grouped_counts(
         recipients_of(audience, now=now), campaign, now=now, first_moment=first_moment, marketing=marketing
     )
@@ -101,7 +101,7 @@ def campaign_preview(campaign: Campaign, *, now: datetime | None = None) -> Camp
 # --- the one query ---------------------------------------------------------------------------------
 
 
-def _earliest_moment(campaign: Campaign, *, now: datetime) -> datetime:
+def earliest_moment(campaign: Campaign, *, now: datetime) -> datetime:
     """The first moment any clock reaches the campaign (no query: over every zone class)."""
     return min(scheduled_moment(campaign, c, now=now) for c in known_zone_classes())
 

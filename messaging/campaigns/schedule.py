@@ -224,7 +224,7 @@ def _classes(classes: Iterable[ZoneClass] | None) -> list[ZoneClass]:
     return list(known_zone_classes() if classes is None else classes)
 
 
-def _mapped(values: dict[ZoneClass, object]) -> list[tuple[Q, object]]:
+def zone_class_conditions(values: dict[ZoneClass, object]) -> list[tuple[Q, object]]:
     """(condition, value) pairs covering ``values``: spans by their pair, single zones grouped into
     one ``zone_latest IN (…)`` per value (with ``zone_earliest = zone_latest``)."""
     singles: dict[object, list[str]] = {}
@@ -254,7 +254,7 @@ def moment_expression(
         moment = scheduled_moment(campaign, zone_class("", ""), now=now) + shift
         return Value(moment, output_field=DateTimeField())
     values = {c: scheduled_moment(campaign, c, now=now) + shift for c in _classes(classes)}
-    whens = [When(q, then=Value(moment)) for q, moment in _mapped(values)]
+    whens = [When(q, then=Value(moment)) for q, moment in zone_class_conditions(values)]
     return Case(*whens, default=Value(None), output_field=DateTimeField())
 
 
@@ -292,6 +292,6 @@ def held_for_quiet_hours_q(
     if not held:
         return Q(pk__in=[])
     q = Q(pk__in=[])
-    for condition, _ in _mapped({c: True for c in held}):
+    for condition, _ in zone_class_conditions({c: True for c in held}):
         q |= condition
     return q
