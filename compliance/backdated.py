@@ -12,7 +12,8 @@ A row is one (message, opt-out) pair where:
 - the message left us: its send time is when WhatsApp accepted the request (``accepted_at``),
   else WhatsApp's own "sent" time; replies (they need no opt-in) and staff test sends are not
   business-initiated consent questions and are left out;
-- the opt-out is of the message's purpose, on its contact or on a row merged into it, and
+- the opt-out is of the message's purpose, on its contact or on a row merged into it (a merge
+  re-points the merged row's messages to the survivor, so the person's messages are there), and
   ``occurred_at < send time < recorded_at`` (back-dated, recorded after the message left);
 - no opt-in of that purpose took over between the opt-out and the send (the order rule: an opt-in
   effective at least one second after the opt-out, at or before the send; an imported opt-in never
@@ -95,12 +96,18 @@ def backdated_query(*, since: datetime | None = None, until: datetime | None = N
     wording = ConsentWording._meta.db_table
     sent = "COALESCE(m.accepted_at, m.sent_at)"
 
-    # The contact and every row merged into it: one person's ledger (docs/contacts.md).
-    def same_person(alias: str) -> str:
-        return (
-            f"({alias}.contact_id = m.contact_id OR {alias}.contact_id IN "
-            f"(SELECT merged.id FROM {contact} merged WHERE merged.merged_into_id = m.contact_id))"
-        )
+    def taken_over(rows: str) -> str:
+        """An opt-in on the rows ``rows`` selects (the message's contact, or the rows merged into it:
+        one person's ledger, docs/contacts.md) that took over from the opt-out ``o`` before the
+        send. Two such tests rather than one with an OR, so each reads the ledger's (contact,
+        purpose, time) index."""
+        return f"""EXISTS (
+            SELECT 1 FROM {contact} person_row JOIN {event} i ON i.contact_id = person_row.id
+            WHERE {rows} AND i.action = '{ConsentAction.OPT_IN}' AND i.purpose = m.purpose
+              AND {_at_least_one_second_after("i.effective_at", "o.effective_at")}
+              AND i.effective_at <= {sent}
+              AND NOT ({origin("i")} = '{ConsentSource.IMPORT}' AND {origin("o")} IN ({whatsapp}))
+        )"""
 
     def origin(alias: str) -> str:
         return (
@@ -117,24 +124,27 @@ def backdated_query(*, since: datetime | None = None, until: datetime | None = N
     if until is not None:
         window += f" AND {sent} < %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
+    # Only back-dated opt-outs can qualify (occurred < sent < recorded), and they are few: each is
+    # paired with its person (the survivor a merged row points to, else its own contact) and then
+    # joined to that person's messages on equality, so the planner can hash or index it.
     sql = f"""
+        WITH late AS (
+            SELECT o.*, COALESCE(oc.merged_into_id, o.contact_id) AS person_id
+            FROM {event} o JOIN {contact} oc ON oc.id = o.contact_id
+            WHERE o.action = '{ConsentAction.OPT_OUT}' AND o.occurred_at < o.recorded_at
+        )
         SELECT m.id, m.public_id, m.contact_id, m.purpose, m.campaign_id, m.status, {sent},
                a.id, a.occurred_at, a.recorded_at, a.source, COALESCE(aw.text, a.wording_text),
                o.id, o.contact_id, o.source, o.carried_source, o.occurred_at, o.recorded_at, o.evidence
-        FROM {message} m
-        JOIN {event} o
-          ON o.action = '{ConsentAction.OPT_OUT}' AND o.purpose = m.purpose AND {same_person("o")}
+        FROM late o
+        JOIN {message} m
+          ON m.contact_id = o.person_id AND m.purpose = o.purpose
          AND o.occurred_at < {sent} AND {sent} < o.recorded_at
         LEFT JOIN {event} a ON a.id = m.authorising_event_id
         LEFT JOIN {wording} aw ON aw.id = a.wording_id
-        WHERE m.purpose <> '' AND NOT m.is_reply AND NOT m.is_test AND {sent} IS NOT NULL{window}
-          AND NOT EXISTS (
-            SELECT 1 FROM {event} i
-            WHERE i.action = '{ConsentAction.OPT_IN}' AND i.purpose = m.purpose AND {same_person("i")}
-              AND {_at_least_one_second_after("i.effective_at", "o.effective_at")}
-              AND i.effective_at <= {sent}
-              AND NOT ({origin("i")} = '{ConsentSource.IMPORT}' AND {origin("o")} IN ({whatsapp}))
-          )
+        WHERE m.purpose <> '' AND NOT m.is_reply AND NOT m.is_test{window}
+          AND NOT {taken_over("person_row.id = m.contact_id")}
+          AND NOT {taken_over("person_row.merged_into_id = m.contact_id")}
         ORDER BY {sent}, m.id, o.id
     """
     return BackdatedQuery(sql=sql, params=params)
