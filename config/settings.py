@@ -440,6 +440,12 @@ if CAMPAIGN_MEDIA_ID_MAX_AGE_DAYS >= 30:
 CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS = _positive(
     "CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", _read("CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS", env.int, 72)
 )
+# An unquoted message from a recipient within this many hours after their campaign message was sent
+# (and before another campaign's message reached them) counts as a reply to it
+# (docs/campaign-results.md, "Replied").
+CAMPAIGN_REPLY_ATTRIBUTION_HOURS = _positive(
+    "CAMPAIGN_REPLY_ATTRIBUTION_HOURS", _read("CAMPAIGN_REPLY_ATTRIBUTION_HOURS", env.int, 72)
+)
 
 
 # The circuit breaker (docs/campaign-dispatch.md, "Guardrails"): over a sending campaign's last
