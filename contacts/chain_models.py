@@ -36,7 +36,7 @@ class ConsentChainLink(AppendOnlyModel):
 
     class Meta:
         verbose_name = "consent chain link"
-        ordering = ["contact", "position"]
+        ordering = ["contact_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["contact", "position"], name="consent_chain_position_unique"),
         ]

@@ -245,6 +245,7 @@ def chain_heads(link_model, contact_ids: list[int]) -> dict[int, tuple[int, str]
     heads = (
         link_model.objects.filter(contact_id__in=contact_ids)
         .filter(~Exists(later))
+        .order_by()
         .values_list("contact_id", "position", "mac")
     )
     return {contact_id: (position, mac) for contact_id, position, mac in heads}

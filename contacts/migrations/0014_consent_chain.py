@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "consent chain link",
-                "ordering": ["contact", "position"],
+                "ordering": ["contact_id", "position"],
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("contact", "position"), name="consent_chain_position_unique"
