@@ -96,7 +96,10 @@ def test_admin_delete_of_a_contact_with_consent_explains_why_not(admin_client, e
 
 
 # Every append-only model's table, so that a new ledger without its triggers fails here.
-APPEND_ONLY_TABLES = sorted(m._meta.db_table for m in apps.get_models() if issubclass(m, AppendOnlyModel))
+# A proxy (compliance's permissions hang on one of the ledger) shares its model's table.
+APPEND_ONLY_TABLES = sorted(
+    m._meta.db_table for m in apps.get_models() if issubclass(m, AppendOnlyModel) and not m._meta.proxy
+)
 
 
 def assert_guards_in_place():
