@@ -35,13 +35,14 @@ from core.actors import Actor
 
 @admin.register(ConsentAuditExport)
 class ConsentAuditExportAdmin(admin.ModelAdmin):
-    """No list, no change form: the model only carries the permissions; the pages are views."""
+    """The model carries the permissions; the list is the export page, rows are never changed."""
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.has_perm(EXPORT_PERMISSION)
 
     def has_view_permission(self, request, obj=None):
-        return obj is None and self.has_module_permission(request)
+        # An event's read-only page, reached by id, shows no more than the ledger's own admin.
+        return self.has_module_permission(request)
 
     def has_add_permission(self, request):
         return False
@@ -53,13 +54,11 @@ class ConsentAuditExportAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("", view(self.consent_audit_view), name="compliance_consentauditexport_changelist"),
-            path("at/", view(self.consent_at_view), name="compliance_consent_at"),
-        ]
+        at = path("at/", self.admin_site.admin_view(self.consent_at_view), name="compliance_consent_at")
+        return [at, *super().get_urls()]
 
-    def consent_audit_view(self, request):
+    def changelist_view(self, request, extra_context=None):
+        """The consent audit export's page stands where the list of rows would."""
         return self._report_view(request, report=CONSENT_AUDIT, form_class=ConsentExportForm)
 
     def consent_at_view(self, request):
