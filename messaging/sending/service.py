@@ -54,8 +54,10 @@ def send_message(
     reply. Everything else is business-initiated and needs a current opt-in for its purpose
     (MARKETING → marketing; UTILITY, AUTHENTICATION → service), read with its proof (the consent
     event itself, ``rules.consent_verdict``). Free-form only inside the 24-hour window.
-    Never to a merged-away contact (the error names the survivor), never a MARKETING template to
-    a US number while Meta does not deliver those. Enqueued with ``transaction.on_commit``.
+    Never to a merged-away or deleted contact (read from the database with the consent, in one
+    query: ``rules.recipient_now``; the merge's error names the survivor), never a MARKETING
+    template to a US number while Meta does not deliver those. The dispatcher is woken with
+    ``transaction.on_commit``.
 
     These checks say whether the message may be queued; the send-time rules
     (``messaging.sending.rules``) are asked again when it is claimed, so an opt-out in between wins.
