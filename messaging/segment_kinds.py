@@ -7,10 +7,12 @@ pressed one of its quick-reply buttons (docs/segments.md, "Conditions about camp
 
 Each compiles to one ``EXISTS`` over the campaign's messages to the contact, never a test send:
 ``campaign_id = X AND contact_id = contact.id AND NOT is_test`` is exactly the partial unique
-index ``campaign_once_per_contact``, so a count over a million contacts probes one index (and
-replies follow ``inbound.in_reply_to_id``, the foreign key's index). A merge moves the merged
-row's messages to the survivor (``messaging.contact_merge``) and the engine never selects a
-merged-away row, so these need nothing of their own for merges.
+index ``campaign_once_per_contact``, so a count over a million contacts probes one index. Replied
+and pressed are the campaign results' own rule (``messaging.campaigns.replies``: a quoted answer,
+or an unquoted one within the reply window before another campaign's message; never a consent
+keyword or the opt-out button), so a segment of those who replied is the funnel's step. A merge
+moves the merged row's messages to the survivor (``messaging.contact_merge``), the reply rule also
+reads a row merged into the recipient, and the engine never selects a merged-away row.
 """
 
 from datetime import timedelta
@@ -19,15 +21,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from contacts.segments.registry import INT, REFERENCE, TEXT, ConditionKind, FieldSpec, RuleProblem, register
 from messaging.campaign_models import Campaign
+from messaging.campaigns.replies import pressed, replied
 from messaging.models import MessageStatus, OutboundMessage
 from templates_app.components import ButtonType, buttons_of
 
 MAX_DAYS = 36500
 # A message counts as received once WhatsApp reported it sent; delivered and read come after.
 RECEIVED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
-# What an inbound quick-reply press of a template is (``InboundMessage.type``); an interactive
-# message's button comes back as "interactive", and campaigns send templates only.
-BUTTON_PRESS = "button"
 
 
 # --- received a message within N days ---------------------------------------------------------------
@@ -150,16 +150,12 @@ def _compile_read(values, context) -> Q:
 
 
 def _compile_replied(values, context) -> Q:
-    # One EXISTS with a join: the joined answers only decide whether a row exists.
-    return Q(Exists(_its_messages(values).filter(inbound_replies__isnull=False)))
+    # The funnel's rule (campaigns.replies), evaluated for the campaign's message to the contact.
+    return Q(Exists(_its_messages(values).filter(replied())))
 
 
 def _compile_pressed(values, context) -> Q:
-    # Both lookups in one filter(), so they are about the same answer.
-    answer = {"inbound_replies__type": BUTTON_PRESS}
-    if values.get("button"):
-        answer["inbound_replies__text__iexact"] = values["button"]
-    return Q(Exists(_its_messages(values).filter(**answer)))
+    return Q(Exists(_its_messages(values).filter(pressed(values.get("button") or ""))))
 
 
 def _campaign_named(values) -> str:
@@ -200,9 +196,10 @@ READ_CAMPAIGN = ConditionKind(
 REPLIED_CAMPAIGN = ConditionKind(
     name="replied_campaign",
     label="Replied to a campaign",
-    help="The contact answered the campaign's message itself — a reply quoting it, a button press or a "
-    "reaction — as the campaign's results count Replied. A message written without quoting it does "
-    "not count: nothing shows it is about the campaign.",
+    help="The contact answered the campaign's message, as its results count Replied: a reply quoting "
+    "it, a button press or a reaction, whenever it came; or a message quoting nothing of ours within "
+    "CAMPAIGN_REPLY_ATTRIBUTION_HOURS after it was sent, before another campaign's message reached "
+    "them. A STOP (or START) keyword and the opt-out button are opt-outs (opt-ins), not replies.",
     fields=(CAMPAIGN_FIELD,),
     check=_check_started,
     compile=_compile_replied,
@@ -212,7 +209,8 @@ PRESSED_CAMPAIGN_BUTTON = ConditionKind(
     name="pressed_campaign_button",
     label="Pressed a button of a campaign",
     help="The contact pressed one of the campaign's quick-reply buttons, or the one named. WhatsApp "
-    "does not report clicks on link (URL) buttons, so nobody matches for those.",
+    "does not report clicks on link (URL) buttons, so nobody matches for those; the opt-out button "
+    "is an opt-out, not a press (a consent condition finds those people).",
     fields=(
         CAMPAIGN_FIELD,
         FieldSpec(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import (
+    BooleanField,
     CharField,
     Count,
     DateTimeField,
@@ -33,7 +34,8 @@ from contacts.models import ConsentAction, ConsentEvent, ConsentSource
 from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.campaigns.eligibility import Exclusion
 from messaging.campaigns.materialise import CampaignSkip
-from messaging.models import HoldReason, InboundMessage, MessageStatus, OutboundMessage
+from messaging.campaigns.replies import pressed, replied
+from messaging.models import HoldReason, MessageStatus, OutboundMessage
 
 M = MessageStatus
 # Every state a campaign message can be in, in the order the page shows them.
@@ -51,10 +53,13 @@ STATES: tuple[str, ...] = (
 )
 # "Needs review" is no status of its own: an unknown outcome past its deadline (the sweeper flags it).
 NEEDS_REVIEW = "needs_review"
-# The recipient list's state filter: every state, and the unknown ones that need review.
+# Nor is "replied": the funnel's step, by ``campaigns.replies``' rule.
+REPLIED = "replied"
+# The recipient list's state filter: every state, the unknown ones that need review, those who replied.
 STATE_FILTERS: dict[str, str] = {
     **{state: M(state).label for state in STATES},
     NEEDS_REVIEW: "Needs review (unknown past its deadline)",
+    REPLIED: "Replied (the funnel's step)",
 }
 # Meta's statuses only move forward (sent → delivered → read): a message read was also delivered
 # and sent, so each step counts the messages that reached it *at least*.
@@ -63,7 +68,6 @@ REACHED_DELIVERED = (M.DELIVERED, M.READ)
 # The campaigns whose progress still moves: the page polls while one is in these states.
 LIVE_STATUSES = (CampaignStatus.SENDING, CampaignStatus.PAUSED)
 RATE_WINDOW = timedelta(seconds=60)
-BUTTON = "button"
 
 
 def campaign_messages(campaign: Campaign) -> QuerySet[OutboundMessage]:
@@ -185,8 +189,8 @@ class Funnel:
     sent: int
     delivered: int
     read: int
-    replied: int  # messages the person answered (any inbound message quoting it)
-    pressed: int  # messages whose quick-reply button the person pressed
+    replied: int  # messages the person answered (``campaigns.replies``: quoted, or by time)
+    pressed: int  # messages whose quick-reply button the person pressed (not the opt-out one)
 
     def steps(self) -> list[tuple[str, int]]:
         return [
@@ -200,14 +204,14 @@ class Funnel:
 
 def campaign_funnel(campaign: Campaign) -> Funnel:
     """Sent → delivered → read (each counts those that reached it at least) → replied → button
-    pressed: one aggregate query, the replies found through the inbound messages' ``in_reply_to``."""
-    answers = InboundMessage.objects.filter(in_reply_to=OuterRef("pk"))
+    pressed: one aggregate query, the replies by ``campaigns.replies``' rule (the segment
+    condition's and the recipient list's too)."""
     figures = campaign_messages(campaign).aggregate(
         sent=Count("pk", filter=Q(status__in=REACHED_SENT)),
         delivered=Count("pk", filter=Q(status__in=REACHED_DELIVERED)),
         read=Count("pk", filter=Q(status=M.READ)),
-        replied=Count("pk", filter=Q(Exists(answers))),
-        pressed=Count("pk", filter=Q(Exists(answers.filter(type=BUTTON)))),
+        replied=Count("pk", filter=replied()),
+        pressed=Count("pk", filter=pressed()),
     )
     return Funnel(**figures)
 
@@ -374,12 +378,14 @@ def campaign_recipient_messages(campaign: Campaign, *, state: str = "", code: in
     messages = campaign_messages(campaign)
     if state == NEEDS_REVIEW:
         messages = messages.filter(status=M.UNKNOWN, needs_review=True)
+    elif state == REPLIED:
+        messages = messages.filter(replied())
     elif state:
         messages = messages.filter(status=state)
     if code is not None:
         messages = messages.filter(error_code=code)
     return (
         messages.select_related("contact")
-        .annotate(replied=Exists(InboundMessage.objects.filter(in_reply_to=OuterRef("pk"))))
+        .annotate(replied=ExpressionWrapper(replied(), output_field=BooleanField()))
         .order_by("pk")
     )

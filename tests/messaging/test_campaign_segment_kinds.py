@@ -6,14 +6,16 @@ campaign's message is the point: then the reply comes through the webhook as Wha
 # ruff: noqa: F811 (the deliver fixture is imported, then named as a test argument)
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contacts.merging import contact_merge
-from contacts.models import Contact
+from contacts.models import ConsentAction, ConsentSource, Contact
 from contacts.segments.compiler import members_q
 from contacts.segments.describe import describe_rules
 from contacts.segments.registry import get_kind
@@ -109,19 +111,36 @@ def test_replied_is_an_answer_to_its_message_never_a_test_send_or_another_campai
     assert members(rule("replied_campaign", spring)) == ["pressed", "quoted it", "reacted"]
 
 
-def test_a_reply_counts_when_it_quotes_the_campaign_message_and_only_then(deliver, customer):
+def test_through_the_webhook_a_stop_is_no_reply_and_a_message_written_after_it_is(deliver, customer):
+    """A STOP is an opt-out (its consent event is keyed by the message's wamid), never a reply; a
+    message written within the reply window after the campaign's, quoting nothing, is one."""
+    spring = started()
+    campaign_message(spring, M.DELIVERED, contact=customer)
+    replied = [rule("replied_campaign", spring)]
+
+    deliver(text_message("STOP"))
+    assert customer.consent_events.filter(action=ConsentAction.OPT_OUT, source=ConsentSource.KEYWORD).exists()
+    assert members(*replied) == []
+
+    deliver(text_message("What time do you open?"))  # written after it, quoting nothing
+    assert InboundMessage.objects.filter(in_reply_to__isnull=True).count() == 2
+    assert members(*replied) == ["Pablo"]
+
+
+def test_a_quote_counts_whenever_it_comes_an_unquoted_message_only_within_the_window(deliver, customer):
     """Through the webhook: WhatsApp's context names the attempt's wamid, which links the reply."""
     spring = started()
-    message = campaign_message(spring, M.DELIVERED, contact=customer)
+    long_ago = timezone.now() - timedelta(hours=settings.CAMPAIGN_REPLY_ATTRIBUTION_HOURS + 1)
+    message = campaign_message(spring, M.DELIVERED, contact=customer, at=long_ago)
     wamid = new_wamid("out")
     SendAttempt.objects.create(message=message, number=1, outcome="accepted", wamid=wamid)
     replied = [rule("replied_campaign", spring)]
 
-    deliver(text_message("What time do you open?"))  # written after it, quoting nothing
-    assert InboundMessage.objects.get().in_reply_to is None
+    deliver(text_message("What time do you open?"))  # past the window, quoting nothing
     assert members(*replied) == []
 
     deliver(text_message("Yes, see you then", context={"from": "15550783881", "id": wamid}))
+    assert InboundMessage.objects.filter(in_reply_to=message).count() == 1
     assert members(*replied) == ["Pablo"]
 
 
@@ -336,9 +355,12 @@ def test_each_condition_is_one_exists_and_the_count_one_query():
     assert count == 1
     assert len(captured.captured_queries) == 1
     sql = captured.captured_queries[0]["sql"].upper()
-    # One EXISTS per condition and one for the engine's test-number guard; no other subquery.
-    assert len(re.findall(r"\bEXISTS\s*\(", sql)) == 4 + 1
-    assert sql.count("SELECT") == 1 + 4 + 1
+    # One EXISTS per condition and one for the engine's test-number guard; inside replied, the reply
+    # rule's (campaigns.replies): the quote, the contact's and its merged rows' unquoted messages
+    # (3), each with its consent-signal guard (3), the last two with their later-campaign guard (2);
+    # inside pressed, the quote and its guard (2). No other subquery.
+    assert len(re.findall(r"\bEXISTS\s*\(", sql)) == 4 + 1 + 8 + 2
+    assert sql.count("SELECT") == 1 + 4 + 1 + 8 + 2
 
 
 @pytest.mark.postgres
