@@ -2,9 +2,11 @@
 
 A mixin of ``CampaignAdmin`` (after ``CampaignViewsMixin``, whose ``_campaign`` and ``_context``
 it uses). The change page shows the progress bar rendered on the server, which
-``campaign_progress.js`` refreshes from ``progress_view`` while the campaign is sending or paused;
-the results page draws the funnel as inline SVG (no library) and lists the recipients, filtered
-by state and failure code, as a page or as a streamed CSV. Every figure comes from
+``campaign_progress.js`` refreshes from ``progress_view`` while the campaign is sending or paused,
+and more slowly for the reply window after it finished (statuses and replies keep coming); the
+results page draws the funnel as inline SVG (no library), which the script refreshes from the same
+endpoint, and lists the recipients, filtered by state and failure code, as a page or as a streamed
+CSV. Every figure comes from
 ``messaging.campaigns.results``. Bad filters are said on the page (400), an unknown campaign is a 404.
 """
 
@@ -39,8 +41,12 @@ from messaging.models import MessageStatus
 
 EXPORT = "contacts.export_contact"
 RECIPIENTS_PER_PAGE = 50
-# How often the page asks for the progress while the campaign is sending or paused.
+# How often the page asks for the progress while the campaign is sending or paused, and while a
+# finished one settles (``results.settling``): every open page asks, so the second is slower.
 PROGRESS_POLL_MS = 4000
+SETTLING_POLL_MS = 30000
+# The results page's query for the progress with the funnel (one aggregate query more).
+WITH_FUNNEL = "funnel"
 # The funnel chart's geometry (SVG user units).
 CHART_WIDTH, LABEL_WIDTH, BAR_HEIGHT, ROW_GAP = 640, 210, 26, 10
 BAR_SPACE = CHART_WIDTH - LABEL_WIDTH - 110  # room left for the count after the longest bar
@@ -55,6 +61,21 @@ class FunnelBar:
     width: float
     text_y: int
     count_x: float
+    first: bool
+
+    @property
+    def text(self) -> str:
+        """The number beside the bar: the count, with its share of the sent after the first step."""
+        return str(self.count) if self.first else f"{self.count} ({self.pct}%)"
+
+    def as_json(self) -> dict:
+        return {
+            "label": self.label,
+            "count": self.count,
+            "width": self.width,
+            "count_x": self.count_x,
+            "text": self.text,
+        }
 
 
 def funnel_chart(funnel: Funnel) -> dict:
@@ -75,6 +96,7 @@ def funnel_chart(funnel: Funnel) -> dict:
                 width=width,
                 text_y=y + BAR_HEIGHT // 2 + 5,
                 count_x=LABEL_WIDTH + width + 8,
+                first=index == 0,
             )
         )
     description = "; ".join(f"{bar.label}: {bar.count} ({bar.pct}% of sent)" for bar in bars)
@@ -133,13 +155,32 @@ class CampaignResultsMixin:
             "progress_bar": progress_bar(progress),
             "progress_url": reverse("admin:messaging_campaign_progress", args=[campaign.pk]),
             "progress_poll_ms": PROGRESS_POLL_MS,
+            "settling_poll_ms": SETTLING_POLL_MS,
             "results_url": reverse("admin:messaging_campaign_results", args=[campaign.pk]),
         }
 
     def progress_view(self, request, campaign_id):
-        """GET → the counts of each state, the current rate and the expected finish, as JSON."""
+        """GET → the counts of each state, the current rate, the expected finish and how to poll on,
+        as JSON; with ``?funnel=1`` (the results page) the funnel's bars too. One aggregate query
+        each: every open page polls this."""
         campaign = self._campaign(request, campaign_id)
-        return JsonResponse(campaign_progress(campaign).as_json())
+        asked = request.GET.get(WITH_FUNNEL)
+        if asked not in (None, "1"):
+            return JsonResponse(
+                {
+                    "error": f"“{asked[:20]}” is not a value of funnel: give funnel=1 for the funnel, "
+                    "or leave it out."
+                },
+                status=400,
+            )
+        data = campaign_progress(campaign).as_json()
+        if asked:
+            chart = funnel_chart(campaign_funnel(campaign))
+            data["funnel"] = {
+                "bars": [bar.as_json() for bar in chart["bars"]],
+                "description": chart["description"],
+            }
+        return JsonResponse(data)
 
     # --- the results page -------------------------------------------------------------------------
 
@@ -168,8 +209,10 @@ class CampaignResultsMixin:
             f"Results of “{campaign}”",
             progress=progress,
             progress_bar=progress_bar(progress),
-            progress_url=reverse("admin:messaging_campaign_progress", args=[campaign.pk]),
+            progress_url=reverse("admin:messaging_campaign_progress", args=[campaign.pk])
+            + f"?{WITH_FUNNEL}=1",
             progress_poll_ms=PROGRESS_POLL_MS,
+            settling_poll_ms=SETTLING_POLL_MS,
             funnel=funnel,
             chart=funnel_chart(funnel),
             opt_outs=campaign_opt_outs(campaign),

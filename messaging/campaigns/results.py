@@ -34,7 +34,7 @@ from contacts.models import ConsentAction, ConsentEvent, ConsentSource
 from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.campaigns.eligibility import Exclusion
 from messaging.campaigns.materialise import CampaignSkip
-from messaging.campaigns.replies import pressed, replied
+from messaging.campaigns.replies import pressed, replied, reply_window
 from messaging.models import HoldReason, MessageStatus, OutboundMessage
 
 M = MessageStatus
@@ -67,6 +67,10 @@ REACHED_SENT = (M.SENT, M.DELIVERED, M.READ)
 REACHED_DELIVERED = (M.DELIVERED, M.READ)
 # The campaigns whose progress still moves: the page polls while one is in these states.
 LIVE_STATUSES = (CampaignStatus.SENDING, CampaignStatus.PAUSED)
+# Finished, but statuses and replies keep arriving: the page polls, slower, for the reply window after.
+FINISHED_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+# How the page polls: quickly while sending or paused, slowly while a finished campaign settles.
+FAST, SLOW = "fast", "slow"
 RATE_WINDOW = timedelta(seconds=60)
 
 
@@ -87,8 +91,14 @@ class Progress:
     accepted_last_minute: int
     effective_rate: int  # messages per second: the campaign's cap or the global rate, the lower
     live: bool  # still moving: the page keeps polling
+    settling: bool  # finished less than the reply window ago: statuses and replies still come in
     paused: bool
     now: datetime
+
+    @property
+    def pace(self) -> str:
+        """How the page polls: ``FAST``, ``SLOW`` or not at all (empty)."""
+        return FAST if self.live else SLOW if self.settling else ""
 
     @property
     def current_rate(self) -> float:
@@ -148,6 +158,8 @@ class Progress:
             "seconds_left": self.seconds_left,
             "notes": self.notes,
             "live": self.live,
+            "settling": self.settling,
+            "pace": self.pace,
         }
 
 
@@ -176,9 +188,17 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Pro
         accepted_last_minute=figures["accepted_last_minute"],
         effective_rate=effective_rate(campaign),
         live=campaign.status in LIVE_STATUSES,
+        settling=settling(campaign, now),
         paused=campaign.status == CampaignStatus.PAUSED,
         now=now,
     )
+
+
+def settling(campaign: Campaign, now: datetime) -> bool:
+    """Finished (completed or cancelled) less than ``CAMPAIGN_REPLY_ATTRIBUTION_HOURS`` ago: WhatsApp's
+    delivered and read statuses and the replies the funnel counts still come in, for hours."""
+    finished = campaign.finished_at
+    return campaign.status in FINISHED_STATUSES and finished is not None and now - finished < reply_window()
 
 
 # --- The funnel -------------------------------------------------------------------------------

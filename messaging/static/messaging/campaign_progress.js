@@ -1,14 +1,40 @@
 // A campaign's progress bar, kept current without a reload: while the campaign is sending or paused
-// it asks the progress endpoint every few seconds and writes the counts, the bar's widths, the rate
-// and the expected finish into the page the server rendered; it stops once the campaign no longer
-// moves (or after repeated errors). Without this script the page shows the figures of its load.
+// it asks the progress endpoint every few seconds, and every half minute or so while a finished
+// campaign settles (delivered, read and replies keep arriving for hours: the endpoint says how long,
+// as "pace"); it writes the counts, the bar's widths, the rate and the expected finish into the page
+// the server rendered, and on the results page the funnel's bars, numbers and description. It stops
+// once the endpoint says nothing moves any more (or after repeated errors). Without this script the
+// page shows the figures of its load.
 (function () {
   "use strict";
   const MAX_ERRORS = 5;
   const root = document.getElementById("campaign-progress");
   if (!root || root.dataset.live !== "true" || !window.fetch) return;
-  const INTERVAL_MS = Number(root.dataset.interval) || 4000;
+  const INTERVALS = {
+    fast: Number(root.dataset.interval) || 4000,
+    slow: Number(root.dataset.settlingInterval) || 30000,
+  };
   let errors = 0;
+
+  function interval() {
+    return INTERVALS[root.dataset.pace] || INTERVALS.fast;
+  }
+
+  function renderFunnel(funnel) {
+    const chart = document.getElementById("campaign-funnel");
+    if (!chart || !funnel) return;
+    const steps = chart.querySelectorAll(".campaign-funnel-step");
+    funnel.bars.forEach(function (bar, index) {
+      const step = steps[index];
+      if (!step) return;
+      step.querySelector("rect").setAttribute("width", String(bar.width));
+      const count = step.querySelector("text.count");
+      count.setAttribute("x", String(bar.count_x));
+      count.textContent = bar.text;
+    });
+    const description = chart.querySelector("desc");
+    if (description) description.textContent = funnel.description;
+  }
 
   function setText(selector, text) {
     const node = root.querySelector(selector);
@@ -55,14 +81,16 @@
       .then(function (data) {
         errors = 0;
         render(data);
-        if (data.live) window.setTimeout(poll, INTERVAL_MS);
+        renderFunnel(data.funnel);
+        root.dataset.pace = data.pace;
+        if (data.pace) window.setTimeout(poll, interval());
         else root.dataset.live = "false";
       })
       .catch(function () {
         errors += 1;
-        if (errors < MAX_ERRORS) window.setTimeout(poll, INTERVAL_MS * (errors + 1));
+        if (errors < MAX_ERRORS) window.setTimeout(poll, interval() * (errors + 1));
       });
   }
 
-  window.setTimeout(poll, INTERVAL_MS);
+  window.setTimeout(poll, interval());
 })();

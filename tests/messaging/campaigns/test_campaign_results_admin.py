@@ -2,13 +2,16 @@
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.models import ActivityLogEntry
+from messaging import admin_campaign_results
 from messaging.campaign_models import CampaignStatus
 from messaging.models import MessageStatus
 from tests.factories import CampaignFactory, ContactFactory
@@ -90,9 +93,83 @@ def test_a_campaign_that_does_not_exist_is_a_404(client_for, auditor, campaign_i
 def test_a_finished_campaign_says_so_and_the_page_stops_polling(client_for, auditor, campaign):
     campaign.status = CampaignStatus.COMPLETED
     campaign.save(update_fields=["status"])
-    assert client_for(auditor).get(progress_url(campaign.pk)).json()["live"] is False
+    data = client_for(auditor).get(progress_url(campaign.pk)).json()
+    assert (data["live"], data["settling"], data["pace"]) == (False, False, "")
     page = client_for(auditor).get(reverse("admin:messaging_campaign_change", args=[campaign.pk]))
     assert 'data-live="false"' in page.content.decode()
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.COMPLETED, CampaignStatus.CANCELLED])
+def test_a_campaign_finished_within_the_reply_window_is_polled_slowly_then_not(
+    client_for, auditor, campaign, settings, status
+):
+    """Delivered, read and replies keep coming after the last message went: the page keeps asking,
+    at the slower pace, for CAMPAIGN_REPLY_ATTRIBUTION_HOURS after the campaign finished."""
+    settings.CAMPAIGN_REPLY_ATTRIBUTION_HOURS = 72
+    client = client_for(auditor)
+    campaign.status = status
+    campaign.finished_at = timezone.now() - timedelta(hours=71)
+    campaign.save(update_fields=["status", "finished_at"])
+    data = client.get(progress_url(campaign.pk)).json()
+    assert (data["live"], data["settling"], data["pace"]) == (False, True, "slow")
+    page = client.get(results_url(campaign.pk)).content.decode()
+    assert 'data-live="true" data-pace="slow"' in page
+    assert f'data-settling-interval="{admin_campaign_results.SETTLING_POLL_MS}"' in page
+
+    campaign.finished_at = timezone.now() - timedelta(hours=72, seconds=1)
+    campaign.save(update_fields=["finished_at"])
+    assert client.get(progress_url(campaign.pk)).json()["pace"] == ""
+    assert 'data-live="false" data-pace=""' in client.get(results_url(campaign.pk)).content.decode()
+
+
+def test_the_results_page_polls_for_the_funnel_too(client_for, auditor, campaign):
+    client = client_for(auditor)
+    page = client.get(results_url(campaign.pk)).content.decode()
+    assert f'data-url="{progress_url(campaign.pk)}?funnel=1"' in page
+    funnel = client.get(progress_url(campaign.pk), {"funnel": "1"}).json()["funnel"]
+    # The numbers the SVG shows, in its order and words.
+    assert [(bar["label"], bar["text"]) for bar in funnel["bars"]] == [
+        ("Sent", "7"),
+        ("Delivered", "5 (71.4%)"),
+        ("Read", "2 (28.6%)"),
+        ("Replied", "1 (14.3%)"),
+        ("Pressed a quick-reply button", "1 (14.3%)"),
+    ]
+    for bar in funnel["bars"]:
+        assert f'<text x="{bar["count_x"]}" y=' in page and f'width="{bar["width"]}"' in page
+    assert funnel["description"] in page
+    assert "funnel" not in client.get(progress_url(campaign.pk)).json()
+
+
+@pytest.mark.parametrize("value", ["0", "yes", "", "1' OR 1=1"])
+def test_a_bad_funnel_value_is_said_never_a_500(client_for, auditor, campaign, value):
+    response = client_for(auditor).get(progress_url(campaign.pk), {"funnel": value})
+    assert response.status_code == 400
+    assert "funnel=1" in response.json()["error"]
+
+
+def _message_queries(captured) -> int:
+    return sum(1 for q in captured if "messaging_outboundmessage" in q["sql"])
+
+
+def test_the_polled_endpoint_is_one_aggregate_two_with_the_funnel_whatever_the_size(client_for, auditor):
+    """Every open page polls it: the progress is one aggregate over the campaign's messages, the
+    funnel one more; the same for 5 and 50 messages, answers and all."""
+    client = client_for(auditor)
+    counted = []
+    for size in (5, 50):
+        campaign = CampaignFactory(status=CampaignStatus.COMPLETED, finished_at=timezone.now())
+        for message in messages(campaign, M.READ, size):
+            answer(message)
+        with CaptureQueriesContext(connection) as plain:
+            assert client.get(progress_url(campaign.pk)).status_code == 200
+        with CaptureQueriesContext(connection) as with_funnel:
+            data = client.get(progress_url(campaign.pk), {"funnel": "1"}).json()
+        assert data["funnel"]["bars"][3]["count"] == size
+        assert (_message_queries(plain), _message_queries(with_funnel)) == (1, 2)
+        assert len(with_funnel) == len(plain) + 1
+        counted.append(len(with_funnel))
+    assert counted[0] == counted[1]
 
 
 # --- the change page and the results page ------------------------------------------------------
