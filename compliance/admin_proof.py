@@ -145,7 +145,7 @@ class ConsentProofAdmin(_ReportAdmin):
             query = {key: value for key, value in request.GET.items() if key != "output"}
             context.update(
                 count=messages.order_by().values("pk").count(),
-                caused=messages.filter(caused_id__isnull=False).order_by().values("pk").count(),
+                caused=messages.filter(caused__isnull=False).order_by().values("pk").count(),
                 masked=mask,
                 downloads=[
                     (name, f"?{urlencode({**query, 'output': name, 'download': '1'})}") for name in OUTPUTS

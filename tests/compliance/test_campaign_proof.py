@@ -94,10 +94,11 @@ def test_the_message_sent_before_the_opt_out_shows_the_opt_in_that_authorised_it
     assert (sent["consent_action"], sent["consent_source"]) == ("opt_in", "checkout")
     assert sent["wording_text"] == "Yes, send me WhatsApp messages from Demo Shop."
     assert json.loads(sent["consent_evidence"]) == {"ip": "203.0.113.7", "page": "/checkout"}
-    assert sent["caused_opt_out_event_id"] == str(mid_campaign["caused"].pk)
+    caused = json.loads(sent["caused_opt_out"])
+    assert (caused["event_id"], caused["source"]) == (mid_campaign["caused"].pk, "staff")
     assert (skipped["status"], skipped["skip_reason"]) == (MessageStatus.SKIPPED, "opted_out")
     assert skipped["consent_event_id"] == "" and skipped["accepted_at"] == ""
-    assert skipped["caused_opt_out_event_id"] == ""  # he opted out before it, not because of it
+    assert skipped["caused_opt_out"] == ""  # he opted out before it, not because of it
 
 
 def test_the_page_counts_before_the_download_and_the_download_is_logged(client_for, auditor, mid_campaign):
