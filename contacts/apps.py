@@ -3,12 +3,13 @@ from django.db.models.signals import post_migrate
 
 
 def ensure_schedules(sender, **kwargs):
-    """The imports' periodic tasks and the consent chain's daily anchor, declared in code and
-    created idempotently after every migrate (as messaging's sweeps are)."""
+    """The imports' periodic tasks and the consent chain's daily anchor and verification, declared
+    in code and created idempotently after every migrate (as messaging's sweeps are)."""
     from django_q.models import Schedule
 
     from contacts.imports.tasks import PURGE_SCHEDULE_NAME, RESUME_EVERY_MINUTES, RESUME_SCHEDULE_NAME
     from contacts.ledger_chain import ANCHOR_SCHEDULE_NAME
+    from contacts.tasks_ledger import VERIFY_SCHEDULE_NAME
 
     for name, func, timing in (
         (
@@ -20,6 +21,11 @@ def ensure_schedules(sender, **kwargs):
         (
             ANCHOR_SCHEDULE_NAME,
             "contacts.ledger_chain.consent_chain_anchor",
+            {"schedule_type": Schedule.DAILY},
+        ),
+        (
+            VERIFY_SCHEDULE_NAME,
+            "contacts.tasks_ledger.ledger_verify_start",
             {"schedule_type": Schedule.DAILY},
         ),
     ):

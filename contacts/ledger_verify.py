@@ -179,7 +179,21 @@ def verify_ledger(
         if result.last_contact_id is None:
             break
         through = cursor = result.last_contact_id
-    anchor = latest_anchor() if after_contact_id == 0 else None
+    return conclude(
+        from_contact_id=after_contact_id, through_contact_id=through, contacts=contacts, events=events
+    )
+
+
+def conclude(
+    *, from_contact_id: int, through_contact_id: int | None, contacts: int, events: int
+) -> Verification:
+    """The result of a run whose chunks all verified: from the start, also check that the latest
+    anchor's heads are still there (a resumed run cannot: the anchor covers every chain).
+
+    Shared by ``verify_ledger`` and the scheduled run (``contacts.tasks_ledger``), whose chunks are
+    separate tasks, so both record the same kind of result.
+    """
+    anchor = latest_anchor() if from_contact_id == 0 else None
     if anchor is not None:
         digest, chains, links = heads_digest(anchor.through)
         if digest != anchor.digest:
@@ -189,8 +203,8 @@ def verify_ledger(
                 f"{anchor.at.isoformat()} recorded ({chains} chains and {links} events now, "
                 f"{anchor.chains} and {anchor.links} then): links were removed or rewritten",
             )
-            return Verification(False, contacts, events, after_contact_id, through, failure, anchor)
-    return Verification(True, contacts, events, after_contact_id, through, None, anchor)
+            return Verification(False, contacts, events, from_contact_id, through_contact_id, failure, anchor)
+    return Verification(True, contacts, events, from_contact_id, through_contact_id, None, anchor)
 
 
 def record_verification(verification: Verification, *, started_at: datetime, actor: Actor | None = None):
