@@ -1,5 +1,6 @@
 """A small campaign sent through the sandbox with its webhooks on: the browser watches it complete on
-its results page and reads the funnel (sent → delivered → read → replied → pressed) and the skips.
+its results page and reads the funnel (sent → delivered → read → replied → pressed) and the skips;
+after completion the page goes on polling (slower) and shows the answers as they come.
 
 Everything the page counts travels the real way: the dispatcher sends to the sandbox over HTTP, the
 sandbox posts signed status webhooks and the people's answers to the live server's webhook view,
@@ -67,6 +68,7 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     from tests.sandbox import control, wait_until
 
     monkeypatch.setattr(admin_campaign_results, "PROGRESS_POLL_MS", 200)
+    monkeypatch.setattr(admin_campaign_results, "SETTLING_POLL_MS", 200)
     people = {
         name: ContactFactory(phone=f"+49152111100{ending}", first_name=name.capitalize())
         for name, ending in (("ada", "01"), ("ben", "02"), ("cleo", "03"), ("dan", "26"), ("eve", "05"))
@@ -113,8 +115,9 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     messages.filter(pk=message["cleo"].pk).update(next_attempt_at=timezone.now())
     batch.dispatch()  # Cleo: the last queued message, so the campaign completes
 
-    # The page sees it complete and stops asking.
-    page.wait_for_function("document.getElementById('campaign-progress').dataset.live === 'false'")
+    # The page sees it complete and goes on asking, at the slower pace: answers are still to come.
+    page.wait_for_function("document.getElementById('campaign-progress').dataset.pace === 'slow'")
+    assert page.get_attribute("#campaign-progress", "data-live") == "true"
     wait_until(lambda: messages.filter(pk=message["cleo"].pk, status=MessageStatus.DELIVERED).exists(), 30)
 
     # Ada answers her message in words; Ben presses its "Confirm" quick reply (we sent it no payload,
@@ -146,6 +149,12 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     wait_until(lambda: not WebhookEvent.objects.filter(outcome="pending").exists(), 30)
     assert not WebhookEvent.objects.filter(outcome="failed").exists()
 
+    # The funnel follows without a reload ...
+    page.wait_for_function(
+        "document.querySelector('#campaign-funnel .campaign-funnel-step:nth-of-type(4) text.count')"
+        ".textContent === '2 (66.7%)'"
+    )
+    # ... and reads the same after one.
     page.reload()
     assert page.inner_text("#content-main > p").startswith("Completed ·")
     steps = page.eval_on_selector_all(
