@@ -24,6 +24,7 @@ from messaging.campaign_models import Campaign
 from messaging.campaigns.replies import pressed, replied
 from messaging.models import MessageStatus, OutboundMessage
 from templates_app.components import ButtonType, buttons_of
+from templates_app.models import TemplateVersion
 
 MAX_DAYS = 36500
 # A message counts as received once WhatsApp reported it sent; delivered and read come after.
@@ -98,16 +99,25 @@ def _check_started(values, context):
 
 def _check_button(values, context):
     """The campaign must have quick-reply buttons, and a label given must be one of them (any
-    language's), spelled as the template spells it: WhatsApp sends the label as it was shown."""
+    language's), spelled as the template spells it: WhatsApp sends the label as it was shown. Its
+    opt-out button is refused by name: a press of it is an opt-out, never counted as a press."""
     campaign = _started_campaign(values["campaign"])
-    labels = _quick_reply_labels(campaign.frozen)
+    opt_outs = _opt_out_labels(campaign.frozen)
+    labels = [label for label in _quick_reply_labels(campaign.frozen) if label.casefold() not in opt_outs]
     if not labels:
         raise RuleProblem(
-            f"Campaign “{campaign.name}” has no quick-reply buttons (WhatsApp does not report "
-            "presses of link or call buttons).",
+            f"Campaign “{campaign.name}” has no quick-reply buttons other than an opt-out button "
+            "(WhatsApp does not report presses of link or call buttons).",
             field="campaign",
         )
     wanted = values.get("button")
+    if wanted is not None and wanted.casefold() in opt_outs:
+        raise RuleProblem(
+            f"“{wanted}” is the opt-out button of campaign “{campaign.name}”: pressing it is an "
+            "opt-out, not a press. Select those people with a consent condition (opted out of the "
+            "campaign's purpose).",
+            field="button",
+        )
     if wanted is not None:
         spelled = {label.casefold(): label for label in labels}.get(wanted.casefold())
         if spelled is None:
@@ -131,6 +141,24 @@ def _quick_reply_labels(frozen) -> list[str]:
         if button.get("type") == ButtonType.QUICK_REPLY and isinstance(button.get("text"), str)
     ]
     return list(dict.fromkeys(label for label in labels if label))
+
+
+def _opt_out_labels(frozen) -> set[str]:
+    """The opt-out button's label (casefolded) of each language the campaign froze: the button the
+    approved version marks (``TemplateVersion.opt_out_button_index``)."""
+    languages = [item or {} for item in ((frozen or {}).get("languages") or {}).values()]
+    indexes = dict(
+        TemplateVersion.objects.filter(
+            pk__in=[item["version_id"] for item in languages if isinstance(item.get("version_id"), int)]
+        ).values_list("pk", "opt_out_button_index")
+    )
+    labels = set()
+    for item in languages:
+        index = indexes.get(item.get("version_id"))
+        buttons = buttons_of(item.get("components"))
+        if index is not None and index < len(buttons) and isinstance(buttons[index].get("text"), str):
+            labels.add(buttons[index]["text"].casefold())
+    return labels
 
 
 def _its_messages(values) -> QuerySet[OutboundMessage]:

@@ -24,7 +24,8 @@ from core.actors import Actor
 from messaging.campaign_models import CampaignStatus
 from messaging.campaigns.languages import content_snapshot
 from messaging.models import InboundMessage, MessageStatus, SendAttempt
-from tests.factories import CampaignFactory, ContactFactory, TestNumberFactory
+from templates_app.models import TemplateVersion
+from tests.factories import CampaignFactory, ContactFactory, TestNumberFactory, opt_out
 from tests.messaging.campaigns.results_world import answer, campaign_message
 from tests.messaging.webhook_bodies import deliver, inbound, new_wamid, text_message  # noqa: F401
 
@@ -168,6 +169,30 @@ def test_pressed_is_a_quick_reply_press_and_the_named_button_alone_when_one_is_n
     assert members(rule("pressed_campaign_button", spring)) == ["confirmed", "rescheduled"]
     # The label as WhatsApp shows it; the rule's spelling need not match its case.
     assert members(rule("pressed_campaign_button", spring, button="confirm")) == ["confirmed"]
+
+
+def test_the_opt_out_button_is_an_opt_out_not_a_press_and_naming_it_is_refused():
+    """A campaign whose approved version marks “Reschedule” as its opt-out button: a press of it,
+    recorded as an opt-out (keyed by the message's wamid, as the webhook keys it), is neither a
+    press nor a reply; a rule naming it is refused and says where those people are found."""
+    spring = started()
+    (language,) = spring.frozen["languages"].values()
+    version = TemplateVersion.objects.get(pk=language["version_id"])
+    version.opt_out_button_index = 1
+    version.save(update_fields=["opt_out_button_index"])
+    press(campaign_message(spring, M.READ, contact=person("confirmed")), "Confirm")
+    stopped = person("stopped")
+    stop = press(campaign_message(spring, M.READ, contact=stopped), "Reschedule")
+    opt_out(stopped, spring.purpose, source=ConsentSource.BUTTON, signal_key=f"wamid:{stop.wamid}")
+
+    assert members(rule("pressed_campaign_button", spring)) == ["confirmed"]
+    assert members(rule("replied_campaign", spring)) == ["confirmed"]
+    error = refusal(rule("pressed_campaign_button", spring, button="reschedule"))
+    assert error.rule_field == "button"
+    assert "is the opt-out button of campaign “Spring sale”" in error.message
+    assert "consent condition" in error.message
+    error = refusal(rule("pressed_campaign_button", spring, button="Call the store"))
+    assert error.message.endswith("its buttons are: “Confirm”.")
 
 
 def test_negation_did_not_read_the_campaign():
