@@ -21,10 +21,11 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -64,6 +65,9 @@ ANCHOR_SCHEDULE_NAME = "consent chain: daily anchor"
 SYSTEM_LABEL = "consent chain"
 
 _KEY_ID_LABEL = b"consent-chain key id"
+_SEAL_LABEL = b"consent-chain anchor\n"
+# What an anchor's seal covers.
+SEALED_FIELDS = ("digest", "through", "chains", "links", "previous_seal", "key_id")
 
 
 # --- Keys ----------------------------------------------------------------------------------------
@@ -89,17 +93,31 @@ def chain_keys() -> tuple[str, dict[str, bytes]]:
 
 
 def _plain(value):
-    """The JSON value as PostgreSQL's jsonb gives it back: a float with an integral value becomes
-    the integer (jsonb reads 1e20 back as 100000000000000000000, 1.0 as 1.0 and -0.0 as 0.0, which
-    Python's json reads as 1e20's integer, 1.0 and 0.0), keys become text."""
+    """The JSON value as the database gives it back: a float with an integral value becomes the
+    integer its JSON text stands for (jsonb reads 1e23 back as 100000000000000000000000 — not
+    ``int(1e23)``, 99999999999999991611392 — and -0.0 as 0, which Python's json reads as those
+    integers), keys become the text ``json.dumps`` makes of them (``True`` → ``"true"``)."""
     kind = type(value)
     if kind is float:
-        return int(value) if value.is_integer() else value
+        if not value.is_integer():
+            return value
+        return int(Decimal(repr(value)))  # the number the stored text "1e+23" stands for
     if kind is dict:
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {_key(key): _plain(item) for key, item in value.items()}
     if kind is list or kind is tuple:
         return [_plain(item) for item in value]
     return value
+
+
+def _key(key) -> str:
+    """A mapping key as ``json.dumps`` writes it, so the digest is that of what is stored."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, float):
+        return float.__repr__(key)
+    return str(key)
 
 
 def canonical_json(value) -> str:
@@ -291,22 +309,59 @@ def heads_digest(through: datetime) -> tuple[str, int, int]:
 
 
 def anchor_heads(*, actor: Actor | None = None) -> Anchor:
-    """Log an anchor over every chain's head (the daily schedule calls it; safe to run twice)."""
+    """Log an anchor over every chain's head (the daily schedule calls it; safe to run twice).
+
+    The anchor is *sealed*: an HMAC under the chain key over its figures and the seal of the
+    anchor before it. A plain digest could be recomputed by someone with only the database after
+    deleting a STOP and its link, and logged as a newer anchor; a seal cannot, and a removed
+    anchor breaks the next one's reference (:func:`anchor_problem`).
+    """
     from contacts.services import log_activity  # services links events through this module
 
+    current_id, keys = chain_keys()
     through = timezone.now() - ANCHOR_MARGIN
     digest, chains, links = heads_digest(through)
-    entry = log_activity(
-        actor=actor or Actor.system(SYSTEM_LABEL),
-        action=ANCHOR_ACTION,
-        details={"digest": digest, "through": through.isoformat(), "chains": chains, "links": links},
-    )
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # two runs at once would both follow the same anchor
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [ANCHOR_ACTION])
+        previous = _anchor_entries().last()
+        fields = {
+            "digest": digest,
+            "through": through.isoformat(),
+            "chains": chains,
+            "links": links,
+            "previous_seal": (previous.details or {}).get("seal", "") if previous else "",
+            "key_id": current_id,
+        }
+        entry = log_activity(
+            actor=actor or Actor.system(SYSTEM_LABEL),
+            action=ANCHOR_ACTION,
+            details={**fields, "seal": _seal(keys[current_id], fields)},
+        )
     return _anchor(entry)
 
 
 def consent_chain_anchor() -> None:
     """Scheduled daily: the anchor of the day."""
     anchor_heads()
+
+
+def _seal(key: bytes, fields: Mapping) -> str:
+    message = json.dumps({name: fields.get(name) for name in SEALED_FIELDS}, sort_keys=True)
+    return hmac.new(key, _SEAL_LABEL + message.encode(), hashlib.sha256).hexdigest()
+
+
+def _sealed(entry, keys: Mapping[str, bytes]) -> bool:
+    """Whether a logged anchor carries a seal made with one of the configured keys."""
+    details = entry.details if isinstance(entry.details, dict) else {}
+    key = keys.get(details.get("key_id"))
+    seal = details.get("seal")
+    return key is not None and isinstance(seal, str) and hmac.compare_digest(_seal(key, details), seal)
+
+
+def _anchor_entries():
+    return ActivityLogEntry.objects.filter(action=ANCHOR_ACTION).order_by("occurred_at", "id")
 
 
 def _anchor(entry) -> Anchor:
@@ -321,6 +376,28 @@ def _anchor(entry) -> Anchor:
 
 
 def latest_anchor() -> Anchor | None:
-    """The latest anchor logged, for exports to state which anchor covers them; None before the first."""
-    entry = ActivityLogEntry.objects.filter(action=ANCHOR_ACTION).order_by("-occurred_at", "-id").first()
-    return _anchor(entry) if entry else None
+    """The latest anchor whose seal holds, for exports to state which anchor covers them and for
+    verification to check the heads against; None before the first. One logged behind the
+    application's back is passed over (:func:`anchor_problem` names it)."""
+    _, keys = chain_keys()
+    for entry in _anchor_entries().reverse().iterator(chunk_size=50):
+        if _sealed(entry, keys):
+            return _anchor(entry)
+    return None
+
+
+def anchor_problem() -> str:
+    """What is wrong with the anchors logged, the first thing found ('' when nothing): one whose
+    seal does not hold (written without the key: forged, or its figures edited), or one that does
+    not name the anchor before it (an anchor removed). A run of the daily schedule reads a few
+    hundred small rows a year."""
+    _, keys = chain_keys()
+    previous_seal = ""
+    for entry in _anchor_entries().iterator(chunk_size=500):
+        when = f"the anchor logged at {entry.occurred_at.isoformat()} (activity log entry {entry.pk})"
+        if not _sealed(entry, keys):
+            return f"{when} is not sealed with a configured chain key: it was not written by the application"
+        if entry.details.get("previous_seal") != previous_seal:
+            return f"{when} does not follow the anchor logged before it: an anchor was removed"
+        previous_seal = entry.details["seal"]
+    return ""
