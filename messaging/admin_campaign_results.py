@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
@@ -215,6 +216,7 @@ class CampaignResultsMixin:
             settling_poll_ms=SETTLING_POLL_MS,
             funnel=funnel,
             chart=funnel_chart(funnel),
+            reply_window_hours=settings.CAMPAIGN_REPLY_ATTRIBUTION_HOURS,
             opt_outs=campaign_opt_outs(campaign),
             failures=campaign_failures(campaign),
             skips=campaign_skips(campaign),

@@ -122,7 +122,8 @@ def test_a_campaign_finished_within_the_reply_window_is_polled_slowly_then_not(
     assert 'data-live="false" data-pace=""' in client.get(results_url(campaign.pk)).content.decode()
 
 
-def test_the_results_page_polls_for_the_funnel_too(client_for, auditor, campaign):
+def test_the_results_page_polls_for_the_funnel_too(client_for, auditor, campaign, settings):
+    settings.CAMPAIGN_REPLY_ATTRIBUTION_HOURS = 72
     client = client_for(auditor)
     page = client.get(results_url(campaign.pk)).content.decode()
     assert f'data-url="{progress_url(campaign.pk)}?funnel=1"' in page
@@ -138,6 +139,7 @@ def test_the_results_page_polls_for_the_funnel_too(client_for, auditor, campaign
     for bar in funnel["bars"]:
         assert f'<text x="{bar["count_x"]}" y=' in page and f'width="{bar["width"]}"' in page
     assert funnel["description"] in page
+    assert "writing within 72 hours after it was sent" in page
     assert "funnel" not in client.get(progress_url(campaign.pk)).json()
 
 
