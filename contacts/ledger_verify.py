@@ -13,6 +13,7 @@ from contacts.ledger_chain import (
     FORM,
     SYSTEM_LABEL,
     Anchor,
+    anchor_problem,
     canonical_event,
     chain_keys,
     heads_digest,
@@ -36,6 +37,7 @@ class Reason:
     ORDER = "order"
     UNKNOWN_KEY = "unknown_key"
     ANCHOR_MISMATCH = "anchor_mismatch"
+    ANCHOR_FORGED = "anchor_forged"  # an anchor not sealed with the key, or one removed
 
 
 @dataclass(frozen=True)
@@ -188,12 +190,17 @@ def conclude(
     *, from_contact_id: int, through_contact_id: int | None, contacts: int, events: int
 ) -> Verification:
     """The result of a run whose chunks all verified: from the start, also check that the latest
-    anchor's heads are still there (a resumed run cannot: the anchor covers every chain).
+    anchor's heads are still there (a resumed run cannot: the anchor covers every chain), and
+    that every anchor logged holds its seal and follows the one before (``anchor_problem``).
 
     Shared by ``verify_ledger`` and the scheduled run (``contacts.tasks_ledger``), whose chunks are
     separate tasks, so both record the same kind of result.
     """
     anchor = latest_anchor() if from_contact_id == 0 else None
+    problem = anchor_problem() if from_contact_id == 0 else ""
+    if problem:
+        failure = Failure(Reason.ANCHOR_FORGED, problem)
+        return Verification(False, contacts, events, from_contact_id, through_contact_id, failure, anchor)
     if anchor is not None:
         digest, chains, links = heads_digest(anchor.through)
         if digest != anchor.digest:
