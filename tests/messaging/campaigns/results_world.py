@@ -66,3 +66,13 @@ def answer(message: OutboundMessage, *, type: str = "text", text: str = "Thanks"
         in_reply_to=message,
         sent_at=timezone.now(),
     )
+
+
+# What ``results.without_jit`` adds around the funnel on PostgreSQL: no reading of data.
+_JIT_OFF = ("SAVEPOINT", "RELEASE SAVEPOINT", "SET LOCAL JIT = OFF")
+
+
+def reads(captured) -> list[str]:
+    """The statements of a ``CaptureQueriesContext`` that read data: the savepoint and the ``SET
+    LOCAL`` that turn PostgreSQL's JIT off for the funnel left out."""
+    return [q["sql"] for q in captured if not q["sql"].upper().startswith(_JIT_OFF)]

@@ -29,7 +29,7 @@ from messaging.campaigns.results import (
 from messaging.campaigns.results_export import campaign_recipients_export
 from messaging.models import InboundMessage, MessageStatus, OutboundMessage
 from tests.factories import CampaignFactory, ContactFactory, opt_out
-from tests.messaging.campaigns.results_world import campaign_message
+from tests.messaging.campaigns.results_world import campaign_message, reads
 
 M = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -224,7 +224,7 @@ def test_the_funnel_stays_one_query(now):
         write(message.contact, now - timedelta(hours=1))
     with CaptureQueriesContext(connection) as queries:
         assert campaign_funnel(spring).replied == 3
-    assert len(queries) == 1
+    assert len(reads(queries)) == 1
 
 
 # --- the rule, stated plainly, against the SQL on generated histories --------------------------------

@@ -15,7 +15,7 @@ from messaging import admin_campaign_results
 from messaging.campaign_models import CampaignStatus
 from messaging.models import MessageStatus
 from tests.factories import CampaignFactory, ContactFactory
-from tests.messaging.campaigns.results_world import answer, campaign_message, messages
+from tests.messaging.campaigns.results_world import answer, campaign_message, messages, reads
 
 M = MessageStatus
 pytestmark = pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_the_polled_endpoint_is_one_aggregate_two_with_the_funnel_whatever_the_s
             data = client.get(progress_url(campaign.pk), {"funnel": "1"}).json()
         assert data["funnel"]["bars"][3]["count"] == size
         assert (_message_queries(plain), _message_queries(with_funnel)) == (1, 2)
-        assert len(with_funnel) == len(plain) + 1
+        assert len(reads(with_funnel)) == len(reads(plain)) + 1
         counted.append(len(with_funnel))
     assert counted[0] == counted[1]
 
