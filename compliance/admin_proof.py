@@ -98,7 +98,7 @@ class ConsentProofAdmin(_ReportAdmin):
                 view(self.campaign_view),
                 name="compliance_consentproof_campaign",
             ),
-            path("", view(self.changelist_view), name="compliance_consentproof_changelist"),
+            *super().get_urls(),
         ]
 
     def changelist_view(self, request, extra_context=None):
@@ -163,10 +163,6 @@ class ConsentProofAdmin(_ReportAdmin):
 
 @admin.register(BackdatedOptOutReport)
 class BackdatedOptOutReportAdmin(_ReportAdmin):
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [path("", view(self.changelist_view), name="compliance_backdatedoptoutreport_changelist")]
-
     def changelist_view(self, request, extra_context=None):
         """Every message sent after an opt-out recorded later but dated earlier, optionally in a period."""
         self._check(request)

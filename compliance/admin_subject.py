@@ -25,6 +25,7 @@ from compliance.subject_models import DataSubjectReport
 from compliance.subject_report import SECTIONS, log_read, masked, row_count, subject_contact, subject_report
 from contacts.models import Contact
 from core.actors import Actor
+from core.admin_tools import is_id
 from core.errors import ApplicationError
 
 REPORT = "data_subject"
@@ -54,8 +55,14 @@ class DataSubjectReportAdmin(admin.ModelAdmin):
             path(
                 "<int:contact_id>/json/", view(self.download_view), name="compliance_datasubjectreport_json"
             ),
-            path("", view(self.changelist_view), name="compliance_datasubjectreport_changelist"),
+            *super().get_urls(),
         ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A person's page here is their report."""
+        if not is_id(object_id):
+            return self._not_found(request, _Unknown(object_id))
+        return self.report_view(request, int(object_id))
 
     def _check(self, request) -> None:
         if not self.has_view_permission(request):

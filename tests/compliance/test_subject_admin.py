@@ -147,3 +147,9 @@ def test_the_report_states_the_ledger_anchor_that_covers_it(client_for, auditor,
     assert anchor.digest in page
     finished = ActivityLogEntry.objects.filter(action="compliance.exported").first()
     assert finished.details["ledger_anchor"]["digest"] == anchor.digest
+
+
+def test_the_persons_admin_page_is_their_report(client_for, auditor, ana):
+    change = client_for(auditor).get(reverse("admin:compliance_datasubjectreport_change", args=[ana.pk]))
+    assert change.status_code == 200 and "<h2>Consent history</h2>" in change.content.decode()
+    assert client_for(auditor).get(reverse("admin:compliance_datasubjectreport_add")).status_code == 403
