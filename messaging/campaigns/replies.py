@@ -13,7 +13,7 @@ reply to a campaign message when it
 
 An inbound message recorded as a consent signal (a STOP or START keyword, the opt-out button:
 ``messaging.webhooks.consent`` keys its event ``wamid:<wamid>``) is not a reply: opt-outs are
-counted as opt-outs, apart.
+counted as opt-outs, apart. Nor is Meta's ``system`` message (the person changed their number).
 
 Everything is an ``EXISTS`` for an outer ``OutboundMessage`` row, so each caller counts or filters
 with one statement, never a loop over recipients. The probes are index look-ups: a quote by the
@@ -38,6 +38,8 @@ from messaging.models import InboundMessage, OutboundMessage
 BUTTON_PRESS = "button"
 # ``messaging.webhooks.consent.inbound_signal_key``'s prefix: the consent event an inbound message records.
 SIGNAL_PREFIX = "wamid:"
+# Meta's own messages about the person (a changed number): Meta speaking, not the person.
+SYSTEM = "system"
 
 
 def reply_window() -> timedelta:
@@ -45,11 +47,12 @@ def reply_window() -> timedelta:
 
 
 def answers() -> QuerySet[InboundMessage]:
-    """Inbound messages that are no consent signal (a keyword or the opt-out button)."""
+    """Inbound messages the person wrote that are no consent signal (a keyword or the opt-out
+    button); Meta's ``system`` messages are not the person writing."""
     signal = ConsentEvent.objects.exclude(signal_key="").filter(
         signal_key=Concat(Value(SIGNAL_PREFIX), OuterRef("wamid"))
     )
-    return InboundMessage.objects.filter(~Exists(signal))
+    return InboundMessage.objects.exclude(type=SYSTEM).filter(~Exists(signal))
 
 
 def quoting_answers() -> QuerySet[InboundMessage]:

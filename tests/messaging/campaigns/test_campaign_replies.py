@@ -193,6 +193,13 @@ def test_a_stop_is_an_opt_out_not_a_reply(now):
     assert replied(spring) == {keyword.contact_id}
 
 
+def test_metas_system_message_is_not_the_person_replying(now):
+    spring = started()
+    message = campaign_message(spring, M.READ, at=now - timedelta(hours=2))
+    write(message.contact, now - timedelta(hours=1), type="system", text="User changed their number")
+    assert replied(spring) == set()
+
+
 def test_a_message_on_a_row_merged_into_the_recipient_counts(now):
     spring = started()
     message = campaign_message(spring, M.READ, at=now - timedelta(hours=5))
