@@ -323,8 +323,9 @@ def campaign_message_parameters(
     messages: Iterable[OutboundMessage],
 ) -> dict[int, tuple[dict, str] | ApplicationError]:
     """Each campaign message's parameters and rendered text, bound from its campaign's frozen
-    bindings and its contact's data as they are now (the batch's contacts in one query, its
-    campaigns in another).
+    bindings and its contact's data as they are now (the contacts the messages carry — the
+    dispatcher's claim reads them after locking them — or else one query; the campaigns in
+    another).
 
     For the dispatcher, per claimed batch (module docstring). A message that cannot be bound — a
     value without a fallback gone since materialisation, a media header not uploaded yet
@@ -335,7 +336,11 @@ def campaign_message_parameters(
     if not batch:
         return {}
     campaigns = Campaign.objects.in_bulk({m.campaign_id for m in batch})
-    contacts = Contact.objects.in_bulk({m.contact_id for m in batch})
+    # The dispatcher's claim read the contacts a moment ago, after locking them: those serve.
+    contacts = {m.contact_id: m.contact for m in batch if OutboundMessage.contact.is_cached(m)}
+    missing = {m.contact_id for m in batch} - contacts.keys()
+    if missing:
+        contacts.update(Contact.objects.in_bulk(missing))
     contents = {pk: campaign_content(c) for pk, c in campaigns.items()}
     bound: dict[int, tuple[dict, str] | ApplicationError] = {}
     for message in batch:
