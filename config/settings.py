@@ -166,6 +166,11 @@ if _str("DATABASE_URL", ""):
     # second than with a new connection per request (STYLE.md, 12).
     DATABASES["default"]["CONN_MAX_AGE"] = _read("DB_CONN_MAX_AGE", env.int, 600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL's JIT off for every connection: our statements are OLTP and medium reports whose
+    # plans it compiled for longer than they ran (docs/architecture.md, "PostgreSQL's JIT").
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+        _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 else:
     DATABASES = {
         "default": {
