@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import (
     Case,
     F,
@@ -215,28 +214,8 @@ def proof_export(
         masked=mask,
         matched_rows=matched,
         extra={"ledger_anchor": anchor} if anchor else None,
-        chunks=lambda progress: _without_jit(
-            export_chunks(messages, columns, output=output, bom=bom, metadata=metadata, progress=progress)
+        chunks=lambda progress: export_chunks(
+            messages, columns, output=output, bom=bom, metadata=metadata, progress=progress
         ),
     )
     return ProofExport(rows_matched=matched, chunks=chunks, anchor=anchor)
-
-
-def _without_jit(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """``chunks`` with PostgreSQL's JIT compiler off for the session while they stream.
-
-    The per-message subquery (the opt-out caused) makes the planner's cost estimate high enough to
-    JIT-compile the statement, and compiling took ~4.3 s of a 5 s export of 200,000 rows here
-    (docs/benchmarks.md): the rows themselves are read in well under a second. Reset when the
-    stream ends, however it ends, so the persistent connection goes back as it was.
-    """
-    if connection.vendor != "postgresql":
-        yield from chunks
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET jit = off")
-    try:
-        yield from chunks
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET jit")

@@ -10,12 +10,10 @@ seconds, so it reads no more than it shows. docs/campaign-results.md says what e
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -227,33 +225,16 @@ class Funnel:
 def campaign_funnel(campaign: Campaign) -> Funnel:
     """Sent → delivered → read (each counts those that reached it at least) → replied → button
     pressed: one aggregate query, the replies by ``campaigns.replies``' rule (the segment
-    condition's and the recipient list's too), run without PostgreSQL's JIT (``without_jit``)."""
-    with without_jit():
-        figures = campaign_messages(campaign).aggregate(
-            sent=Count("pk", filter=Q(status__in=REACHED_SENT)),
-            delivered=Count("pk", filter=Q(status__in=REACHED_DELIVERED)),
-            read=Count("pk", filter=Q(status=M.READ)),
-            replied=Count("pk", filter=replied()),
-            pressed=Count("pk", filter=pressed()),
-        )
+    condition's and the recipient list's too). PostgreSQL's JIT is off for every connection
+    (config/settings.py): compiling this statement took longer than running it."""
+    figures = campaign_messages(campaign).aggregate(
+        sent=Count("pk", filter=Q(status__in=REACHED_SENT)),
+        delivered=Count("pk", filter=Q(status__in=REACHED_DELIVERED)),
+        read=Count("pk", filter=Q(status=M.READ)),
+        replied=Count("pk", filter=replied()),
+        pressed=Count("pk", filter=pressed()),
+    )
     return Funnel(**figures)
-
-
-@contextmanager
-def without_jit():
-    """PostgreSQL's JIT off for the statement inside (``SET LOCAL`` in a savepoint; elsewhere nothing).
-
-    The planner prices the funnel's per-message ``EXISTS`` probes far above ``jit_above_cost``, so
-    PostgreSQL compiles the statement first — and on 100,000 messages compiling took longer than
-    running it (docs/campaign-results.md, "Cost"). JIT never changes a result, only the time; inside
-    an outer transaction it stays off until that transaction ends.
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        yield
 
 
 # --- Opt-outs the campaign caused -------------------------------------------------------------

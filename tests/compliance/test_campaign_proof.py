@@ -230,23 +230,3 @@ def test_the_command_refuses_bad_input_and_exports_nothing(db, arguments, messag
     with pytest.raises(CommandError, match=message):
         call_command("consent_proof", *arguments)
     assert not ActivityLogEntry.objects.filter(action__startswith="compliance.").exists()
-
-
-@pytest.mark.postgres
-def test_the_export_turns_postgresqls_jit_off_only_while_it_streams(mid_campaign):
-    from django.db import connection
-
-    from compliance.campaign_proof import ProofScope, proof_export
-
-    def jit() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW jit")
-            return cursor.fetchone()[0]
-
-    before = jit()
-    export = proof_export(scope=ProofScope(campaign=mid_campaign["campaign"]), actor=SYSTEM)
-    chunks = iter(export.chunks)
-    next(chunks)
-    assert jit() == "off"
-    list(chunks)
-    assert jit() == before

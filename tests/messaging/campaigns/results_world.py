@@ -68,11 +68,10 @@ def answer(message: OutboundMessage, *, type: str = "text", text: str = "Thanks"
     )
 
 
-# What ``results.without_jit`` adds around the funnel on PostgreSQL: no reading of data.
-_JIT_OFF = ("SAVEPOINT", "RELEASE SAVEPOINT", "SET LOCAL JIT = OFF")
+# Transaction bookkeeping, not a reading of data.
+_BOOKKEEPING = ("SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 def reads(captured) -> list[str]:
-    """The statements of a ``CaptureQueriesContext`` that read data: the savepoint and the ``SET
-    LOCAL`` that turn PostgreSQL's JIT off for the funnel left out."""
-    return [q["sql"] for q in captured if not q["sql"].upper().startswith(_JIT_OFF)]
+    """The statements of a ``CaptureQueriesContext`` that read data: savepoints left out."""
+    return [q["sql"] for q in captured if not q["sql"].upper().startswith(_BOOKKEEPING)]

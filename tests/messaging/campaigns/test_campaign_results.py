@@ -153,16 +153,6 @@ def test_the_funnel_is_one_query(campaign, world):
     assert len(reads(queries)) == 1
 
 
-@pytest.mark.postgres
-def test_on_postgresql_the_funnel_runs_without_jit(campaign, world):
-    """Compiling the funnel's statement took PostgreSQL longer than running it (docs/campaign-results.md)."""
-    with CaptureQueriesContext(connection) as queries:
-        campaign_funnel(campaign)
-    sql = [q["sql"] for q in queries]
-    jit_off = sql.index("SET LOCAL jit = off")
-    assert "COUNT" in sql[jit_off + 1].upper() and sql[jit_off + 1] == reads(queries)[0]
-
-
 def test_opt_outs_are_attributed_by_button_and_by_time(campaign, settings):
     settings.CAMPAIGN_OPT_OUT_ATTRIBUTION_HOURS = 72
     now = timezone.now()
