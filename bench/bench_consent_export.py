@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_child import ensure_database, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS = 100_000
@@ -40,23 +42,7 @@ BASE = "2026-01-01T00:00:00Z"
 
 
 def main() -> dict:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"}
-    result = subprocess.run(
-        [sys.executable, __file__, "--child"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000
-    )
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    return run_child(__file__, DEFAULT_URL, timeout=3000)
 
 
 def _seed(connection) -> None:
@@ -105,7 +91,7 @@ def _seed(connection) -> None:
 
 
 def _child() -> dict:
-    _ensure_database(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
     import django
 

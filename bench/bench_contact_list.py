@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_child import ensure_database, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS = 1_000_000
@@ -26,27 +28,11 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/whatsapp_bench_contacts"
 
 
 def main() -> dict:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"}
-    result = subprocess.run(
-        [sys.executable, __file__, "--child"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200
-    )
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    return run_child(__file__, DEFAULT_URL, timeout=1200)
 
 
 def _child() -> dict:
-    _ensure_database(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
     import django
 
