@@ -20,50 +20,28 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_consent_export import DEFAULT_URL, _seed
+from pg_child import ensure_database, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 2
 
 
 def main() -> dict:
-    from bench.bench_consent_export import DEFAULT_URL
-
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true"}
-    result = subprocess.run(
-        [sys.executable, __file__, "--child"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000
-    )
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _top_level_only(self, compiler, connection, **extra):
-    template = "%(expressions)s"
-    for key in PERSONAL_EVIDENCE_KEYS:
-        template = f"jsonb_set({template}, '{{{key}}}', '\"{MASK}\"', false)"
-    return Func.as_sql(self, compiler, connection, template=template, **extra)
-
-
-def _walk_only(self, compiler, connection, **extra):
-    keys = ", ".join(f"'{key}'" for key in PERSONAL_EVIDENCE_KEYS)
-    template = f"{SQL_FUNCTION}(%(expressions)s, ARRAY[{keys}]::text[], '\"{MASK}\"'::jsonb)"
-    return Func.as_sql(self, compiler, connection, template=template, **extra)
+    return run_child(__file__, DEFAULT_URL, timeout=3000)
 
 
 def _child() -> dict:
+    ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
-    from bench.bench_consent_export import _ensure_database, _seed
-
-    _ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
-    global Func, MASK, PERSONAL_EVIDENCE_KEYS, SQL_FUNCTION
     from django.core.management import call_command
     from django.db import connection
     from django.db.models import Func
@@ -72,6 +50,17 @@ def _child() -> dict:
     from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, SQL_FUNCTION, MaskedEvidence
     from compliance.streaming import CSV, _copy_sql
     from contacts.models import ConsentEvent
+
+    def top_level_only(self, compiler, connection, **extra):
+        template = "%(expressions)s"
+        for key in PERSONAL_EVIDENCE_KEYS:
+            template = f"jsonb_set({template}, '{{{key}}}', '\"{MASK}\"', false)"
+        return Func.as_sql(self, compiler, connection, template=template, **extra)
+
+    def walk_only(self, compiler, connection, **extra):
+        keys = ", ".join(f"'{key}'" for key in PERSONAL_EVIDENCE_KEYS)
+        template = f"{SQL_FUNCTION}(%(expressions)s, ARRAY[{keys}]::text[], '\"{MASK}\"'::jsonb)"
+        return Func.as_sql(self, compiler, connection, template=template, **extra)
 
     call_command("migrate", verbosity=0)
     _seed(connection)
@@ -88,9 +77,9 @@ def _child() -> dict:
 
     statements = {
         "unmasked": statement(False),
-        "top level only": statement(True, _top_level_only),
+        "top level only": statement(True, top_level_only),
         "any depth": statement(True),
-        "every row walked": statement(True, _walk_only),
+        "every row walked": statement(True, walk_only),
     }
 
     def copy(sql, params) -> int:
