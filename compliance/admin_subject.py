@@ -22,7 +22,15 @@ from django.utils import timezone
 from compliance.masking import should_mask
 from compliance.models import EXPORT_PERMISSION
 from compliance.subject_models import DataSubjectReport
-from compliance.subject_report import SECTIONS, log_read, masked, row_count, subject_contact, subject_report
+from compliance.subject_report import (
+    SECTIONS,
+    log_read,
+    masked,
+    row_count,
+    subject_contact,
+    subject_label,
+    subject_report,
+)
 from contacts.models import Contact
 from core.actors import Actor
 from core.admin_tools import is_id
@@ -116,14 +124,14 @@ class DataSubjectReportAdmin(admin.ModelAdmin):
     def report_view(self, request, contact_id):
         """The report as a page, printable (its print stylesheet drops the admin's chrome)."""
         try:
-            contact, report = self._report(request, contact_id, "page")
+            _, report = self._report(request, contact_id, "page")
         except _Unknown as exc:
             return self._not_found(request, exc)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Data-subject report: {contact}",
+            "title": f"Data-subject report: {subject_label(report)}",
+            "subject_label": subject_label(report),
             "opts": self.model._meta,
-            "contact": contact,
             "report": report,
             "sections": dict(SECTIONS),
             "download_url": reverse(

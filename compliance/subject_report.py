@@ -136,6 +136,15 @@ def masked(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def subject_label(report: dict[str, Any]) -> str:
+    """How the page's title, breadcrumb and heading name the person: ``Contact #12 (Ana Lima)``,
+    or with the report's phone (masked in a masked report) for a contact without a name. Never
+    ``str(contact)``, which falls back to the full number and would leak it from a masked page."""
+    row = report["contact"]
+    name = f"{row['first_name']} {row['last_name']}".strip()
+    return f"Contact #{row['id']} ({name or row['phone'] or 'no phone'})"
+
+
 def mask_phone(value: str | None) -> str | None:
     """``compliance.masking.MaskedPhone`` in Python: ``+49…78`` for ``+4917612345678``."""
     if value is None or len(value) < 6:
