@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 
 from compliance.backdated import backdated_rows
 from compliance.campaign_proof import ProofScope, period_scope, proof_export, proof_messages
+from compliance.dates import validate_in_range
 from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, should_mask
 from compliance.models import EXPORT_PERMISSION
 from compliance.streaming import OUTPUTS, streaming_response
@@ -67,8 +68,14 @@ class _ReportAdmin(admin.ModelAdmin):
 class PeriodForm(forms.Form):
     """A period of days in the shop's time zone, both ends included."""
 
-    since = forms.DateField(label="From (day)", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To (day, included)", widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label="From (day)", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_in_range]
+    )
+    until = forms.DateField(
+        label="To (day, included)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_in_range],
+    )
     purpose = forms.ChoiceField(
         choices=[("", "Any purpose"), *Purpose.choices], required=False, label="Purpose"
     )

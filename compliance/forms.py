@@ -1,7 +1,8 @@
 """The consent exports' filters, as staff type them on the admin page or pass them to the command.
 
-Every bad value is a form error naming the field (an unknown purpose, a date that is no date, a
-range that ends before it starts, a number that is nobody's); nothing is exported then.
+Every bad value is a form error naming the field (an unknown purpose, a date that is no date or
+lies outside ``compliance.dates``' range, a range that ends before it starts, a number that is
+nobody's); nothing is exported then.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from django import forms
 
 from compliance import point_in_time
 from compliance.consent_export import OCCURRED, RECORDED, ConsentFilters, contact_ids_for
+from compliance.dates import validate_in_range
 from compliance.streaming import CSV, JSONL
 from contacts.models import ConsentAction, ConsentSource, ConsentWording, Purpose, Segment, Tag
 from contacts.phones import InvalidPhoneNumber, normalize_phone
@@ -79,8 +81,12 @@ class ConsentExportForm(_ExportOptions, _ContactFilters):
         initial=OCCURRED,
         required=False,
     )
-    date_from = forms.DateTimeField(label="From", required=False, help_text=_INSTANT_HELP)
-    date_to = forms.DateTimeField(label="To", required=False, help_text="Inclusive. " + _INSTANT_HELP)
+    date_from = forms.DateTimeField(
+        label="From", required=False, help_text=_INSTANT_HELP, validators=[validate_in_range]
+    )
+    date_to = forms.DateTimeField(
+        label="To", required=False, help_text="Inclusive. " + _INSTANT_HELP, validators=[validate_in_range]
+    )
     purpose = forms.ChoiceField(choices=_blank(Purpose.choices), required=False)
     action = forms.ChoiceField(choices=_blank(ConsentAction.choices), required=False)
     source = forms.ChoiceField(choices=_blank(ConsentSource.choices), required=False)
@@ -122,7 +128,7 @@ class ConsentExportForm(_ExportOptions, _ContactFilters):
 
 class ConsentAtForm(_ExportOptions, _ContactFilters):
     purpose = forms.ChoiceField(choices=Purpose.choices)
-    at = forms.DateTimeField(label="At", help_text=_INSTANT_HELP)
+    at = forms.DateTimeField(label="At", help_text=_INSTANT_HELP, validators=[validate_in_range])
     reading = forms.ChoiceField(
         choices=list(point_in_time.READINGS.items()),
         initial=point_in_time.HAPPENED,

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from compliance.campaign_proof import ProofScope, period_scope, proof_export
+from compliance.dates import OUT_OF_RANGE, in_range
 from compliance.streaming import OUTPUTS
 from core.actors import Actor
 from core.admin_tools import is_id
@@ -97,6 +98,8 @@ def _day_start(value: str | None, option: str, *, after: bool = False) -> dateti
         raise CommandError(
             f"Nothing exported. {option} takes a day such as 2026-05-01, not “{value}”."
         ) from exc
+    if not in_range(day):
+        raise CommandError(f"Nothing exported. {option}: {OUT_OF_RANGE}")
     if after:
         day += timedelta(days=1)
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
