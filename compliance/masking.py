@@ -13,11 +13,12 @@ compliance team). ``should_mask`` decides, and the export's audit entry records 
 - Evidence keeps its shape: every key of ``PERSONAL_EVIDENCE_KEYS``, at any depth (inside nested
   objects and arrays: an API client's ``{"web_form": {"ip": …}}``, a webhook's references), gets
   the value ``"masked"`` whatever it held; every other key (the page, the import file and row, the
-  message ids) stays, because it is what proves the consent. On PostgreSQL a small SQL function
+  message ids) stays, because it is what proves the consent. On PostgreSQL a PL/pgSQL function
   (``compliance_masked_evidence``, migration ``compliance 0003``) walks nested evidence; flat
-  evidence, nearly all of it, takes ``jsonb_set`` over the top-level keys instead, about three
-  times cheaper per row than the function's walk. On SQLite the same walk is ``masked_evidence``
-  in Python, registered as a SQL function of the same name, so both paths mask in the query.
+  evidence, nearly all of it, takes ``jsonb_set`` over the top-level keys instead, which with the
+  test that picks it is still about a third faster per row than the walk (docs/benchmarks.md).
+  On SQLite the same walk is ``masked_evidence`` in Python, registered as a SQL function of the
+  same name, so both databases mask in the query.
 """
 
 from __future__ import annotations
