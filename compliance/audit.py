@@ -66,26 +66,67 @@ def export_audited(
         **json_safe(extra or {}),
     }
     log_activity(actor=actor, action=STARTED, details={**common, "rows_matched": matched_rows})
-    return _logged_stream(actor=actor, common=common, chunks=chunks)
+    return AuditedStream(actor=actor, common=common, chunks=chunks)
 
 
-def _logged_stream(*, actor: Actor, common: dict, chunks) -> Iterator[bytes]:
-    progress = ExportProgress()
-    try:
-        yield from chunks(progress)
-    except GeneratorExit:
-        progress.error = "the download was closed before its end"
-        raise
-    except Exception as error:  # logged as an abort, then raised for the server to report
-        progress.error = f"{type(error).__name__}: {error}"[:500]
-        raise
-    finally:
-        if progress.finished:
-            action, details = FINISHED, {**common, "rows": progress.rows}
-        else:
-            reason = progress.error or "the stream stopped before its end"
-            action, details = ABORTED, {**common, "rows_written": progress.rows, "reason": reason}
+class AuditedStream:
+    """The export's bytes, logging its end exactly once however the stream ends.
+
+    A class and not a generator: a generator's ``close()`` before its first ``next()`` never runs
+    its body, so a HEAD request or a client gone before the first byte would leave only
+    ``export_started`` (read as "the process died"). Django calls ``close()`` on a streamed
+    response's content whatever happened, so ``close()`` logs the abort even if iteration never
+    started, and closes the inner stream (its server-side cursor or COPY) if it had.
+    """
+
+    def __init__(self, *, actor: Actor, common: dict, chunks: Callable[[ExportProgress], Iterator[bytes]]):
+        self._actor = actor
+        self._common = common
+        self._chunks = chunks
+        self._progress = ExportProgress()
+        self._stream: Iterator[bytes] | None = None
+        self._ended = False
+
+    def __iter__(self) -> AuditedStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._ended:
+            raise StopIteration
+        if self._stream is None:
+            self._stream = iter(self._chunks(self._progress))
         try:
-            log_activity(actor=actor, action=action, details=details)
+            return next(self._stream)
+        except StopIteration:
+            self._end("the stream stopped before its end")
+            raise
+        except Exception as error:  # logged as an abort, then raised for the server to report
+            self._end(f"{type(error).__name__}: {error}"[:500])
+            raise
+
+    def close(self) -> None:
+        if self._ended:
+            return
+        if self._stream is None:
+            self._end("the download was closed before its first byte")
+            return
+        try:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._end("the download was closed before its end")
+
+    def _end(self, reason: str) -> None:
+        """Log ``exported`` if every row was written, else ``export_aborted`` with ``reason``."""
+        self._ended = True
+        progress = self._progress
+        if progress.finished:
+            action, details = FINISHED, {**self._common, "rows": progress.rows}
+        else:
+            action = ABORTED
+            details = {**self._common, "rows_written": progress.rows, "reason": reason}
+        try:
+            log_activity(actor=self._actor, action=action, details=details)
         except Exception:  # the export's own failure matters more; the start entry stands
-            logger.exception("could not log the end of compliance export %s", common["export_id"])
+            logger.exception("could not log the end of compliance export %s", self._common["export_id"])
