@@ -15,10 +15,13 @@ A row is one (message, opt-out) pair where:
 - the opt-out is of the message's purpose, on its contact or on a row merged into it (a merge
   re-points the merged row's messages to the survivor, so the person's messages are there), and
   ``occurred_at < send time < recorded_at`` (back-dated, recorded after the message left);
-- no opt-in of that purpose took over between the opt-out and the send (the order rule: an opt-in
-  effective at least one second after the opt-out, at or before the send; an imported opt-in never
-  takes over from an opt-out the person made on WhatsApp). Without that, the opt-out was no
-  longer in force when the message left.
+- no opt-in of that purpose took over between the person's latest opt-out effective by the send
+  (``o`` or a later one) and the send (the order rule: an opt-in effective at least one second
+  after that opt-out, at or before the send; an imported opt-in never
+  takes over once the person has opted out on WhatsApp, by this opt-out or any other effective by
+  the send, merge copies counting as their original's source). Without that, the opt-out was no
+  longer in force when the message left. A property test holds this to ``decide_among`` over
+  random histories.
 
 A message appears once per opt-out that covers it: a merged row's back-dated STOP and the copy the
 merge carried to the survivor are two events, and both are listed.
@@ -96,23 +99,49 @@ def backdated_query(*, since: datetime | None = None, until: datetime | None = N
     wording = ConsentWording._meta.db_table
     sent = "COALESCE(m.accepted_at, m.sent_at)"
 
+    # The person's latest opt-out of the purpose effective by the send, on their row or a row
+    # merged into it: the order rule weighs opt-ins against that one, not only against ``o`` (an
+    # earlier back-dated WhatsApp STOP can disqualify an import that had taken over from a later
+    # opt-out, so that later opt-out decides again).
+    latest_opt_out = f"""(
+        SELECT MAX(x.effective_at) FROM {contact} x_row JOIN {event} x ON x.contact_id = x_row.id
+        WHERE (x_row.id = m.contact_id OR x_row.merged_into_id = m.contact_id)
+          AND x.action = '{ConsentAction.OPT_OUT}' AND x.purpose = m.purpose AND x.effective_at <= {sent}
+    )"""
+
     def taken_over(rows: str) -> str:
         """An opt-in on the rows ``rows`` selects (the message's contact, or the rows merged into it:
-        one person's ledger, docs/contacts.md) that took over from the opt-out ``o`` before the
-        send. Two such tests rather than one with an OR, so each reads the ledger's (contact,
-        purpose, time) index."""
+        one person's ledger, docs/contacts.md) that took over from the person's latest opt-out
+        before the send. Two such tests rather than one with an OR, so each reads the ledger's
+        (contact, purpose, time) index."""
         return f"""EXISTS (
             SELECT 1 FROM {contact} person_row JOIN {event} i ON i.contact_id = person_row.id
             WHERE {rows} AND i.action = '{ConsentAction.OPT_IN}' AND i.purpose = m.purpose
-              AND {_at_least_one_second_after("i.effective_at", "o.effective_at")}
+              AND {_at_least_one_second_after("i.effective_at", latest_opt_out)}
               AND i.effective_at <= {sent}
-              AND NOT ({origin("i")} = '{ConsentSource.IMPORT}' AND {origin("o")} IN ({whatsapp}))
+              AND NOT ({origin("i")} = '{ConsentSource.IMPORT}' AND (
+                  {origin("o")} IN ({whatsapp}) OR EXISTS (
+                      SELECT 1 FROM {event} w
+                      WHERE w.contact_id = i.contact_id AND w.purpose = m.purpose
+                        AND w.action = '{ConsentAction.OPT_OUT}' AND {origin("w")} IN ({whatsapp})
+                        AND w.effective_at <= {sent})))
         )"""
 
     def origin(alias: str) -> str:
+        """``contacts.selectors.origin_of`` in SQL: a merge's copy counts as its original's source
+        (``carried_source``, or for a copy made before that column, the evidence's
+        ``original_source``)."""
+        legacy = (
+            f"{alias}.evidence ->> 'original_source'"
+            if connection.vendor == "postgresql"
+            else f"json_extract({alias}.evidence, '$.original_source')"
+        )
+        merge = ConsentSource.MERGE
         return (
-            f"CASE WHEN {alias}.source = '{ConsentSource.MERGE}' AND {alias}.carried_source <> '' "
-            f"THEN {alias}.carried_source ELSE {alias}.source END"
+            f"CASE WHEN {alias}.source = '{merge}' AND {alias}.carried_source <> '' "
+            f"THEN {alias}.carried_source "
+            f"WHEN {alias}.source = '{merge}' THEN COALESCE({legacy}, {alias}.source) "
+            f"ELSE {alias}.source END"
         )
 
     whatsapp = ", ".join(f"'{source}'" for source in WHATSAPP_SOURCES)
