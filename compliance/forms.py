@@ -58,6 +58,16 @@ class _ContactFilters(forms.Form):
                 raise forms.ValidationError(str(error)) from None
         return phone
 
+    def clean(self):
+        """One person, named once: with both a number and an id, which one the export follows would
+        be a silent choice (and they may be two people)."""
+        data = super().clean()
+        if data.get("phone") and data.get("contact"):
+            self.add_error(
+                "contact", "Give either a phone number or a contact id, not both: they may name two people."
+            )
+        return data
+
     def contact_ids(self) -> tuple[int, ...] | None:
         data = self.cleaned_data
         if not data.get("phone") and not data.get("contact"):
