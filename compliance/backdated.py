@@ -179,11 +179,25 @@ def backdated_query(*, since: datetime | None = None, until: datetime | None = N
     return BackdatedQuery(sql=sql, params=params)
 
 
-def backdated_rows(*, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
-    """The report's rows as dicts keyed by ``COLUMNS`` (the page and the tests read them)."""
+def backdated_count(*, since: datetime | None = None, until: datetime | None = None) -> int:
+    """How many rows the report has, counted by the database (the page shows only the first ones)."""
     query = backdated_query(since=since, until=until)
     with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.params)
+        cursor.execute(f"SELECT COUNT(*) FROM ({query.sql}) backdated", query.params)
+        return cursor.fetchone()[0]
+
+
+def backdated_rows(
+    *, since: datetime | None = None, until: datetime | None = None, limit: int | None = None
+) -> Iterator[dict]:
+    """The report's rows as dicts keyed by ``COLUMNS`` (the page and the tests read them); with
+    ``limit``, only the first ones are read."""
+    query = backdated_query(since=since, until=until)
+    sql, params = query.sql, list(query.params)
+    if limit is not None:
+        sql, params = f"{sql} LIMIT %s", [*params, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         for row in cursor.fetchall():
             values = dict(zip(COLUMNS, row, strict=True))
             # Django leaves JSON undecoded on a raw cursor (both databases); SQLite gives text times too.
