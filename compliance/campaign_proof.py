@@ -79,7 +79,7 @@ class ProofScope:
 
 
 def period_scope(*, since: datetime | None, until: datetime | None, purpose: str = "") -> ProofScope:
-    """A period of non-campaign sends, ``[since, until)`` by when each message was created.
+    """A period of non-campaign sends, ``[since, until)`` by when each message was sent (``SEND_TIME``).
 
     Both ends are required and must be in order and at most ``MAX_PERIOD_DAYS`` apart; the purpose
     is optional (a ``Purpose`` value).
@@ -105,14 +105,20 @@ def period_scope(*, since: datetime | None, until: datetime | None, purpose: str
     return ProofScope(since=since, until=until, purpose=purpose)
 
 
+# When a message was sent, as the back-dated opt-out report reads it (docs/compliance.md): when
+# WhatsApp accepted the request, else WhatsApp's own "sent" time; one that never left (skipped,
+# cancelled, failed before acceptance) by when it was claimed to send, else when it was queued.
+SEND_TIME = Coalesce("accepted_at", "sent_at", "claimed_at", "created_at")
+
+
 def proof_messages(scope: ProofScope) -> QuerySet[OutboundMessage]:
     """The scope's messages in the order they were written (test sends never count)."""
     messages = OutboundMessage.objects.filter(is_test=False)
     if scope.campaign is not None:
         messages = messages.filter(campaign=scope.campaign)
     else:
-        messages = messages.filter(
-            campaign__isnull=True, created_at__gte=scope.since, created_at__lt=scope.until
+        messages = messages.annotate(send_time=SEND_TIME).filter(
+            campaign__isnull=True, send_time__gte=scope.since, send_time__lt=scope.until
         )
         if scope.purpose:
             messages = messages.filter(purpose=scope.purpose)

@@ -77,3 +77,39 @@ def test_the_back_dated_page_counts_all_and_reads_only_the_rows_it_shows(
     assert html.count('class="backdated-row"') == 2 or len(page.context["rows"]) == 2
     assert any("LIMIT" in q["sql"].upper() and "OPT_OUT" in q["sql"].upper() for q in queries)
     assert ActivityLogEntry.objects.get(action="compliance.exported").details["rows"] == 3
+
+
+def test_the_proof_for_a_period_selects_messages_by_when_they_were_sent(db):
+    """Queued late on one day, accepted by WhatsApp on the next: it belongs to the day it was sent.
+    A message that never left is placed by when it was queued."""
+    from datetime import UTC, datetime, timedelta
+
+    from compliance.campaign_proof import period_scope, proof_messages
+    from messaging.models import MessageKind, MessageStatus, OutboundMessage
+
+    day = datetime(2026, 5, 1, tzinfo=UTC)
+    contact = ContactFactory()
+
+    def message(created, accepted, status=MessageStatus.DELIVERED):
+        m = OutboundMessage.objects.create(
+            contact=contact,
+            kind=MessageKind.TEMPLATE,
+            purpose="marketing",
+            status=status,
+            accepted_at=accepted,
+            actor_kind="system",
+            actor_label="tests",
+        )
+        OutboundMessage.objects.filter(pk=m.pk).update(created_at=created)
+        return m.pk
+
+    late = message(day + timedelta(hours=23, minutes=59), day + timedelta(days=1, minutes=1))
+    same_day = message(day + timedelta(hours=10), day + timedelta(hours=10, seconds=2))
+    never_left = message(day + timedelta(hours=12), None, status=MessageStatus.SKIPPED)
+
+    def selected(first, last):
+        scope = period_scope(since=first, until=last)
+        return set(proof_messages(scope).values_list("pk", flat=True))
+
+    assert selected(day, day + timedelta(days=1)) == {same_day, never_left}
+    assert selected(day + timedelta(days=1), day + timedelta(days=2)) == {late}
