@@ -24,11 +24,11 @@ from django.utils.http import urlencode
 from compliance.backdated import backdated_count, backdated_rows
 from compliance.campaign_proof import ProofScope, period_scope, proof_export, proof_messages
 from compliance.dates import validate_in_range
-from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, should_mask
+from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, may_see_personal_data, should_mask
 from compliance.models import EXPORT_PERMISSION
 from compliance.streaming import OUTPUTS, streaming_response
 from compliance.subject_models import BackdatedOptOutReport, ConsentProof
-from compliance.subject_report import log_read
+from compliance.subject_report import log_read, mask_phone
 from contacts.models import Purpose
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -57,12 +57,51 @@ class _ReportAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("recipient",) if may_see_personal_data(request.user) else ("masked_recipient",)
+
+    def get_fields(self, request, obj=None):
+        """A message's read-only page (it exists so the role test finds a change page): without the
+        personal-data right, the recipient masked and the fields naming or quoting the person left
+        out, as the exports mask them."""
+        fields = super().get_fields(request, obj)
+        if may_see_personal_data(request.user):
+            return fields
+        return [name for name in fields if name not in _PERSONAL_MESSAGE_FIELDS]
+
+    @admin.display(description="recipient")
+    def recipient(self, obj) -> str:
+        return _recipient(obj.contact, mask=False)
+
+    @admin.display(description="recipient (masked)")
+    def masked_recipient(self, obj) -> str:
+        return _recipient(obj.contact, mask=True)
+
     def _check(self, request) -> None:
         if not self.has_view_permission(request):
             raise PermissionDenied("This report takes the compliance export permission.")
 
     def _context(self, request, **extra) -> dict:
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
+
+
+# A message's fields that name the person or may quote them (the text, its parameters, the message
+# it answers); the recipient is shown masked instead.
+_PERSONAL_MESSAGE_FIELDS = (
+    "contact",
+    "reply_to",
+    "parameters",
+    "content",
+    "rendered_text",
+    "idempotency_key",
+)
+
+
+def _recipient(contact, *, mask: bool) -> str:
+    """``Contact #12 (Ana Lima)``, or with the phone (masked when asked) for a contact without a name."""
+    name = f"{contact.first_name} {contact.last_name}".strip()
+    phone = mask_phone(contact.phone) if mask else contact.phone
+    return f"Contact #{contact.pk} ({name or phone or 'no phone'})"
 
 
 class PeriodForm(forms.Form):

@@ -17,12 +17,21 @@ class DataSubjectReport(Contact):
         verbose_name_plural = "data-subject reports"
 
 
+def _named_without_recipient(message: OutboundMessage) -> str:
+    """``OutboundMessage``'s own text names the contact, which falls back to the phone number; the
+    proxies' read-only pages print it in the title and the breadcrumb."""
+    return f"{message.get_kind_display()} message #{message.pk} ({message.get_status_display()})"
+
+
 class ConsentProof(OutboundMessage):
     class Meta:
         proxy = True
         default_permissions = ()
         verbose_name = "proof of consent"
         verbose_name_plural = "proof of consent"
+
+    def __str__(self) -> str:
+        return _named_without_recipient(self)
 
 
 class BackdatedOptOutReport(OutboundMessage):
@@ -31,3 +40,6 @@ class BackdatedOptOutReport(OutboundMessage):
         default_permissions = ()
         verbose_name = "message sent after a back-dated opt-out"
         verbose_name_plural = "messages sent after a back-dated opt-out"
+
+    def __str__(self) -> str:
+        return _named_without_recipient(self)
