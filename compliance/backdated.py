@@ -193,11 +193,11 @@ def backdated_rows(
     """The report's rows as dicts keyed by ``COLUMNS`` (the page and the tests read them); with
     ``limit``, only the first ones are read."""
     query = backdated_query(since=since, until=until)
-    sql, params = query.sql, list(query.params)
-    if limit is not None:
-        sql, params = f"{sql} LIMIT %s", [*params, limit]
+    # An integer written into the statement, not a parameter: on SQLite the statement's own
+    # strftime('%Y…') would break Django's rendering of a parametrised query for the debug log.
+    sql = query.sql if limit is None else f"{query.sql} LIMIT {int(limit)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, query.params)
         for row in cursor.fetchall():
             values = dict(zip(COLUMNS, row, strict=True))
             # Django leaves JSON undecoded on a raw cursor (both databases); SQLite gives text times too.
