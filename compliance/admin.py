@@ -10,6 +10,8 @@ Approver only when granted it). The list of past exports is the activity log, fi
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -27,9 +29,10 @@ from compliance.consent_export import (
     point_in_time_columns,
 )
 from compliance.forms import ConsentAtForm, ConsentExportForm
-from compliance.masking import may_see_personal_data, should_mask
+from compliance.masking import masked_evidence, may_see_personal_data, should_mask
 from compliance.models import EXPORT_PERMISSION, ConsentAuditExport
 from compliance.streaming import streaming_response
+from compliance.subject_report import mask_phone
 from core.actors import Actor
 
 
@@ -40,9 +43,30 @@ class ConsentAuditExportAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_active and request.user.has_perm(EXPORT_PERMISSION)
 
+    readonly_fields = ("person", "masked_evidence")
+
     def has_view_permission(self, request, obj=None):
-        # An event's read-only page, reached by id, shows no more than the ledger's own admin.
+        # An event's read-only page, reached by id, shows no more than the ledger's own admin —
+        # and, to a reader without the personal-data right, the person and the evidence masked.
         return self.has_module_permission(request)
+
+    def get_fields(self, request, obj=None):
+        if may_see_personal_data(request.user):
+            return [f for f in super().get_fields(request, obj) if f not in self.readonly_fields]
+        return [
+            *("person", "purpose", "action", "source", "wording", "wording_text", "masked_evidence"),
+            *("occurred_at", "recorded_at", "actor_label"),
+        ]
+
+    @admin.display(description="contact")
+    def person(self, obj) -> str:
+        return (
+            f"Contact #{obj.contact_id} ({mask_phone(obj.contact.phone or obj.contact.wa_id) or 'no number'})"
+        )
+
+    @admin.display(description="evidence (masked)")
+    def masked_evidence(self, obj) -> str:
+        return json.dumps(masked_evidence(obj.evidence), ensure_ascii=False)
 
     def has_add_permission(self, request):
         return False

@@ -24,7 +24,7 @@ from django.utils.http import urlencode
 from compliance.backdated import backdated_count, backdated_rows
 from compliance.campaign_proof import ProofScope, period_scope, proof_export, proof_messages
 from compliance.dates import validate_in_range
-from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, may_see_personal_data, should_mask
+from compliance.masking import masked_evidence, may_see_personal_data, should_mask
 from compliance.models import EXPORT_PERMISSION
 from compliance.streaming import OUTPUTS, streaming_response
 from compliance.subject_models import BackdatedOptOutReport, ConsentProof
@@ -255,6 +255,5 @@ class BackdatedOptOutReportAdmin(_ReportAdmin):
 
 
 def _masked_row(row: dict) -> dict:
-    """The opt-out's evidence without the IP address and user agent (``subject_report``'s keys)."""
-    hidden = {key: MASK for key in PERSONAL_EVIDENCE_KEYS if key in row["opt_out_evidence"]}
-    return {**row, "opt_out_evidence": {**row["opt_out_evidence"], **hidden}}
+    """The opt-out's evidence with its personal keys masked at any depth, as the exports mask it."""
+    return {**row, "opt_out_evidence": masked_evidence(row["opt_out_evidence"])}

@@ -16,6 +16,11 @@ PERSONAL_DATA_PERMISSION = "compliance.view_personal_data"
 
 
 class ConsentAuditExport(ConsentEvent):
+    def __str__(self) -> str:
+        """Names the contact by id, not by ``str(contact)``, which is the phone for a nameless
+        contact: the event's page (its title, its breadcrumb) may be read without the right to see it."""
+        return f"{self.get_action_display()} {self.get_purpose_display()} · contact #{self.contact_id}"
+
     class Meta:
         proxy = True
         default_permissions = ()

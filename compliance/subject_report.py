@@ -22,7 +22,7 @@ from django.db.models import Prefetch
 
 from compliance.audit import export_audited
 from compliance.consent_export import ledger_anchor
-from compliance.masking import MASK, PERSONAL_EVIDENCE_KEYS, PHONE_ELLIPSIS
+from compliance.masking import PHONE_ELLIPSIS, masked_evidence
 from contacts.matching import contact_match
 from contacts.models import ConsentEvent, Contact, CurrentConsent
 from core.actors import Actor
@@ -123,8 +123,7 @@ def masked(report: dict[str, Any]) -> dict[str, Any]:
         return {**row, "phone": mask_phone(row["phone"]), "wa_id": mask_phone(row["wa_id"])}
 
     def evidence(row: dict) -> dict:
-        hidden = {key: MASK for key in PERSONAL_EVIDENCE_KEYS if key in row["evidence"]}
-        return {**row, "evidence": {**row["evidence"], **hidden}}
+        return {**row, "evidence": masked_evidence(row["evidence"])}  # at any depth, as exports do
 
     return {
         **report,
