@@ -69,6 +69,16 @@ def empty_cache(request):
     cache.clear()
 
 
+def _transactional_unserialized(item) -> bool:
+    """A transactional test (by its marker, or by asking for ``transactional_db`` or
+    ``live_server``) without ``serialized_rollback``."""
+    marker = item.get_closest_marker("django_db")
+    serialized = marker is not None and marker.kwargs.get("serialized_rollback")
+    by_marker = marker is not None and marker.kwargs.get("transaction")
+    by_fixture = bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+    return (by_marker or by_fixture) and not serialized
+
+
 def pytest_collection_modifyitems(config, items):
     from django.db import connection
 
@@ -77,13 +87,7 @@ def pytest_collection_modifyitems(config, items):
     # A transactional test's flush without serialized_rollback recreates content types and
     # permissions (and drops the roles), and the next serialized test on that worker then fails
     # to restore its own: an order-dependent failure. Refuse such a test when it is collected.
-    unserialized = [
-        item.nodeid
-        for item in items
-        if (marker := item.get_closest_marker("django_db")) is not None
-        and marker.kwargs.get("transaction")
-        and not marker.kwargs.get("serialized_rollback")
-    ]
+    unserialized = [item.nodeid for item in items if _transactional_unserialized(item)]
     if unserialized:
         raise pytest.UsageError(
             "transactional tests must use serialized_rollback=True: " + ", ".join(unserialized)

@@ -87,7 +87,8 @@ def test_a_response_closed_without_reading_logs_the_abort(client_for, auditor, l
     assert ActivityLogEntry.objects.get(action=ABORTED).details["rows_written"] == 0
 
 
-def test_a_response_read_in_part_then_closed_logs_the_abort(transactional_db, client_for, auditor, ledger):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_response_read_in_part_then_closed_logs_the_abort(client_for, auditor, ledger):
     """Committed, as in production: the test client's own wrapper around the partly read content
     hooks ``close_old_connections`` back while the response closes, which ends the connection."""
     response = client_for(auditor).get(reverse(EXPORT) + "?download=1")

@@ -200,7 +200,13 @@ def test_the_sandbox_defaults_apply_on_a_loopback_address_with_debug_on(url):
 @pytest.mark.parametrize("url", LOOPBACK)
 def test_debug_off_gets_no_sandbox_defaults_even_on_a_loopback_address(url):
     """A forwarding proxy to Meta on 127.0.0.1 must not run with the public demo secret."""
-    result = manage("check", DEBUG="false", SECRET_KEY=PRODUCTION["SECRET_KEY"], WHATSAPP_API_BASE_URL=url)
+    result = manage(
+        "check",
+        DEBUG="false",
+        SECRET_KEY=PRODUCTION["SECRET_KEY"],
+        CONSENT_CHAIN_KEY=PRODUCTION["CONSENT_CHAIN_KEY"],
+        WHATSAPP_API_BASE_URL=url,
+    )
     assert refused(result, *SECRETS), result.stderr
     assert "DEBUG is off" in result.stderr.strip().splitlines()[-1]
 
