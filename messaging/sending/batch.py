@@ -597,15 +597,9 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
         return
     now = timezone.now()
     with transaction.atomic():
-        update_from_values(
-            SendAttempt,
-            (("wamid", "text"),),
-            [(started.attempt.pk, outcome.wamid) for started, outcome in accepted],
-            assignments="outcome = %s, wamid = v.wamid, finished_at = %s, reconcile_by = NULL",
-            params=[AttemptOutcome.ACCEPTED, now],
-            where="t.outcome IN (%s, %s)",
-            where_params=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN],
-        )
+        # The messages first, then their attempts: the order in which the webhook processor locks
+        # them when a status beats this commit (``statuses._reconcile_unknown``: the message by
+        # its public id, then its attempts). The other order deadlocked the two under load.
         update_from_values(
             OutboundMessage,
             (("number", "integer"),),
@@ -617,6 +611,15 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
             params=[MessageStatus.ACCEPTED, now, False, now],
             where="t.status IN (%s, %s) AND t.attempt_count = v.number",
             where_params=[MessageStatus.SENDING, MessageStatus.UNKNOWN],
+        )
+        update_from_values(
+            SendAttempt,
+            (("wamid", "text"),),
+            [(started.attempt.pk, outcome.wamid) for started, outcome in accepted],
+            assignments="outcome = %s, wamid = v.wamid, finished_at = %s, reconcile_by = NULL",
+            params=[AttemptOutcome.ACCEPTED, now],
+            where="t.outcome IN (%s, %s)",
+            where_params=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN],
         )
         for started, outcome in accepted:
             started.attempt.wamid = outcome.wamid
