@@ -21,11 +21,11 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from compliance.admin_base import ReadOnlyBehindExport
 from compliance.backdated import backdated_count, backdated_rows
 from compliance.campaign_proof import ProofScope, period_scope, proof_export, proof_messages
 from compliance.dates import validate_in_range
 from compliance.masking import masked_evidence, may_see_personal_data, should_mask
-from compliance.models import EXPORT_PERMISSION
 from compliance.streaming import OUTPUTS, streaming_response
 from compliance.subject_models import BackdatedOptOutReport, ConsentProof
 from compliance.subject_report import log_read, mask_phone
@@ -39,23 +39,8 @@ BACKDATED_REPORT = "backdated_opt_outs"
 BACKDATED_PAGE_ROWS = 500
 
 
-class _ReportAdmin(admin.ModelAdmin):
+class _ReportAdmin(ReadOnlyBehindExport):
     """Read-only pages behind the compliance export permission."""
-
-    def has_module_permission(self, request):
-        return request.user.has_perm(EXPORT_PERMISSION)
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(EXPORT_PERMISSION)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return ("recipient",) if may_see_personal_data(request.user) else ("masked_recipient",)

@@ -19,8 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from compliance.admin_base import ReadOnlyBehindExport
 from compliance.masking import should_mask
-from compliance.models import EXPORT_PERMISSION
 from compliance.subject_models import DataSubjectReport
 from compliance.subject_report import (
     SECTIONS,
@@ -40,22 +40,7 @@ REPORT = "data_subject"
 
 
 @admin.register(DataSubjectReport)
-class DataSubjectReportAdmin(admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return request.user.has_perm(EXPORT_PERMISSION)
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(EXPORT_PERMISSION)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+class DataSubjectReportAdmin(ReadOnlyBehindExport):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
