@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from collections import defaultdict
@@ -42,7 +43,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -74,6 +75,8 @@ from messaging.sending.verdicts import SkipReason
 from templates_app.components import FrozenComponents
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateVersion
+
+logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH_MAX = 1000
 SUB_BATCH_SECONDS = 0.25
@@ -661,30 +664,49 @@ def dispatch(slot: int = 0) -> str:
     key = awake_key(slot)
     started = time.monotonic()
     requests = 0
-    while time.monotonic() - started < DRAIN_SECONDS:
-        batch = claim_batch()
-        if batch:
-            cache.set(key, True, AWAKE_SECONDS)  # still awake
-            if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
-                wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
-            requests += send_batch(batch).requests
-            campaign_ids = {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
-            campaigns_breaker_tick(campaign_ids)
-            complete_finished_campaigns(campaign_ids)
-            continue
-        wait = seconds_until_next_due(timezone.now())
-        if wait is not None:
-            time.sleep(min(wait, 1.0))
-            continue
-        cache.delete(key)
-        # A message queued between our last claim and dropping the flag found us awake: look again.
-        if not OutboundMessage.objects.filter(dispatchable_q(timezone.now())).exists() or not cache.add(
-            key, True, AWAKE_SECONDS
-        ):
-            return f"{requests} requests sent"
-    cache.delete(key)
-    wake_dispatcher(slot)
+    try:
+        while time.monotonic() - started < DRAIN_SECONDS:
+            batch = claim_batch()
+            if batch:
+                cache.set(key, True, AWAKE_SECONDS)  # still awake
+                if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
+                    wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
+                requests += send_batch(batch).requests
+                campaign_ids = {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
+                campaigns_breaker_tick(campaign_ids)
+                complete_finished_campaigns(campaign_ids)
+                continue
+            wait = seconds_until_next_due(timezone.now())
+            if wait is not None:
+                time.sleep(min(wait, 1.0))
+                continue
+            cache.delete(key)
+            # A message queued between our last claim and dropping the flag found us awake: look again.
+            if not OutboundMessage.objects.filter(dispatchable_q(timezone.now())).exists() or not cache.add(
+                key, True, AWAKE_SECONDS
+            ):
+                return f"{requests} requests sent"
+    except BaseException as exc:
+        # A task that dies must not leave its flag set: every wake-up would find it "awake" and
+        # sending would stall until the flag expired. Its claimed rows keep their lease and come back
+        # through the sweeper. A successor is woken at once only after a transient database error (a
+        # deadlock victim, a dropped connection); after anything else the next wake-up (a queued
+        # message, the schedule) starts one, so a persistent fault cannot spin a crash loop.
+        _hand_over(key, slot, successor=isinstance(exc, OperationalError))
+        raise
+    _hand_over(key, slot, successor=True)
     return f"{requests} requests sent; handed over to a fresh task"
+
+
+def _hand_over(key: str, slot: int, *, successor: bool) -> None:
+    from messaging.sending.enqueue import wake_dispatcher
+
+    try:
+        cache.delete(key)
+        if successor:
+            wake_dispatcher(slot)
+    except Exception:  # the cache or broker is what failed: the schedule wakes a dispatcher later
+        logger.exception("dispatcher %s could not hand over", slot)
 
 
 def dispatchable_q(now: datetime) -> Q:

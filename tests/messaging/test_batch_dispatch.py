@@ -238,3 +238,34 @@ def test_a_campaign_cancelled_between_the_claim_and_the_requests_cancels_its_cla
     campaign_cancel(campaign=sending, actor=as_actor(approver), reason="Wrong audience")
     assert batches.send_batch(batch).requests == 0 and backend.sent == []
     assert statuses(messages) == [MessageStatus.CANCELLED] * 2
+
+
+# --- A dispatcher task that dies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "successor_woken"),
+    [(batches.OperationalError("deadlock detected"), True), (RuntimeError("a bug"), False)],
+)
+def test_a_dispatcher_that_dies_drops_its_flag_and_wakes_a_successor_only_after_a_transient_fault(
+    monkeypatch, fault, successor_woken
+):
+    """A deadlocked dispatcher once died with its awake flag set: every wake-up found it "awake" and
+    sending stalled until the flag expired. Now the flag goes with it; a deadlock victim is replaced
+    at once, while after a bug the next wake-up starts one (no crash loop)."""
+    from django.core.cache import cache
+
+    from messaging.sending import enqueue
+
+    woken = []
+    monkeypatch.setattr(enqueue, "wake_dispatcher", lambda slot=0: woken.append(slot))
+
+    def die(**kwargs):
+        cache.set(enqueue.awake_key(0), True, 30)  # set while it worked
+        raise fault
+
+    monkeypatch.setattr(batches, "claim_batch", die)
+    with pytest.raises(type(fault)):
+        batches.dispatch(0)
+    assert cache.get(enqueue.awake_key(0)) is None
+    assert woken == ([0] if successor_woken else [])
