@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "cloud_api",
     "messaging",
     "compliance",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -490,9 +491,20 @@ globals().update({key: value for key, value in _EMAIL.items() if value is not No
 DEFAULT_FROM_EMAIL = _str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # --- REST API -------------------------------------------------------------------------------
+# API keys only (no sessions: a logged-in staff member's browser is no API client), scopes per view,
+# one error shape, per-key throttling in the shared cache (docs/api.md).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.KeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+# Calls per key, as DRF writes rates: "600/min", "20/s", "10000/day".
+API_THROTTLE_RATE = _str("API_THROTTLE_RATE", "600/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",

@@ -6,5 +6,6 @@ from core.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("api.urls")),
     path("webhooks/whatsapp/", include("messaging.webhooks.urls")),
 ]
