@@ -48,7 +48,12 @@ class ApiKey(models.Model):
     )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     callback_url = models.URLField(
@@ -97,6 +102,9 @@ class KeyContact(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key", "contact"], name="api_keycontact_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.key_id} knows {self.contact_id}"
+
 
 class IdempotencyState(models.TextChoices):
     IN_FLIGHT = "in_flight", "In flight"
@@ -109,7 +117,9 @@ class IdempotencyRecord(models.Model):
     key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
-    state = models.CharField(max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.IN_FLIGHT)
+    state = models.CharField(
+        max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.IN_FLIGHT
+    )
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -119,6 +129,9 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["key", "idempotency_key"], name="api_idempotency_unique")
         ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
 
 
 class CallbackState(models.TextChoices):
@@ -149,6 +162,9 @@ class CallbackEvent(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
 
 class CallbackDelivery(models.Model):
     """One POST of an event: what the receiver answered (visible in the admin)."""
@@ -161,3 +177,6 @@ class CallbackDelivery(models.Model):
 
     class Meta:
         verbose_name_plural = "callback deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_id} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
