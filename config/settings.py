@@ -505,6 +505,8 @@ REST_FRAMEWORK = {
 }
 # Calls per key, as DRF writes rates: "600/min", "20/s", "10000/day".
 API_THROTTLE_RATE = _str("API_THROTTLE_RATE", "600/min")
+# Callback URLs on loopback hosts (and over plain HTTP there): for tests and the demo only.
+API_CALLBACKS_ALLOW_LOOPBACK = _read("API_CALLBACKS_ALLOW_LOOPBACK", env.bool, DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",

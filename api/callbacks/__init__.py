@@ -1,0 +1,1 @@
+"""Callbacks: outbound webhooks to the systems that hold API keys (docs/api-callbacks.md)."""
