@@ -269,3 +269,21 @@ def test_a_dispatcher_that_dies_drops_its_flag_and_wakes_a_successor_only_after_
         batches.dispatch(0)
     assert cache.get(enqueue.awake_key(0)) is None
     assert woken == ([0] if successor_woken else [])
+
+
+def test_acceptances_lock_messages_before_attempts_as_the_webhook_processor_does(order_update, backend):
+    """The webhook processor, when a status beats the dispatcher's commit, locks the message and then
+    its attempts (``statuses._reconcile_unknown``). Recording acceptances in the other order deadlocked
+    the two under webhooks; the order is pinned here, as the deadlock itself is a matter of timing."""
+    order(consenting(), order_update)
+    with CaptureQueriesContext(connection) as queries:
+        dispatch()
+    # Writes of the acceptance: "UPDATE <table> AS t SET …" (with a leading WITH on SQLite).
+    tables = [
+        table
+        for query in queries.captured_queries
+        for table in ("messaging_outboundmessage", "messaging_sendattempt")
+        if f'UPDATE "{table}" AS t' in query["sql"]
+        and ("accepted_at =" in query["sql"] or "v.wamid" in query["sql"])
+    ]
+    assert tables == ["messaging_outboundmessage", "messaging_sendattempt"]
