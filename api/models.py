@@ -180,3 +180,18 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RateWindow(models.Model):
+    """The calls one key made in one fixed throttling window (``api.throttling``): a counter the
+    database increments atomically, shared by every web process."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window_start = models.BigIntegerField(help_text="The window's start, in seconds since the epoch.")
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="api_ratewindow_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} at {self.window_start}: {self.calls}"
