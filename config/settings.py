@@ -507,6 +507,17 @@ REST_FRAMEWORK = {
 API_THROTTLE_RATE = _str("API_THROTTLE_RATE", "600/min")
 # Callback URLs on loopback hosts (and over plain HTTP there): for tests and the demo only.
 API_CALLBACKS_ALLOW_LOOPBACK = _read("API_CALLBACKS_ALLOW_LOOPBACK", env.bool, DEBUG)
+# Callback delivery (docs/api-callbacks.md): seconds to wait for a receiver's answer; an event is
+# given up after this many attempts, or when a retry would come this many hours after the event.
+API_CALLBACK_TIMEOUT_SECONDS = _positive(
+    "API_CALLBACK_TIMEOUT_SECONDS", _read("API_CALLBACK_TIMEOUT_SECONDS", env.float, 5.0)
+)
+API_CALLBACK_MAX_ATTEMPTS = _positive(
+    "API_CALLBACK_MAX_ATTEMPTS", _read("API_CALLBACK_MAX_ATTEMPTS", env.int, 25)
+)
+API_CALLBACK_GIVE_UP_HOURS = _positive(
+    "API_CALLBACK_GIVE_UP_HOURS", _read("API_CALLBACK_GIVE_UP_HOURS", env.float, 24.0)
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",
