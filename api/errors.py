@@ -70,7 +70,7 @@ def exception_handler(exc, context):
         return response
     code = next((code for kind, code in _CODES.items() if isinstance(exc, kind)), "error")
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = flatten_errors(exc.detail)
         first_field, first_message = next(iter(fields.items()), ("", "The request is not valid."))
         response.data = error_body(
             code,
@@ -85,13 +85,13 @@ def exception_handler(exc, context):
     return response
 
 
-def _flatten(detail, prefix: str = "") -> dict[str, str]:
+def flatten_errors(detail, prefix: str = "") -> dict[str, str]:
     """DRF's nested error detail as {"field.sub.0": "first message"}: where, then what."""
     if isinstance(detail, dict):
         out = {}
         for key, value in detail.items():
             name = key if key != "non_field_errors" else ""
-            out.update(_flatten(value, f"{prefix}.{name}".strip(".") if name else prefix))
+            out.update(flatten_errors(value, f"{prefix}.{name}".strip(".") if name else prefix))
         return out
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
@@ -99,6 +99,6 @@ def _flatten(detail, prefix: str = "") -> dict[str, str]:
         out = {}
         for index, item in enumerate(detail):
             if item:
-                out.update(_flatten(item, f"{prefix}.{index}".strip(".")))
+                out.update(flatten_errors(item, f"{prefix}.{index}".strip(".")))
         return out
     return {prefix: str(detail)}

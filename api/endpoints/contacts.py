@@ -1,1 +1,206 @@
-urlpatterns = []
+"""``/api/v1/contacts/``: upsert by phone, read one, list changes since a time, bulk upsert.
+
+Every write goes through ``api.contact_upsert`` (the contact matcher's identity rules), and every
+contact a key writes is remembered for it (``api.known_contacts``): its replies and opt-outs are
+called back to that key. Reading needs ``contacts:read`` and reads the business's contacts, not
+only the key's own: the contact list is the business's, and a CRM syncs it.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import is_naive
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.contact_upsert import contacts_upsert
+from api.errors import flatten_errors
+from api.schema import error_responses
+from api.serializers.contacts import (
+    BulkContactsSerializer,
+    BulkResultSerializer,
+    ContactSerializer,
+    ContactWriteSerializer,
+    phone_number,
+)
+from contacts.matching import contact_matches
+from contacts.models import Contact, CurrentConsent
+
+READ, WRITE = "contacts:read", "contacts:write"
+# A merged-away row points at its survivor; chains are short, this bounds a corrupt one.
+MAX_MERGE_HOPS = 10
+
+
+def contacts_for_output():
+    """Contacts with what their public shape reads, in two queries for any number of them."""
+    return Contact.objects.prefetch_related(Prefetch("consents", queryset=CurrentConsent.objects.all()))
+
+
+def contact_output(contact_id: int) -> dict:
+    return ContactSerializer(contacts_for_output().get(pk=contact_id)).data
+
+
+class ContactsPage(CursorPagination):
+    """Oldest change first, so a client that keeps the last ``updated_at`` it saw misses nothing."""
+
+    ordering = ("updated_at", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise serializers.ValidationError(
+                {"cursor": ["This cursor is not valid: follow the `next` link as it was given."]}
+            ) from None
+
+
+class ContactCollection(APIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @extend_schema(
+        operation_id="contacts_list",
+        summary="List contacts, oldest change first (cursor-paginated)",
+        parameters=[
+            OpenApiParameter("phone", str, description="Only the contact with this number (any form)."),
+            OpenApiParameter(
+                "updated_since",
+                str,
+                description="ISO 8601 with a UTC offset: contacts changed at or after it.",
+            ),
+            OpenApiParameter("cursor", str, description="The `next` link's cursor."),
+            OpenApiParameter("page_size", int, description="Up to 500 (default 100)."),
+        ],
+        responses={200: ContactSerializer(many=True), **error_responses(400)},
+    )
+    def get(self, request):
+        contacts = contacts_for_output().filter(merged_into__isnull=True)
+        phone = request.query_params.get("phone")
+        if phone is not None:
+            try:
+                number = phone_number(phone)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"phone": exc.detail}) from exc
+            contacts = contacts.filter(pk__in=[contact.pk for contact in contact_matches(phone=number)])
+        since = request.query_params.get("updated_since")
+        if since is not None:
+            moment = _parse_moment(since)
+            contacts = contacts.filter(updated_at__gte=moment)
+        page = ContactsPage()
+        rows = page.paginate_queryset(contacts, request, view=self)
+        return page.get_paginated_response(ContactSerializer(rows, many=True).data)
+
+    @extend_schema(
+        operation_id="contacts_upsert",
+        summary="Create or update a contact found by its phone",
+        request=ContactWriteSerializer,
+        responses={
+            200: ContactSerializer,
+            201: ContactSerializer,
+            **error_responses(400, 422),
+        },
+        description="The same person is found by any form of the number (Brazil's ninth digit, "
+        "Mexico's 1 after +52) and never gets a second row. 201 when created, 200 when updated; "
+        "fields left out are left as they are.",
+    )
+    def post(self, request):
+        data = ContactWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        [result] = contacts_upsert(key=request.auth, items=[(0, data.validated_data)])
+        answer = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
+        return Response(contact_output(result.contact.pk), status=answer)
+
+
+class ContactDetail(APIView):
+    required_scopes = {"GET": READ}
+
+    @extend_schema(
+        operation_id="contacts_read",
+        summary="A contact and its current consent per purpose",
+        description="A contact merged into another answers with the one it was merged into.",
+        responses={200: ContactSerializer, **error_responses(404)},
+    )
+    def get(self, request, contact_id: int):
+        contact = get_object_or_404(Contact.objects.only("pk", "merged_into_id"), pk=contact_id)
+        for _ in range(MAX_MERGE_HOPS):
+            if contact.merged_into_id is None:
+                break
+            contact = Contact.objects.only("pk", "merged_into_id").get(pk=contact.merged_into_id)
+        return Response(contact_output(contact.pk))
+
+
+class ContactBulk(APIView):
+    required_scopes = {"POST": WRITE}
+
+    @extend_schema(
+        operation_id="contacts_bulk_upsert",
+        summary="Create or update up to 1,000 contacts, with a result per item",
+        request=BulkContactsSerializer,
+        responses={200: BulkResultSerializer, **error_responses(400)},
+        description="Each item as in POST /contacts/. A bad item is reported with its index and "
+        "field and does not stop the others; more than 1,000 items is a 400.",
+    )
+    def post(self, request):
+        envelope = BulkContactsSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        valid, results = [], {}
+        for index, item in enumerate(envelope.validated_data["contacts"]):
+            one = ContactWriteSerializer(data=item)
+            if one.is_valid():
+                valid.append((index, one.validated_data))
+            else:
+                results[index] = _item_error(index, one.errors)
+        for result in contacts_upsert(key=request.auth, items=valid) if valid else []:
+            results[result.index] = {
+                "index": result.index,
+                "status": result.status,
+                "id": result.contact.pk,
+                "changed": result.changed,
+            }
+        ordered = [results[index] for index in sorted(results)]
+        counts = {
+            kind: sum(1 for r in ordered if r["status"] == kind) for kind in ("created", "updated", "error")
+        }
+        body = {"created": counts["created"], "updated": counts["updated"], "errors": counts["error"]}
+        return Response({**body, "results": ordered})
+
+
+def _item_error(index: int, errors) -> dict:
+    fields = flatten_errors(errors if isinstance(errors, dict) else {"": errors})
+    field, message = next(iter(fields.items()), ("", "The item is not valid."))
+    error = {"code": "invalid", "message": f"{field}: {message}" if field else message}
+    if field:
+        error["field"] = field
+    return {"index": index, "status": "error", "error": error}
+
+
+def _parse_moment(text: str):
+    try:
+        moment = parse_datetime(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or is_naive(moment):
+        raise serializers.ValidationError(
+            {
+                "updated_since": [
+                    f"“{text}” is not a time in ISO 8601 with a UTC offset, e.g. 2026-12-01T08:00:00Z."
+                ]
+            }
+        )
+    return moment
+
+
+urlpatterns = [
+    path("contacts/", ContactCollection.as_view(), name="contacts"),
+    path("contacts/bulk/", ContactBulk.as_view(), name="contacts-bulk"),
+    path("contacts/<int:contact_id>/", ContactDetail.as_view(), name="contact"),
+]
