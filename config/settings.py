@@ -505,6 +505,8 @@ REST_FRAMEWORK = {
 }
 # Calls per key, as DRF writes rates: "600/min", "20/s", "10000/day".
 API_THROTTLE_RATE = _str("API_THROTTLE_RATE", "600/min")
+# Hours an Idempotency-Key and its answer are kept (docs/api-messages.md).
+API_IDEMPOTENCY_TTL = _positive("API_IDEMPOTENCY_TTL", _read("API_IDEMPOTENCY_TTL", env.int, 24))
 # Callback URLs on loopback hosts (and over plain HTTP there): for tests and the demo only.
 API_CALLBACKS_ALLOW_LOOPBACK = _read("API_CALLBACKS_ALLOW_LOOPBACK", env.bool, DEBUG)
 # Callback delivery (docs/api-callbacks.md): seconds to wait for a receiver's answer; an event is

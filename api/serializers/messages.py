@@ -1,0 +1,177 @@
+"""Messages through the API: what a client sends to queue one, and how a message reads back."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cloud_api.errors import lookup
+from messaging.models import HoldReason, MessageStatus, MessageStatusEvent, OutboundMessage, SendAttempt
+
+PHONE_MAX_LENGTH = 32
+
+
+class TemplateIn(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(
+        max_length=8, required=False, help_text="e.g. en_US; by default the contact's language."
+    )
+    parameters = serializers.JSONField(
+        required=False,
+        help_text='{"header": …, "body": […] or {"name": …}, "buttons": {"<index>": …}} (GET /templates/).',
+    )
+
+
+class MessageIn(serializers.Serializer):
+    contact = serializers.IntegerField(
+        required=False, min_value=1, help_text="A contact's id (or give phone)."
+    )
+    phone = serializers.CharField(
+        required=False,
+        max_length=PHONE_MAX_LENGTH,
+        help_text="The person's number, e.g. +4915123456789 (or give contact); never creates a contact.",
+    )
+    template = TemplateIn(required=False, help_text="An approved template (or give text).")
+    text = serializers.CharField(
+        required=False, help_text="Free-form text, only while the person's 24-hour window is open."
+    )
+
+    def validate(self, attrs):
+        if ("contact" in attrs) == ("phone" in attrs):
+            raise serializers.ValidationError(
+                {"contact": "Give the recipient as contact or as phone (one of them)."}
+            )
+        if ("template" in attrs) == ("text" in attrs):
+            raise serializers.ValidationError({"template": "Give either a template or a text (one of them)."})
+        return attrs
+
+
+def _error(code: int | None, error_class: str, text: str) -> dict | None:
+    """A failure or skip as the API shows it: Meta's code and what it means, our class, the text."""
+    if code is None and not error_class and not text:
+        return None
+    row = lookup(code) if code is not None else None
+    return {"code": code, "error_class": error_class, "meaning": row.meaning if row else "", "text": text}
+
+
+class ErrorOut(serializers.Serializer):
+    code = serializers.IntegerField(allow_null=True, help_text="WhatsApp's error code, if it gave one.")
+    error_class = serializers.CharField(help_text="How it was handled (a Meta error class or a skip reason).")
+    meaning = serializers.CharField(help_text="What WhatsApp's code means.")
+    text = serializers.CharField()
+
+
+ERROR_SCHEMA = extend_schema_field(ErrorOut(allow_null=True))
+
+
+class AttemptOut(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SendAttempt
+        fields = ["number", "outcome", "wamid", "status", "error", "started_at", "finished_at"]
+
+    @ERROR_SCHEMA
+    def get_error(self, attempt: SendAttempt) -> dict | None:
+        return _error(attempt.error_code, attempt.error_class, attempt.error_text)
+
+
+class StatusEventOut(serializers.ModelSerializer):
+    """One status WhatsApp reported, in the order it arrived (``applied``: it moved the message on)."""
+
+    errors = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MessageStatusEvent
+        fields = ["status", "wamid", "meta_timestamp", "received_at", "applied", "errors"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_errors(self, event: MessageStatusEvent) -> list[dict]:
+        shown = []
+        for item in event.errors if isinstance(event.errors, list) else []:
+            code = item.get("code") if isinstance(item, dict) else None
+            code = code if isinstance(code, int) else None
+            row = lookup(code) if code is not None else None
+            shown.append(
+                {
+                    "code": code,
+                    "title": str(item.get("title", "")) if isinstance(item, dict) else "",
+                    "meaning": row.meaning if row else "",
+                }
+            )
+        return shown
+
+
+class MessageOut(serializers.ModelSerializer):
+    """A message as its sender sees it. ``hold_reason`` says why a queued message waits; while
+    sending is halted, a queued message the halt holds shows ``halt`` even before the dispatcher
+    has looked at it (the view passes the active halt in the context)."""
+
+    id = serializers.UUIDField(source="public_id")
+    contact = serializers.IntegerField(source="contact_id")
+    template = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(source="status", choices=MessageStatus.choices)
+    hold_reason = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OutboundMessage
+        fields = [
+            "id",
+            "contact",
+            "kind",
+            "purpose",
+            "template",
+            "state",
+            "hold_reason",
+            "next_attempt_at",
+            "attempt_count",
+            "error",
+            "created_at",
+            "accepted_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_template(self, message: OutboundMessage) -> dict | None:
+        version = message.template_version
+        if version is None:
+            return None
+        return {
+            "name": version.template.name,
+            "language": version.template.language,
+            "version": version.number,
+        }
+
+    @extend_schema_field(serializers.ChoiceField(choices=HoldReason.choices, allow_null=True))
+    def get_hold_reason(self, message: OutboundMessage) -> str | None:
+        if message.hold_reason:
+            return message.hold_reason
+        halt = self.context.get("halt")
+        if message.status == MessageStatus.QUEUED and halt is not None and halt.holds(message):
+            return HoldReason.HALT
+        return None
+
+    @ERROR_SCHEMA
+    def get_error(self, message: OutboundMessage) -> dict | None:
+        return _error(message.error_code, message.error_class, message.error_text)
+
+
+class MessageDetailOut(MessageOut):
+    """With each attempt (its wamid and outcome) and every status WhatsApp reported."""
+
+    attempts = AttemptOut(many=True, read_only=True)
+    statuses = serializers.SerializerMethodField()
+
+    class Meta(MessageOut.Meta):
+        fields = [*MessageOut.Meta.fields, "attempts", "statuses"]
+
+    @extend_schema_field(StatusEventOut(many=True))
+    def get_statuses(self, message: OutboundMessage) -> list[dict]:
+        events = MessageStatusEvent.objects.filter(attempt__message=message).order_by("received_at", "id")
+        return StatusEventOut(events, many=True).data
