@@ -526,6 +526,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set the messages endpoints show (drf-spectacular names them by field).
+    "ENUM_NAME_OVERRIDES": {
+        "MessageKindEnum": "messaging.models.MessageKind",
+        "MessageStateEnum": "messaging.models.MessageStatus",
+    },
 }
 
 LOGGING = {
