@@ -45,6 +45,12 @@ class ApiKeyForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="What this key may do. Give it only what the system needs.",
     )
+    callback_url = forms.URLField(
+        max_length=ApiKey._meta.get_field("callback_url").max_length,
+        required=False,
+        assume_scheme="https",
+        help_text=ApiKey._meta.get_field("callback_url").help_text,
+    )
 
     class Meta:
         model = ApiKey
