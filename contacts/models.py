@@ -188,6 +188,8 @@ class Contact(models.Model):
             models.Index(fields=["language"], name="contact_language_idx"),
             models.Index(fields=["country"], name="contact_country_idx"),
             models.Index(Lower("last_name"), Lower("first_name"), name="contact_name_idx"),
+            # The API lists changes oldest first from a time (GET /api/v1/contacts/?updated_since=).
+            models.Index(fields=["updated_at", "id"], name="contact_updated_idx"),
         ]
         constraints = [
             models.CheckConstraint(

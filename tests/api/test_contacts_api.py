@@ -282,3 +282,32 @@ def test_bulk_queries_do_not_grow_with_the_items(writer):
     if connection.vendor == "postgresql":
         assert large == small
     assert large <= 20  # SQLite splits the INSERT and UPDATE into batches of its variable limit
+
+
+# --- updated_at: every writer moves it ---------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_an_update_that_forgets_updated_at_still_moves_it():
+    """A trigger on PostgreSQL: a bulk statement or raw SQL cannot hide a change from a sync."""
+    contact = ContactFactory()
+    long_ago = timezone.now() - timedelta(days=30)
+    Contact.objects.filter(pk=contact.pk).update(updated_at=long_ago)  # a writer that sets it keeps it
+    assert Contact.objects.get(pk=contact.pk).updated_at == long_ago
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE contacts_contact SET first_name = 'Raw' WHERE id = %s", [contact.pk])
+    assert Contact.objects.get(pk=contact.pk).updated_at > long_ago + timedelta(days=29)
+
+
+def test_the_writers_of_contacts_move_updated_at(writer):
+    """The matcher's and the merge's statements set it themselves (the trigger's fallback is
+    PostgreSQL's only): a contact given a wa_id by WhatsApp shows up in the sync."""
+    from contacts.matching import contact_adopt_wa_id
+
+    contact = ContactFactory()
+    Contact.objects.filter(pk=contact.pk).update(updated_at=timezone.now() - timedelta(days=30))
+    contact.refresh_from_db()
+    since = (timezone.now() - timedelta(minutes=1)).isoformat()
+    assert writer.get(CONTACTS, {"updated_since": since}).json()["results"] == []
+    contact_adopt_wa_id(contact=contact, wa_id=contact.phone.lstrip("+"), actor=Actor.system("tests"))
+    assert [r["id"] for r in writer.get(CONTACTS, {"updated_since": since}).json()["results"]] == [contact.pk]
