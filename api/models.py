@@ -152,6 +152,9 @@ class CallbackEvent(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(
+        max_length=500, blank=True, help_text="Why the latest attempt failed, or why delivery stopped."
+    )
 
     class Meta:
         indexes = [
@@ -161,6 +164,7 @@ class CallbackEvent(models.Model):
                 condition=models.Q(state="pending"),
             )
         ]
+        permissions = [("retry_callbackevent", "Can retry a callback event now")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

@@ -13,6 +13,9 @@ form they were made with.
 
 ``anchor_heads`` (daily) writes a digest over every chain's head to the activity log; exports
 print ``latest_anchor``. ``contacts.ledger_verify`` recomputes the chains.
+
+Since every writer passes here, this is also where new events are announced
+(``contacts.signals.consent_events_recorded``, in the same transaction).
 """
 
 import hashlib
@@ -30,6 +33,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from contacts.models import ActivityLogEntry, ConsentChainLink, ConsentEvent
+from contacts.signals import consent_events_recorded
 from core.actors import Actor
 
 # The version of the canonical form new links are made with.
@@ -221,6 +225,7 @@ def link_event(event) -> None:
     heads = {event.contact_id: head} if head else {}
     (fields,) = chain_rows([event_row(event)], heads)
     ConsentChainLink(**fields).save()
+    consent_events_recorded.send(sender=ConsentEvent, event_ids=[event.pk])
 
 
 def link_events(event_ids: list[int]) -> int:
@@ -234,6 +239,7 @@ def link_events(event_ids: list[int]) -> int:
     )
     contact_ids = sorted({row["contact_id"] for row in rows})
     _insert_links(chain_rows(rows, chain_heads(ConsentChainLink, contact_ids)))
+    consent_events_recorded.send(sender=ConsentEvent, event_ids=event_ids)
     return len(rows)
 
 

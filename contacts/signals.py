@@ -16,3 +16,8 @@ contact_merged = Signal()
 # Sent by ``contacts.merging.contact_merge_preview`` with ``survivor`` and ``merged``. A receiver
 # writes nothing and returns what a merge would move, ``{"label": count}``, for the confirmation page.
 contact_merge_previewed = Signal()
+
+# Sent inside the transaction of every writer of the consent ledger (``record_consent``, a bulk
+# opt-out, an import's chunk), once its events are linked into their chains, with ``event_ids``.
+# A receiver that writes (the REST API's callback outbox) commits or rolls back with the events.
+consent_events_recorded = Signal()

@@ -39,6 +39,7 @@ from messaging.models import (
     SendAttempt,
 )
 from messaging.sending.failures import handle_meta_error
+from messaging.signals import announce_states
 from messaging.webhooks.envelope import as_dict, as_list, text, unix_time
 
 logger = logging.getLogger(__name__)
@@ -385,6 +386,8 @@ def _save(state: _Progress) -> None:
         )
         if not moved:
             logger.warning("message %s changed while its statuses were applied; left as it is", message.pk)
+        elif "status" in state.message_fields:
+            announce_states([message], message.status)
     if state.failure is not None:
         _fail(message=message, attempt=attempt, report=state.failure)
 
@@ -426,12 +429,13 @@ def _reconcile_unknown(report: StatusReport) -> SendAttempt | None:
     ).update(wamid=report.wamid, outcome=AttemptOutcome.ACCEPTED, finished_at=now, reconcile_by=None)
     if not adopted:
         return None
-    OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.UNKNOWN).update(
+    if OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.UNKNOWN).update(
         status=MessageStatus.ACCEPTED,
         accepted_at=report.timestamp or now,
         needs_review=False,
         updated_at=now,
-    )
+    ):
+        announce_states([message], MessageStatus.ACCEPTED)
     log_activity(
         actor=_SYSTEM,
         action="message.unknown_reconciled",

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 
-def check_callback_url(url: str) -> None:
-    """Raise ``ValidationError`` saying what is wrong with ``url`` as a callback target."""
+def check_callback_url(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Raise ``ValidationError`` saying what is wrong with ``url`` as a callback target; else the
+    addresses its host resolved to, all checked: the deliverer connects to one of these and to
+    nothing else, so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host:
@@ -30,7 +32,7 @@ def check_callback_url(url: str) -> None:
     if loopback and settings.API_CALLBACKS_ALLOW_LOOPBACK:
         if parts.scheme not in ("http", "https"):
             raise ValidationError("The callback URL must be http or https.", code="callback_url_scheme")
-        return
+        return addresses
     if parts.scheme != "https":
         raise ValidationError("The callback URL must use HTTPS.", code="callback_url_scheme")
     if not addresses:
@@ -42,6 +44,7 @@ def check_callback_url(url: str) -> None:
             " callbacks go only to public addresses.",
             code="callback_url_private",
         )
+    return addresses
 
 
 def resolve(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

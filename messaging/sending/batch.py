@@ -72,6 +72,7 @@ from messaging.sending.rules import (
     window_open,
 )
 from messaging.sending.verdicts import SkipReason
+from messaging.signals import announce_states
 from templates_app.components import FrozenComponents
 from templates_app.models import Category as TemplateCategory
 from templates_app.models import TemplateVersion
@@ -150,6 +151,9 @@ def claim_batch(
             batch.held += _hold(message_ids, reason=reason, until=until, now=now)
         for (reason, _until, detail), message_ids in skips.items():
             batch.skipped += skip_messages(message_ids, reason=reason, detail=detail, now=now)
+        if skips:
+            skipped = (m for m in messages if m.pk in batch.verdicts and batch.verdicts[m.pk].skipped)
+            announce_states(skipped, MessageStatus.SKIPPED)
         batch.claimed = _mark_sending(go, now)
     return batch
 
@@ -398,6 +402,9 @@ def start_attempts(messages: Sequence[OutboundMessage], *, token: datetime) -> t
                 expected=(MessageStatus.SENDING,),
                 claimed_at=token,
             )
+        if refused:
+            skipped = {pk for message_ids in refused.values() for pk in message_ids}
+            announce_states((m for m in messages if m.pk in skipped), MessageStatus.SKIPPED)
         started = _write_attempts(allowed, token=token, now=now)
     return started, stopped
 
@@ -603,7 +610,7 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
         # The messages first, then their attempts: the order in which the webhook processor locks
         # them when a status beats this commit (``statuses._reconcile_unknown``: the message by
         # its public id, then its attempts). The other order deadlocked the two under load.
-        update_from_values(
+        moved = update_from_values(
             OutboundMessage,
             (("number", "integer"),),
             [(started.message.pk, started.attempt.number) for started, _ in accepted],
@@ -627,6 +634,7 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
         for started, outcome in accepted:
             started.attempt.wamid = outcome.wamid
             started.attempt.outcome = AttemptOutcome.ACCEPTED
+        announce_states((s.message for s, _ in accepted if s.message.pk in moved), MessageStatus.ACCEPTED)
         adopt_wa_ids([(started.message.contact, outcome.wa_id) for started, outcome in accepted])
         # A status webhook can beat this commit; statuses waiting for these wamids apply now.
         waiting = set(

@@ -35,6 +35,7 @@ from messaging.sending import batch as batches
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.rules import Verdict, recipient_address
 from messaging.sending.states import message_retry_or_fail
+from messaging.signals import announce_states
 from templates_app.sending import send_components
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def record_unknown(message: OutboundMessage, attempt: SendAttempt, reason: str, 
             outcome=AttemptOutcome.UNKNOWN, finished_at=now, reconcile_by=deadline, error_text=reason[:2000]
         )
         # Only the latest attempt decides the message (a late answer of an older one does not).
-        OutboundMessage.objects.filter(
+        if OutboundMessage.objects.filter(
             pk=message.pk, status=MessageStatus.SENDING, attempt_count=attempt.number
         ).update(
             status=MessageStatus.UNKNOWN,
@@ -178,7 +179,8 @@ def record_unknown(message: OutboundMessage, attempt: SendAttempt, reason: str, 
             error_class="unknown",
             error_text=reason[:2000],
             updated_at=now,
-        )
+        ):
+            announce_states([message], MessageStatus.UNKNOWN)
 
 
 def adopt_wa_ids(pairs: list[tuple[Contact, str]]) -> None:

@@ -15,6 +15,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import HoldReason, MessageStatus, OutboundMessage
 from messaging.sending.enqueue import dispatch_after_commit
+from messaging.signals import announce_states
 
 REVIEW_PERMISSION = "messaging.review_unknown_message"
 
@@ -49,6 +50,7 @@ def message_resend(*, message: OutboundMessage, actor: Actor) -> OutboundMessage
         )
         if changed != 1:
             raise _not_unknown(message)
+        announce_states([message], MessageStatus.QUEUED)
         log_activity(
             actor=actor,
             action="message.resent",
@@ -75,6 +77,7 @@ def message_mark_failed(*, message: OutboundMessage, actor: Actor) -> OutboundMe
         )
         if changed != 1:
             raise _not_unknown(message)
+        announce_states([message], MessageStatus.FAILED)
         log_activity(
             actor=actor,
             action="message.marked_failed",

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from messaging.models import HoldReason, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending.enqueue import dispatch_after_commit
+from messaging.signals import announce_states
 
 # Held for at most this long: the dispatcher waits for the message itself instead of the sweeper.
 SHORT_HOLD = timedelta(seconds=5)
@@ -27,6 +28,15 @@ RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 30 * 60
 # Meta's "deferred" code (per-user marketing limit; also what US numbers get for marketing).
 DEFERRED_CODE = 131049
+# States the outside world has heard of (the API's callbacks): a hold from one of them is news,
+# a hold from ``sending`` (no answer yet) is not.
+_REPORTED = {
+    MessageStatus.ACCEPTED,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.READ,
+    MessageStatus.UNKNOWN,
+}
 
 
 def message_hold(
@@ -47,6 +57,8 @@ def message_hold(
         updated_at=now,
         **(error or {}),
     )
+    if changed and message.status in _REPORTED:
+        announce_states([message], MessageStatus.QUEUED)  # back in the queue after a report
     if changed and until is not None and until - now <= SHORT_HOLD:
         dispatch_after_commit()
     return changed == 1
@@ -55,7 +67,7 @@ def message_hold(
 def message_fail(message: OutboundMessage, *, error: dict, expected: Iterable[str]) -> bool:
     """Final ``failed``, with Meta's code (or our reason) in ``error`` (code, class, text)."""
     now = timezone.now()
-    return (
+    failed = (
         OutboundMessage.objects.filter(pk=message.pk, status__in=list(expected)).update(
             status=MessageStatus.FAILED,
             hold_reason=HoldReason.NONE,
@@ -67,6 +79,9 @@ def message_fail(message: OutboundMessage, *, error: dict, expected: Iterable[st
         )
         == 1
     )
+    if failed:
+        announce_states([message], MessageStatus.FAILED)
+    return failed
 
 
 def retry_delay(attempt_number: int) -> timedelta:

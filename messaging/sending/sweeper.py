@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from messaging.models import AttemptOutcome, HoldReason, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending.enqueue import wake_dispatcher
+from messaging.signals import announce_states_of
 
 # Longer than a task can live (django-q2's timeout is 60 s): the limiter wait plus connect and read.
 CLAIM_TIMEOUT = timedelta(minutes=3)
@@ -82,6 +83,7 @@ def expire_claims(now: datetime, result: SweepResult) -> None:
             error_text="The worker sending it stopped answering; a request may have reached WhatsApp.",
             updated_at=now,
         )
+        announce_states_of(unknown_ids, MessageStatus.UNKNOWN)
         SendAttempt.objects.filter(message_id__in=unknown_ids, outcome=AttemptOutcome.PENDING).update(
             outcome=AttemptOutcome.UNKNOWN, finished_at=now, reconcile_by=deadline
         )

@@ -29,6 +29,7 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, OutboundMessage, WebhookEvent
+from messaging.signals import inbound_message_received
 from messaging.webhooks.envelope import as_dict, as_list, text, unix_time
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def receive_message(
     try:
         with transaction.atomic():
             inbound.save()
+            if kind != "system":  # Meta speaking, not the person
+                inbound_message_received.send(sender=InboundMessage, inbound=inbound)
     except IntegrityError:
         return None  # the same wamid, stored by a concurrent delivery
     if kind != "system":
