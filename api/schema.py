@@ -40,6 +40,7 @@ _MEANINGS = {
     "the answer carries `WWW-Authenticate: Bearer`.",
     403: "The key lacks the scope this call needs (`missing_scope`).",
     404: "No such object (`not_found`).",
+    415: "The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json`.",
     409: "A request with this `Idempotency-Key` is still being handled.",
     422: "Refused by a rule; `error.code` says which.",
     429: "Too many calls with this key (`throttled`); wait `Retry-After` seconds.",

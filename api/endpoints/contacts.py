@@ -24,8 +24,10 @@ from api.contact_upsert import contacts_upsert
 from api.errors import flatten_errors
 from api.schema import error_responses
 from api.serializers.contacts import (
+    BulkContactsRequestSerializer,
     BulkContactsSerializer,
     BulkResultSerializer,
+    ContactPageSerializer,
     ContactSerializer,
     ContactWriteSerializer,
     phone_number,
@@ -80,7 +82,7 @@ class ContactCollection(APIView):
             OpenApiParameter("cursor", str, description="The `next` link's cursor."),
             OpenApiParameter("page_size", int, description="Up to 500 (default 100)."),
         ],
-        responses={200: ContactSerializer(many=True), **error_responses(400)},
+        responses={200: ContactPageSerializer, **error_responses(400)},
     )
     def get(self, request):
         contacts = contacts_for_output().filter(merged_into__isnull=True)
@@ -106,7 +108,7 @@ class ContactCollection(APIView):
         responses={
             200: ContactSerializer,
             201: ContactSerializer,
-            **error_responses(400, 422),
+            **error_responses(400, 415, 422),
         },
         description="The same person is found by any form of the number (Brazil's ninth digit, "
         "Mexico's 1 after +52) and never gets a second row. 201 when created, 200 when updated; "
@@ -144,8 +146,8 @@ class ContactBulk(APIView):
     @extend_schema(
         operation_id="contacts_bulk_upsert",
         summary="Create or update up to 1,000 contacts, with a result per item",
-        request=BulkContactsSerializer,
-        responses={200: BulkResultSerializer, **error_responses(400)},
+        request=BulkContactsRequestSerializer,
+        responses={200: BulkResultSerializer, **error_responses(400, 415)},
         description="Each item as in POST /contacts/. A bad item is reported with its index and "
         "field and does not stop the others; more than 1,000 items is a 400.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts.languages import META_LANGUAGES
@@ -145,7 +146,8 @@ class ContactSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_consent(self, contact: Contact) -> CurrentConsentSerializer:
+    @extend_schema_field(CurrentConsentSerializer)
+    def get_consent(self, contact: Contact) -> dict:
         states = {state.purpose: state for state in contact.consents.all()}
         return {
             purpose: (
@@ -160,7 +162,8 @@ class ContactSerializer(serializers.ModelSerializer):
             for purpose in Purpose.values
         }
 
-    def get_window_open_until(self, contact: Contact):
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_open_until(self, contact: Contact) -> str | None:
         until = contact.last_inbound_at + WINDOW if contact.last_inbound_at else None
         if until is None or until <= timezone.now():
             return None
@@ -171,6 +174,21 @@ class ItemErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     field = serializers.CharField(required=False)
+
+
+class ContactPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page; null on the last.")
+    previous = serializers.URLField(allow_null=True)
+    results = ContactSerializer(many=True)
+
+
+class BulkContactsRequestSerializer(serializers.Serializer):
+    """The bulk call as the schema describes it: each item is checked on its own, and a bad one
+    is reported in its result without stopping the others."""
+
+    contacts = ContactWriteSerializer(
+        many=True, min_length=1, max_length=BULK_MAX_ITEMS, help_text=f"1 to {BULK_MAX_ITEMS:,} contacts."
+    )
 
 
 class BulkItemResultSerializer(serializers.Serializer):
