@@ -58,12 +58,18 @@ class ContactsPage(CursorPagination):
     max_page_size = 500
 
     def decode_cursor(self, request):
+        """DRF's cursor, refused with a 400 when it was changed (its position is only checked
+        when the query runs, where a bad one would be a 500)."""
+        refused = serializers.ValidationError(
+            {"cursor": ["This cursor is not valid: follow the `next` link as it was given."]}
+        )
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise serializers.ValidationError(
-                {"cursor": ["This cursor is not valid: follow the `next` link as it was given."]}
-            ) from None
+            raise refused from None
+        if cursor is not None and cursor.position is not None and _moment_or_none(cursor.position) is None:
+            raise refused
+        return cursor
 
 
 class ContactCollection(APIView):
@@ -185,12 +191,18 @@ def _item_error(index: int, errors) -> dict:
     return {"index": index, "status": "error", "error": error}
 
 
-def _parse_moment(text: str):
+def _moment_or_none(text: str):
+    """An aware datetime from ISO 8601 text, or None."""
     try:
         moment = parse_datetime(text.strip())
     except ValueError:
-        moment = None
-    if moment is None or is_naive(moment):
+        return None
+    return None if moment is None or is_naive(moment) else moment
+
+
+def _parse_moment(text: str):
+    moment = _moment_or_none(text)
+    if moment is None:
         raise serializers.ValidationError(
             {
                 "updated_since": [

@@ -33,6 +33,26 @@ def phone_number(value: str) -> str:
         return valid_form
 
 
+def _null_character_in(value, path: str = "") -> str | None:
+    """The path of the first key or text holding U+0000 (PostgreSQL's JSON refuses it), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return path  # the key itself: named by where it sits
+            found = _null_character_in(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _null_character_in(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
 class ContactWriteSerializer(serializers.Serializer):
     """One contact to create or update, found by its phone. Fields left out are left as they are."""
 
@@ -59,6 +79,15 @@ class ContactWriteSerializer(serializers.Serializer):
 
     def validate_phone(self, value: str) -> str:
         return phone_number(value)
+
+    def validate_attributes(self, value: dict) -> dict:
+        where = _null_character_in(value)
+        if where is not None:
+            place = f"in “{where}”" if where else "in a key"
+            raise serializers.ValidationError(
+                f"Custom fields cannot hold a NUL character (\\u0000); found {place}."
+            )
+        return value
 
     def validate_country(self, value: str) -> str:
         value = value.strip().upper()
