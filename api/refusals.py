@@ -13,11 +13,15 @@ from core.errors import ApplicationError
 
 def refusal_for_api(error: ApplicationError, *contacts: Contact) -> ApplicationError:
     """``error`` with each contact's display name replaced by its id (the code and field stay)."""
-    message = error.message
+    error.message = without_names(error.message, *contacts)
+    error.args = (error.message,)
+    return error
+
+
+def without_names(text: str, *contacts: Contact) -> str:
+    """``text`` with each contact's display name replaced by ``contact <id>``."""
     for contact in contacts:
         name = str(contact)
-        if name:
-            message = message.replace(name, f"contact {contact.pk}")
-    error.message = message
-    error.args = (message,)
-    return error
+        if name and name in text:
+            text = text.replace(name, f"contact {contact.pk}")
+    return text

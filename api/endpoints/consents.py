@@ -14,7 +14,6 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,23 +21,19 @@ from api.errors import ApiError
 from api.idempotency import HEADER, idempotent, work_key
 from api.known_contacts import remember_contacts
 from api.models import Scope
+from api.paging import NewestFirst
 from api.recipients import contact_id_from_path, live_contact
 from api.refusals import refusal_for_api
-from api.serializers.consents import API_SOURCES, ConsentEventOut, ConsentIn
+from api.schema import error_responses
+from api.serializers.consents import API_SOURCES, ConsentEventOut, ConsentHistoryOut, ConsentIn
 from contacts.models import ConsentEvent, ConsentSource, ConsentWording, Contact, Purpose
 from contacts.services import record_consent
 from core.errors import ApplicationError
 
-
-class ConsentCursor(CursorPagination):
-    """Newest recorded first; a cursor, so an event recorded while a client pages is never skipped."""
-
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the `next` or `previous` link."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Events per page: 50, at most 200."),
+]
 CONTACT_ID = OpenApiParameter("contact_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 IDEMPOTENCY = OpenApiParameter(
     HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, description="Optional; see docs/api-messages.md."
@@ -49,8 +44,12 @@ class ContactConsentsView(APIView):
     required_scopes = {"GET": Scope.CONTACTS_READ, "POST": Scope.CONSENT_WRITE}
 
     @extend_schema(
-        parameters=[CONTACT_ID, OpenApiParameter("purpose", OpenApiTypes.STR, enum=Purpose.values)],
-        responses=ConsentEventOut(many=True),
+        parameters=[
+            CONTACT_ID,
+            OpenApiParameter("purpose", OpenApiTypes.STR, enum=Purpose.values),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: ConsentHistoryOut, **error_responses(400, 404)},
     )
     def get(self, request, contact_id: str):
         contact = _survivor(contact_id)
@@ -60,14 +59,18 @@ class ContactConsentsView(APIView):
             if purpose not in Purpose.values:
                 raise _invalid("purpose", f"Use one of: {', '.join(Purpose.values)}.")
             events = events.filter(purpose=purpose)
-        paginator = ConsentCursor()
+        paginator = NewestFirst()
         page = paginator.paginate_queryset(events, request, view=self)
         body = ConsentEventOut(page, many=True, context={"key": request.auth}).data
         response = paginator.get_paginated_response(body)
         response.data = {"contact": contact.pk, **response.data}
         return response
 
-    @extend_schema(parameters=[CONTACT_ID, IDEMPOTENCY], request=ConsentIn, responses={201: ConsentEventOut})
+    @extend_schema(
+        parameters=[CONTACT_ID, IDEMPOTENCY],
+        request=ConsentIn,
+        responses={201: ConsentEventOut, **error_responses(400, 404, 409, 422)},
+    )
     @idempotent
     def post(self, request, contact_id: str):
         contact = _survivor(contact_id)

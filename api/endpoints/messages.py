@@ -14,16 +14,17 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ApiError
 from api.idempotency import HEADER, idempotent, work_key
 from api.models import ApiKey, Scope
+from api.paging import NewestFirst
 from api.recipients import contact_by_phone, live_contact
 from api.refusals import refusal_for_api
-from api.serializers.messages import MessageDetailOut, MessageIn, MessageOut
+from api.schema import error_responses
+from api.serializers.messages import MessageDetailOut, MessageIn, MessageOut, MessagePageOut
 from contacts.models import Contact
 from core.actors import Actor
 from core.errors import ApplicationError
@@ -37,13 +38,6 @@ from templates_app.sending import sendability
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
-class MessageCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 def sent_by(key: ApiKey):
     """The messages ``key`` queued, and no others."""
     return OutboundMessage.objects.filter(actor_kind=Actor.API_KEY, actor_ref=str(key.pk))
@@ -53,13 +47,18 @@ class MessagesView(APIView):
     required_scopes = {"GET": Scope.MESSAGES_READ, "POST": Scope.MESSAGES_SEND}
 
     @extend_schema(
+        operation_id="v1_messages_list",
         parameters=[
-            OpenApiParameter("contact", OpenApiTypes.INT, description="Only the messages to this contact.")
+            OpenApiParameter("contact", OpenApiTypes.INT, description="Only the messages to this contact."),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From the `next` or `previous` link."),
+            OpenApiParameter(
+                "page_size", OpenApiTypes.INT, description="Messages per page: 50, at most 200."
+            ),
         ],
-        responses=MessageOut(many=True),
+        responses={200: MessagePageOut, **error_responses(400)},
     )
     def get(self, request):
-        messages = sent_by(request.auth).select_related("template_version__template")
+        messages = sent_by(request.auth).select_related("contact", "template_version__template")
         contact_id = request.query_params.get("contact")
         if contact_id is not None:
             if not contact_id.isdigit() or len(contact_id) > 18:
@@ -72,7 +71,7 @@ class MessagesView(APIView):
             # A merge re-points the merged-away row's messages to the contact it went into.
             contact = live_contact(int(contact_id))
             messages = messages.filter(contact_id=contact.pk if contact else int(contact_id))
-        paginator = MessageCursor()
+        paginator = NewestFirst()
         page = paginator.paginate_queryset(messages, request, view=self)
         body = MessageOut(page, many=True, context={"halt": active_halt()}).data
         return paginator.get_paginated_response(body)
@@ -84,7 +83,7 @@ class MessagesView(APIView):
             )
         ],
         request=MessageIn,
-        responses={202: MessageOut},
+        responses={202: MessageOut, **error_responses(400, 409, 422)},
     )
     @idempotent
     def post(self, request):
@@ -118,7 +117,7 @@ class MessageDetailView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("public_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses=MessageDetailOut,
+        responses={200: MessageDetailOut, **error_responses(404)},
     )
     def get(self, request, public_id: str):
         message = None
@@ -129,7 +128,7 @@ class MessageDetailView(APIView):
         if wanted is not None:
             message = (
                 sent_by(request.auth)
-                .select_related("template_version__template")
+                .select_related("contact", "template_version__template")
                 .prefetch_related("attempts")
                 .filter(public_id=wanted)
                 .first()

@@ -125,3 +125,12 @@ class ConsentEventOut(serializers.ModelSerializer):
 
     def get_evidence(self, event: ConsentEvent) -> dict | None:
         return event.evidence if self._by_this_key(event) else None
+
+
+class ConsentHistoryOut(serializers.Serializer):
+    """One page of a contact's history, newest recorded first; follow ``next`` for older events."""
+
+    contact = serializers.IntegerField(help_text="The contact whose history this is (a merge's survivor).")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ConsentEventOut(many=True)

@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.refusals import without_names
 from cloud_api.errors import lookup
 from messaging.models import HoldReason, MessageStatus, MessageStatusEvent, OutboundMessage, SendAttempt
 
@@ -159,7 +160,9 @@ class MessageOut(serializers.ModelSerializer):
 
     @ERROR_SCHEMA
     def get_error(self, message: OutboundMessage) -> dict | None:
-        return _error(message.error_code, message.error_class, message.error_text)
+        # A skip's text is written for staff and may name the person (a merge's survivor).
+        text = without_names(message.error_text, message.contact) if message.error_text else ""
+        return _error(message.error_code, message.error_class, text)
 
 
 class MessageDetailOut(MessageOut):
@@ -175,3 +178,11 @@ class MessageDetailOut(MessageOut):
     def get_statuses(self, message: OutboundMessage) -> list[dict]:
         events = MessageStatusEvent.objects.filter(attempt__message=message).order_by("received_at", "id")
         return StatusEventOut(events, many=True).data
+
+
+class MessagePageOut(serializers.Serializer):
+    """One page of this key's messages, newest first; follow ``next`` for older ones."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MessageOut(many=True)

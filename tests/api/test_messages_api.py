@@ -294,3 +294,16 @@ def test_a_held_message_shows_its_stored_hold_reason(sender, customer, order_upd
     public_id = client.post(URL, order_body(customer)).json()["id"]
     OutboundMessage.objects.filter(public_id=public_id).update(hold_reason=HoldReason.QUIET_HOURS)
     assert client.get(f"{URL}{public_id}/").json()["hold_reason"] == "quiet_hours"
+
+
+def test_a_skip_reason_written_for_staff_names_no_one(sender, customer, order_update):
+    _, client = sender
+    public_id = client.post(URL, order_body(customer)).json()["id"]
+    OutboundMessage.objects.filter(public_id=public_id).update(
+        status=MessageStatus.SKIPPED,
+        error_class="contact_merged",
+        error_text=f"The contact was merged into {customer} (#{customer.pk}); send to that contact instead.",
+    )
+    error = client.get(f"{URL}{public_id}/").json()["error"]
+    assert error["error_class"] == "contact_merged" and error["code"] is None
+    assert customer.first_name not in error["text"] and f"contact {customer.pk}" in error["text"]
