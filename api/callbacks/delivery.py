@@ -280,7 +280,10 @@ def _refusal(status: int, response) -> str:
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
+    # A refused connection is a NewConnectionError, which urllib3 derives from its timeout error.
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    ):
         return f"No answer within {settings.API_CALLBACK_TIMEOUT_SECONDS:g} s (timeout)."
     reason = getattr(exc, "reason", None) or exc
     return f"Could not connect: {type(reason).__name__}: {reason}"[:500]

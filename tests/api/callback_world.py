@@ -7,6 +7,7 @@ Test modules import the fixtures they use from here.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,11 @@ class Receiver:
 def receiver(settings):
     """A callback receiver at ``receiver.url`` (loopback callbacks allowed for the test)."""
     settings.API_CALLBACKS_ALLOW_LOOPBACK = True
+    yield from serve()
+
+
+def serve(tls: ssl.SSLContext | None = None):
+    """Run a receiver until the generator is closed; over TLS with ``tls``."""
     state: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -84,7 +90,10 @@ def receiver(settings):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    state = Receiver(url=f"http://127.0.0.1:{server.server_port}/hooks/whatsapp?shop=1")
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    state = Receiver(url=f"{scheme}://127.0.0.1:{server.server_port}/hooks/whatsapp?shop=1")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state
