@@ -3,9 +3,11 @@ from django.db.models.signals import post_migrate
 
 
 def ensure_schedules(sender, **kwargs):
-    """The callback deliverer's schedule, declared in code and created idempotently after every migrate."""
+    """The callback deliverer's and the idempotency records' purge's schedules, declared in code and
+    created idempotently after every migrate."""
     from django_q.models import Schedule
 
+    from api.idempotency import PURGE_SCHEDULE_NAME
     from api.tasks import DELIVER_EVERY_MINUTES, DELIVER_SCHEDULE_NAME
 
     Schedule.objects.update_or_create(
@@ -14,6 +16,14 @@ def ensure_schedules(sender, **kwargs):
             "func": "api.tasks.deliver_callbacks",
             "schedule_type": Schedule.MINUTES,
             "minutes": DELIVER_EVERY_MINUTES,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.update_or_create(
+        name=PURGE_SCHEDULE_NAME,
+        defaults={
+            "func": "api.idempotency.idempotency_records_purge",
+            "schedule_type": Schedule.HOURLY,
             "repeats": -1,
         },
     )

@@ -16,7 +16,8 @@ the same key; the second request must not queue a second message or record a sec
   Requests refused before the claim — no or a bad API key, a missing scope, throttling, malformed
   JSON, a bad ``Idempotency-Key`` — claim nothing. A 5xx or an unexpected exception releases the
   key, so the retry the client is bound to make runs again.
-- Kept ``API_IDEMPOTENCY_TTL`` hours; an expired record counts as absent (it is replaced).
+- Kept ``API_IDEMPOTENCY_TTL`` hours; an expired record counts as absent (it is replaced), and
+  an hourly schedule deletes the expired ones (:func:`idempotency_records_purge`).
 
 Releasing a key on a crash leaves a gap: the work may have committed before the crash. The
 endpoints close it underneath: each passes :func:`work_key` on to the service (``send_message``'s
@@ -45,6 +46,7 @@ from api.models import ApiKey, IdempotencyRecord, IdempotencyState
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_LENGTH = 255  # the record's column; the draft sets no limit
+PURGE_SCHEDULE_NAME = "api: purge expired idempotency records"
 
 
 @dataclass(frozen=True)

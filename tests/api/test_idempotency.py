@@ -195,6 +195,17 @@ def test_expired_records_are_purged(customer, order_update):
 
 
 @pytest.mark.django_db
+def test_the_purge_runs_every_hour():
+    from django_q.models import Schedule
+
+    from api.idempotency import PURGE_SCHEDULE_NAME
+
+    schedule = Schedule.objects.get(name=PURGE_SCHEDULE_NAME)  # created after migrate
+    assert schedule.func == "api.idempotency.idempotency_records_purge"
+    assert (schedule.schedule_type, schedule.repeats) == (Schedule.HOURLY, -1)
+
+
+@pytest.mark.django_db
 def test_the_consent_post_is_idempotent_too(customer):
     _, client = key_and_client(Scope.CONSENT_WRITE)
     body = {"action": "opt_out", "purpose": "marketing", "source": "api"}
