@@ -55,7 +55,9 @@ def contacts_upsert(*, key: ApiKey, items: Sequence[tuple[int, dict]]) -> list[I
     with transaction.atomic():
         found = _match_all(list(people), actor=actor)
         creating = {person: group for person, group in people.items() if person not in found}
-        for person, contact in _create_all(creating, actor=actor).items():
+        created, taken_meanwhile = _create_all(creating, actor=actor)
+        found.update(taken_meanwhile)  # their items update the row a concurrent writer created
+        for person, contact in created.items():
             found[person] = contact
             first_index = people[person][0][0]
             results[first_index] = ItemResult(first_index, "created", contact)
@@ -96,28 +98,30 @@ def _new_contact(phone: str, data: dict) -> Contact:
     return contact
 
 
-def _create_all(creating: dict[str, list[tuple[int, dict]]], *, actor) -> dict[str, Contact]:
-    """One INSERT for the new people (each from its first item); one by one if a concurrent writer
-    took one of the numbers meanwhile."""
+def _create_all(
+    creating: dict[str, list[tuple[int, dict]]], *, actor
+) -> tuple[dict[str, Contact], dict[str, Contact]]:
+    """(created, found instead): one INSERT for the new people, each from its first item; one by
+    one if a concurrent writer took one of the numbers meanwhile, whose row is then found instead."""
     if not creating:
-        return {}
+        return {}, {}
     new = {person: _new_contact(group[0][1]["phone"], group[0][1]) for person, group in creating.items()}
     try:
         with transaction.atomic():
             Contact.objects.bulk_create(list(new.values()))
-        return new
+        return new, {}
     except IntegrityError:
         pass
-    created = {}
+    created, found = {}, {}
     for person, contact in new.items():
         try:
             with transaction.atomic():
                 contact.pk = None
                 contact.save()
+            created[person] = contact
         except IntegrityError:
-            contact = contact_find_or_create(phone=person, actor=actor)  # created meanwhile: that row
-        created[person] = contact
-    return created
+            found[person] = contact_find_or_create(phone=person, actor=actor)
+    return created, found
 
 
 def _update_all(people, found: dict[str, Contact], results: dict[int, ItemResult]) -> None:

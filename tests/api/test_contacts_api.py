@@ -316,3 +316,53 @@ def test_the_writers_of_contacts_move_updated_at(writer):
     assert writer.get(CONTACTS, {"updated_since": since}).json()["results"] == []
     contact_adopt_wa_id(contact=contact, wa_id=contact.phone.lstrip("+"), actor=Actor.system("tests"))
     assert [r["id"] for r in writer.get(CONTACTS, {"updated_since": since}).json()["results"]] == [contact.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_calls_at_once_for_one_new_number_make_one_contact():
+    """Both INSERT; the second waits on the unique index, fails when the first commits, and
+    updates the row the first created instead of adding a second one."""
+    import threading
+
+    from api.contact_upsert import contacts_upsert
+    from tests.api.api_clients import make_key
+
+    key, _ = make_key("contacts:write")
+    barrier = threading.Barrier(2)
+    statuses: list[str] = []
+
+    def upsert(name: str):
+        try:
+            barrier.wait()
+            [result] = contacts_upsert(key=key, items=[(0, {"phone": "+4915123456789", "first_name": name})])
+            statuses.append(result.status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upsert, args=(name,)) for name in ("Ann", "Bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Contact.objects.filter(phone="+4915123456789").count() == 1
+    assert sorted(statuses) == ["created", "updated"]
+
+
+def test_a_number_created_meanwhile_is_updated_not_duplicated(monkeypatch):
+    """The race above made certain: the match saw nothing, then the INSERT meets the row a
+    concurrent call committed; that row is found and updated, and the rest are still created."""
+    from api.contact_upsert import contacts_upsert
+    from tests.api.api_clients import make_key
+
+    key, _ = make_key("contacts:write")
+    other = ContactFactory(phone="+4915123456789", first_name="First")
+    monkeypatch.setattr("api.contact_upsert._match_all", lambda people, actor: {})
+    results = contacts_upsert(
+        key=key,
+        items=[(0, {"phone": "+4915123456789", "first_name": "Second"}), (1, {"phone": "+4915123456780"})],
+    )
+    assert [(r.status, r.changed) for r in results] == [("updated", ["first_name"]), ("created", [])]
+    assert results[0].contact.pk == other.pk
+    other.refresh_from_db()
+    assert other.first_name == "Second" and Contact.objects.count() == 2
