@@ -87,11 +87,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return ["name", "scopes", "callback_url"] + (self.info_fields if obj is not None else [])
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        if obj.revoked_at is not None:  # a revoked key is not changed (api.keys)
-            return ["name", "scopes", "callback_url", *self.info_fields]
-        return self.info_fields
+        return [] if obj is None else self.info_fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.revoked_at is not None:
+            return False  # a revoked key is not changed (api.keys): its page is read-only
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # keys are actors in ledgers and logs

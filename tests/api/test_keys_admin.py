@@ -100,6 +100,8 @@ def test_revoking_asks_first_then_revokes(administrator):
     assert key.revoked_at is not None
     page = administrator.get(reverse("admin:api_apikey_change", args=[key.pk])).content.decode()
     assert 'name="scopes"' not in page  # a revoked key is read-only
+    change = {"name": "Back", "scopes": ["messages:send"], "callback_url": ""}
+    assert administrator.post(reverse("admin:api_apikey_change", args=[key.pk]), change).status_code == 403
 
 
 @override_settings(API_CALLBACKS_ALLOW_LOOPBACK=True)
