@@ -31,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -102,15 +103,23 @@ class BulkSender:
         limiter's slot) and requests leave in the order of their slots, at most ``send_concurrency``
         in flight. Without ``not_before`` they leave at once, as fast as the concurrency allows.
         """
+        return self.start_many(payloads, not_before=not_before).result()
+
+    def start_many(
+        self, payloads: Sequence[Payload], *, not_before: Sequence[float] | None = None
+    ) -> Future[list[SendOutcome]]:
+        """:meth:`send_many` without waiting: the outcomes come in the returned future, so the caller
+        can prepare its next requests while these are in flight."""
         if not_before is not None and len(not_before) != len(payloads):
             raise ValueError(
                 f"not_before has {len(not_before)} instants for {len(payloads)} payloads; "
                 "give one per payload"
             )
         if not payloads:
-            return []
-        future = asyncio.run_coroutine_threadsafe(self._send_all(payloads, not_before), self._loop)
-        return future.result()
+            done: Future[list[SendOutcome]] = Future()
+            done.set_result([])
+            return done
+        return asyncio.run_coroutine_threadsafe(self._send_all(payloads, not_before), self._loop)
 
     async def _send_all(
         self, payloads: Sequence[Payload], not_before: Sequence[float] | None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,13 @@ class CloudApiClient:
         limiter's slots). See :class:`cloud_api.async_client.BulkSender`.
         """
         return self._bulk_sender().send_many(payloads, not_before=not_before)
+
+    def start_many(
+        self, payloads: Sequence[Payload], *, not_before: Sequence[float] | None = None
+    ) -> Future[list[SendOutcome]]:
+        """:meth:`send_many` without waiting for the answers (they arrive in the future): the batch
+        dispatcher writes the next sub-batch's attempts while these requests are in flight."""
+        return self._bulk_sender().start_many(payloads, not_before=not_before)
 
     def _bulk_sender(self) -> BulkSender:
         with self._bulk_lock:

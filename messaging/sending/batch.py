@@ -38,6 +38,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -489,35 +490,78 @@ class Sent:
     failed_before_sending: int = 0
 
 
-def send_batch(batch: Batch) -> Sent:
-    """Steps 2–4 for the messages ``batch`` claimed, a sub-batch at a time, each campaign's messages
-    under its own cap too."""
-    sent = Sent()
-    for campaign, chunk in _sub_batches(batch.claimed):
-        if campaign is not None:
-            chunk, unbound = bind_campaign_parameters(chunk)
-            sent.failed_before_sending += unbound
-        payloads = {}
-        for message in chunk:
-            payload = _payload_or_fail(message)
-            if payload is None:
-                sent.failed_before_sending += 1
-            else:
-                payloads[message.pk] = payload
-        chunk = [m for m in chunk if m.pk in payloads]
-        if not chunk:
-            continue
-        slots = wait_for_slots(len(chunk), campaign=campaign)
-        started, stopped = start_attempts(chunk, token=batch.token)
-        sent.stopped += stopped
-        if not started:
-            continue  # the slots are simply spent
-        outcomes = get_backend().send_many(
-            [payloads[s.message.pk] for s in started], not_before=slots[: len(started)]
-        )
-        record_outcomes(started, outcomes)
+class Pipeline:
+    """One sub-batch's requests in flight while the dispatcher prepares the next.
+
+    A dispatcher that waited for every answer before touching the database again left the rate's
+    slots idle while it claimed the next batch, bound its parameters and built its payloads: one
+    dispatcher reached about 71 of 80 messages a second. Now a sub-batch's requests go (the backend's
+    ``start_many``) and the dispatcher prepares the next sub-batch — or claims the next batch — and
+    waits for its slots meanwhile; the answers are recorded (``finish``) just before the next
+    sub-batch's attempts are written. So every answer is known before the next request leaves, as
+    when nothing overlapped: a refusal that pauses a campaign, halts sending or slows the limiter
+    still acts on the very next sub-batch. In-flight messages stay ``sending`` (claimed), as the
+    frequency cap and the budget count them. A backend without ``start_many`` (the in-memory one of
+    the tests) sends synchronously.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight: tuple[list[Started], Future, Sent] | None = None
+
+    def submit(self, started: list[Started], payloads: list, slots: list[float], sent: Sent) -> None:
+        self.finish()  # never two sub-batches in flight
+        backend = get_backend()
+        start_many = getattr(backend, "start_many", None)
+        if start_many is not None:
+            future = start_many(payloads, not_before=slots)
+        else:
+            future = Future()
+            future.set_result(backend.send_many(payloads, not_before=slots))
         sent.requests += len(started)
+        self._in_flight = (started, future, sent)
+
+    def finish(self) -> None:
+        """Wait for the requests in flight and record their outcomes."""
+        if self._in_flight is None:
+            return
+        (started, future, sent), self._in_flight = self._in_flight, None
+        outcomes = future.result()
+        record_outcomes(started, outcomes)
         sent.accepted += sum(isinstance(o, Accepted) for o in outcomes)
+
+
+def send_batch(batch: Batch, pipeline: Pipeline | None = None) -> Sent:
+    """Steps 2–4 for the messages ``batch`` claimed, a sub-batch at a time, each campaign's messages
+    under its own cap too. With the dispatcher's ``pipeline``, the last sub-batch may still be in
+    flight on return; without one, every outcome is recorded before it returns."""
+    sent = Sent()
+    own = pipeline is None
+    pipeline = pipeline or Pipeline()
+    try:
+        for campaign, chunk in _sub_batches(batch.claimed):
+            if campaign is not None:
+                chunk, unbound = bind_campaign_parameters(chunk)
+                sent.failed_before_sending += unbound
+            payloads = {}
+            for message in chunk:
+                payload = _payload_or_fail(message)
+                if payload is None:
+                    sent.failed_before_sending += 1
+                else:
+                    payloads[message.pk] = payload
+            chunk = [m for m in chunk if m.pk in payloads]
+            if not chunk:
+                continue
+            slots = wait_for_slots(len(chunk), campaign=campaign)
+            pipeline.finish()  # the previous answers first: what they trigger applies to this sub-batch
+            started, stopped = start_attempts(chunk, token=batch.token)
+            sent.stopped += stopped
+            if not started:
+                continue  # the slots are simply spent
+            pipeline.submit(started, [payloads[s.message.pk] for s in started], slots[: len(started)], sent)
+    finally:
+        if own:
+            pipeline.finish()
     return sent
 
 
@@ -672,6 +716,16 @@ def dispatch(slot: int = 0) -> str:
     key = awake_key(slot)
     started = time.monotonic()
     requests = 0
+    pipeline = Pipeline()  # the last sub-batch's requests in flight while the next batch is claimed
+    answered_later: set[int] = set()  # campaigns whose last requests were still in flight
+
+    def settle() -> None:
+        pipeline.finish()
+        if answered_later:
+            campaigns_breaker_tick(answered_later)
+            complete_finished_campaigns(answered_later)
+            answered_later.clear()
+
     try:
         while time.monotonic() - started < DRAIN_SECONDS:
             batch = claim_batch()
@@ -679,11 +733,13 @@ def dispatch(slot: int = 0) -> str:
                 cache.set(key, True, AWAKE_SECONDS)  # still awake
                 if len(batch.claimed) >= batch_size() and slot + 1 < settings.WHATSAPP_DISPATCHERS:
                     wake_dispatcher(slot + 1)  # a backlog: another dispatcher helps
-                requests += send_batch(batch).requests
+                requests += send_batch(batch, pipeline).requests
                 campaign_ids = {m.campaign_id for m in batch.claimed if m.campaign_id and not m.is_test}
                 campaigns_breaker_tick(campaign_ids)
                 complete_finished_campaigns(campaign_ids)
+                answered_later |= campaign_ids
                 continue
+            settle()
             wait = seconds_until_next_due(timezone.now())
             if wait is not None:
                 time.sleep(min(wait, 1.0))
@@ -694,7 +750,12 @@ def dispatch(slot: int = 0) -> str:
                 key, True, AWAKE_SECONDS
             ):
                 return f"{requests} requests sent"
+        settle()
     except BaseException as exc:
+        # Answers already on their way are still recorded where the database allows it; what is not
+        # recorded stays ``sending`` with its pending attempt, and the sweeper reconciles it.
+        with contextlib.suppress(Exception):
+            pipeline.finish()
         # A task that dies must not leave its flag set: every wake-up would find it "awake" and
         # sending would stall until the flag expired. Its claimed rows keep their lease and come back
         # through the sweeper. A successor is woken at once only after a transient database error (a

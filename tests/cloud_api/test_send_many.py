@@ -275,6 +275,21 @@ def test_slots_in_the_past_leave_at_once_and_lengths_must_match(sandbox, make_cl
     assert client.send_many([]) == []
 
 
+def test_start_many_returns_at_once_and_the_answers_come_in_the_future(sandbox, make_client):
+    """The dispatcher prepares its next sub-batch while these requests are in flight."""
+    seed_templates(sandbox, ORDER_UPDATE)
+    client = make_client(sandbox.url)
+    slot = time.time() + 0.5
+    future = client.start_many([order_update(callback="later")], not_before=[slot])
+    assert not future.done()  # its slot has not come: nothing has left yet
+    (outcome,) = future.result(timeout=10)
+    assert isinstance(outcome, Accepted)
+    assert control(sandbox, "messages")["data"][0]["accepted_at"] >= slot
+    assert client.start_many([]).result() == []
+    with pytest.raises(ValueError, match="not_before has 2 instants for 1 payloads"):
+        client.start_many([order_update()], not_before=[0.0, 0.0])
+
+
 def test_the_memory_backend_sends_each_in_order_without_waiting():
     backend = InMemoryBackend()
     backend.script(NotSent("scripted"))

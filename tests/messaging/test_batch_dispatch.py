@@ -287,3 +287,83 @@ def test_acceptances_lock_messages_before_attempts_as_the_webhook_processor_does
         and ("accepted_at =" in query["sql"] or "v.wamid" in query["sql"])
     ]
     assert tables == ["messaging_outboundmessage", "messaging_sendattempt"]
+
+
+# --- Requests in flight while the next sub-batch is prepared ---------------------------------------
+
+
+class Overlapping:
+    """The in-memory backend with ``start_many``, noting when each sub-batch leaves and is recorded."""
+
+    def __init__(self, backend, journal):
+        self.backend, self.journal = backend, journal
+
+    def start_many(self, payloads, *, not_before=None):
+        from concurrent.futures import Future
+
+        self.journal.append(("sent", len(payloads)))
+        future = Future()
+        future.set_result(self.backend.send_many(payloads, not_before=not_before))
+        return future
+
+
+@pytest.fixture
+def overlapping(monkeypatch, backend):
+    journal = []
+    monkeypatch.setattr(batches, "get_backend", lambda: Overlapping(backend, journal))
+    record = batches.record_outcomes
+
+    def recording(started, outcomes):
+        journal.append(("recorded", len(started)))
+        record(started, outcomes)
+
+    monkeypatch.setattr(batches, "record_outcomes", recording)
+    return journal
+
+
+def test_a_sub_batch_is_recorded_before_the_next_leaves_and_the_last_before_the_task_ends(
+    sending, overlapping, settings, monkeypatch
+):
+    """While a sub-batch's requests are in flight the dispatcher prepares the next one and claims
+    the next batch (the slots stay busy); each sub-batch's answers are recorded before the next one's
+    attempts are written, the last before the task ends, and the campaign completes."""
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 8  # sub-batches of 2
+    monkeypatch.setattr(batches, "batch_size", lambda: 4)
+    messages = campaign_messages(sending, 6)
+    claims = batches.claim_batch
+    monkeypatch.setattr(batches, "claim_batch", lambda **kw: overlapping.append(("claim", 0)) or claims(**kw))
+    dispatch()
+    assert overlapping == [
+        ("claim", 0),
+        ("sent", 2),
+        ("recorded", 2),
+        ("sent", 2),
+        ("claim", 0),  # the next batch claimed while the first one's last requests are in flight
+        ("recorded", 2),
+        ("sent", 2),
+        ("claim", 0),
+        ("recorded", 2),
+    ]
+    assert statuses(messages) == [MessageStatus.ACCEPTED] * 6
+    sending.refresh_from_db()
+    assert sending.status == CampaignStatus.COMPLETED
+
+
+def test_answers_in_flight_are_recorded_when_the_dispatcher_dies(sending, overlapping, monkeypatch, settings):
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 8
+    messages = campaign_messages(sending, 2)
+    claim = batches.claim_batch
+    calls = []
+
+    def claim_then_die(**kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise batches.OperationalError("deadlock detected")
+        return claim(**kwargs)
+
+    monkeypatch.setattr(batches, "claim_batch", claim_then_die)
+    monkeypatch.setattr("messaging.sending.enqueue.wake_dispatcher", lambda slot=0: True)
+    with pytest.raises(batches.OperationalError):
+        dispatch()
+    assert overlapping == [("sent", 2), ("recorded", 2)]
+    assert statuses(messages) == [MessageStatus.ACCEPTED] * 2
