@@ -69,3 +69,18 @@ def test_last_use_is_recorded_at_most_once_a_minute():
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
     client.get(URL)
     assert ApiKey.objects.get(pk=key.pk).last_used_at > first
+
+
+def test_head_needs_the_scope_get_needs():
+    _, raw = make_key("templates:read")
+    assert client_for(raw).head(URL).status_code == 200
+    _, other = make_key("contacts:read", name="Other")
+    assert client_for(other).head(URL).status_code == 403
+
+
+def test_a_method_a_view_has_no_handler_for_is_405_and_one_without_a_scope_403():
+    _, raw = make_key("contacts:read", "contacts:write", "templates:read")
+    answer = client_for(raw).delete("/api/v1/contacts/")
+    assert answer.status_code == 405 and answer.json()["error"]["code"] == "method_not_allowed"
+    assert client_for(raw).options(URL).status_code == 403  # DRF's OPTIONS exists but names no scope
+    assert APIClient().delete("/api/v1/contacts/").status_code == 401  # still no key, no answer
