@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.keys import api_key_revoke
-from api.models import ApiKey
+from api.models import ApiKey, Scope
 from core.actors import Actor
 from tests.api.api_clients import client_for, make_key
 
@@ -84,3 +84,34 @@ def test_a_method_a_view_has_no_handler_for_is_405_and_one_without_a_scope_403()
     assert answer.status_code == 405 and answer.json()["error"]["code"] == "method_not_allowed"
     assert client_for(raw).options(URL).status_code == 403  # DRF's OPTIONS exists but names no scope
     assert APIClient().delete("/api/v1/contacts/").status_code == 401  # still no key, no answer
+
+
+# Every endpoint of contacts and templates: (method, path, body, the scope it needs).
+ENDPOINTS = [
+    ("get", "/api/v1/contacts/", None, "contacts:read"),
+    ("post", "/api/v1/contacts/", {"phone": "+4915123456789"}, "contacts:write"),
+    ("get", "/api/v1/contacts/{id}/", None, "contacts:read"),
+    ("post", "/api/v1/contacts/bulk/", {"contacts": [{"phone": "+4915123456789"}]}, "contacts:write"),
+    ("get", "/api/v1/templates/", None, "templates:read"),
+]
+
+
+def call(client, method, path, body):
+    return getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+
+
+@pytest.mark.parametrize("method,path,body,scope", ENDPOINTS, ids=[f"{e[0]} {e[1]}" for e in ENDPOINTS])
+def test_every_endpoint_refuses_no_key_a_revoked_key_and_a_missing_scope(method, path, body, scope):
+    from tests.factories import ContactFactory
+
+    path = path.replace("{id}", str(ContactFactory().pk))
+    assert_refused(call(APIClient(), method, path, body), "not_authenticated")
+    key, raw = make_key(scope)
+    api_key_revoke(key=key, actor=Actor.system("tests"))
+    assert_refused(call(client_for(raw), method, path, body), "invalid_key")
+    others = [s for s in Scope.values if s != scope]
+    _, without = make_key(*others, name="Without")
+    refused = call(client_for(without), method, path, body)
+    assert refused.status_code == 403 and scope in refused.json()["error"]["message"]
+    _, with_scope = make_key(scope, name="With")
+    assert call(client_for(with_scope), method, path, body).status_code in (200, 201)

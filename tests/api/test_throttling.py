@@ -76,3 +76,24 @@ def test_concurrent_calls_are_counted_one_by_one():
     for thread in threads:
         thread.join()
     assert sorted(counts) == list(range(1, 201))
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("get", "/api/v1/contacts/", None),
+        ("post", "/api/v1/contacts/", {"phone": "+4915123456789"}),
+        ("post", "/api/v1/contacts/bulk/", {"contacts": [{"phone": "+4915123456789"}]}),
+        ("get", "/api/v1/templates/", None),
+    ],
+)
+@override_settings(API_THROTTLE_RATE="1/day")
+def test_every_endpoint_is_throttled(monkeypatch, method, path, body):
+    monkeypatch.setattr("api.throttling.time.time", lambda: 1_800_000_030.0)
+    _, raw = make_key()
+    client = client_for(raw)
+    first = getattr(client, method)(path, body, format="json")
+    assert first.status_code in (200, 201)
+    second = getattr(client, method)(path, body, format="json")
+    assert second.status_code == 429 and second.json()["error"]["code"] == "throttled"
+    assert int(second["Retry-After"]) > 0
