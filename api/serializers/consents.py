@@ -38,7 +38,10 @@ class ConsentIn(serializers.Serializer):
         help_text=f"Where you collected it: one of {', '.join(API_SOURCES)}.",
     )
     wording_id = serializers.IntegerField(
-        required=False, min_value=1, help_text="A consent wording version's id (or give wording_text)."
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A consent wording version's id (or give wording_text).",
     )
     wording_text = serializers.CharField(
         required=False,

@@ -11,6 +11,7 @@ from cloud_api.errors import lookup
 from messaging.models import HoldReason, MessageStatus, MessageStatusEvent, OutboundMessage, SendAttempt
 
 PHONE_MAX_LENGTH = 32
+MAX_ID = 2**63 - 1  # a bigint
 
 
 class TemplateIn(serializers.Serializer):
@@ -26,7 +27,7 @@ class TemplateIn(serializers.Serializer):
 
 class MessageIn(serializers.Serializer):
     contact = serializers.IntegerField(
-        required=False, min_value=1, help_text="A contact's id (or give phone)."
+        required=False, min_value=1, max_value=MAX_ID, help_text="A contact's id (or give phone)."
     )
     phone = serializers.CharField(
         required=False,

@@ -183,6 +183,7 @@ def test_while_sending_is_halted_the_message_waits_with_the_halt_as_its_hold_rea
         {"contact": 1},  # no content
         {"contact": 1, "text": "Hi", "template": {"name": "order_update"}},  # both contents
         {"contact": "one", "text": "Hi"},
+        {"contact": 2**70, "text": "Hi"},  # beyond any id
         {"contact": 1, "template": {"language": "en"}},  # no name
         {"contact": 1, "text": ""},
     ],
