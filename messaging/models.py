@@ -64,15 +64,32 @@ class MessageKind(models.TextChoices):
 
 class OutboundMessage(ActorFields):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbound_messages")
+    # Indexed by outbound_contact_idx (contact, -created_at), which leads with it.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="outbound_messages", db_index=False
+    )
+    # Indexed only where set (outbound_actor_user_idx): a campaign's messages are the system's.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
     kind = models.CharField(max_length=16, choices=MessageKind.choices)
     # The purpose whose consent a business-initiated message needs (from the template category).
     purpose = models.CharField(max_length=16, choices=Purpose.choices, blank=True)
     is_reply = models.BooleanField(
         default=False, help_text="Sent in answer to the person inside their open window: needs no opt-in."
     )
-    reply_to = models.ForeignKey(
-        "InboundMessage", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    reply_to = models.ForeignKey(  # indexed only where set (outbound_reply_to_idx)
+        "InboundMessage",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replies",
+        db_index=False,
     )
     template_version = models.ForeignKey(
         TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
@@ -106,8 +123,9 @@ class OutboundMessage(ActorFields):
         default=False, help_text="Unknown outcome past its deadline: staff resend it or mark it failed."
     )
     # One message per request whatever the retries and double clicks: a caller-chosen key (the
-    # admin's signed confirmation, later an API Idempotency-Key), unique in the database.
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
+    # admin's signed confirmation, an API Idempotency-Key), unique in the database where given
+    # (outbound_idempotency_key_unique).
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -121,12 +139,26 @@ class OutboundMessage(ActorFields):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Every index is written again by each row version that changes an indexed column, and a
+        # message's row changes three times on its way out (claimed, attempted, answered): the
+        # indexes that only some messages need are partial, so a campaign's messages skip them
+        # (docs/benchmarks.md, the batch dispatcher). The table keeps room on each page (fillfactor,
+        # migration 0009), so the attempt's update, which changes no indexed column, stays on its page
+        # and writes no index at all.
         indexes = [
             # The dispatch claim and the sweeper: due queued messages.
             models.Index(fields=["status", "next_attempt_at"], name="outbound_due_idx"),
             models.Index(fields=["contact", "-created_at"], name="outbound_contact_idx"),
             # The frequency cap and the budget: recent business-initiated sends per contact.
             models.Index(fields=["purpose", "accepted_at"], name="outbound_accepted_idx"),
+            models.Index(
+                fields=["reply_to"], condition=models.Q(reply_to__isnull=False), name="outbound_reply_to_idx"
+            ),
+            models.Index(
+                fields=["actor_user"],
+                condition=models.Q(actor_user__isnull=False),
+                name="outbound_actor_user_idx",
+            ),
         ]
         constraints = [
             # A reply needs no opt-in, so it must answer something the person sent (docs/sending.md)
@@ -144,6 +176,11 @@ class OutboundMessage(ActorFields):
                 fields=["campaign", "contact"],
                 condition=models.Q(campaign__isnull=False, is_test=False),
                 name="campaign_once_per_contact",
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="outbound_idempotency_key_unique",
             ),
         ]
         permissions = [
@@ -164,10 +201,14 @@ class AttemptOutcome(models.TextChoices):
 
 
 class SendAttempt(models.Model):
-    message = models.ForeignKey(OutboundMessage, on_delete=models.PROTECT, related_name="attempts")
+    # Indexed by attempt_number_unique (message, number), which leads with it.
+    message = models.ForeignKey(
+        OutboundMessage, on_delete=models.PROTECT, related_name="attempts", db_index=False
+    )
     number = models.PositiveIntegerField()
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.PENDING)
-    wamid = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # Unique where known (attempt_wamid_unique): a pending attempt has none yet.
+    wamid = models.CharField(max_length=128, null=True, blank=True)
     # The latest delivery status Meta reported for this attempt (sent/delivered/read/failed).
     status = models.CharField(max_length=16, choices=MessageStatus.choices, blank=True)
     error_code = models.IntegerField(null=True, blank=True)
@@ -181,8 +222,20 @@ class SendAttempt(models.Model):
 
     class Meta:
         ordering = ["message", "number"]
-        constraints = [models.UniqueConstraint(fields=["message", "number"], name="attempt_number_unique")]
-        indexes = [models.Index(fields=["outcome", "reconcile_by"], name="attempt_unknown_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "number"], name="attempt_number_unique"),
+            models.UniqueConstraint(
+                fields=["wamid"], condition=models.Q(wamid__isnull=False), name="attempt_wamid_unique"
+            ),
+        ]
+        # The sweeper's unknown attempts past their deadline; only unknown attempts are in it.
+        indexes = [
+            models.Index(
+                fields=["reconcile_by"],
+                condition=models.Q(outcome="unknown"),
+                name="attempt_unknown_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id} ({self.outcome})"
