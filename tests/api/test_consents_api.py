@@ -4,7 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from api.keys import api_key_revoke
 from api.models import KeyContact, Scope
 from contacts.merging import contact_merge
 from contacts.models import ConsentEvent, ConsentStatus, CurrentConsent, Purpose
@@ -243,3 +245,32 @@ def test_an_idempotent_repeat_records_one_event(writer, person):
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
     assert ConsentEvent.objects.filter(contact=person).count() == 1
+
+
+@pytest.mark.parametrize(("method", "scope"), [("post", Scope.CONSENT_WRITE), ("get", Scope.CONTACTS_READ)])
+def test_both_methods_refuse_no_key_a_revoked_key_a_missing_scope_and_too_many_calls(
+    person, settings, method, scope
+):
+    def call(client):
+        body = {"action": "opt_out", "purpose": "marketing", "source": "api"} if method == "post" else None
+        return getattr(client, method)(url(person.pk), body)
+
+    nobody = APIClient()
+    nobody.default_format = "json"
+    anonymous = call(nobody)
+    assert anonymous.status_code == 401 and error_of(anonymous)["code"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"] == 'Bearer realm="api"'
+    key, client = key_and_client(scope)
+    api_key_revoke(key=key, actor=Actor.system("tests"))
+    revoked = call(client)
+    assert revoked.status_code == 401 and error_of(revoked)["code"] == "invalid_key"
+    _, without = key_and_client(*[s for s in Scope.values if s != scope], name="Without")
+    missing = call(without)
+    assert missing.status_code == 403 and scope in error_of(missing)["message"]
+    settings.API_THROTTLE_RATE = "1/hour"
+    _, once = key_and_client(scope, name="Once")
+    assert call(once).status_code in (200, 201)
+    throttled = call(once)
+    assert throttled.status_code == 429 and throttled["Retry-After"]
+    assert error_of(throttled)["code"] == "throttled"
+    assert ConsentEvent.objects.count() == (1 if method == "post" else 0)

@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from api.keys import api_key_revoke
 from api.models import Scope
 from contacts.merging import contact_merge
 from contacts.models import Contact, Purpose
@@ -308,3 +310,41 @@ def test_a_skip_reason_written_for_staff_names_no_one(sender, customer, order_up
     error = client.get(f"{URL}{public_id}/").json()["error"]
     assert error["error_class"] == "contact_merged" and error["code"] is None
     assert customer.first_name not in error["text"] and f"contact {customer.pk}" in error["text"]
+
+
+# --- every endpoint: no key, a revoked key, a missing scope, throttled ---------------------------
+
+ENDPOINTS = [  # method, path ({id}: a message of the key), the scope it needs
+    ("post", URL, Scope.MESSAGES_SEND),
+    ("get", URL, Scope.MESSAGES_READ),
+    ("get", URL + "{id}/", Scope.MESSAGES_READ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_every_endpoint_refuses_no_key_a_revoked_key_a_missing_scope_and_too_many_calls(
+    customer, order_update, settings, method, path, scope
+):
+    key, client = key_and_client(Scope.MESSAGES_SEND, Scope.MESSAGES_READ)
+    path = path.replace("{id}", client.post(URL, order_body(customer)).json()["id"])
+
+    def call(client):
+        return getattr(client, method)(path, order_body(customer) if method == "post" else None)
+
+    nobody = APIClient()
+    nobody.default_format = "json"
+    anonymous = call(nobody)
+    assert anonymous.status_code == 401 and error_of(anonymous)["code"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"] == 'Bearer realm="api"'
+    _, without = key_and_client(*[s for s in Scope.values if s != scope], name="Without")
+    missing = call(without)
+    assert missing.status_code == 403 and scope in error_of(missing)["message"]
+    settings.API_THROTTLE_RATE = "1/hour"
+    _, once = key_and_client(scope, name="Once")
+    assert call(once).status_code != 429  # (another key's message: 404, but counted)
+    throttled = call(once)
+    assert throttled.status_code == 429 and throttled["Retry-After"]
+    assert error_of(throttled)["code"] == "throttled"
+    api_key_revoke(key=key, actor=Actor.system("tests"))
+    revoked = call(client)
+    assert revoked.status_code == 401 and error_of(revoked)["code"] == "invalid_key"
