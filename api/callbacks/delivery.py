@@ -163,7 +163,8 @@ def _deliver_for_key(key: ApiKey, events: list[CallbackEvent], *, token: datetim
         for event in events:
             _record(event, token=token, answer=Answer(error=reason), tally=tally)
         return tally
-    with _Receiver(key.callback_url, addresses[0]) as receiver:
+    # IPv4 first where a name has both: a worker without an IPv6 route would fail on every event.
+    with _Receiver(key.callback_url, min(addresses, key=lambda address: address.version)) as receiver:
         for index, event in enumerate(events):
             answer = receiver.post(event, secret=key.callback_secret)
             next_try = _record(event, token=token, answer=answer, tally=tally)
