@@ -20,8 +20,10 @@ from messaging.models import (
     OutboundMessage,
     SendAttempt,
 )
+from messaging.sending.dispatch import send_queued
 from messaging.sending.halt import halt_sending
 from messaging.sending.service import send_message
+from messaging.statuses import StatusReport, apply_status_reports
 from templates_app.models import TemplateStatus
 from tests.api.keys import client_for_key, create_key, key_and_client
 from tests.factories import ContactFactory, opt_in, opt_out
@@ -348,3 +350,41 @@ def test_every_endpoint_refuses_no_key_a_revoked_key_a_missing_scope_and_too_man
     api_key_revoke(key=key, actor=Actor.system("tests"))
     revoked = call(client)
     assert revoked.status_code == 401 and error_of(revoked)["code"] == "invalid_key"
+
+
+# --- through the real send path (the in-memory backend) -----------------------------------------
+
+
+def test_a_sent_message_reads_back_with_its_wamid_and_the_statuses_whatsapp_reported(
+    sender, customer, order_update, memory_backend
+):
+    _, client = sender
+    public_id = client.post(URL, order_body(customer)).json()["id"]
+    message = OutboundMessage.objects.get(public_id=public_id)
+    assert send_queued(message.pk).startswith("accepted")
+    (payload,) = memory_backend.sent
+    assert payload["biz_opaque_callback_data"] == public_id
+    wamid = message.attempts.get().wamid
+    now = timezone.now()
+    apply_status_reports(
+        reports=[
+            StatusReport(wamid=wamid, status=state, timestamp=now + timedelta(seconds=offset))
+            for offset, state in enumerate(["sent", "delivered"])
+        ]
+    )
+    body = client.get(f"{URL}{public_id}/").json()
+    assert body["state"] == "delivered" and body["delivered_at"]
+    assert [(a["wamid"], a["outcome"]) for a in body["attempts"]] == [(wamid, "accepted")]
+    assert [s["status"] for s in body["statuses"]] == ["sent", "delivered"]
+
+
+def test_a_message_the_halt_holds_stays_queued_with_the_halt_as_its_reason(
+    sender, customer, order_update, memory_backend
+):
+    halt_sending(reason="payment problem", code=131042)
+    _, client = sender
+    public_id = client.post(URL, order_body(customer)).json()["id"]
+    send_queued(OutboundMessage.objects.get(public_id=public_id).pk)
+    assert not memory_backend.sent
+    body = client.get(f"{URL}{public_id}/").json()
+    assert (body["state"], body["hold_reason"]) == ("queued", "halt")
