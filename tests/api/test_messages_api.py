@@ -27,7 +27,7 @@ from messaging.statuses import StatusReport, apply_status_reports
 from templates_app.models import TemplateStatus
 from tests.api.keys import client_for_key, create_key, key_and_client
 from tests.factories import ContactFactory, opt_in, opt_out
-from tests.messaging.conftest import ORDER_PARAMETERS, inbound_message
+from tests.messaging.conftest import ORDER_PARAMETERS, PROMOTION_PARAMETERS, inbound_message
 
 pytest_plugins = ["tests.api.messaging_world"]
 
@@ -388,3 +388,18 @@ def test_a_message_the_halt_holds_stays_queued_with_the_halt_as_its_reason(
     assert not memory_backend.sent
     body = client.get(f"{URL}{public_id}/").json()
     assert (body["state"], body["hold_reason"]) == ("queued", "halt")
+
+
+def test_a_refusal_names_neither_the_persons_number_nor_their_name(sender, promotion, settings):
+    settings.WHATSAPP_US_MARKETING_BLOCKED = True
+    american = ContactFactory(phone="+12025550143", first_name="Abigail", language="en")
+    opt_in(american, Purpose.MARKETING)
+    _, client = sender
+    body = {
+        "contact": american.pk,
+        "template": {"name": "spring_promotion", "parameters": PROMOTION_PARAMETERS},
+    }
+    error = refused(client, body)
+    assert error["code"] == "us_marketing_blocked"
+    assert "2025550143" not in error["message"] and "Abigail" not in error["message"]
+    assert f"contact {american.pk}" in error["message"]
