@@ -125,13 +125,16 @@ def api_key_update(
     """
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     _refuse_revoked(key)
-    changes: dict[str, tuple] = {}
-    if name is not None and clean_name(name) != key.name:
-        changes["name"] = (key.name, clean_name(name))
-    if scopes is not None and clean_scopes(scopes) != key.scopes:
-        changes["scopes"] = (key.scopes, clean_scopes(scopes))
-    if callback_url is not None and clean_callback_url(callback_url) != key.callback_url:
-        changes["callback_url"] = (key.callback_url, clean_callback_url(callback_url))
+    wanted = {}
+    if name is not None:
+        wanted["name"] = clean_name(name)
+    if scopes is not None:
+        wanted["scopes"] = clean_scopes(scopes)
+    if callback_url is not None:
+        wanted["callback_url"] = clean_callback_url(callback_url)
+    changes = {
+        field: (getattr(key, field), new) for field, new in wanted.items() if getattr(key, field) != new
+    }
     for field, (_, new) in changes.items():
         setattr(key, field, new)
     if "callback_url" in changes:
