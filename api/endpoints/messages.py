@@ -108,6 +108,9 @@ class MessagesView(APIView):
                 error.field = "template.parameters"
                 error.details = {"problems": list(sendability(template, parameters).problems)}
             raise refusal_for_api(error, contact) from None
+        version = message.template_version
+        if version is not None and template is not None and version.template_id == template.pk:
+            version.template = template  # the answer names it: known already, not read again
         body = MessageOut(message, context={"halt": active_halt()}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
