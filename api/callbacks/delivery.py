@@ -20,12 +20,12 @@ A revoked key's events are given up, never sent.
 
 from __future__ import annotations
 
-import logging
+import math
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import certifi
@@ -38,11 +38,16 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from api.callbacks.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_body, signature
+from api.callbacks.signing import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    callback_body,
+    iso_instant,
+    signature,
+)
 from api.callbacks.targets import check_callback_url
 from api.models import ApiKey, CallbackDelivery, CallbackEvent, CallbackState
-
-logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "api.tasks.deliver_callbacks"
 AWAKE_KEY = "api:callbacks-awake"
@@ -138,17 +143,25 @@ def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[datet
 
 
 def deliver_claimed(events: list[CallbackEvent], *, token: datetime) -> Tally:
-    """Post each claimed event, key by key, and record what happened."""
+    """Post each claimed event, key by key, and record what happened. Slow receivers cannot make a
+    batch outlive its lease (another worker would take the events again): what is left when half
+    the lease is spent is released, due at once, for the next claim."""
     tally = Tally()
     by_key: dict[int, list[CallbackEvent]] = defaultdict(list)
     for event in events:
         by_key[event.key_id].append(event)
+    deadline = time.monotonic() + LEASE.total_seconds() / 2
     for key_events in by_key.values():
-        tally.add(_deliver_for_key(key_events[0].key, key_events, token=token))
+        if time.monotonic() > deadline:
+            tally.postponed += _postpone(key_events, token=token, until=timezone.now())
+            continue
+        tally.add(_deliver_for_key(key_events[0].key, key_events, token=token, deadline=deadline))
     return tally
 
 
-def _deliver_for_key(key: ApiKey, events: list[CallbackEvent], *, token: datetime) -> Tally:
+def _deliver_for_key(
+    key: ApiKey, events: list[CallbackEvent], *, token: datetime, deadline: float = math.inf
+) -> Tally:
     tally = Tally()
     stopped = _why_not_deliverable(key)
     if stopped:
@@ -166,12 +179,16 @@ def _deliver_for_key(key: ApiKey, events: list[CallbackEvent], *, token: datetim
     # IPv4 first where a name has both: a worker without an IPv6 route would fail on every event.
     with _Receiver(key.callback_url, min(addresses, key=lambda address: address.version)) as receiver:
         for index, event in enumerate(events):
+            if time.monotonic() > deadline:
+                tally.postponed += _postpone(events[index:], token=token, until=timezone.now())
+                break
             answer = receiver.post(event, secret=key.callback_secret)
             next_try = _record(event, token=token, answer=answer, tally=tally)
-            if answer.status_code is None and next_try is not None:
-                # No answer at all: the key's other events wait with this one instead of each
-                # spending a timeout now. Not an attempt of theirs.
-                tally.postponed += _postpone(events[index + 1 :], token=token, until=next_try)
+            if answer.status_code is None:
+                # No answer at all: the key's other events wait with this one (or, when it was given
+                # up, a first backoff) instead of each spending a timeout now. Not attempts of theirs.
+                until = next_try or timezone.now() + retry_delay(1)
+                tally.postponed += _postpone(events[index + 1 :], token=token, until=until)
                 break
     return tally
 
@@ -238,7 +255,7 @@ class _Receiver:
         body = callback_body(
             event_id=str(event.event_id),
             type=event.type,
-            created_at=_iso(event.created_at),
+            created_at=iso_instant(event.created_at),
             data=event.payload,
         )
         timestamp = str(int(time.time()))
@@ -292,10 +309,6 @@ def _describe(exc: Exception) -> str:
 
 def _since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- Recording -------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from api.callbacks.delivery import wake_deliverer
+from api.callbacks.signing import iso_instant
 from api.models import ApiKey, CallbackEvent, CallbackState, KeyContact
 from contacts.models import ConsentAction, ConsentEvent
 from core.actors import Actor
@@ -33,7 +33,6 @@ MESSAGE_STATUS = "message.status"
 MESSAGE_RECEIVED = "message.received"
 CONSENT_OPT_OUT = "consent.opt_out"
 CONSENT_OPT_IN = "consent.opt_in"
-EVENT_TYPES = (MESSAGE_STATUS, MESSAGE_RECEIVED, CONSENT_OPT_OUT, CONSENT_OPT_IN)
 
 # The time a message's state was reached: its own column where it has one.
 _STATE_TIME = {
@@ -88,7 +87,7 @@ def on_inbound_message_received(sender, *, inbound, **kwargs) -> None:
             "wamid": inbound.wamid,
             "type": inbound.type,
             "text": inbound.text,
-            "sent_at": _iso(inbound.sent_at),
+            "sent_at": iso_instant(inbound.sent_at),
         },
         "in_reply_to": None,
     }
@@ -165,10 +164,6 @@ def _insert(
     if written:
         transaction.on_commit(wake_deliverer)
     return written
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- The two dialects -----------------------------------------------------------------------

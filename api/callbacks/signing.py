@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 
 SIGNATURE_HEADER = "X-Signature-256"
 TIMESTAMP_HEADER = "X-Callback-Timestamp"
@@ -26,3 +27,8 @@ def callback_body(*, event_id: str, type: str, created_at: str, data: dict) -> b
     """The exact bytes posted (and signed): compact UTF-8 JSON."""
     document = {"id": event_id, "type": type, "created_at": created_at, "data": data}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def iso_instant(moment: datetime) -> str:
+    """Times in callbacks: ISO 8601 in UTC with microseconds, as the outbox's SQL writes them too."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -379,3 +379,18 @@ def test_over_https_the_certificate_must_name_the_urls_host(tls_receiver):
     (attempt,) = attempts_of(wrong)
     assert attempt.status_code is None and "SSL" in attempt.error, attempt.error
     assert "hooks.shop.example" in attempt.error or "match" in attempt.error, attempt.error
+
+
+def test_a_batch_past_half_its_lease_releases_the_rest_unsent(receiver, monkeypatch):
+    """A slow receiver cannot make a batch outlive its lease: what is left is due again at once."""
+    monkeypatch.setattr(delivery, "LEASE", timedelta(0))  # half of nothing: spent before the first POST
+    key = make_key(callback_url=receiver.url)
+    events = [event_for(key), event_for(key)]
+    token, claimed = claim_due()
+    tally = delivery.deliver_claimed(claimed, token=token)
+    assert (tally.postponed, tally.delivered) == (2, 0)
+    assert not receiver.requests
+    for event in events:
+        row = fresh(event)
+        assert (row.state, row.attempts) == (CallbackState.PENDING, 0)
+        assert row.next_attempt_at <= timezone.now()
