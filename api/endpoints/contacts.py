@@ -135,10 +135,13 @@ class ContactDetail(APIView):
         operation_id="contacts_read",
         summary="A contact and its current consent per purpose",
         description="A contact merged into another answers with the one it was merged into.",
+        parameters=[OpenApiParameter("contact_id", int, OpenApiParameter.PATH)],
         responses={200: ContactSerializer, **error_responses(404)},
     )
-    def get(self, request, contact_id: int):
-        contact = get_object_or_404(Contact.objects.only("pk", "merged_into_id"), pk=contact_id)
+    def get(self, request, contact_id: str):
+        if not (contact_id.isascii() and contact_id.isdigit()):
+            raise NotFound(f"There is no contact “{contact_id}”: contact ids are whole numbers.")
+        contact = get_object_or_404(Contact.objects.only("pk", "merged_into_id"), pk=int(contact_id))
         for _ in range(MAX_MERGE_HOPS):
             if contact.merged_into_id is None:
                 break
@@ -216,5 +219,6 @@ def _parse_moment(text: str):
 urlpatterns = [
     path("contacts/", ContactCollection.as_view(), name="contacts"),
     path("contacts/bulk/", ContactBulk.as_view(), name="contacts-bulk"),
-    path("contacts/<int:contact_id>/", ContactDetail.as_view(), name="contact"),
+    # Any text, so that an id that is no number is the API's 404 (JSON), not the URL resolver's page.
+    path("contacts/<str:contact_id>/", ContactDetail.as_view(), name="contact"),
 ]

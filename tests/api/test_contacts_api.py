@@ -152,7 +152,9 @@ def test_read_one_with_current_consent(writer):
     assert body["window_open_until"] is not None
 
 
-@pytest.mark.parametrize("contact_id", ["999999", "99999999999999999999999"])  # the latter beyond bigint
+@pytest.mark.parametrize(
+    "contact_id", ["999999", "99999999999999999999999", "abc", "１２"]
+)  # beyond bigint; no number
 def test_unknown_id_is_404(writer, contact_id):
     answer = writer.get(f"{CONTACTS}{contact_id}/")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
