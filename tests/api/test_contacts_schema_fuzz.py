@@ -43,9 +43,8 @@ def connection_kept():
 @pytest.fixture
 def raw_key(db, connection_kept):
     """A key with every scope; contacts to find (one with consent and a window) and templates."""
-    contact = ContactFactory(pk=1, phone="+4915123456789")
-    opt_in(contact)
-    ContactFactory(pk=2)
+    opt_in(ContactFactory(phone="+4915123456789"))
+    ContactFactory()
     seed_templates(actor=Actor.system("tests"))
     _, raw = make_key(*Scope.values)
     return raw
