@@ -16,6 +16,8 @@ the same key; the second request must not queue a second message or record a sec
   Requests refused before the claim — no or a bad API key, a missing scope, throttling, malformed
   JSON, a bad ``Idempotency-Key`` — claim nothing. A 5xx or an unexpected exception releases the
   key, so the retry the client is bound to make runs again.
+- A process that dies mid-request never answers: its key counts as in flight for
+  ``IN_FLIGHT_LEASE`` (five minutes), then is claimed again.
 - Kept ``API_IDEMPOTENCY_TTL`` hours; an expired record counts as absent (it is replaced), and
   an hourly schedule deletes the expired ones (:func:`idempotency_records_purge`).
 
@@ -47,6 +49,10 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_LENGTH = 255  # the record's column; the draft sets no limit
 PURGE_SCHEDULE_NAME = "api: purge expired idempotency records"
+# A request still in flight after this long was abandoned (its process killed or restarted): its
+# key is claimed again. Far longer than a send takes, and than gunicorn's default worker timeout
+# (30 s), after which gunicorn kills the worker anyway.
+IN_FLIGHT_LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,14 @@ def idempotent(handler):
         except BaseException:
             release(claim.record)
             raise
-        if response.status_code >= 500:
-            release(claim.record)
-        else:
-            complete(claim.record, response)
+        try:
+            if response.status_code >= 500:
+                release(claim.record)
+            else:
+                complete(claim.record, response)
+        except BaseException:
+            release(claim.record)  # an answer that could not be kept: let the retry run
+            raise
         return response
 
     return wrapper
@@ -155,6 +165,12 @@ def claim_key(*, key: ApiKey, idempotency_key: str, fingerprint: str) -> Claim:
             continue  # released or purged in between: claim again
         if existing.expires_at <= now:
             IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            continue
+        if existing.state == IdempotencyState.IN_FLIGHT and existing.created_at <= now - IN_FLIGHT_LEASE:
+            # Its process died mid-request (killed, restarted): nobody will answer it.
+            IdempotencyRecord.objects.filter(
+                pk=existing.pk, state=IdempotencyState.IN_FLIGHT, created_at__lte=now - IN_FLIGHT_LEASE
+            ).delete()
             continue
         return Claim(replay=_answer_to_repeat(existing, fingerprint))
     raise ApiError(

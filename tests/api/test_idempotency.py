@@ -287,3 +287,34 @@ def test_two_concurrent_requests_with_one_key_queue_one_message(customer, order_
     if statuses == [202, 202]:
         assert results[0].json() == results[1].json()
     assert OutboundMessage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_request_abandoned_in_flight_is_claimed_again_after_its_lease(sender, customer, order_update):
+    """Its process died mid-request: after the lease the retry runs (and finds nothing to replay)."""
+    from api.idempotency import IN_FLIGHT_LEASE
+
+    key, client = sender
+    post(client, order_body(customer))
+    IdempotencyRecord.objects.filter(key=key).update(
+        state=IdempotencyState.IN_FLIGHT, created_at=timezone.now() - IN_FLIGHT_LEASE + timedelta(seconds=30)
+    )
+    assert post(client, order_body(customer)).status_code == 409  # still within the lease
+    IdempotencyRecord.objects.filter(key=key).update(created_at=timezone.now() - IN_FLIGHT_LEASE)
+    retry = post(client, order_body(customer))
+    assert retry.status_code == 202 and "Idempotent-Replayed" not in retry
+    assert OutboundMessage.objects.count() == 1  # send_message's own key found the first message
+    assert IdempotencyRecord.objects.get(key=key).state == IdempotencyState.DONE
+
+
+@pytest.mark.django_db
+def test_an_answer_that_cannot_be_kept_releases_the_key(sender, customer, order_update, monkeypatch):
+    key, client = sender
+
+    def broken(record, response):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("api.idempotency.complete", broken)
+    client.raise_request_exception = False
+    assert post(client, order_body(customer)).status_code == 500
+    assert not IdempotencyRecord.objects.filter(key=key).exists()
