@@ -46,6 +46,7 @@ class ApiKeyForm(forms.ModelForm):
         help_text="What this key may do. Give it only what the system needs.",
     )
     callback_url = forms.URLField(
+        label="Callback URL",
         max_length=ApiKey._meta.get_field("callback_url").max_length,
         required=False,
         assume_scheme="https",
