@@ -159,6 +159,12 @@ class OutboundMessage(ActorFields):
                 condition=models.Q(actor_user__isnull=False),
                 name="outbound_actor_user_idx",
             ),
+            # The REST API lists a key's own messages, newest first (docs/api-messages.md).
+            models.Index(
+                fields=["actor_ref", "-id"],
+                condition=models.Q(actor_kind="api_key"),
+                name="outbound_api_key_idx",
+            ),
         ]
         constraints = [
             # A reply needs no opt-in, so it must answer something the person sent (docs/sending.md)

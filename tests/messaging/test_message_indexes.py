@@ -66,3 +66,16 @@ def test_keys_and_wamids_stay_unique_where_given():
     SendAttempt.objects.create(message=first, number=3)
     with pytest.raises(IntegrityError), transaction.atomic():
         SendAttempt.objects.create(message=first, number=4, wamid="wamid.1")
+
+
+@pytest.mark.postgres
+def test_a_keys_message_list_reads_its_own_index():
+    """``GET /api/v1/messages/`` pages through one key's messages, newest first."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM messaging_outboundmessage"
+            " WHERE actor_kind = 'api_key' AND actor_ref = '7' ORDER BY id DESC LIMIT 51"
+        )
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "outbound_api_key_idx" in plan
