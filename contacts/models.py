@@ -6,6 +6,7 @@ rule, ``contacts.selectors.deciding_event``) and ``contacts.services.record_cons
 writer — keeps it in step.
 """
 
+import functools
 import zoneinfo
 
 import phonenumbers
@@ -80,8 +81,15 @@ class Tag(models.Model):
         return self.name
 
 
+@functools.cache
+def _time_zone_names() -> frozenset[str]:
+    """The IANA names, read once: ``available_timezones`` walks the tz database on every call
+    (about 25 ms), which a bulk write of a thousand contacts would pay a thousand times."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def _validate_time_zone(value: str) -> None:
-    if value and value not in zoneinfo.available_timezones():
+    if value and value not in _time_zone_names():
         raise ValidationError(f"“{value}” is not a time zone name such as Europe/Berlin.")
 
 

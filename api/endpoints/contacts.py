@@ -164,12 +164,12 @@ class ContactBulk(APIView):
         envelope = BulkContactsSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         valid, results = [], {}
+        checker = ContactWriteSerializer()  # one instance for every item: its fields are built once
         for index, item in enumerate(envelope.validated_data["contacts"]):
-            one = ContactWriteSerializer(data=item)
-            if one.is_valid():
-                valid.append((index, one.validated_data))
-            else:
-                results[index] = _item_error(index, one.errors)
+            try:
+                valid.append((index, checker.run_validation(item)))
+            except serializers.ValidationError as exc:
+                results[index] = _item_error(index, exc.detail)
         for result in contacts_upsert(key=request.auth, items=valid) if valid else []:
             results[result.index] = {
                 "index": result.index,
