@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -82,7 +83,7 @@ class ContactCollection(APIView):
             OpenApiParameter("phone", str, description="Only the contact with this number (any form)."),
             OpenApiParameter(
                 "updated_since",
-                str,
+                OpenApiTypes.DATETIME,
                 description="ISO 8601 with a UTC offset: contacts changed at or after it.",
             ),
             OpenApiParameter("cursor", str, description="The `next` link's cursor."),
