@@ -369,3 +369,17 @@ def test_a_number_created_meanwhile_is_updated_not_duplicated(monkeypatch):
     assert results[0].contact.pk == other.pk
     other.refresh_from_db()
     assert other.first_name == "Second" and Contact.objects.count() == 2
+
+
+def test_pages_through_many_contacts_changed_at_the_same_instant(writer):
+    """A bulk update stamps all its rows with one time: the cursor still hands each out once."""
+    contacts = [ContactFactory() for _ in range(7)]
+    post(writer, BULK, {"contacts": [{"phone": c.phone, "first_name": "Same"} for c in contacts]})
+    assert len({c.updated_at for c in Contact.objects.all()}) == 1
+    seen, page = [], writer.get(CONTACTS, {"page_size": 3}).json()
+    while True:
+        seen += [row["id"] for row in page["results"]]
+        if page["next"] is None:
+            break
+        page = writer.get(page["next"]).json()
+    assert sorted(seen) == sorted(c.pk for c in contacts) and len(seen) == 7
