@@ -74,7 +74,10 @@ def _match_all(people: list[str], *, actor) -> dict[str, Contact]:
         return {}
     wa_ids = [form.lstrip("+") for form in forms]
     holders: dict[str, dict[int, Contact]] = {}
-    for row in Contact.objects.filter(Q(phone__in=forms) | Q(wa_id__in=wa_ids)):
+    # Locked until the call commits: the UPDATE writes back what was read here (attributes are
+    # merged into the stored ones), so no other writer may change these rows in between.
+    candidates = Contact.objects.select_for_update().filter(Q(phone__in=forms) | Q(wa_id__in=wa_ids))
+    for row in candidates.order_by("pk"):
         for number in filter(None, (row.phone, "+" + row.wa_id if row.wa_id else None)):
             holders.setdefault(match_key(number), {})[row.pk] = row
     found = {}

@@ -383,3 +383,14 @@ def test_pages_through_many_contacts_changed_at_the_same_instant(writer):
             break
         page = writer.get(page["next"]).json()
     assert sorted(seen) == sorted(c.pk for c in contacts) and len(seen) == 7
+
+
+@pytest.mark.postgres
+def test_the_rows_an_upsert_will_write_back_are_locked_first(writer):
+    """The UPDATE writes back what the match read (attributes merged into the stored ones), so the
+    match locks those rows: a concurrent change cannot be overwritten with what was read before it."""
+    contact = ContactFactory()
+    with CaptureQueriesContext(connection) as queries:
+        post(writer, CONTACTS, {"phone": contact.phone, "attributes": {"tier": "gold"}})
+    match = next(q["sql"] for q in queries.captured_queries if 'FROM "contacts_contact"' in q["sql"])
+    assert match.endswith("FOR UPDATE")
