@@ -82,3 +82,31 @@ def test_languages_of_one_template_are_listed_together(templates):
 def test_reading_templates_needs_templates_read(templates):
     answer = api_client("contacts:read", "messages:send").get(URL)
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "missing_scope"
+
+
+def test_an_authentication_template_takes_its_code():
+    from templates_app.models import TemplateVersion
+    from tests.templates_app.sample_templates import authentication
+
+    template = MessageTemplate.objects.create(
+        name="login_code",
+        language="en",
+        category="AUTHENTICATION",
+        parameter_format="POSITIONAL",
+        status="APPROVED",
+    )
+    template.approved_version = TemplateVersion.objects.create(
+        template=template,
+        number=1,
+        category="AUTHENTICATION",
+        parameter_format="POSITIONAL",
+        components=authentication(),
+        review="APPROVED",
+    )
+    template.save(update_fields=["approved_version"])
+    [entry] = listed(api_client("templates:read"))["login_code"]
+    assert entry["parameters"] == [
+        {"section": "body", "name": "1", "kind": "code", "sample": "", "max_length": 15}
+    ]
+    assert entry["example"] == {"body": ["123456"]} and entry["consent_purpose"] == "service"
+    assert sendability(template, entry["example"]).ok
