@@ -321,12 +321,12 @@ def overlapping(monkeypatch, backend):
     return journal
 
 
-def test_a_sub_batch_is_recorded_before_the_next_leaves_and_the_last_before_the_task_ends(
+def test_a_sub_batch_is_recorded_once_the_next_has_left_and_the_last_before_the_task_ends(
     sending, overlapping, settings, monkeypatch
 ):
-    """While a sub-batch's requests are in flight the dispatcher prepares the next one and claims
-    the next batch (the slots stay busy); each sub-batch's answers are recorded before the next one's
-    attempts are written, the last before the task ends, and the campaign completes."""
+    """While a sub-batch's requests are in flight the dispatcher claims the next batch and prepares
+    the next sub-batch (the slots stay busy); it lets that one go, then records the answers of the
+    one before; the last answers are recorded before the task ends, and the campaign completes."""
     settings.WHATSAPP_MESSAGES_PER_SECOND = 8  # sub-batches of 2
     monkeypatch.setattr(batches, "batch_size", lambda: 4)
     messages = campaign_messages(sending, 6)
@@ -336,11 +336,11 @@ def test_a_sub_batch_is_recorded_before_the_next_leaves_and_the_last_before_the_
     assert overlapping == [
         ("claim", 0),
         ("sent", 2),
-        ("recorded", 2),
         ("sent", 2),
+        ("recorded", 2),
         ("claim", 0),  # the next batch claimed while the first one's last requests are in flight
-        ("recorded", 2),
         ("sent", 2),
+        ("recorded", 2),
         ("claim", 0),
         ("recorded", 2),
     ]
