@@ -8,6 +8,8 @@ only the key's own: the contact list is the business's, and a CRM syncs it.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -196,12 +198,13 @@ def _item_error(index: int, errors) -> dict:
 
 
 def _moment_or_none(text: str):
-    """An aware datetime from ISO 8601 text, or None."""
+    """An aware datetime in UTC from ISO 8601 text, or None. In UTC because PostgreSQL takes
+    offsets only up to ±15:59 while ISO 8601 (and Python) allow ±23:59."""
     try:
         moment = parse_datetime(text.strip())
-    except ValueError:
+        return None if moment is None or is_naive(moment) else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # no such date, or out of range once in UTC
         return None
-    return None if moment is None or is_naive(moment) else moment
 
 
 def _parse_moment(text: str):

@@ -189,6 +189,13 @@ def test_list_since_a_time_pages_oldest_change_first(writer):
     assert second["next"] is None
 
 
+def test_an_offset_postgresql_cannot_hold_is_read_in_utc(writer):
+    """ISO 8601 allows offsets up to ±23:59, PostgreSQL up to ±15:59: the time is taken in UTC."""
+    contact = ContactFactory()
+    answer = writer.get(CONTACTS, {"updated_since": "2020-01-30T18:07:22+20:32"})
+    assert answer.status_code == 200 and [row["id"] for row in answer.json()["results"]] == [contact.pk]
+
+
 def test_an_update_moves_a_contact_to_the_end_of_the_changes(writer):
     first, second = ContactFactory(), ContactFactory()
     post(writer, CONTACTS, {"phone": first.phone, "first_name": "Changed"})
@@ -207,6 +214,7 @@ def test_the_list_leaves_merged_away_rows_out(writer):
     [
         ({"updated_since": "yesterday"}, "updated_since"),
         ({"updated_since": "2026-12-01T08:00:00"}, "updated_since"),  # no UTC offset
+        ({"updated_since": "0001-01-01T00:00:00+20:00"}, "updated_since"),  # before year 1 in UTC
         ({"phone": "abc"}, "phone"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": base64.b64encode(b"p=not-a-time").decode()}, "cursor"),  # a changed position
