@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from core.roles import ROLES
-from tests.api.api_clients import make_key
+from tests.api.keys import create_key
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def test_role_matrix(role, perm, allowed):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_key_admin_pages_per_role(client, role):
-    key, _ = make_key("contacts:read")
+    key, _ = create_key("contacts:read")
     client.force_login(UserFactory(role=role))
     pages = {
         "changelist": client.get(reverse("admin:api_apikey_changelist")).status_code,
@@ -66,7 +66,7 @@ def test_posting_to_the_add_page_creates_nothing_for_other_roles(client, role):
 
 
 def test_a_superuser_may_not_delete_a_key_either(client, django_user_model):
-    key, _ = make_key("contacts:read")
+    key, _ = create_key("contacts:read")
     client.force_login(django_user_model.objects.create_superuser("root", password="x" * 20))
     assert client.get(reverse("admin:api_apikey_delete", args=[key.pk])).status_code == 403
     assert client.post(reverse("admin:api_apikey_delete", args=[key.pk]), {"post": "yes"}).status_code == 403

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from api.keys import api_key_revoke
 from api.models import ApiKey, Scope
 from core.actors import Actor
-from tests.api.api_clients import client_for, make_key
+from tests.api.keys import client_for_key, create_key
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +43,8 @@ def test_another_scheme_is_not_a_key():
 
 
 def test_a_revoked_key_is_401():
-    key, raw = make_key("templates:read")
-    client = client_for(raw)
+    key, raw = create_key("templates:read")
+    client = client_for_key(raw)
     assert client.get(URL).status_code == 200
     api_key_revoke(key=key, actor=Actor.system("tests"))
     answer = client.get(URL)
@@ -59,8 +59,8 @@ def test_a_staff_session_is_no_api_key(client, django_user_model):
 
 
 def test_last_use_is_recorded_at_most_once_a_minute():
-    key, raw = make_key("templates:read")
-    client = client_for(raw)
+    key, raw = create_key("templates:read")
+    client = client_for_key(raw)
     client.get(URL)
     first = ApiKey.objects.get(pk=key.pk).last_used_at
     assert first is not None
@@ -72,17 +72,17 @@ def test_last_use_is_recorded_at_most_once_a_minute():
 
 
 def test_head_needs_the_scope_get_needs():
-    _, raw = make_key("templates:read")
-    assert client_for(raw).head(URL).status_code == 200
-    _, other = make_key("contacts:read", name="Other")
-    assert client_for(other).head(URL).status_code == 403
+    _, raw = create_key("templates:read")
+    assert client_for_key(raw).head(URL).status_code == 200
+    _, other = create_key("contacts:read", name="Other")
+    assert client_for_key(other).head(URL).status_code == 403
 
 
 def test_a_method_a_view_has_no_handler_for_is_405_and_one_without_a_scope_403():
-    _, raw = make_key("contacts:read", "contacts:write", "templates:read")
-    answer = client_for(raw).delete("/api/v1/contacts/")
+    _, raw = create_key("contacts:read", "contacts:write", "templates:read")
+    answer = client_for_key(raw).delete("/api/v1/contacts/")
     assert answer.status_code == 405 and answer.json()["error"]["code"] == "method_not_allowed"
-    assert client_for(raw).options(URL).status_code == 403  # DRF's OPTIONS exists but names no scope
+    assert client_for_key(raw).options(URL).status_code == 403  # DRF's OPTIONS exists but names no scope
     assert APIClient().delete("/api/v1/contacts/").status_code == 401  # still no key, no answer
 
 
@@ -106,12 +106,12 @@ def test_every_endpoint_refuses_no_key_a_revoked_key_and_a_missing_scope(method,
 
     path = path.replace("{id}", str(ContactFactory().pk))
     assert_refused(call(APIClient(), method, path, body), "not_authenticated")
-    key, raw = make_key(scope)
+    key, raw = create_key(scope)
     api_key_revoke(key=key, actor=Actor.system("tests"))
-    assert_refused(call(client_for(raw), method, path, body), "invalid_key")
+    assert_refused(call(client_for_key(raw), method, path, body), "invalid_key")
     others = [s for s in Scope.values if s != scope]
-    _, without = make_key(*others, name="Without")
-    refused = call(client_for(without), method, path, body)
+    _, without = create_key(*others, name="Without")
+    refused = call(client_for_key(without), method, path, body)
     assert refused.status_code == 403 and scope in refused.json()["error"]["message"]
-    _, with_scope = make_key(scope, name="With")
-    assert call(client_for(with_scope), method, path, body).status_code in (200, 201)
+    _, with_scope = create_key(scope, name="With")
+    assert call(client_for_key(with_scope), method, path, body).status_code in (200, 201)

@@ -13,7 +13,7 @@ from api.models import KeyContact
 from contacts.merging import contact_merge
 from contacts.models import ActivityLogEntry, Contact
 from core.actors import Actor
-from tests.api.api_clients import api_client
+from tests.api.keys import api_client
 from tests.factories import ContactFactory, opt_in, opt_out
 
 pytestmark = pytest.mark.django_db
@@ -337,9 +337,9 @@ def test_two_calls_at_once_for_one_new_number_make_one_contact():
     import threading
 
     from api.contact_upsert import contacts_upsert
-    from tests.api.api_clients import make_key
+    from tests.api.keys import create_key
 
-    key, _ = make_key("contacts:write")
+    key, _ = create_key("contacts:write")
     barrier = threading.Barrier(2)
     statuses: list[str] = []
 
@@ -364,9 +364,9 @@ def test_a_number_created_meanwhile_is_updated_not_duplicated(monkeypatch):
     """The race above made certain: the match saw nothing, then the INSERT meets the row a
     concurrent call committed; that row is found and updated, and the rest are still created."""
     from api.contact_upsert import contacts_upsert
-    from tests.api.api_clients import make_key
+    from tests.api.keys import create_key
 
-    key, _ = make_key("contacts:write")
+    key, _ = create_key("contacts:write")
     other = ContactFactory(phone="+4915123456789", first_name="First")
     monkeypatch.setattr("api.contact_upsert._match_all", lambda people, actor: {})
     results = contacts_upsert(

@@ -5,39 +5,20 @@ import pytest
 import schemathesis
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from api.models import Scope
 from config.wsgi import application
 from core.actors import Actor
 from templates_app.demo import seed_templates
-from tests.api.api_clients import make_key
+from tests.api.keys import create_key
+from tests.api.schema_fuzz import CHECKS
 from tests.factories import ContactFactory, opt_in
+
+pytest_plugins = ["tests.api.schema_fuzz"]  # connection_kept
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(
     path_regex=r"/contacts/$|/contacts/\{contact_id\}/$|/contacts/bulk/$|/templates/$"
 )
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
-
-
-@pytest.fixture
-def connection_kept():
-    """schemathesis calls the WSGI app itself, not through Django's test client, so the end of each
-    request would close the database connection — and with it the test's transaction. Keep it
-    open, as the test client does."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -46,7 +27,7 @@ def raw_key(db, connection_kept):
     opt_in(ContactFactory(phone="+4915123456789"))
     ContactFactory()
     seed_templates(actor=Actor.system("tests"))
-    _, raw = make_key(*Scope.values)
+    _, raw = create_key(*Scope.values)
     return raw
 
 

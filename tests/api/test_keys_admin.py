@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from api.models import ApiKey, hash_key
 from contacts.models import ActivityLogEntry
-from tests.api.api_clients import make_key
+from tests.api.keys import create_key
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,14 +69,14 @@ def test_a_key_without_scopes_is_refused_on_the_form(administrator):
 
 
 def test_the_list_shows_prefix_and_scopes(administrator):
-    key, raw = make_key("contacts:read", "templates:read")
+    key, raw = create_key("contacts:read", "templates:read")
     page = administrator.get(CHANGELIST).content.decode()
     assert f"wak_{key.prefix}…" in page and "<code>templates:read</code>" in page
     assert key.key_hash not in page and raw not in page
 
 
 def test_changing_scopes_goes_through_the_service(administrator):
-    key, _ = make_key("contacts:read")
+    key, _ = create_key("contacts:read")
     answer = administrator.post(
         reverse("admin:api_apikey_change", args=[key.pk]),
         {"name": key.name, "scopes": ["contacts:read", "contacts:write"], "callback_url": ""},
@@ -88,7 +88,7 @@ def test_changing_scopes_goes_through_the_service(administrator):
 
 
 def test_revoking_asks_first_then_revokes(administrator):
-    key, _ = make_key("contacts:read")
+    key, _ = create_key("contacts:read")
     action = {"action": "revoke_keys", "_selected_action": [key.pk]}
     question = administrator.post(CHANGELIST, action)
     assert question.status_code == 200 and "cannot be restored" in question.content.decode()
@@ -106,7 +106,7 @@ def test_revoking_asks_first_then_revokes(administrator):
 
 @override_settings(API_CALLBACKS_ALLOW_LOOPBACK=True)
 def test_rotating_the_callback_secret_shows_the_new_one_once(administrator):
-    key, _ = make_key("messages:read", callback_url="http://127.0.0.1:9/cb")
+    key, _ = create_key("messages:read", callback_url="http://127.0.0.1:9/cb")
     old = key.callback_secret
     action = {"action": "rotate_callback_secret", "_selected_action": [key.pk]}
     assert "new callback secret" in administrator.post(CHANGELIST, action).content.decode()
@@ -116,7 +116,7 @@ def test_rotating_the_callback_secret_shows_the_new_one_once(administrator):
 
 
 def test_an_auditor_reads_but_cannot_revoke(client):
-    key, _ = make_key("contacts:read")
+    key, _ = create_key("contacts:read")
     client.force_login(UserFactory(role="Auditor"))
     page = client.get(CHANGELIST).content.decode()
     assert "revoke_keys" not in page
@@ -126,4 +126,4 @@ def test_an_auditor_reads_but_cannot_revoke(client):
     )
     assert change.status_code == 403
     key.refresh_from_db()
-    assert key.revoked_at is None and key.name == "Shop" and key.scopes == ["contacts:read"]
+    assert key.revoked_at is None and key.name == "Shop checkout" and key.scopes == ["contacts:read"]

@@ -4,38 +4,17 @@ no 5xx, every status documented, every answer in the documented shape."""
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from api.models import Scope
 from config.wsgi import application
 from tests.api.keys import create_key
+from tests.api.schema_fuzz import CHECKS
 
-pytest_plugins = ["tests.api.messaging_world"]
+pytest_plugins = ["tests.api.messaging_world", "tests.api.schema_fuzz"]
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(
     path_regex="consents|messages"
 )
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
-
-
-@pytest.fixture
-def connection_kept():
-    """schemathesis calls the WSGI app itself, not through Django's test client, so the end of each
-    request would close the database connection — and with it the test's transaction (on
-    PostgreSQL). Keep it open, as the test client does."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from core.actors import Actor
 from templates_app.demo import seed_templates
 from templates_app.models import MessageTemplate
 from templates_app.sending import sendability
-from tests.api.api_clients import api_client
+from tests.api.keys import api_client
 
 pytestmark = pytest.mark.django_db
 

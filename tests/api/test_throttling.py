@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from api.models import RateWindow
 from api.throttling import count_call, parse_rate
-from tests.api.api_clients import client_for, make_key
+from tests.api.keys import client_for_key, create_key
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,8 @@ def test_rates_are_read_as_drf_writes_them(rate, expected):
 @override_settings(API_THROTTLE_RATE="3/min")
 def test_two_clients_sharing_a_key_share_its_limit(monkeypatch):
     monkeypatch.setattr("api.throttling.time.time", lambda: 1_800_000_030.0)  # 30 s into a window
-    _, raw = make_key("templates:read")
-    first, second = client_for(raw), client_for(raw)
+    _, raw = create_key("templates:read")
+    first, second = client_for_key(raw), client_for_key(raw)
     answers = [client.get(URL).status_code for client in (first, second, first)]
     assert answers == [200, 200, 200]
     refused = second.get(URL)
@@ -35,8 +35,8 @@ def test_two_clients_sharing_a_key_share_its_limit(monkeypatch):
     assert refused["Retry-After"] == "30"
     error = refused.json()["error"]
     assert error["code"] == "throttled" and error["details"]["retry_after"] == int(refused["Retry-After"])
-    _, other_raw = make_key("templates:read", name="Other")
-    assert client_for(other_raw).get(URL).status_code == 200  # another key has its own count
+    _, other_raw = create_key("templates:read", name="Other")
+    assert client_for_key(other_raw).get(URL).status_code == 200  # another key has its own count
 
 
 @override_settings(API_THROTTLE_RATE="1/min")
@@ -47,7 +47,7 @@ def test_unauthenticated_calls_are_refused_before_they_are_counted(client):
 
 
 def test_a_new_window_clears_the_old_ones():
-    key, _ = make_key("templates:read")
+    key, _ = create_key("templates:read")
     assert [count_call(key.pk, 60), count_call(key.pk, 60)] == [1, 2]
     assert count_call(key.pk, 120) == 1
     assert list(RateWindow.objects.values_list("window_start", "calls")) == [(120, 1)]
@@ -58,7 +58,7 @@ def test_a_new_window_clears_the_old_ones():
 def test_concurrent_calls_are_counted_one_by_one():
     """Eight threads, 25 calls each, on their own connections: every count is handed out once
     (a read-then-write counter would hand some out twice)."""
-    key, _ = make_key("templates:read")
+    key, _ = create_key("templates:read")
     counts: list[int] = []
     lock = threading.Lock()
 
@@ -90,8 +90,8 @@ def test_concurrent_calls_are_counted_one_by_one():
 @override_settings(API_THROTTLE_RATE="1/day")
 def test_every_endpoint_is_throttled(monkeypatch, method, path, body):
     monkeypatch.setattr("api.throttling.time.time", lambda: 1_800_000_030.0)
-    _, raw = make_key()
-    client = client_for(raw)
+    _, raw = create_key()
+    client = client_for_key(raw)
     first = getattr(client, method)(path, body, format="json")
     assert first.status_code in (200, 201)
     second = getattr(client, method)(path, body, format="json")
