@@ -61,7 +61,7 @@ class MessagesView(APIView):
         messages = sent_by(request.auth).select_related("contact", "template_version__template")
         contact_id = request.query_params.get("contact")
         if contact_id is not None:
-            if not contact_id.isdigit() or len(contact_id) > 18:
+            if not (contact_id.isascii() and contact_id.isdigit()) or len(contact_id) > 18:
                 raise ApiError(
                     f"contact: “{contact_id}” is not a contact id (a number).",
                     code="invalid",

@@ -7,6 +7,7 @@ import json
 from django.utils import timezone
 from rest_framework import serializers
 
+from api.json_values import check_json_value
 from contacts.models import ConsentAction, ConsentEvent, ConsentSource, Purpose
 
 # The sources another system collects consent from. The others belong to other paths: keyword,
@@ -59,6 +60,7 @@ class ConsentIn(serializers.Serializer):
     def validate_evidence(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Evidence must be a JSON object.")
+        check_json_value(value, "evidence")
         size = len(json.dumps(value).encode())
         if size > EVIDENCE_MAX_BYTES:
             raise serializers.ValidationError(

@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.json_values import check_json_value
 from api.refusals import without_names
 from cloud_api.errors import lookup
 from messaging.models import HoldReason, MessageStatus, MessageStatusEvent, OutboundMessage, SendAttempt
@@ -23,6 +24,9 @@ class TemplateIn(serializers.Serializer):
         required=False,
         help_text='{"header": …, "body": […] or {"name": …}, "buttons": {"<index>": …}} (GET /templates/).',
     )
+
+    def validate_parameters(self, value):
+        return check_json_value(value, "template.parameters")
 
 
 class MessageIn(serializers.Serializer):
