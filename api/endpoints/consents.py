@@ -69,7 +69,7 @@ class ContactConsentsView(APIView):
     @extend_schema(
         parameters=[CONTACT_ID, IDEMPOTENCY],
         request=ConsentIn,
-        responses={201: ConsentEventOut, **error_responses(400, 404, 409, 422)},
+        responses={201: ConsentEventOut, **error_responses(400, 404, 409, 415, 422)},
     )
     @idempotent
     def post(self, request, contact_id: str):

@@ -83,7 +83,7 @@ class MessagesView(APIView):
             )
         ],
         request=MessageIn,
-        responses={202: MessageOut, **error_responses(400, 409, 422)},
+        responses={202: MessageOut, **error_responses(400, 409, 415, 422)},
     )
     @idempotent
     def post(self, request):

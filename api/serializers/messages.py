@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -83,6 +82,12 @@ class AttemptOut(serializers.ModelSerializer):
         return _error(attempt.error_code, attempt.error_class, attempt.error_text)
 
 
+class StatusErrorOut(serializers.Serializer):
+    code = serializers.IntegerField(allow_null=True, help_text="WhatsApp's error code, if it gave one.")
+    title = serializers.CharField()
+    meaning = serializers.CharField(help_text="What WhatsApp's code means.")
+
+
 class StatusEventOut(serializers.ModelSerializer):
     """One status WhatsApp reported, in the order it arrived (``applied``: it moved the message on)."""
 
@@ -92,7 +97,7 @@ class StatusEventOut(serializers.ModelSerializer):
         model = MessageStatusEvent
         fields = ["status", "wamid", "meta_timestamp", "received_at", "applied", "errors"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(StatusErrorOut(many=True))
     def get_errors(self, event: MessageStatusEvent) -> list[dict]:
         shown = []
         for item in event.errors if isinstance(event.errors, list) else []:
@@ -107,6 +112,12 @@ class StatusEventOut(serializers.ModelSerializer):
                 }
             )
         return shown
+
+
+class TemplateRefOut(serializers.Serializer):
+    name = serializers.CharField()
+    language = serializers.CharField()
+    version = serializers.IntegerField()
 
 
 class MessageOut(serializers.ModelSerializer):
@@ -143,7 +154,7 @@ class MessageOut(serializers.ModelSerializer):
             "finished_at",
         ]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(TemplateRefOut(allow_null=True, help_text="null for a text message."))
     def get_template(self, message: OutboundMessage) -> dict | None:
         version = message.template_version
         if version is None:

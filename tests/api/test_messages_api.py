@@ -403,3 +403,13 @@ def test_a_refusal_names_neither_the_persons_number_nor_their_name(sender, promo
     assert error["code"] == "us_marketing_blocked"
     assert "2025550143" not in error["message"] and "Abigail" not in error["message"]
     assert f"contact {american.pk}" in error["message"]
+
+
+def test_the_schema_says_what_a_message_really_carries(client):
+    """A text message's template is null and a status's errors a list: generated clients rely on it."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    shapes = schema["components"]["schemas"]
+    assert shapes["MessageOut"]["properties"]["template"]["nullable"] is True
+    assert shapes["StatusEventOut"]["properties"]["errors"]["type"] == "array"
+    assert "415" in schema["paths"]["/api/v1/messages/"]["post"]["responses"]
+    assert "415" in schema["paths"]["/api/v1/contacts/{contact_id}/consents/"]["post"]["responses"]
