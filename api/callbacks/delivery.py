@@ -20,8 +20,12 @@ A revoked key's events are given up, never sent.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import math
 import random
+import socket
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from api.callbacks.signing import (
     ID_HEADER,
@@ -103,7 +108,7 @@ def deliver_due(*, run_seconds: float = RUN_SECONDS) -> str:
             token, events = claim_due()
             if events:
                 cache.set(AWAKE_KEY, True, AWAKE_SECONDS)  # still awake
-                tally.add(deliver_claimed(events, token=token))
+                tally.add(deliver_claimed(events, token=token, stop_at=started + run_seconds))
                 continue
             cache.delete(AWAKE_KEY)
             # An event written between our last claim and dropping the flag found us awake: look again.
@@ -125,7 +130,8 @@ def _due(now: datetime | None = None):
 
 
 def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[datetime, list[CallbackEvent]]:
-    """Lease up to ``limit`` due events: (the lease's end, which is also the claim's token; the events)."""
+    """Lease up to ``limit`` due events: (the lease's end, which is also the claim's token; the events).
+    Each claimed event's attempt is counted now; those not posted after all get it back."""
     now = now or timezone.now()
     token = now + LEASE
     with transaction.atomic():
@@ -137,20 +143,30 @@ def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[datet
         )
         if not ids:
             return token, []
-        CallbackEvent.objects.filter(pk__in=ids, state=CallbackState.PENDING).update(next_attempt_at=token)
+        # The attempt counts when claimed, so a run killed mid-POST (django-q's task timeout) still
+        # spends one of the event's attempts: an event that kills every run is given up in the end.
+        CallbackEvent.objects.filter(pk__in=ids, state=CallbackState.PENDING).update(
+            next_attempt_at=token, attempts=F("attempts") + 1
+        )
     events = list(CallbackEvent.objects.filter(pk__in=ids).select_related("key").order_by("pk"))
     return token, events
 
 
-def deliver_claimed(events: list[CallbackEvent], *, token: datetime) -> Tally:
+def deliver_claimed(events: list[CallbackEvent], *, token: datetime, stop_at: float = math.inf) -> Tally:
     """Post each claimed event, key by key, and record what happened. Slow receivers cannot make a
-    batch outlive its lease (another worker would take the events again): what is left when half
-    the lease is spent is released, due at once, for the next claim."""
+    batch outlive its lease (another worker would take the events again) nor the run (``stop_at``,
+    a ``time.monotonic()``): what is left then is released, due at once, for the next claim.
+
+    An event claimed more than ``API_CALLBACK_MAX_ATTEMPTS`` times is given up unsent: its earlier
+    runs died before they could record an attempt."""
     tally = Tally()
     by_key: dict[int, list[CallbackEvent]] = defaultdict(list)
     for event in events:
+        if event.attempts > settings.API_CALLBACK_MAX_ATTEMPTS:
+            tally.gave_up += _give_up_exhausted(event, token=token)
+            continue
         by_key[event.key_id].append(event)
-    deadline = time.monotonic() + LEASE.total_seconds() / 2
+    deadline = min(time.monotonic() + LEASE.total_seconds() / 2, stop_at)
     for key_events in by_key.values():
         if time.monotonic() > deadline:
             tally.postponed += _postpone(key_events, token=token, until=timezone.now())
@@ -176,10 +192,13 @@ def _deliver_for_key(
         for event in events:
             _record(event, token=token, answer=Answer(error=reason), tally=tally)
         return tally
+    # One key's share of the batch: no POST starts after it, so a slow receiver holds back the
+    # other keys by at most two timeouts; its remaining events are released for the next claim.
+    deadline = min(deadline, time.monotonic() + settings.API_CALLBACK_TIMEOUT_SECONDS)
     # IPv4 first where a name has both: a worker without an IPv6 route would fail on every event.
     with _Receiver(key.callback_url, min(addresses, key=lambda address: address.version)) as receiver:
         for index, event in enumerate(events):
-            if time.monotonic() > deadline:
+            if index and time.monotonic() > deadline:
                 tally.postponed += _postpone(events[index:], token=token, until=timezone.now())
                 break
             answer = receiver.post(event, secret=key.callback_secret)
@@ -218,38 +237,43 @@ class Answer:
 
 
 class _Receiver:
-    """A connection pool to one checked address of a callback URL's host, with its name as ``Host``
-    and, over HTTPS, for SNI and the certificate check."""
+    """POSTs to one checked address of a callback URL's host, with its name as ``Host`` and, over
+    HTTPS, for SNI and the certificate check.
+
+    Each POST is a fresh connection with one wall-clock deadline, ``API_CALLBACK_TIMEOUT_SECONDS``,
+    for the whole exchange: socket timeouts bound each read, not their sum, so a receiver trickling
+    its answer a byte at a time would otherwise hold the deliverer for as long as it likes. At the
+    deadline a timer shuts the socket down. Of the answer we read the status, the headers and, of a
+    refusal, at most ``ANSWER_READ_BYTES``; then the connection is closed, never drained."""
 
     def __init__(self, url: str, address):
         parts = urlsplit(url)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.host_header = parts.netloc.rpartition("@")[2]
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        seconds = settings.API_CALLBACK_TIMEOUT_SECONDS
-        options = {
-            "timeout": urllib3.Timeout(connect=min(seconds, 3.0), read=seconds),
-            "retries": False,
-            "maxsize": 1,
-        }
-        if parts.scheme == "https":
-            self.pool = urllib3.HTTPSConnectionPool(
-                str(address),
-                port,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(),
-                server_hostname=parts.hostname,
-                assert_hostname=parts.hostname,
-                **options,
-            )
-        else:
-            self.pool = urllib3.HTTPConnectionPool(str(address), port, **options)
+        self.address = str(address)
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.hostname = parts.hostname
+        self.https = parts.scheme == "https"
 
     def __enter__(self) -> _Receiver:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.pool.close()
+        pass
+
+    def _connection(self, seconds: float):
+        timeout = min(seconds, 3.0)  # to connect; then each read's, under the exchange's deadline
+        if self.https:
+            return urllib3.connection.HTTPSConnection(
+                self.address,
+                self.port,
+                timeout=timeout,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+                server_hostname=self.hostname,
+                assert_hostname=self.hostname,
+            )
+        return urllib3.connection.HTTPConnection(self.address, self.port, timeout=timeout)
 
     def post(self, event: CallbackEvent, *, secret: str) -> Answer:
         body = callback_body(
@@ -263,44 +287,59 @@ class _Receiver:
             "Host": self.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            "Connection": "close",
             ID_HEADER: str(event.event_id),
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: signature(secret, timestamp, body),
         }
+        seconds = settings.API_CALLBACK_TIMEOUT_SECONDS
+        conn = self._connection(seconds)
+        cut = threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            if conn.sock is not None:  # set before the TLS handshake too
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(seconds, cut_off)
+        timer.daemon = True
         started = time.monotonic()
+        timer.start()
         try:
-            response = self.pool.urlopen(
-                "POST",
-                self.path,
-                body=body,
-                headers=headers,
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            return Answer(error=_describe(exc), duration_ms=_since(started))
-        try:
+            conn.connect()
+            if cut.is_set():
+                raise TimeoutError("the exchange's deadline passed while connecting")
+            conn.timeout = seconds
+            conn.request("POST", self.path, body=body, headers=headers, preload_content=False)
+            response = conn.getresponse()
             status = response.status
             error = "" if 200 <= status < 300 else _refusal(status, response)
+        except CertificateError as exc:  # the certificate does not name the URL's host
+            return Answer(error=_describe(urllib3.exceptions.SSLError(exc)), duration_ms=_since(started))
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            return Answer(error=_describe(exc, timed_out=cut.is_set()), duration_ms=_since(started))
         finally:
-            response.drain_conn()
-            response.release_conn()
+            timer.cancel()
+            conn.close()
         return Answer(status_code=status, error=error, duration_ms=_since(started))
 
 
 def _refusal(status: int, response) -> str:
     if 300 <= status < 400:
         return f"HTTP {status}: redirects are not followed (Location: {response.headers.get('Location', '')})"
-    text = response.read(ANSWER_READ_BYTES, decode_content=False).decode("utf-8", "replace").strip()
+    try:
+        text = response.read(ANSWER_READ_BYTES, decode_content=False).decode("utf-8", "replace").strip()
+    except (urllib3.exceptions.HTTPError, OSError):  # cut off by the deadline: the status is enough
+        text = ""
     return f"HTTP {status}" + (f": {text[:300]}" if text else "")
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, *, timed_out: bool = False) -> str:
     # A refused connection is a NewConnectionError, which urllib3 derives from its timeout error.
-    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
-        exc, urllib3.exceptions.NewConnectionError
+    if timed_out or (
+        isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError))
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
     ):
         return f"No answer within {settings.API_CALLBACK_TIMEOUT_SECONDS:g} s (timeout)."
     reason = getattr(exc, "reason", None) or exc
@@ -326,7 +365,7 @@ def _record(event: CallbackEvent, *, token: datetime, answer: Answer, tally: Tal
     stands (one that ran out belongs to whoever claimed the event since). Returns the next try's
     time when there is one."""
     now = timezone.now()
-    attempts = event.attempts + 1
+    attempts = event.attempts  # counted when the event was claimed
     ours = CallbackEvent.objects.filter(pk=event.pk, state=CallbackState.PENDING, next_attempt_at=token)
     next_try = None
     with transaction.atomic():
@@ -338,35 +377,42 @@ def _record(event: CallbackEvent, *, token: datetime, answer: Answer, tally: Tal
             duration_ms=answer.duration_ms,
         )
         if answer.delivered:
-            tally.delivered += ours.update(
-                state=CallbackState.DELIVERED, attempts=F("attempts") + 1, delivered_at=now, last_error=""
-            )
+            tally.delivered += ours.update(state=CallbackState.DELIVERED, delivered_at=now, last_error="")
             return None
         next_try = now + retry_delay(attempts)
         give_up_at = event.created_at + timedelta(hours=settings.API_CALLBACK_GIVE_UP_HOURS)
         if attempts >= settings.API_CALLBACK_MAX_ATTEMPTS or next_try > give_up_at:
             tally.gave_up += ours.update(
                 state=CallbackState.GAVE_UP,
-                attempts=F("attempts") + 1,
                 last_error=f"Gave up after {attempts} attempts: {answer.error}"[:500],
             )
             return None
-        tally.failed += ours.update(
-            attempts=F("attempts") + 1, next_attempt_at=next_try, last_error=answer.error[:500]
-        )
+        tally.failed += ours.update(next_attempt_at=next_try, last_error=answer.error[:500])
     return next_try
 
 
 def _postpone(events: list[CallbackEvent], *, token: datetime, until: datetime) -> int:
+    """Release claimed events unsent: due at ``until``, their claim's attempt given back."""
     return CallbackEvent.objects.filter(
         pk__in=[e.pk for e in events], state=CallbackState.PENDING, next_attempt_at=token
-    ).update(next_attempt_at=until)
+    ).update(next_attempt_at=until, attempts=F("attempts") - 1)
 
 
 def _give_up(events: list[CallbackEvent], *, token: datetime, reason: str) -> int:
+    """Give up claimed events unsent (their claim's attempt given back: none was made)."""
     return CallbackEvent.objects.filter(
         pk__in=[e.pk for e in events], state=CallbackState.PENDING, next_attempt_at=token
-    ).update(state=CallbackState.GAVE_UP, last_error=reason[:500])
+    ).update(state=CallbackState.GAVE_UP, last_error=reason[:500], attempts=F("attempts") - 1)
+
+
+def _give_up_exhausted(event: CallbackEvent, *, token: datetime) -> int:
+    attempts = event.attempts - 1
+    ours = CallbackEvent.objects.filter(pk=event.pk, state=CallbackState.PENDING, next_attempt_at=token)
+    return ours.update(
+        state=CallbackState.GAVE_UP,
+        attempts=attempts,
+        last_error=f"Gave up after {attempts} attempts: the last never finished (the deliverer stopped).",
+    )
 
 
 # --- Staff -----------------------------------------------------------------------------------

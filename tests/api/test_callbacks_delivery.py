@@ -3,12 +3,17 @@ retried with backoff on an error or no answer, stopped by a 2xx, given up at the
 for a revoked key or to an address the URL check refuses, and written events delivered in batches."""
 # ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 
+import itertools
 import re
 import shutil
 import ssl
 import subprocess
+import threading
+import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -394,3 +399,106 @@ def test_a_batch_past_half_its_lease_releases_the_rest_unsent(receiver, monkeypa
         row = fresh(event)
         assert (row.state, row.attempts) == (CallbackState.PENDING, 0)
         assert row.next_attempt_at <= timezone.now()
+
+
+# --- A slow receiver ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trickler(settings):
+    """A receiver that answers one byte every 0.2 s: the whole answer (``trickler.mode = "all"``),
+    or a prompt 200's headers and then its long body (``"body"``)."""
+    settings.API_CALLBACKS_ALLOW_LOOPBACK = True
+    stop = threading.Event()
+    state = {"mode": "all"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n"
+            if state["mode"] == "body":
+                self.wfile.write(head)
+                head = b""
+            for byte in head + b"x" * 400:
+                if stop.wait(0.2):
+                    return
+                self.wfile.write(bytes([byte]))
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class Trickler:
+        url = f"http://127.0.0.1:{server.server_port}/slow"
+
+        @property
+        def mode(self):
+            return state["mode"]
+
+        @mode.setter
+        def mode(self, value):
+            state["mode"] = value
+
+    yield Trickler()
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline_and_other_keys_are_delivered(
+    trickler, receiver, settings
+):
+    settings.API_CALLBACK_TIMEOUT_SECONDS = 1.0
+    slow_key = make_key("Slow", callback_url=trickler.url)
+    slow, slow_next = event_for(slow_key), event_for(slow_key)
+    fast = event_for(make_key("Fast", callback_url=receiver.url))
+    started = time.monotonic()
+    deliver_due()
+    assert time.monotonic() - started < 1.0 + 2.0  # its answer alone would take 12 s
+
+    (attempt,) = attempts_of(slow)
+    assert attempt.status_code is None and "timeout" in attempt.error, attempt.error
+    assert attempt.duration_ms < 1500
+    assert (fresh(slow).state, fresh(slow).attempts) == (CallbackState.PENDING, 1)
+    assert (fresh(slow_next).attempts, attempts_of(slow_next)) == (0, [])  # waits, not attempted
+    assert (fresh(fast).state, fresh(fast).attempts) == (CallbackState.DELIVERED, 1)
+
+
+def test_a_2xx_whose_body_trickles_is_delivered_without_reading_the_body(trickler, settings):
+    settings.API_CALLBACK_TIMEOUT_SECONDS = 1.0
+    trickler.mode = "body"
+    event = event_for(make_key(callback_url=trickler.url))
+    started = time.monotonic()
+    deliver_due()
+    assert time.monotonic() - started < 3.0  # the 400-byte body would take 80 s
+    assert fresh(event).state == CallbackState.DELIVERED
+
+
+def test_a_keys_share_of_a_batch_is_one_timeout(receiver, settings, monkeypatch):
+    """Past its share no further POST starts for the key: the rest is released, due at once."""
+    settings.API_CALLBACK_TIMEOUT_SECONDS = 1.0
+    key = make_key(callback_url=receiver.url)
+    events = [event_for(key) for _ in range(3)]
+    ticks = itertools.count(step=0.6)  # each look at the clock finds it 0.6 s later
+    monkeypatch.setattr(delivery, "time", SimpleNamespace(monotonic=lambda: next(ticks), time=time.time))
+    token, claimed = claim_due()
+    tally = delivery.deliver_claimed(claimed, token=token)
+    assert (tally.delivered, tally.postponed) == (1, 2)
+    assert [fresh(e).attempts for e in events] == [1, 0, 0]
+
+
+def test_an_attempt_counts_when_claimed_so_a_killed_run_still_spends_it(receiver, settings):
+    settings.API_CALLBACK_MAX_ATTEMPTS = 2
+    event = event_for(make_key(callback_url=receiver.url))
+    token, _ = claim_due()  # the run is killed before it records anything
+    assert fresh(event).attempts == 1
+    token, _ = claim_due(now=token + timedelta(seconds=1))  # killed again
+    token, claimed = claim_due(now=token + timedelta(seconds=1))
+    tally = delivery.deliver_claimed(claimed, token=token)
+    assert tally.gave_up == 1 and not receiver.requests
+    row = fresh(event)
+    assert (row.state, row.attempts) == (CallbackState.GAVE_UP, 2)
+    assert "never finished" in row.last_error
