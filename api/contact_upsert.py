@@ -6,7 +6,7 @@ survivor; two live rows that turn out to be one person are merged (``contact_fin
 Items of one call that are one person are applied to one row, in order (the later value wins).
 
 Set-based for the bulk call: one query finds every candidate row, one INSERT creates the new
-contacts, one UPDATE changes the matched ones, one INSERT remembers them for the key, one
+contacts, one UPDATE changes the matched ones, one INSERT remembers the created ones for the key, one
 activity-log entry records the call. Per item only what is rare costs queries: following a
 merged-away row to its survivor, and merging two rows found to be one person. A concurrent
 writer creating one of the numbers first makes the INSERT fail; the new contacts are then
@@ -62,7 +62,9 @@ def contacts_upsert(*, key: ApiKey, items: Sequence[tuple[int, dict]]) -> list[I
             first_index = people[person][0][0]
             results[first_index] = ItemResult(first_index, "created", contact)
         _update_all(people, found, results)
-        remember_contacts(key, [result.contact.pk for result in results.values() if result.contact])
+        # Only the contacts this call created: matching an existing number (any key can try one)
+        # must not make the key receive that person's replies and opt-outs.
+        remember_contacts(key, [r.contact.pk for r in results.values() if r.status == "created"])
         _log(actor, results)
     return [results[index] for index, _ in items]
 

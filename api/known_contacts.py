@@ -1,4 +1,5 @@
-"""The contacts a key knows: those it created, updated or recorded consent for. Their replies and
+"""The contacts a key knows: those it created or recorded consent for (updating an existing
+contact is not enough: a key could otherwise claim anyone by sending their number). Their replies and
 opt-outs are called back to that key, and to no other (docs/api-callbacks.md)."""
 
 from collections.abc import Iterable

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import status
 
 from api.errors import ApiError
+from api.serializers.contacts import INTERNATIONAL_FORM, is_international
 from contacts.matching import contact_match
 from contacts.models import Contact
 from contacts.phones import normalize_phone
@@ -28,7 +29,7 @@ def live_contact(contact_id: int) -> Contact | None:
 
 def contact_id_from_path(value: str) -> int:
     """A contact id from the URL, or 404 in the API's shape (not Django's HTML page)."""
-    if not value.isdigit() or len(value) > _MAX_ID_DIGITS:
+    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_ID_DIGITS:
         raise ApiError(
             f"There is no contact {value!r}: contact ids are numbers.",
             code="not_found",
@@ -38,7 +39,16 @@ def contact_id_from_path(value: str) -> int:
 
 
 def contact_by_phone(phone: str) -> Contact:
-    """The live contact with this number (any of its forms, its wa_id), or 422 saying why not."""
+    """The live contact with this number (any of its forms, its wa_id), or 422 saying why not.
+    Only a number with its country code is looked up: one without would be read as a German
+    national number and could reach another person."""
+    if not is_international(phone):
+        raise ApiError(
+            f"“{phone}” has no country code: {INTERNATIONAL_FORM}.",
+            code="invalid_phone",
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            field="phone",
+        )
     contact = contact_match(phone=phone)
     if contact is not None:
         return contact

@@ -1,9 +1,11 @@
 """``/api/v1/contacts/``: upsert by phone, read one, list changes since a time, bulk upsert.
 
 Every write goes through ``api.contact_upsert`` (the contact matcher's identity rules), and every
-contact a key writes is remembered for it (``api.known_contacts``): its replies and opt-outs are
-called back to that key. Reading needs ``contacts:read`` and reads the business's contacts, not
-only the key's own: the contact list is the business's, and a CRM syncs it.
+contact a key creates is remembered for it (``api.known_contacts``): its replies and opt-outs are
+called back to that key. A key without ``contacts:read`` that updates an existing contact gets
+only ``{id, phone, created}`` back, not what the business knows about that person. Reading
+needs ``contacts:read`` and reads the business's contacts, not only the key's own: the contact
+list is the business's, and a CRM syncs it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.urls import path
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -33,6 +35,7 @@ from api.serializers.contacts import (
     ContactPageSerializer,
     ContactSerializer,
     ContactWriteSerializer,
+    ContactWrittenSerializer,
     phone_number,
 )
 from contacts.matching import contact_matches
@@ -115,20 +118,29 @@ class ContactCollection(APIView):
         summary="Create or update a contact found by its phone",
         request=ContactWriteSerializer,
         responses={
-            200: ContactSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="ContactUpsertAnswer",
+                serializers=[ContactSerializer, ContactWrittenSerializer],
+                resource_type_field_name=None,
+            ),
             201: ContactSerializer,
             **error_responses(400, 415, 422),
         },
         description="The same person is found by any form of the number (Brazil's ninth digit, "
         "Mexico's 1 after +52) and never gets a second row. 201 when created, 200 when updated; "
-        "fields left out are left as they are.",
+        "fields left out are left as they are. A key without contacts:read gets only "
+        "`{id, phone, created}` for an existing contact.",
     )
     def post(self, request):
         data = ContactWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         [result] = contacts_upsert(key=request.auth, items=[(0, data.validated_data)])
-        answer = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
-        return Response(contact_output(result.contact.pk), status=answer)
+        if result.status == "created":
+            return Response(contact_output(result.contact.pk), status=status.HTTP_201_CREATED)
+        if not request.auth.has_scope(READ):
+            written = {"id": result.contact.pk, "phone": data.validated_data["phone"], "created": False}
+            return Response(ContactWrittenSerializer(written).data)
+        return Response(contact_output(result.contact.pk))
 
 
 class ContactDetail(APIView):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts.languages import META_LANGUAGES
+from contacts.languages import LANGUAGE_CHOICES, META_LANGUAGES
 from contacts.models import Contact, Purpose
 from contacts.phones import InvalidPhoneNumber, normalize_phone, phone_for_wa_id
 from messaging.sending.reach import WINDOW
@@ -16,40 +18,67 @@ from messaging.sending.reach import WINDOW
 BULK_MAX_ITEMS = 1000
 
 
+INTERNATIONAL_FORM = "give the number with its country code, e.g. +4915112345678"
+
+
+def is_international(value: str) -> bool:
+    """Whether the number is written with its country code ("+" or "00" first). The API serves
+    callers in any country, so a number without one has no country to read it in: it would be
+    taken as a German national number and become another person."""
+    return value.strip().startswith(("+", "00"))
+
+
 def phone_number(value: str) -> str:
     """E.164, or a ValidationError saying what is wrong with the number. A form only WhatsApp still
     uses (a Brazilian mobile without its ninth digit, a Mexican one with the 1 after +52) is taken
     as the number it stands for, as the contact matcher does."""
+    if not is_international(value):
+        raise serializers.ValidationError(
+            f"“{value}” has no country code: {INTERNATIONAL_FORM}.", code="invalid_phone"
+        )
     try:
         return normalize_phone(value)
     except InvalidPhoneNumber as exc:
         text = value.strip()
-        digits = "".join(ch for ch in text if ch.isdigit())
+        digits = "".join(ch for ch in text if ch.isascii() and ch.isdigit())
         if text.startswith("00"):
             digits = digits[2:]
-        valid_form = phone_for_wa_id(digits) if text.startswith(("+", "00")) else None
+        valid_form = phone_for_wa_id(digits)
         if valid_form is None:
             raise serializers.ValidationError(exc.message, code=exc.code) from exc
         return valid_form
 
 
-def _null_character_in(value, path: str = "") -> str | None:
-    """The path of the first key or text holding U+0000 (PostgreSQL's JSON refuses it), or None."""
+def _unstorable_in(value, path: str = "") -> tuple[str, str] | None:
+    """(path, what) of the first key or value PostgreSQL's JSON cannot store — U+0000, a lone
+    surrogate (no UTF-8 form), a number that is not finite (1e400 reads as infinity) — or None.
+    The path is "" for the top level's own keys."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return _bad_text(value, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, "a number that is not finite (such as 1e400)"
     if isinstance(value, dict):
         for key, item in value.items():
             inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return path  # the key itself: named by where it sits
-            found = _null_character_in(item, inner)
+            bad_key = _bad_text(str(key), path)
+            if bad_key is not None:
+                return bad_key  # the key itself: named by where it sits
+            found = _unstorable_in(item, inner)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _null_character_in(item, f"{path}.{index}" if path else str(index))
+            found = _unstorable_in(item, f"{path}.{index}" if path else str(index))
             if found is not None:
                 return found
+    return None
+
+
+def _bad_text(text: str, path: str) -> tuple[str, str] | None:
+    if "\x00" in text:
+        return path, "a NUL character (\\u0000)"
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return path, "a lone surrogate (\\ud800–\\udfff)"
     return None
 
 
@@ -81,12 +110,11 @@ class ContactWriteSerializer(serializers.Serializer):
         return phone_number(value)
 
     def validate_attributes(self, value: dict) -> dict:
-        where = _null_character_in(value)
-        if where is not None:
+        found = _unstorable_in(value)
+        if found is not None:
+            where, what = found
             place = f"in “{where}”" if where else "in a key"
-            raise serializers.ValidationError(
-                f"Custom fields cannot hold a NUL character (\\u0000); found {place}."
-            )
+            raise serializers.ValidationError(f"Custom fields cannot hold {what}; found {place}.")
         return value
 
     def validate_country(self, value: str) -> str:
@@ -150,6 +178,13 @@ class CurrentConsentSerializer(serializers.Serializer):
 class ContactSerializer(serializers.ModelSerializer):
     """A contact's public shape, with its current consent per purpose (null: nothing recorded)."""
 
+    # Declared so that the schema lists "" (no language recorded) among the values it may have.
+    language = serializers.ChoiceField(
+        choices=LANGUAGE_CHOICES,
+        allow_blank=True,
+        read_only=True,
+        help_text="Picks the template translation; empty when none is recorded.",
+    )
     consent = serializers.SerializerMethodField()
     window_open_until = serializers.SerializerMethodField(
         help_text="Free text can be sent until then (a day after their last message); null: closed."
@@ -197,6 +232,15 @@ class ContactSerializer(serializers.ModelSerializer):
         if until is None or until <= timezone.now():
             return None
         return serializers.DateTimeField().to_representation(until)
+
+
+class ContactWrittenSerializer(serializers.Serializer):
+    """The upsert's answer for an existing contact to a key that may not read contacts: what it
+    sent and the id, nothing the business knows about the person beyond that."""
+
+    id = serializers.IntegerField()
+    phone = serializers.CharField(help_text="The number as stored (E.164).")
+    created = serializers.BooleanField(help_text="Always false: the contact existed.")
 
 
 class ItemErrorSerializer(serializers.Serializer):
