@@ -155,16 +155,10 @@ def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[datet
 def deliver_claimed(events: list[CallbackEvent], *, token: datetime, stop_at: float = math.inf) -> Tally:
     """Post each claimed event, key by key, and record what happened. Slow receivers cannot make a
     batch outlive its lease (another worker would take the events again) nor the run (``stop_at``,
-    a ``time.monotonic()``): what is left then is released, due at once, for the next claim.
-
-    An event claimed more than ``API_CALLBACK_MAX_ATTEMPTS`` times is given up unsent: its earlier
-    runs died before they could record an attempt."""
+    a ``time.monotonic()``): what is left then is released, due at once, for the next claim."""
     tally = Tally()
     by_key: dict[int, list[CallbackEvent]] = defaultdict(list)
     for event in events:
-        if event.attempts > settings.API_CALLBACK_MAX_ATTEMPTS:
-            tally.gave_up += _give_up_exhausted(event, token=token)
-            continue
         by_key[event.key_id].append(event)
     deadline = min(time.monotonic() + LEASE.total_seconds() / 2, stop_at)
     for key_events in by_key.values():
@@ -403,16 +397,6 @@ def _give_up(events: list[CallbackEvent], *, token: datetime, reason: str) -> in
     return CallbackEvent.objects.filter(
         pk__in=[e.pk for e in events], state=CallbackState.PENDING, next_attempt_at=token
     ).update(state=CallbackState.GAVE_UP, last_error=reason[:500], attempts=F("attempts") - 1)
-
-
-def _give_up_exhausted(event: CallbackEvent, *, token: datetime) -> int:
-    attempts = event.attempts - 1
-    ours = CallbackEvent.objects.filter(pk=event.pk, state=CallbackState.PENDING, next_attempt_at=token)
-    return ours.update(
-        state=CallbackState.GAVE_UP,
-        attempts=attempts,
-        last_error=f"Gave up after {attempts} attempts: the last never finished (the deliverer stopped).",
-    )
 
 
 # --- Staff -----------------------------------------------------------------------------------
