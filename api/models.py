@@ -92,7 +92,7 @@ class ApiKey(models.Model):
 
 
 class KeyContact(models.Model):
-    """A contact a key created, updated or recorded consent for: its replies and opt-outs are called
+    """A contact a key created or recorded consent for: its replies and opt-outs are called
     back to that key (and only to keys that know the contact)."""
 
     key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
