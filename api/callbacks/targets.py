@@ -37,7 +37,7 @@ def check_callback_url(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6A
         raise ValidationError("The callback URL must use HTTPS.", code="callback_url_scheme")
     if not addresses:
         raise ValidationError(f"The host “{host}” does not resolve.", code="callback_url_unresolved")
-    private = [address for address in addresses if not address.is_global]
+    private = [address for address in addresses if not is_public(address)]
     if private:
         raise ValidationError(
             f"The host “{host}” resolves to a private, loopback or link-local address ({private[0]}):"
@@ -45,6 +45,26 @@ def check_callback_url(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6A
             code="callback_url_private",
         )
     return addresses
+
+
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and so is any IPv4 address it carries: ``is_global`` (Python 3.11) does not look
+    inside NAT64, 6to4, Teredo or IPv4-mapped addresses, which a gateway on the way turns into
+    that IPv4 address — ``64:ff9b::7f00:1`` would reach 127.0.0.1."""
+    return address.is_global and all(inner.is_global for inner in embedded_ipv4(address))
+
+
+def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (Teredo carries its server's and its client's)."""
+    if address.version == 4:
+        return []
+    inner = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in network for network in NAT64):
+        inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [ipv4 for ipv4 in inner if ipv4 is not None]
 
 
 def resolve(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
