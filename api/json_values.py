@@ -2,7 +2,9 @@
 
 PostgreSQL's ``jsonb`` refuses U+0000 and Python's encoder cannot write a lone surrogate
 (``"\\ud800"``), and ``1e999`` parses to infinity, which JSON cannot hold: each answered 500.
-``json_value_problem`` finds the first such value and says where, for a 400 naming the path.
+So did evidence nested some hundreds deep, which the ledger's recursive hashing cannot walk; no
+real record needs more than ``MAX_DEPTH`` levels. ``json_value_problem`` finds the first such
+value and says where, for a 400 naming the path.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import math
 
 from rest_framework import serializers
+
+MAX_DEPTH = 32
 
 
 def _text_problem(text: str) -> str | None:
@@ -23,9 +27,11 @@ def _text_problem(text: str) -> str | None:
 def json_value_problem(value, path: str) -> str | None:
     """``"<path>: <what>"`` for the first value that cannot be stored, else None. Iterative, so
     depth cannot exhaust the stack."""
-    pending = [(value, path)]
+    pending = [(value, path, 0)]
     while pending:
-        item, where = pending.pop()
+        item, where, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return f"{where}: nested deeper than {MAX_DEPTH} levels."
         if isinstance(item, str):
             problem = _text_problem(item)
             if problem:
@@ -38,9 +44,11 @@ def json_value_problem(value, path: str) -> str | None:
                 problem = _text_problem(key_text)
                 if problem:
                     return f"{where}: a key {problem}."
-                pending.append((child, f"{where}.{key_text}"))
+                pending.append((child, f"{where}.{key_text}", depth + 1))
         elif isinstance(item, list):
-            pending.extend((child, f"{where}.{index}") for index, child in reversed(list(enumerate(item))))
+            pending.extend(
+                (child, f"{where}.{index}", depth + 1) for index, child in reversed(list(enumerate(item)))
+            )
     return None
 
 

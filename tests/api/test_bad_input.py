@@ -66,6 +66,16 @@ def test_evidence_the_database_cannot_keep_is_refused_naming_the_path(client, ev
     assert not ConsentEvent.objects.filter(contact=person).exists()
 
 
+def test_evidence_nested_too_deeply_for_the_ledger_is_refused(client):
+    """Some hundreds of levels parse, but the ledger's hashing recursed on them: a 500."""
+    person = ContactFactory()
+    deep = '{"a":' + "[" * 500 + "]" * 500 + "}"
+    raw = json.dumps(opt_in_body(evidence={"x": 1})).replace('{"x": 1}', deep)
+    error = error_of(post_raw(client, consents_url(person.pk), raw))
+    assert error["field"] == "evidence" and "nested deeper than 32 levels" in error["message"]
+    assert not ConsentEvent.objects.filter(contact=person).exists()
+
+
 @pytest.mark.parametrize("value", ["\ud800", "a\x00"])
 def test_template_parameters_the_database_cannot_keep_are_refused(client, customer, order_update, value):
     parameters = {**ORDER_PARAMETERS, "body": ["Pablo", value]}
