@@ -111,11 +111,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             obj._state.adding = False
             request.api_key_shown_once = {"raw_key": raw, "callback_secret": key.callback_secret}
             return
-        had_secret = bool(ApiKey.objects.get(pk=obj.pk).callback_secret)
+        old_secret = ApiKey.objects.get(pk=obj.pk).callback_secret
         key = api_key_update(
             key=obj, actor=actor, name=data["name"], scopes=data["scopes"], callback_url=data["callback_url"]
         )
-        if key.callback_secret and not had_secret:
+        if key.callback_secret and key.callback_secret != old_secret:  # a first one, or a moved URL's
             request.api_key_shown_once = {"callback_secret": key.callback_secret}
 
     def response_add(self, request, obj, post_url_continue=None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -121,7 +122,9 @@ def api_key_update(
     """Change a key's name, scopes or callback URL (``None``: leave it); each change is logged.
 
     A key that gets its first callback URL gets a callback secret (``key.callback_secret``: show it
-    once); removing the URL removes the secret. A revoked key is not changed.
+    once); removing the URL removes the secret. A URL moved to another origin (scheme, host or
+    port) gets a new secret too, shown once: the old receiver, which knew the old secret, must not be
+    able to sign for — or read callbacks meant for — the new one. A revoked key is not changed.
     """
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     _refuse_revoked(key)
@@ -137,10 +140,13 @@ def api_key_update(
     }
     for field, (_, new) in changes.items():
         setattr(key, field, new)
+    moved = False
     if "callback_url" in changes:
+        old_url = changes["callback_url"][0]
+        moved = bool(old_url and key.callback_url) and _origin(old_url) != _origin(key.callback_url)
         if not key.callback_url:
             key.callback_secret = ""
-        elif not key.callback_secret:
+        elif not key.callback_secret or moved:
             key.callback_secret = new_callback_secret()
     if not changes:
         return key
@@ -152,7 +158,19 @@ def api_key_update(
     }
     for field, (old, new) in changes.items():
         log_activity(actor=actor, action=actions[field], obj=key, details={"from": old, "to": new})
+    if moved:
+        log_activity(
+            actor=actor,
+            action="api_key.callback_secret_rotated",
+            obj=key,
+            details={"prefix": key.prefix, "why": "the callback URL moved to another host"},
+        )
     return key
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 @transaction.atomic
