@@ -3,12 +3,12 @@ from django.db.models.signals import post_migrate
 
 
 def ensure_schedules(sender, **kwargs):
-    """The callback deliverer's and the idempotency records' purge's schedules, declared in code and
-    created idempotently after every migrate."""
+    """The callback deliverer's schedule and the hourly purges (expired idempotency records, old
+    callback events), declared in code and created idempotently after every migrate."""
     from django_q.models import Schedule
 
     from api.idempotency import PURGE_SCHEDULE_NAME
-    from api.tasks import DELIVER_EVERY_MINUTES, DELIVER_SCHEDULE_NAME
+    from api.tasks import DELIVER_EVERY_MINUTES, DELIVER_SCHEDULE_NAME, PURGE_CALLBACKS_SCHEDULE_NAME
 
     Schedule.objects.update_or_create(
         name=DELIVER_SCHEDULE_NAME,
@@ -19,14 +19,13 @@ def ensure_schedules(sender, **kwargs):
             "repeats": -1,
         },
     )
-    Schedule.objects.update_or_create(
-        name=PURGE_SCHEDULE_NAME,
-        defaults={
-            "func": "api.idempotency.idempotency_records_purge",
-            "schedule_type": Schedule.HOURLY,
-            "repeats": -1,
-        },
-    )
+    for name, func in (
+        (PURGE_SCHEDULE_NAME, "api.idempotency.idempotency_records_purge"),
+        (PURGE_CALLBACKS_SCHEDULE_NAME, "api.tasks.callback_events_purge"),
+    ):
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.HOURLY, "repeats": -1}
+        )
 
 
 class ApiConfig(AppConfig):

@@ -520,6 +520,10 @@ API_CALLBACK_MAX_ATTEMPTS = _positive(
 API_CALLBACK_GIVE_UP_HOURS = _positive(
     "API_CALLBACK_GIVE_UP_HOURS", _read("API_CALLBACK_GIVE_UP_HOURS", env.float, 24.0)
 )
+# Days delivered and given-up callback events are kept (they may quote what a person wrote).
+API_CALLBACK_RETENTION_DAYS = _positive(
+    "API_CALLBACK_RETENTION_DAYS", _read("API_CALLBACK_RETENTION_DAYS", env.int, 30)
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",
