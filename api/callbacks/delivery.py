@@ -11,11 +11,11 @@ at least once, and receivers drop repeats by event id.
 Before each key's deliveries its URL is checked again (``check_callback_url``), and the requests go
 to an address that check resolved and accepted, with the URL's host name as ``Host`` and for TLS
 (SNI and the certificate), so a name that resolves to a private address a moment later (DNS
-rebinding) reaches nothing. No redirect is followed; timeouts are short. A 2xx answer delivers the
-event; anything else (or no answer) is retried with exponential backoff and jitter, until
-``API_CALLBACK_MAX_ATTEMPTS`` or ``API_CALLBACK_GIVE_UP_HOURS`` after the event; then it is given up.
-A key that stops answering costs one timeout per batch: its other events wait for the next try.
-A revoked key's events are given up, never sent.
+rebinding) reaches nothing. No redirect is followed; one short deadline bounds each whole POST. A
+2xx answer delivers the event; anything else (or no answer) is retried with exponential backoff
+and jitter, until ``API_CALLBACK_MAX_ATTEMPTS`` or ``API_CALLBACK_GIVE_UP_HOURS`` after the event;
+then it is given up. A key that stops answering costs one timeout per batch: its other events wait
+for the next try. A revoked key's events are given up, never sent.
 """
 
 from __future__ import annotations
@@ -190,19 +190,19 @@ def _deliver_for_key(
     # other keys by at most two timeouts; its remaining events are released for the next claim.
     deadline = min(deadline, time.monotonic() + settings.API_CALLBACK_TIMEOUT_SECONDS)
     # IPv4 first where a name has both: a worker without an IPv6 route would fail on every event.
-    with _Receiver(key.callback_url, min(addresses, key=lambda address: address.version)) as receiver:
-        for index, event in enumerate(events):
-            if index and time.monotonic() > deadline:
-                tally.postponed += _postpone(events[index:], token=token, until=timezone.now())
-                break
-            answer = receiver.post(event, secret=key.callback_secret)
-            next_try = _record(event, token=token, answer=answer, tally=tally)
-            if answer.status_code is None:
-                # No answer at all: the key's other events wait with this one (or, when it was given
-                # up, a first backoff) instead of each spending a timeout now. Not attempts of theirs.
-                until = next_try or timezone.now() + retry_delay(1)
-                tally.postponed += _postpone(events[index + 1 :], token=token, until=until)
-                break
+    receiver = _Receiver(key.callback_url, min(addresses, key=lambda address: address.version))
+    for index, event in enumerate(events):
+        if index and time.monotonic() > deadline:
+            tally.postponed += _postpone(events[index:], token=token, until=timezone.now())
+            break
+        answer = receiver.post(event, secret=key.callback_secret)
+        next_try = _record(event, token=token, answer=answer, tally=tally)
+        if answer.status_code is None:
+            # No answer at all: the key's other events wait with this one (or, when it was given
+            # up, a first backoff) instead of each spending a timeout now. Not attempts of theirs.
+            until = next_try or timezone.now() + retry_delay(1)
+            tally.postponed += _postpone(events[index + 1 :], token=token, until=until)
+            break
     return tally
 
 
@@ -248,12 +248,6 @@ class _Receiver:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.hostname = parts.hostname
         self.https = parts.scheme == "https"
-
-    def __enter__(self) -> _Receiver:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
 
     def _connection(self, seconds: float):
         timeout = min(seconds, 3.0)  # to connect; then each read's, under the exchange's deadline
