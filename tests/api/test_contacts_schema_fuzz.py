@@ -14,8 +14,6 @@ from tests.api.keys import create_key
 from tests.api.schema_fuzz import CHECKS
 from tests.factories import ContactFactory, opt_in
 
-pytest_plugins = ["tests.api.schema_fuzz"]  # connection_kept
-
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(
     path_regex=r"/contacts/$|/contacts/\{contact_id\}/$|/contacts/bulk/$|/templates/$"
 )

@@ -10,7 +10,7 @@ from config.wsgi import application
 from tests.api.keys import create_key
 from tests.api.schema_fuzz import CHECKS
 
-pytest_plugins = ["tests.api.messaging_world", "tests.api.schema_fuzz"]
+pytest_plugins = ["tests.api.messaging_world"]
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(
     path_regex="consents|messages"
