@@ -192,21 +192,34 @@ def _copy_chunks(queryset, columns, *, output: str, connection, progress: Export
     leaving the ``with`` blocks ends the COPY before the connection is used again: psycopg asks
     the server to cancel it and reads out only what was already on its way, so an abandoned
     export of a million rows does not run to its end.
+
+    A cancel that reaches the server before the COPY ends fails the statement. Outside a
+    transaction (a streamed response is read after the view's own) that ends there; inside one
+    (a task, a test) it would abort the whole transaction, so the COPY then runs under a savepoint
+    that is rolled back, and the caller's transaction — the export's closing log entry first — goes on.
     """
     statement, params = _copy_sql(queryset, columns, output=output, connection=connection)
     connection.ensure_connection()
+    savepoint = connection.savepoint() if connection.in_atomic_block else None
     pending = bytearray()
     rows = 0
-    with connection.connection.cursor() as cursor:
-        with cursor.copy(statement, params) as copy:
-            for data in copy:
-                pending += data
-                rows += 1
-                if len(pending) >= WRITE_BYTES:
-                    progress.rows = rows
-                    yield bytes(pending)
-                    pending.clear()
-        progress.rows = cursor.rowcount if cursor.rowcount >= 0 else rows
+    try:
+        with connection.connection.cursor() as cursor:
+            with cursor.copy(statement, params) as copy:
+                for data in copy:
+                    pending += data
+                    rows += 1
+                    if len(pending) >= WRITE_BYTES:
+                        progress.rows = rows
+                        yield bytes(pending)
+                        pending.clear()
+            progress.rows = cursor.rowcount if cursor.rowcount >= 0 else rows
+    except BaseException:
+        if savepoint is not None:
+            connection.savepoint_rollback(savepoint)
+        raise
+    if savepoint is not None:
+        connection.savepoint_commit(savepoint)
     if pending:
         yield bytes(pending)
 
