@@ -9,8 +9,10 @@ each step (a ``read`` also stands for the ``delivered`` and ``sent`` it implies)
 and every arrival order end in the same row.
 
 A status for a wamid we have not recorded yet (the webhook can beat the send's commit) waits in
-the history without an attempt; the send path calls :func:`apply_pending_statuses` once it has
-stored the wamid, and :func:`apply_waiting_statuses` sweeps up any the race left behind. A status
+the history without an attempt. Both sides look for the other after their own commit — the send
+path for statuses waiting on the wamids it stored (:func:`apply_statuses_waiting_for`), the webhook
+processor for attempts that appeared for the statuses it left waiting — so whichever commits last
+sees the other's row; :func:`apply_waiting_statuses` remains a scheduled safety net. A status
 whose ``biz_opaque_callback_data`` names a message whose latest attempt ended ``unknown`` adopts
 its wamid: the unknown outcome is reconciled, never resent.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from cloud_api.errors import DEFAULT_CLASS_FOR_UNKNOWN_CODE, MetaError
@@ -165,6 +167,38 @@ def apply_status_reports(*, reports: list[StatusReport]) -> None:
             )
         )
         _apply(reports, attempts=attempts, seen=seen)
+        left_waiting = wamids - attempts.keys()
+        if left_waiting:
+            # The send path may be committing these wamids right now, unseen by the locking read
+            # above; it looks for waiting statuses after its commit, and this looks for its
+            # attempts after this one, so the later of the two commits always finds the other.
+            transaction.on_commit(lambda: _apply_to_attempts_recorded_since(left_waiting))
+
+
+def _apply_to_attempts_recorded_since(wamids: set[str]) -> None:
+    apply_statuses_waiting_for(list(SendAttempt.objects.filter(wamid__in=wamids)))
+
+
+def apply_statuses_waiting_for(attempts: list[SendAttempt]) -> None:
+    """Apply the statuses waiting for these attempts' wamids (one query when none wait)."""
+    by_wamid = {attempt.wamid: attempt for attempt in attempts if attempt.wamid}
+    if not by_wamid:
+        return
+    waiting = set(_unapplied(wamid__in=list(by_wamid)).values_list("wamid", flat=True))
+    for wamid in waiting:
+        apply_pending_statuses(by_wamid[wamid])
+
+
+def _unapplied(**lookup):
+    """Waiting statuses not yet copied onto their attempt (a copy has the same wamid, status and
+    time): each side looks again after its commit, and finds nothing to do when the other was first."""
+    copied = MessageStatusEvent.objects.filter(
+        attempt__isnull=False,
+        wamid=OuterRef("wamid"),
+        status=OuterRef("status"),
+        meta_timestamp=OuterRef("meta_timestamp"),
+    )
+    return MessageStatusEvent.objects.filter(attempt__isnull=True, **lookup).exclude(Exists(copied))
 
 
 def apply_pending_statuses(attempt: SendAttempt) -> None:
@@ -199,12 +233,12 @@ def apply_pending_statuses(attempt: SendAttempt) -> None:
 def apply_waiting_statuses(*, since: dt.timedelta = dt.timedelta(days=7)) -> int:
     """Apply waiting statuses whose attempt has appeared since; returns how many attempts it touched.
 
-    A safety net for the one race :func:`apply_pending_statuses` cannot close alone: the webhook
-    stored its status as waiting just after the send path looked for waiting ones.
+    A safety net (scheduled, and ``reprocess_webhooks``) behind the two looks after commit: a
+    process that died between its commit and its look, or an unknown attempt adopted late.
     """
     waiting = MessageStatusEvent.objects.filter(attempt__isnull=True, received_at__gte=timezone.now() - since)
     _reconcile_waiting_unknown(waiting)
-    waiting_wamids = waiting.values("wamid")
+    waiting_wamids = _unapplied(received_at__gte=timezone.now() - since).values("wamid")
     touched = 0
     for attempt in SendAttempt.objects.filter(wamid__in=waiting_wamids).iterator(chunk_size=500):
         apply_pending_statuses(attempt)

@@ -690,15 +690,13 @@ def record_accepted_many(accepted: Sequence[tuple[Started, Accepted]]) -> None:
             started.attempt.outcome = AttemptOutcome.ACCEPTED
         announce_states((s.message for s, _ in accepted if s.message.pk in moved), MessageStatus.ACCEPTED)
         adopt_wa_ids([(started.message.contact, outcome.wa_id) for started, outcome in accepted])
-        # A status webhook can beat this commit; statuses waiting for these wamids apply now.
-        waiting = set(
-            statuses.MessageStatusEvent.objects.filter(
-                wamid__in=[outcome.wamid for _, outcome in accepted], attempt__isnull=True
-            ).values_list("wamid", flat=True)
-        )
-        for started, outcome in accepted:
-            if outcome.wamid in waiting:
-                statuses.apply_pending_statuses(started.attempt)
+        # A status webhook can beat this commit: statuses waiting for these wamids apply with it,
+        # and once more after it for one the processor stored while this transaction was open
+        # (it could not see these wamids yet; it looks again after its own commit, so one of the
+        # two looks always sees the other's row — statuses.apply_status_reports).
+        attempts = [started.attempt for started, _ in accepted]
+        statuses.apply_statuses_waiting_for(attempts)
+        transaction.on_commit(lambda: statuses.apply_statuses_waiting_for(attempts))
 
 
 def record_outcomes(started: Sequence[Started], outcomes: Sequence[SendOutcome]) -> None:

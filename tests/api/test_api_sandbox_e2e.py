@@ -19,7 +19,6 @@ from api.callbacks import delivery
 from api.models import ApiKey, Scope
 from api.tasks import deliver_callbacks
 from messaging.sending import halt as halt_module
-from messaging.statuses import apply_waiting_statuses
 from messaging.tasks import dispatch
 from tests.api.callback_world import SECRET, receiver  # noqa: F401 (a fixture)
 from tests.messaging.conftest import ORDER_PARAMETERS
@@ -99,9 +98,6 @@ def test_api_opt_in_send_status_and_callback(world, receiver):  # noqa: F811 (th
     assert sent["biz_opaque_callback_data"] == message_id
 
     def state():
-        # A status that beat the dispatcher's record of the acceptance waits for the webhook sweep's
-        # safety net (every minute in production): the test runs it as it polls.
-        apply_waiting_statuses()
         return api.get(f"{base}/messages/{message_id}/").json()["state"]
 
     wait_until(lambda: state() == "read", timeout=30)

@@ -63,7 +63,6 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     from messaging.campaigns.workflow import campaign_approve, campaign_create, campaign_submit
     from messaging.models import InboundMessage, MessageStatus, OutboundMessage, WebhookEvent
     from messaging.sending import batch
-    from messaging.statuses import apply_waiting_statuses
     from tests.factories import ContactFactory, make_segment, opt_in
     from tests.messaging.campaigns.workflow_world import REMINDER_BINDINGS, as_actor
     from tests.sandbox import control, wait_until
@@ -104,8 +103,7 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     batch.dispatch()  # Ada, Ben, Dan; Cleo is not due
     wait_until(
         lambda: (
-            apply_waiting_statuses() is not None  # the sweep's safety net, as below
-            and messages.filter(status=MessageStatus.READ).count() == 2
+            messages.filter(status=MessageStatus.READ).count() == 2
             and messages.filter(status=MessageStatus.FAILED).count() == 1
         ),
         timeout=30,
@@ -120,13 +118,8 @@ def test_a_small_campaign_completes_and_its_funnel_is_read_from_the_page(
     # The page sees it complete and goes on asking, at the slower pace: answers are still to come.
     page.wait_for_function("document.getElementById('campaign-progress').dataset.pace === 'slow'")
     assert page.get_attribute("#campaign-progress", "data-live") == "true"
-    # A status that beat the dispatcher's record of the acceptance waits for the webhook sweep's
-    # safety net (statuses.apply_waiting_statuses, every minute): the test runs it as it polls.
     wait_until(
-        lambda: (
-            apply_waiting_statuses() is not None
-            and messages.filter(pk=message["cleo"].pk, status=MessageStatus.DELIVERED).exists()
-        ),
+        lambda: messages.filter(pk=message["cleo"].pk, status=MessageStatus.DELIVERED).exists(),
         30,
     )
 
