@@ -115,6 +115,8 @@ INSTALLED_APPS = [
     "cloud_api",
     "messaging",
     "compliance",
+    "surveys",
+    "inbox",
     "api",
 ]
 

@@ -1,0 +1,88 @@
+"""Keeping a contact's conversation in step with what arrives: created by the first inbound message,
+reopened by any later one, and its list row (preview, unread, waiting on us) brought up to date.
+
+Called inside the transaction that stores the inbound message (``messaging.signals``), so the
+conversation and the message commit together; the row is locked, so two messages of one person
+processed at once both count.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from contacts.services import log_activity
+from core.actors import Actor
+from inbox.models import Conversation, ConversationState
+from messaging.models import InboundMessage
+
+PREVIEW_LENGTH = 200
+_SYSTEM = Actor.system("support inbox")
+
+# What the list shows for a message without text of its own.
+KIND_LABELS = {
+    "image": "📷 Photo",
+    "video": "🎬 Video",
+    "audio": "🎤 Voice message",
+    "document": "📄 Document",
+    "sticker": "Sticker",
+    "location": "📍 Location",
+    "contacts": "👤 Contact card",
+    "reaction": "Reaction",
+    "interactive": "Answer",
+    "button": "Button",
+    "order": "🛒 Order",
+    "unsupported": "A message WhatsApp could not show",
+}
+
+
+def preview_of(inbound: InboundMessage) -> str:
+    """One line for the conversation list: the text, else what kind of message it is."""
+    label = KIND_LABELS.get(inbound.type, inbound.type)
+    if inbound.type == "reaction":
+        emoji = (inbound.payload.get("reaction") or {}).get("emoji") or ""
+        return f"Reacted {emoji}".strip()
+    text = " ".join(inbound.text.split())
+    if not text:
+        return label
+    if inbound.type in ("image", "video", "document", "location"):
+        text = f"{label}: {text}"
+    return text[:PREVIEW_LENGTH]
+
+
+def locked_conversation(contact_id: int) -> tuple[Conversation, bool]:
+    """The contact's conversation, locked for this transaction; created if there is none yet."""
+    conversation = Conversation.objects.select_for_update().filter(contact_id=contact_id).first()
+    if conversation is not None:
+        return conversation, False
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(contact_id=contact_id), True
+    except IntegrityError:  # created by a concurrent message of the same person
+        return Conversation.objects.select_for_update().get(contact_id=contact_id), False
+
+
+def record_inbound(inbound: InboundMessage) -> Conversation:
+    """Bring the contact's conversation up to date with a message they sent (any kind)."""
+    conversation, created = locked_conversation(inbound.contact_id)
+    reopened = conversation.state == ConversationState.RESOLVED
+    conversation.state = ConversationState.OPEN
+    conversation.resolved_at = None
+    conversation.unread_count += 1
+    # Meta may deliver an older message after a newer one: the list shows the newest.
+    if created or conversation.last_inbound_at is None or inbound.sent_at >= conversation.last_inbound_at:
+        conversation.last_inbound_at = inbound.sent_at
+    if created or inbound.sent_at >= conversation.last_activity_at:
+        conversation.last_activity_at = inbound.sent_at
+        conversation.last_message_preview = preview_of(inbound)
+        conversation.last_message_inbound = True
+        conversation.awaiting_reply = True
+    conversation.save()
+    if reopened:
+        conversation.contact = inbound.contact  # loaded by the webhook: names the entry without a query
+        log_activity(
+            actor=_SYSTEM,
+            action="conversation.reopened",
+            obj=conversation,
+            details={"by": "a new message from the person", "inbound_message": inbound.pk},
+        )
+    return conversation
