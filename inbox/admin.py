@@ -1,0 +1,31 @@
+"""The support inbox in the admin: the conversation list is the changelist, a conversation's thread
+is its change page. Each is built in its own module (``views_list``, ``views_thread``); this class
+only routes to them, so the admin's permissions, menus and site wrapping apply to both.
+"""
+
+from django.contrib import admin
+
+from inbox import views_list, views_thread
+from inbox.models import Conversation
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    def get_urls(self):
+        return [*views_list.urls(self), *views_thread.urls(self), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        return views_list.conversation_list(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return views_thread.conversation_thread(self, request, object_id)
+
+    # Conversations are made by messages, changed through the inbox's own actions, never deleted.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
