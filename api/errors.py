@@ -9,7 +9,9 @@ says where the problem is, when it is in one place; validation errors list every
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -57,6 +59,17 @@ def exception_handler(exc, context):
         return Response(
             error_body(exc.code, exc.message, field=exc.field, details=exc.details),
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses the body before any parser sees it; its own answer would be an HTML 400.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "body_too_large",
+                f"The request body is larger than {limit:,} bytes; send fewer items per call.",
+                details={"limit_bytes": limit},
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")

@@ -99,3 +99,12 @@ def test_a_number_too_large_for_json_is_refused_where_it_is(client, customer, or
 def test_a_non_ascii_digit_contact_filter_is_refused(client, contact):
     error = error_of(client.get(MESSAGES, {"contact": contact}))
     assert error["field"] == "contact"
+
+
+def test_a_body_over_the_upload_limit_is_a_413_in_the_error_shape(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    writer = key_and_client(Scope.CONTACTS_WRITE)[1]
+    body = json.dumps({"phone": "+4915112345678", "attributes": {"note": "y" * 20_000}})
+    error = error_of(post_raw(writer, "/api/v1/contacts/", body), status=413)
+    assert error["code"] == "body_too_large"
+    assert error["details"] == {"limit_bytes": 10_000}
