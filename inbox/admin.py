@@ -5,7 +5,11 @@ only routes to them, so the admin's permissions, menus and site wrapping apply t
 
 from django.contrib import admin
 
-from inbox import views_list, views_thread
+from inbox import (
+    admin_canned,  # noqa: F401  (registers the canned replies admin)
+    views_list,
+    views_thread,
+)
 from inbox.models import Conversation
 
 

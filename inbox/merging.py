@@ -1,0 +1,53 @@
+"""The inbox's part of a contact merge: one person, one conversation.
+
+``contacts.merging.contact_merge`` sends ``contacts.signals.contact_merged`` inside its transaction
+(messaging moves the messages on the same signal); this receiver, connected in ``InboxConfig.ready``,
+folds the merged-away contact's conversation into the survivor's. A failure here rolls the whole
+merge back.
+"""
+
+from __future__ import annotations
+
+from contacts.models import Contact
+from inbox.models import Conversation, ConversationNote, ConversationState
+
+FOLDED = "conversations folded"
+NOTES = "conversation notes moved"
+
+
+def fold_conversations(sender, *, survivor: Contact, merged: Contact, **kwargs) -> dict[str, int]:
+    """Move the merged-away contact's conversation to the survivor, or fold it into theirs.
+
+    Folding keeps what is true of both: the notes (moved), the unread messages (summed), the later
+    activity (its time, preview and who wrote last), the later inbound message, open if either is
+    open, and the survivor's assignee unless they had none.
+    """
+    rows = {
+        c.contact_id: c
+        for c in Conversation.objects.select_for_update().filter(contact_id__in=[survivor.pk, merged.pk])
+    }
+    away = rows.get(merged.pk)
+    if away is None:
+        return {}
+    kept = rows.get(survivor.pk)
+    if kept is None:
+        Conversation.objects.filter(pk=away.pk).update(contact_id=survivor.pk)
+        return {FOLDED: 1}
+    notes = ConversationNote.objects.filter(conversation_id=away.pk).update(conversation_id=kept.pk)
+    kept.unread_count += away.unread_count
+    if away.last_activity_at > kept.last_activity_at:
+        kept.last_activity_at = away.last_activity_at
+        kept.last_message_preview = away.last_message_preview
+        kept.last_message_inbound = away.last_message_inbound
+        kept.awaiting_reply = away.awaiting_reply
+    if away.last_inbound_at and (kept.last_inbound_at is None or away.last_inbound_at > kept.last_inbound_at):
+        kept.last_inbound_at = away.last_inbound_at
+    if ConversationState.OPEN in (kept.state, away.state):
+        kept.state = ConversationState.OPEN
+        kept.resolved_at = None
+    if kept.assigned_to_id is None:
+        kept.assigned_to_id = away.assigned_to_id
+    kept.created_at = min(kept.created_at, away.created_at)
+    away.delete()
+    kept.save()
+    return {FOLDED: 1, NOTES: notes}
