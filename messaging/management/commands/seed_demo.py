@@ -11,6 +11,7 @@ from contacts.models import Segment
 from contacts.segments.services import segment_create
 from core.actors import Actor
 from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, SUPPORT
+from inbox.demo import seed_conversations
 from messaging.admin_campaign_preview import preview_context
 from messaging.campaign_models import Campaign
 from messaging.campaigns.workflow import campaign_create, campaign_submit
@@ -95,6 +96,7 @@ class Command(BaseCommand):
             created = seed_contacts(actor=actor)
             templates = seed_templates(actor=actor)
             campaign = seed_campaign(editor=User.objects.get(username="editor"), templates=templates)
+            seed_conversations()
         write_sandbox_seed(SANDBOX_SEED_FILE, templates)
         self.stdout.write(
             f"Demo data: {created} new contacts, {len(templates)} approved templates, the campaign "
