@@ -10,11 +10,13 @@ at once, over aiohttp: :mod:`cloud_api.async_client`) reads them with.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -26,6 +28,14 @@ from cloud_api.outcomes import CloudApiCallFailed, Failure, NotSent, OutcomeUnkn
 from cloud_api.payloads import Payload, mark_read
 
 logger = logging.getLogger(__name__)
+
+# Meta's media ids are numeric; anything else must not become a path on the Graph API.
+MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+class MediaNotDownloaded(Exception):
+    """A media download refused on our side: an unsafe URL or a file over the size allowed."""
+
 
 # The MIME types the Resumable Upload API takes for a template's media sample (docs/meta-facts.md 8.2).
 SAMPLE_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4"})
@@ -249,6 +259,54 @@ class CloudApiClient:
             files={"file": (filename, content, mime_type)},
         )
         return str(result["id"])
+
+    def get_media(self, media_id: str) -> dict[str, Any]:
+        """Meta's answer for a media id: ``url`` (valid for 5 minutes), ``mime_type``, ``sha256``,
+        ``file_size``, ``id``. A received media id lasts 7 days."""
+        if not MEDIA_ID.fullmatch(media_id):
+            raise ValueError(f"not a media id: {media_id[:50]!r}")
+        return self._management_call("get media", "GET", self._url(media_id))
+
+    def download_media(self, url: str, *, destination: BinaryIO, max_bytes: int) -> int:
+        """Write the bytes at a media ``url`` (from :meth:`get_media`) to ``destination``; returns
+        how many. Raises :class:`MediaNotDownloaded` for a URL the token must not go to or a file
+        over ``max_bytes`` (stopped as soon as it is), :class:`CloudApiCallFailed` for the rest.
+
+        The bearer token goes only to an ``https`` URL or to the API's own origin (the sandbox):
+        the URL comes from an answer, and a token sent over plain HTTP elsewhere is a token lost.
+        ``requests`` drops it on a redirect to another host.
+        """
+        parts = urlsplit(url)
+        base = urlsplit(self.config.base_url)
+        if parts.scheme != "https" and (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+            raise MediaNotDownloaded(f"the media URL is not https, so the token is not sent: {url[:200]}")
+        try:
+            response = self._session.get(url, timeout=self._timeout, stream=True)
+        except requests.RequestException as exc:
+            raise CloudApiCallFailed(NotSent(f"download failed: {exc}"), operation="download media") from exc
+        with response:
+            if response.status_code >= 400:
+                body = response.raw.read(64 * 1024, decode_content=True) or b""
+                result = read_answer(response.status_code, body)
+                failure = result if not isinstance(result, dict) else NotSent(f"HTTP {response.status_code}")
+                raise CloudApiCallFailed(failure, operation="download media")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise MediaNotDownloaded(
+                    f"the file has {int(declared):,} bytes, over the {max_bytes:,} allowed"
+                )
+            written = 0
+            try:
+                for chunk in response.iter_content(chunk_size=64 * 1024):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise MediaNotDownloaded(f"the file has more than the {max_bytes:,} bytes allowed")
+                    destination.write(chunk)
+            except requests.RequestException as exc:
+                raise CloudApiCallFailed(
+                    NotSent(f"download broke off after {written:,} bytes: {exc}"), operation="download media"
+                ) from exc
+        return written
 
     def upload_template_sample(self, content: bytes, *, mime_type: str, file_name: str) -> str:
         """Resumable upload of a media header's sample; returns the ``header_handle`` to create it with."""

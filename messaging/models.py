@@ -6,6 +6,7 @@ status Meta reports is a ``MessageStatusEvent``. Signed webhook bodies are store
 (``WebhookEvent``) so nothing is lost whatever processing does with them.
 """
 
+import os
 import uuid
 
 from django.conf import settings
@@ -403,6 +404,91 @@ class RateLimiterSlot(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class MediaDirection(models.TextChoices):
+    INBOUND = "inbound", "Received"
+    OUTBOUND = "outbound", "Sent"
+
+
+class MediaKind(models.TextChoices):
+    """The media message types of the Cloud API (docs/media.md has Meta's types and sizes)."""
+
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    DOCUMENT = "document", "Document"
+    STICKER = "sticker", "Sticker"
+
+
+def media_file_path(instance: "MessageMedia", filename: str) -> str:
+    """A random name under ``whatsapp-media/``: the sender's file name is data, never a path."""
+    extension = os.path.splitext(filename)[1].lower()[:10]
+    return timezone.now().strftime(f"whatsapp-media/%Y/%m/{uuid.uuid4().hex}{extension}")
+
+
+class MessageMedia(models.Model):
+    """A media file a person sent us (downloaded from Meta) or we sent (uploaded to Meta), kept locally.
+
+    Meta keeps a received media id for 7 days and its download URL for 5 minutes, so the inbox
+    shows our own copy, served to staff only (``messaging.admin_media``). The copy is deleted after
+    ``INBOX_MEDIA_RETENTION_DAYS``; the row stays as the record that there was one (``purged_at``).
+    A download that failed keeps its ``error`` and is retried by a schedule (``attempts``,
+    ``next_attempt_at``) until it succeeds or gives up.
+    """
+
+    media_id = models.CharField(max_length=128, unique=True, help_text="Meta's media id.")
+    direction = models.CharField(max_length=16, choices=MediaDirection.choices)
+    kind = models.CharField(max_length=16, choices=MediaKind.choices)
+    inbound = models.ForeignKey(
+        InboundMessage, null=True, blank=True, on_delete=models.PROTECT, related_name="media"
+    )
+    mime_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes; empty until known.")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Hex digest (Meta's, for received media).")
+    filename = models.CharField(max_length=255, blank=True, help_text="The name the sender gave it.")
+    file = models.FileField(upload_to=media_file_path, max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="The local copy was deleted.")
+    error = models.TextField(blank=True, help_text="Why the last download failed.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Download attempts so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the download is tried (again); empty when done or given up."
+    )
+
+    class Meta:
+        verbose_name = "message media"
+        verbose_name_plural = "message media"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="media_download_due_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(purged_at__isnull=True),
+                name="media_kept_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(direction="outbound") | models.Q(inbound__isnull=False),
+                name="media_inbound_has_message",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.media_id}"
+
+    @property
+    def available(self) -> bool:
+        """A local copy exists to show."""
+        return bool(self.file) and self.purged_at is None
 
 
 # Campaigns live in their own module; importing it here registers its models with this app.

@@ -66,7 +66,6 @@ class ControlApi:
             web.post("/_sandbox/config", self.update_config),
             web.post("/_sandbox/outage", self.outage),
             web.post("/_sandbox/reset", self.reset),
-            web.get("/_sandbox/media/{media_id}", self.media),
         ]
 
     async def health(self, request: web.Request) -> web.Response:
@@ -209,9 +208,3 @@ class ControlApi:
         self._state.reset(templates=bool(body.get("templates", False)))
         self._sandbox.webhooks.attempts.clear()
         return web.json_response({"ok": True})
-
-    async def media(self, request: web.Request) -> web.Response:
-        media = self._state.media.get(request.match_info["media_id"])
-        if media is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=b"\x00" * min(media["file_size"], 1024), content_type=media["mime_type"])

@@ -6,7 +6,6 @@ envelope (``object``, ``entry[]``, ``changes[]``, ``metadata``) and batches them
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,13 +83,10 @@ def inbound_event(
 
 
 def media_content(
-    kind: str, *, media_id: str, mime_type: str, caption: str | None, filename: str | None
+    kind: str, *, media_id: str, mime_type: str, sha256: str, caption: str | None, filename: str | None
 ) -> dict:
-    content: dict[str, Any] = {
-        "id": media_id,
-        "mime_type": mime_type,
-        "sha256": hashlib.sha256(media_id.encode()).hexdigest(),
-    }
+    """A received media message's object: the id to fetch it by and the SHA-256 of its bytes."""
+    content: dict[str, Any] = {"id": media_id, "mime_type": mime_type, "sha256": sha256}
     if caption and kind in ("image", "video", "document"):
         content["caption"] = caption
     if kind == "document":

@@ -2,7 +2,8 @@
 
 Paths are Meta's: ``/{version}/{phone-number-id}/messages``, ``/{version}/{phone-number-id}/media``,
 ``/{version}/{waba-id}/message_templates``, ``/{version}/{app-id}/uploads``, and
-``/{version}/{node}`` for a template id, a media id or an ``upload:<session>``.
+``/{version}/{node}`` for a template id, a media id or an ``upload:<session>``; a media id's
+download URL (``/whatsapp_business/attachments/?mid=…``) answers only with the bearer token.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ MEDIA_LIMITS = {
 }
 SAMPLE_TYPES = ("application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4")
 MAX_UPLOAD_BYTES = 101 * MB
+# Where a media id's URL points (Meta's are on lookaside.fbsbx.com) and how long it works.
+MEDIA_DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+MEDIA_URL_SECONDS = 300.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +93,7 @@ class GraphApi:
             web.post(version + "/{node}/message_templates", wrap(self.create_template)),
             web.delete(version + "/{node}/message_templates", wrap(self.delete_templates)),
             web.post(version + "/{node}/uploads", wrap(self.start_upload)),
+            web.get(MEDIA_DOWNLOAD_PATH, wrap(self.download_media)),
             web.get(version + "/{node}", wrap(self.get_node)),
             web.post(version + "/{node}", wrap(self.post_node)),
             web.delete(version + "/{node}", wrap(self.delete_node)),
@@ -204,14 +209,17 @@ class GraphApi:
             raise GraphError(
                 131053, f"Media upload error: {len(content)} bytes exceeds {limit} for {mime_type}."
             )
-        media_id = self._state.new_id()
-        self._state.media[media_id] = {
-            "id": media_id,
-            "mime_type": mime_type,
-            "file_size": len(content),
-            "filename": upload.filename,
-        }
-        return web.json_response({"id": media_id})
+        media = self._state.add_media(content, mime_type=mime_type, filename=upload.filename)
+        return web.json_response({"id": media["id"]})
+
+    async def download_media(self, request: web.Request) -> web.Response:
+        """A media URL from ``GET /{media-id}``: the bytes, with the bearer token, for 5 minutes."""
+        self._check_token(request)
+        link = self._state.media_links.get(request.query.get("mid", ""))
+        media = self._state.media.get(link[0]) if link and link[1] > time.time() else None
+        if media is None:
+            raise GraphError(100, "The media URL is unknown or expired; ask for a new one.", status=404)
+        return web.Response(body=media["content"], content_type=media["mime_type"])
 
     # --- Templates --------------------------------------------------------------------------
 
@@ -315,12 +323,14 @@ class GraphApi:
             return web.json_response(self._state.templates[node].as_graph(fields))
         if node in self._state.media:
             media = self._state.media[node]
-            url = str(request.url.with_path(f"/_sandbox/media/{node}").with_query(None))
+            token = self._state.media_link(node, now=time.time(), lifetime=MEDIA_URL_SECONDS)
+            url = request.url.with_path(MEDIA_DOWNLOAD_PATH).with_query({"mid": token})
             return web.json_response(
                 {
                     "messaging_product": "whatsapp",
-                    "url": url,
+                    "url": str(url),
                     "mime_type": media["mime_type"],
+                    "sha256": media["sha256"],
                     "file_size": media["file_size"],
                     "id": node,
                 }

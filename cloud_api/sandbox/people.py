@@ -10,6 +10,8 @@ inbound message opens that person's 24-hour service window.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import random
 import time
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 from cloud_api.sandbox.config import SandboxConfig
 from cloud_api.sandbox.events import inbound_event, media_content, pricing, status_event
 from cloud_api.sandbox.graph_errors import webhook_error
+from cloud_api.sandbox.media_samples import sample_media
 from cloud_api.sandbox.state import SandboxState, SandboxTemplate, new_wamid
 from cloud_api.sandbox.template_rules import template_shape
 from cloud_api.sandbox.webhooks import WebhookSender
@@ -235,10 +238,12 @@ class People:
                 reply["description"] = str(request["description"])
             return "interactive", {"type": "list_reply", "list_reply": reply}
         if kind in MEDIA_KINDS:
+            media = self._media_sent(kind, request)
             content = media_content(
                 kind,
-                media_id=str(request.get("media_id") or self._state.new_id()),
-                mime_type=str(request.get("mime_type", DEFAULT_MIME[kind])),
+                media_id=media["id"],
+                mime_type=media["mime_type"],
+                sha256=str(request.get("sha256") or media["sha256"]),
                 caption=request.get("caption"),
                 filename=request.get("filename"),
             )
@@ -257,3 +262,25 @@ class People:
                 raise ValueError("a reaction needs 'message_id'")
             return "reaction", {"message_id": request["message_id"], "emoji": request.get("emoji", "👍")}
         raise ValueError(f"unknown kind {kind!r}")
+
+    def _media_sent(self, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The file a person sends, kept under its media id so the app can download it.
+
+        ``media_id`` of an uploaded file sends that file; ``content_base64`` gives the exact bytes;
+        otherwise a small sample of the kind (``media_samples``). ``sha256`` in the request only
+        changes what the webhook claims (a test of a corrupted download), never the bytes.
+        """
+        media_id = str(request.get("media_id") or "") or None
+        if media_id in self._state.media:
+            return self._state.media[media_id]
+        mime_type = str(request.get("mime_type", DEFAULT_MIME[kind]))
+        if request.get("content_base64") is not None:
+            try:
+                content = base64.b64decode(str(request["content_base64"]), validate=True)
+            except binascii.Error:
+                raise ValueError("'content_base64' is not base64") from None
+        else:
+            content = sample_media(kind, mime_type)
+        return self._state.add_media(
+            content, mime_type=mime_type, filename=request.get("filename"), media_id=media_id
+        )

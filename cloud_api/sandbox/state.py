@@ -7,6 +7,7 @@ expose it to tests as JSON.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import re
 import secrets
@@ -76,7 +77,10 @@ class SandboxState:
     # Wall-clock time of each person's latest message, by wa_id: their service window.
     last_inbound: dict[str, float] = field(default_factory=dict)
     inbound_ids: set[str] = field(default_factory=set)
+    # Media by id: uploads and what sandbox people sent (``add_media``), with their bytes.
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Download links handed out by ``GET /{media-id}``: token → (media id, expiry wall-clock time).
+    media_links: dict[str, tuple[str, float]] = field(default_factory=dict)
     upload_sessions: dict[str, UploadSession] = field(default_factory=dict)
     header_handles: set[str] = field(default_factory=set)
     read_marks: list[str] = field(default_factory=list)
@@ -99,6 +103,31 @@ class SandboxState:
         self.read_marks.clear()
         if templates:
             self.templates.clear()
+
+    def add_media(
+        self, content: bytes, *, mime_type: str, filename: str | None = None, media_id: str | None = None
+    ) -> dict[str, Any]:
+        """Keep a media file as Meta does for a media id: its bytes, type, size and SHA-256."""
+        media_id = media_id or self.new_id()
+        media = {
+            "id": media_id,
+            "mime_type": mime_type,
+            "file_size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "filename": filename,
+            "content": content,
+        }
+        self.media[media_id] = media
+        return media
+
+    def media_link(self, media_id: str, *, now: float, lifetime: float) -> str:
+        """A new download token for ``media_id``, valid for ``lifetime`` seconds (Meta: 5 minutes)."""
+        for token, (_, expires) in list(self.media_links.items()):
+            if expires <= now:
+                del self.media_links[token]
+        token = secrets.token_urlsafe(24)
+        self.media_links[token] = (media_id, now + lifetime)
+        return token
 
     def find_template(self, name: str, language: str) -> SandboxTemplate | None:
         for template in self.templates.values():
