@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cloud_api.client import CloudApiClient, CloudApiConfig
 from cloud_api.memory import InMemoryBackend
@@ -52,6 +52,10 @@ class WhatsAppBackend(Protocol):
     def upload_media(self, content: bytes, *, mime_type: str, filename: str = "file") -> str: ...
 
     def upload_template_sample(self, content: bytes, *, mime_type: str, file_name: str) -> str: ...
+
+    def get_media(self, media_id: str) -> dict[str, Any]: ...
+
+    def download_media(self, url: str, *, destination: BinaryIO, max_bytes: int) -> int: ...
 
 
 _memory_backend = InMemoryBackend()

@@ -7,12 +7,14 @@ It checks nothing about templates or windows — tests of those rules use the sa
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from cloud_api.errors import ErrorClass, MetaError
+from cloud_api.client import MediaNotDownloaded
 from cloud_api.outcomes import Accepted, CloudApiCallFailed, Refused, SendOutcome
 from cloud_api.payloads import Payload
 
@@ -118,3 +120,21 @@ class InMemoryBackend:
 
     def upload_template_sample(self, content: bytes, *, mime_type: str, file_name: str) -> str:
         return f"memory-handle:{self.upload_media(content, mime_type=mime_type)}"
+
+    def get_media(self, media_id: str) -> dict[str, Any]:
+        """Meta's answer for a media id this backend holds (a test puts bytes in ``media`` first)."""
+        content = self.media[media_id]
+        return {
+            "id": media_id,
+            "url": f"memory://media/{media_id}",
+            "mime_type": "application/octet-stream",
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "file_size": len(content),
+        }
+
+    def download_media(self, url: str, *, destination: BinaryIO, max_bytes: int) -> int:
+        content = self.media[url.rsplit("/", 1)[-1]]
+        if len(content) > max_bytes:
+            raise MediaNotDownloaded(f"the file is larger than {max_bytes} bytes")
+        destination.write(content)
+        return len(content)

@@ -526,6 +526,11 @@ API_CALLBACK_GIVE_UP_HOURS = _positive(
 API_CALLBACK_RETENTION_DAYS = _positive(
     "API_CALLBACK_RETENTION_DAYS", _read("API_CALLBACK_RETENTION_DAYS", env.int, 30)
 )
+# Days a WhatsApp media file (received, or uploaded by an agent) is kept before its bytes are
+# deleted; the row stays, marked purged (docs/media.md, docs/erasure.md).
+INBOX_MEDIA_RETENTION_DAYS = _positive(
+    "INBOX_MEDIA_RETENTION_DAYS", _read("INBOX_MEDIA_RETENTION_DAYS", env.int, 90)
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "WhatsApp consent-first messaging API",
     "VERSION": "1.0.0",

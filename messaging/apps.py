@@ -32,6 +32,7 @@ class MessagingConfig(AppConfig):
         from contacts.signals import contact_merge_previewed, contact_merged
         from messaging.campaigns.template_fate import on_template_changed
         from messaging.contact_merge import count_messages, move_messages
+        from messaging.media_receivers import connect_media
         from messaging.segment_kinds import register_segment_kinds
         from templates_app.signals import template_changed
 
@@ -40,3 +41,4 @@ class MessagingConfig(AppConfig):
         contact_merge_previewed.connect(count_messages, dispatch_uid="messaging.count_messages")
         register_segment_kinds()
         template_changed.connect(on_template_changed, dispatch_uid="messaging.campaign_template_fate")
+        connect_media(self)  # received files downloaded after commit, their schedules

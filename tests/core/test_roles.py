@@ -74,6 +74,10 @@ MATRIX = [
     # (the support inbox), it does not send templates (messaging 0007).
     ("messaging.send_template_message", {"Editor"}),
     ("messaging.view_inboundmessage", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
+    ("messaging.view_messagemedia", {"Support", "Auditor"}),
+    ("messaging.add_messagemedia", set()),
+    ("messaging.change_messagemedia", set()),
+    ("messaging.delete_messagemedia", set()),
     ("messaging.view_webhookevent", {"Auditor", "Administrator"}),
     ("messaging.change_webhookevent", set()),
     ("messaging.view_sendinghalt", {"Editor", "Approver", "Support", "Auditor", "Administrator"}),
