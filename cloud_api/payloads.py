@@ -193,12 +193,14 @@ def template_message_with_components(
     name: str,
     language: str,
     components: Sequence[Payload],
+    reply_to: str | None = None,
     biz_opaque_callback_data: str | None = None,
 ) -> Payload:
     """A template message whose ``components`` are already in Meta's send shape.
 
     For callers that build the parameters from a stored template version
     (``templates_app.sending.send_components``); an empty list sends the template without components.
+    ``reply_to`` quotes the inbound message a template sent as a reply answers.
     """
     if not name:
         raise _refuse("The template name is missing.", "name")
@@ -208,7 +210,7 @@ def template_message_with_components(
     if components:
         template["components"] = [dict(component) for component in components]
     return _envelope(
-        to, "template", template, biz_opaque_callback_data=biz_opaque_callback_data, reply_to=None
+        to, "template", template, biz_opaque_callback_data=biz_opaque_callback_data, reply_to=reply_to
     )
 
 
@@ -292,6 +294,9 @@ def reply_buttons_message(
     titles = [button.title for button in buttons]
     if len(set(titles)) != len(titles):
         raise _refuse("Reply button titles must be unique.", "buttons")
+    ids = [button.id for button in buttons]
+    if len(set(ids)) != len(ids):
+        raise _refuse("Reply button ids must be unique: the id is how a reply names its button.", "buttons")
     for button in buttons:
         _check_length(button.id, 256, "button id")
         _check_length(button.title, 20, "button title")
@@ -334,12 +339,18 @@ def list_message(
     reply_to: str | None = None,
     biz_opaque_callback_data: str | None = None,
 ) -> Payload:
-    """An interactive list: at most 10 sections and 10 rows in all; the header is text only."""
+    """An interactive list: at most 10 sections and 10 rows in all; the header is text only. A
+    section's title may be left empty only when it is the list's one section."""
     if not 1 <= len(sections) <= 10:
         raise _refuse(f"A list needs 1 to 10 sections, not {len(sections)}.", "sections")
     row_count = sum(len(section.rows) for section in sections)
     if not 1 <= row_count <= 10:
         raise _refuse(f"A list needs 1 to 10 rows in all, not {row_count}.", "sections")
+    if len(sections) > 1 and not all(section.title for section in sections):
+        raise _refuse("A list with more than one section needs a title for each section.", "section title")
+    row_ids = [row.id for section in sections for row in section.rows]
+    if len(set(row_ids)) != len(row_ids):
+        raise _refuse("List row ids must be unique: the id is how a reply names its row.", "sections")
     _check_length(body, 4096, "body")
     _check_length(button, 20, "button")
     json_sections = []
@@ -354,7 +365,7 @@ def list_message(
                 _check_length(row.description, 72, "row description")
                 json_row["description"] = row.description
             rows.append(json_row)
-        json_sections.append({"title": section.title, "rows": rows})
+        json_sections.append({"title": section.title, "rows": rows} if section.title else {"rows": rows})
     interactive: Payload = {"type": "list"}
     if header is not None:
         _check_length(header, 60, "header")

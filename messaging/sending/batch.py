@@ -57,6 +57,7 @@ from messaging.campaign_models import Campaign, CampaignStatus
 from messaging.models import (
     AttemptOutcome,
     HoldReason,
+    InboundMessage,
     MessageStatus,
     OutboundMessage,
     RateLimiterSlot,
@@ -183,7 +184,7 @@ def _load_locked(ids: list[int]) -> list[OutboundMessage]:
     an opt-out or a merge being recorded for one of them is committed before, or waits). Their
     template versions and campaigns are read once each, not once per message (a version's
     components and a campaign's frozen document are large), the components as
-    ``FrozenComponents``."""
+    ``FrozenComponents``; and the wamids of the inbound messages the replies answer."""
     lock_contacts_for_share(
         OutboundMessage.objects.filter(pk__in=ids).values_list("contact_id", flat=True).distinct()
     )
@@ -197,11 +198,15 @@ def _load_locked(ids: list[int]) -> list[OutboundMessage]:
     for version in versions.values():  # its structure read once for the batch, not per message
         version.components = FrozenComponents(version.components)
     campaigns = Campaign.objects.in_bulk({m.campaign_id for m in messages if m.campaign_id})
+    # The wamids the replies quote (``context``), read once for the batch.
+    answered = InboundMessage.objects.only("wamid").in_bulk({m.reply_to_id for m in messages} - {None})
     for message in messages:
         if message.template_version_id:
             message.template_version = versions[message.template_version_id]
         if message.campaign_id:
             message.campaign = campaigns[message.campaign_id]
+        if message.reply_to_id:
+            message.reply_to = answered[message.reply_to_id]
     return messages
 
 

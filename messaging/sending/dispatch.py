@@ -19,11 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from cloud_api.outcomes import Accepted, NotSent, OutcomeUnknown, Refused, SendOutcome
-from cloud_api.payloads import Payload, template_message_with_components, text_message
+from cloud_api.payloads import Payload, template_message_with_components
 from contacts.matching import contacts_adopt_wa_ids
 from contacts.models import Contact
 from core.actors import Actor
-from core.errors import ApplicationError
 from messaging.models import (
     AttemptOutcome,
     MessageKind,
@@ -32,6 +31,7 @@ from messaging.models import (
     SendAttempt,
 )
 from messaging.sending import batch as batches
+from messaging.sending import content
 from messaging.sending.failures import handle_meta_error
 from messaging.sending.rules import Verdict, recipient_address
 from messaging.sending.states import message_retry_or_fail
@@ -68,9 +68,16 @@ def claim_message(message_id: int, now: datetime | None = None) -> Claim | Verdi
 
 
 def build_payload(message: OutboundMessage) -> Payload:
-    """Meta's request body for the message, with its public id as ``biz_opaque_callback_data``."""
+    """Meta's request body for the message, with its public id as ``biz_opaque_callback_data``.
+
+    A reply quotes the inbound message it answers (``context.message_id``, its wamid), whatever its
+    kind — text, media, interactive, the STOP confirmation, a template — so the person sees which
+    of their messages it answers. Free-form content is built by ``content.payload`` from what
+    ``send_message`` checked when it queued the message.
+    """
     to = recipient_address(message.contact)
     callback = str(message.public_id)
+    reply_to_wamid = message.reply_to.wamid if message.reply_to_id is not None else None
     if message.kind == MessageKind.TEMPLATE:
         version = message.template_version
         template = version.template
@@ -81,13 +88,10 @@ def build_payload(message: OutboundMessage) -> Payload:
             name=template.name,
             language=template.language,
             components=components,
+            reply_to=reply_to_wamid,
             biz_opaque_callback_data=callback,
         )
-    if message.kind == MessageKind.TEXT:
-        return text_message(to, message.content.get("body", ""), biz_opaque_callback_data=callback)
-    raise ApplicationError(
-        f"Sending {message.kind} messages is not supported yet.", code="kind_not_supported"
-    )
+    return content.payload(message.content, to=to, reply_to_wamid=reply_to_wamid, callback=callback)
 
 
 def send_claimed(claim: Claim) -> str:

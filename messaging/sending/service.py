@@ -13,6 +13,7 @@ from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, MessageKind, OutboundMessage
+from messaging.sending import content as contents
 from messaging.sending.enqueue import dispatch_after_commit
 from messaging.sending.reach import WINDOW
 from messaging.sending.rules import (
@@ -28,7 +29,6 @@ from templates_app.models import MessageTemplate, TemplateStatus
 from templates_app.rendering import render_message
 from templates_app.sending import require_sendable
 
-TEXT_LIMIT = 4096
 _LINKS = ["contact", "reply_to", "template_version", "authorising_event", "campaign"]
 
 
@@ -39,6 +39,7 @@ def send_message(
     template: MessageTemplate | None = None,
     parameters: dict | None = None,
     text: str | None = None,
+    content: dict | None = None,
     reply_to: InboundMessage | None = None,
     idempotency_key: str | None = None,
     campaign=None,
@@ -46,14 +47,17 @@ def send_message(
 ) -> OutboundMessage:
     """Queue one message, or refuse with an ``ApplicationError`` whose ``code`` says why.
 
-    Exactly one of ``template`` (with ``parameters``) or ``text`` (free-form). A message with
+    Exactly one of ``template`` (with ``parameters``), free-form ``content`` (text, media, reply
+    buttons, a list: ``messaging.sending.content``, checked here so a bad one is refused before
+    anything is stored) or ``text`` (short for ``content=content.text(text)``). A message with
     ``reply_to`` is a reply (support inbox, STOP confirmation): it answers that inbound message,
     which must be this contact's and sent inside the 24-hour window, and it needs no opt-in because
     the person started the conversation — so it may never be a MARKETING template (a promotion
     "answering" a STOP would reach someone who opted out). There is no flag to make anything else a
     reply. Everything else is business-initiated and needs a current opt-in for its purpose
     (MARKETING → marketing; UTILITY, AUTHENTICATION → service), read with its proof (the consent
-    event itself, ``rules.consent_verdict``). Free-form only inside the 24-hour window.
+    event itself, ``rules.consent_verdict``); free-form content is service. Free-form only inside
+    the 24-hour window.
     Never to a merged-away or deleted contact (read from the database with the consent, in one
     query: ``rules.recipient_now``; the merge's error names the survivor), never a MARKETING
     template to a US number while Meta does not deliver those. The dispatcher is woken with
@@ -78,11 +82,15 @@ def send_message(
     is_reply = reply_to is not None
     if is_reply:
         _check_reply_to(reply_to, contact=contact, now=now)
-    if (template is None) == (text is None):
+    if sum(given is not None for given in (template, text, content)) != 1:
         raise ApplicationError(
-            "Give either an approved template or a free-form text, not both or neither.",
+            "Give one of an approved template, a free-form text or free-form content, not several or none.",
             code="message_content_invalid",
         )
+    if text is not None:
+        content = _text_content(text)
+    elif content is not None:
+        contents.check(content)
     if contact.pk is None:
         raise ApplicationError("Save the contact before sending to it.", code="contact_unsaved")
     # The contact's row as it is now and, for a business-initiated message, its consent for the
@@ -138,19 +146,10 @@ def send_message(
                 code="us_marketing_blocked",
             )
     else:
-        body = (text or "").strip()
-        if not body:
-            raise ApplicationError("The message text is empty.", code="message_content_invalid", field="text")
-        if len(body) > TEXT_LIMIT:
-            raise ApplicationError(
-                f"The text has {len(body)} characters; WhatsApp allows at most {TEXT_LIMIT}.",
-                code="message_content_invalid",
-                field="text",
-            )
-        message.kind = MessageKind.TEXT
-        message.content = {"body": body}
+        message.kind = contents.MESSAGE_KINDS[content["type"]]
+        message.content = content
         message.purpose = purpose
-        message.rendered_text = body
+        message.rendered_text = contents.describe(content)
 
     if (is_reply or message.kind != MessageKind.TEMPLATE) and not window_open(contact, now):
         what = "A reply" if is_reply else "A free-form message"
@@ -188,6 +187,17 @@ def send_message(
             )
         dispatch_after_commit()
     return message
+
+
+def _text_content(text: str) -> dict:
+    """``text=``'s content; its refusals name ``text``, the argument (and the API's field) it came from."""
+    content = contents.text(text) if isinstance(text, str) else {"type": "text", "body": text}
+    try:
+        contents.check(content)
+    except ApplicationError as error:
+        error.field = "text"
+        raise
+    return content
 
 
 def _purpose_of(template: MessageTemplate | None) -> str:
