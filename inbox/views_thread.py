@@ -13,14 +13,13 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string, select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_GET, require_POST
 
 from contacts.models import ConsentStatus
 from core.actors import Actor
@@ -43,20 +42,25 @@ TEMPLATE_DIR = "admin/inbox/conversation"
 
 
 def urls(model_admin) -> list:
-    def wrap(view):
-        return model_admin.admin_site.admin_view(lambda request, pk: view(model_admin, request, pk))
+    def wrap(view, method: str):
+        def answer(request, pk):
+            if request.method != method:
+                return HttpResponseNotAllowed([method])
+            return view(model_admin, request, pk)
+
+        return model_admin.admin_site.admin_view(answer)
 
     return [
-        path(f"<path:pk>/{name}/", wrap(view), name=f"inbox_conversation_{name}")
-        for name, view in (
-            ("reply", reply_view),
-            ("note", note_view),
-            ("assign", assign_view),
-            ("resolve", resolve_view),
-            ("reopen", reopen_view),
-            ("typing", typing_view),
-            ("poll", poll_view),
-            ("earlier", earlier_view),
+        path(f"<path:pk>/{name}/", wrap(view, method), name=f"inbox_conversation_{name}")
+        for name, view, method in (
+            ("reply", reply_view, "POST"),
+            ("note", note_view, "POST"),
+            ("assign", assign_view, "POST"),
+            ("resolve", resolve_view, "POST"),
+            ("reopen", reopen_view, "POST"),
+            ("typing", typing_view, "POST"),
+            ("poll", poll_view, "GET"),
+            ("earlier", earlier_view, "GET"),
         )
     ]
 
@@ -85,7 +89,13 @@ def conversation_thread(model_admin, request, object_id):
 
 
 def _render(
-    model_admin, request, conversation: Conversation, *, forms: dict | None = None, tab: str = "text"
+    model_admin,
+    request,
+    conversation: Conversation,
+    *,
+    forms: dict | None = None,
+    tab: str = "text",
+    error: ApplicationError | None = None,
 ):
     user = request.user
     contact = conversation.contact
@@ -103,6 +113,7 @@ def _render(
         **model_admin.admin_site.each_context(request),
         "opts": Conversation._meta,
         "title": f"Conversation with {contact}",
+        "error": error,
         "conversation": conversation,
         "contact": contact,
         "consents": list(contact.consents.all()),
@@ -198,7 +209,6 @@ def _refused(request, conversation, error: ApplicationError):
     return HttpResponseRedirect(_thread_url(conversation) + "#composer")
 
 
-@require_POST
 def reply_view(model_admin, request, pk):
     conversation = _conversation(request, pk)
     if not services.may_act(request.user):
@@ -261,16 +271,14 @@ def reply_view(model_admin, request, pk):
                 f"Unknown kind of message {tab!r}.", code="message_content_invalid", field="tab"
             )
     except ApplicationError as error:
-        messages.error(request, error.message)
         conversation.refresh_from_db()
-        response = _render(model_admin, request, conversation, forms=forms, tab=tab)
+        response = _render(model_admin, request, conversation, forms=forms, tab=tab, error=error)
         response.status_code = 409 if error.code == "someone_replied" else 400
         return response
     messages.success(request, "Sent to the queue: it goes out in a moment.")
     return HttpResponseRedirect(_thread_url(conversation) + "#composer")
 
 
-@require_POST
 def note_view(model_admin, request, pk):
     conversation = _conversation(request, pk)
     if not request.user.has_perm(services.ADD_NOTE):
@@ -282,7 +290,6 @@ def note_view(model_admin, request, pk):
     return HttpResponseRedirect(_thread_url(conversation) + "#notes")
 
 
-@require_POST
 def assign_view(model_admin, request, pk):
     conversation = _conversation(request, pk)
     if not request.user.has_perm(services.ASSIGN):
@@ -311,7 +318,6 @@ def assign_view(model_admin, request, pk):
 
 
 def _state_view(service, done: str):
-    @require_POST
     def view(model_admin, request, pk):
         conversation = _conversation(request, pk)
         if not services.may_act(request.user):
@@ -330,7 +336,6 @@ resolve_view = _state_view(services.resolve, "Resolved.")
 reopen_view = _state_view(services.reopen, "Reopened.")
 
 
-@require_POST
 def typing_view(model_admin, request, pk):
     conversation = _conversation(request, pk)
     if not services.may_act(request.user):
@@ -345,7 +350,6 @@ def _int(request, name: str) -> int:
     return int(value)
 
 
-@require_GET
 def poll_view(model_admin, request, pk):
     """New and changed bubbles since the page's last look, and the conversation's state.
 
@@ -383,7 +387,6 @@ def poll_view(model_admin, request, pk):
     )
 
 
-@require_GET
 def earlier_view(model_admin, request, pk):
     conversation = _conversation(request, pk)
     try:
