@@ -128,13 +128,14 @@ def conversations_since(
         newest_at, newest_pk = _decode(since, state=state, assignee=assignee, field="since")
         queryset = queryset.filter(last_activity_at__gt=newest_at - LATE_DELIVERY_SLACK)
     rows = _rows(queryset[: limit + 1], user=user, state=state, assignee=assignee)
-    more = len(rows) > limit
+
+    def after_since(row: ConversationRow) -> bool:
+        return newest_at is None or (row.last_activity_at, row.id) > (newest_at, newest_pk)
+
+    # Left out only matters when the row left out is itself newer than what the page shows.
+    more = len(rows) > limit and after_since(rows[limit])
     rows = rows[:limit]
-    if rows and (newest_at is None or (rows[0].last_activity_at, rows[0].id) > (newest_at, newest_pk)):
-        newest = rows[0].position
-    else:
-        newest = since
-    return Newer(rows=rows, newest=newest, more=more)
+    return Newer(rows=rows, newest=rows[0].position if rows and after_since(rows[0]) else since, more=more)
 
 
 def filter_counts(*, user) -> dict[str, dict[str, int]]:

@@ -155,13 +155,22 @@ def test_the_poll_sends_newer_rows_and_moves_its_starting_point(support):
 
 
 def test_the_poll_says_when_more_arrived_than_one_answer_holds(support):
+    conversation(minute=0)
     first = page(support)
-    for minute in range(4):
+    for minute in range(10, 14):
         conversation(minute=minute)
     newer = selectors.conversations_since(
         user=support, state="open", assignee="anyone", since=first.newest, limit=3
     )
     assert len(newer.rows) == 3 and newer.more
+
+
+def test_rows_sent_again_within_the_slack_do_not_ask_for_a_reload(support):
+    for minute in range(4):
+        conversation(minute=minute / 4)  # all within the slack behind the newest
+    since = page(support).newest
+    again = selectors.conversations_since(user=support, state="open", assignee="anyone", since=since, limit=3)
+    assert len(again.rows) == 3 and not again.more and again.newest == since
 
 
 @pytest.mark.parametrize(
