@@ -156,7 +156,7 @@ def check(content: dict) -> None:
     if not isinstance(content, dict):
         raise _refuse(f"The content must be an object with a type, not {type(content).__name__}.", "content")
     kind = content.get("type")
-    if kind not in _KEYS:
+    if not isinstance(kind, str) or kind not in _KEYS:
         raise _refuse(
             f"The content's type must be one of {', '.join(_KEYS)}, not {kind!r}.",
             "type",

@@ -182,6 +182,16 @@ BAD = [
     pytest.param("text", "content", id="not an object"),
     pytest.param({"type": "video_call"}, "type", id="unknown type"),
     pytest.param({"body": "Hi"}, "type", id="no type"),
+    pytest.param({"type": ["text"], "body": "Hi"}, "type", id="type not text"),
+    pytest.param({"type": "media", "kind": ["image"], "media_id": "1"}, "kind", id="kind not text"),
+    pytest.param(
+        {"type": "list", "body": "b", "button": "B", "sections": [{"rows": "r"}]},
+        "sections",
+        id="rows not a list",
+    ),
+    pytest.param(
+        {"type": "list", "body": "b", "button": "B", "sections": [{"title": "S"}]}, "sections", id="no rows"
+    ),
     pytest.param({"type": "text", "body": "   "}, "body", id="empty body"),
     pytest.param({"type": "text", "body": 42}, "body", id="body not text"),
     pytest.param({"type": "text", "body": "Hi\x00"}, "body", id="NUL in body"),
