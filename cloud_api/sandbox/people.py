@@ -39,6 +39,7 @@ FAILURE_DETAILS = {
     131049: "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
     131050: "Unable to deliver the message. This recipient has chosen to stop receiving marketing "
     "messages on WhatsApp from your business.",
+    131053: "Media upload error: the media id is unknown or of a type this message cannot carry.",
 }
 # Per-user marketing limits and marketing opt-outs only ever stop marketing templates.
 MARKETING_ONLY_CODES = frozenset({131049, 131050})

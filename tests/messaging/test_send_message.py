@@ -110,7 +110,7 @@ def test_free_form_inside_the_window_is_queued(customer):
     open_window(customer)
     message = send_message(contact=customer, actor=SYSTEM, text="  Your parcel left today.  ")
     assert message.kind == MessageKind.TEXT
-    assert message.content == {"body": "Your parcel left today."}
+    assert message.content == {"type": "text", "body": "Your parcel left today."}
     assert message.rendered_text == "Your parcel left today."
 
 
