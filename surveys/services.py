@@ -87,6 +87,9 @@ def start_survey(
                 first, options, run_id=run.pk, total=len(questions), intro=survey.intro_text
             ),
             reply_to=reply_to,
+            # Business-initiated, the first question is the survey's purpose (its proof the opt-in
+            # for it); as a reply it needs none.
+            purpose=survey.purpose if reply_to is None else None,
         )
         run.first_message = message
         run.save(update_fields=["first_message"])

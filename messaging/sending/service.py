@@ -44,6 +44,7 @@ def send_message(
     idempotency_key: str | None = None,
     campaign=None,
     is_test: bool = False,
+    purpose: str | None = None,
 ) -> OutboundMessage:
     """Queue one message, or refuse with an ``ApplicationError`` whose ``code`` says why.
 
@@ -73,6 +74,10 @@ def send_message(
     ``campaign`` names the campaign the message belongs to; ``is_test`` marks a campaign's test
     send to a staff test number (``messaging.campaigns.test_send``), which passes every check
     above like any other message — its number needs its own opt-in.
+
+    ``purpose`` names the purpose of business-initiated free-form content (a marketing survey's
+    first question needs the marketing opt-in, and is then never a reply); free-form content is
+    service otherwise, and a template's purpose always comes from its category.
     """
     if idempotency_key:
         existing = OutboundMessage.objects.filter(idempotency_key=idempotency_key).first()
@@ -95,7 +100,14 @@ def send_message(
         raise ApplicationError("Save the contact before sending to it.", code="contact_unsaved")
     # The contact's row as it is now and, for a business-initiated message, its consent for the
     # message's purpose: one query, its verdicts raised below in their turn.
-    purpose = _purpose_of(template)
+    purpose = _purpose_of(template, free_form=purpose)
+    if is_reply and template is None and purpose == Purpose.MARKETING:
+        raise ApplicationError(
+            "A marketing message is never a reply: the person's message does not stand for their "
+            "marketing opt-in. Send it without reply_to, as a business-initiated message.",
+            code="marketing_not_a_reply",
+            field="purpose",
+        )
     recipient = recipient_now(contact_id=contact.pk, purpose="" if is_reply else purpose)
     if recipient is None:
         raise ApplicationError(f"{contact} no longer exists (deleted).", code="contact_not_found")
@@ -200,11 +212,26 @@ def _text_content(text: str) -> dict:
     return content
 
 
-def _purpose_of(template: MessageTemplate | None) -> str:
-    """The message's purpose, known before the checks that read consent for it: free-form text is
-    service; a template's comes from its approved version's category *and* its own, as Meta may
-    have re-categorised the template since that version was approved. "" for a template that
-    cannot be sent, which ``require_sendable`` refuses before consent is asked."""
+def _purpose_of(template: MessageTemplate | None, *, free_form: str | None) -> str:
+    """The message's purpose, known before the checks that read consent for it: free-form content
+    is service unless the caller names its purpose (a marketing survey); a template's comes from
+    its approved version's category *and* its own, as Meta may have re-categorised the template
+    since that version was approved. "" for a template that cannot be sent, which
+    ``require_sendable`` refuses before consent is asked."""
+    if free_form is not None:
+        if template is not None:
+            raise ApplicationError(
+                "A template's purpose comes from its category; give a purpose only with free-form content.",
+                code="message_content_invalid",
+                field="purpose",
+            )
+        if free_form not in Purpose.values:
+            raise ApplicationError(
+                f"Unknown purpose {str(free_form)[:40]!r}; expected one of {', '.join(Purpose.values)}.",
+                code="message_content_invalid",
+                field="purpose",
+            )
+        return free_form
     if template is None:
         return Purpose.SERVICE
     if template.status != TemplateStatus.APPROVED or template.approved_version_id is None:

@@ -316,3 +316,27 @@ def test_a_staff_send_logs_its_kind(customer, support):
     message = send_message(contact=customer, actor=Actor.for_user(support), content=LIST)
     entry = ActivityLogEntry.objects.get(action="message.queued", object_id=str(message.pk))
     assert entry.details["kind"] == MessageKind.INTERACTIVE
+
+
+def test_business_initiated_content_for_marketing_needs_the_marketing_opt_in(customer, order_update):
+    inbound_message(customer)
+    question = KINDS["buttons"][0]
+    message = send_message(contact=customer, actor=SYSTEM, content=question, purpose=Purpose.MARKETING)
+    assert message.purpose == Purpose.MARKETING
+    opt_out(customer, Purpose.MARKETING)
+    assert refusal(contact=customer, content=question, purpose=Purpose.MARKETING).code == "opted_out"
+    assert send_message(contact=customer, actor=SYSTEM, content=question).purpose == Purpose.SERVICE
+
+
+def test_a_purpose_is_for_free_form_content_only_and_never_marketing_in_a_reply(customer, order_update):
+    answered = inbound_message(customer)
+    error = refusal(contact=customer, content=KINDS["buttons"][0], purpose="promotions")
+    assert (error.code, error.field) == ("message_content_invalid", "purpose")
+    error = refusal(
+        contact=customer, template=order_update, parameters=ORDER_PARAMETERS, purpose=Purpose.SERVICE
+    )
+    assert (error.code, error.field) == ("message_content_invalid", "purpose")
+    error = refusal(
+        contact=customer, content=KINDS["buttons"][0], purpose=Purpose.MARKETING, reply_to=answered
+    )
+    assert error.code == "marketing_not_a_reply"

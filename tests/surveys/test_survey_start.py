@@ -44,6 +44,16 @@ def test_business_initiated_needs_a_current_opt_in_for_the_surveys_purpose(stran
     assert not SurveyRun.objects.exists() and not OutboundMessage.objects.exists()
 
 
+def test_a_marketing_survey_needs_the_marketing_opt_in_alone(stranger):
+    from tests.factories import opt_in
+
+    marketing = make_survey("Product ideas", purpose=Purpose.MARKETING)
+    opt_in(stranger, Purpose.MARKETING)  # no service opt-in
+    inbound_message(stranger)
+    message = start_survey(contact=stranger, survey=marketing, actor=AGENT).first_message
+    assert (message.purpose, message.is_reply) == (Purpose.MARKETING, False)
+
+
 def test_business_initiated_after_an_opt_out_is_refused(customer, survey):
     inbound_message(customer, at=timezone.now() - timedelta(minutes=5))
     opt_out(customer, Purpose.SERVICE)
