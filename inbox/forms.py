@@ -7,8 +7,11 @@ gets the same clear refusal.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 
+from messaging.media import MEDIA_LIMITS
 from messaging.sending import content as build
 
 BUTTON_SLOTS = 3  # Meta: one to three reply buttons
@@ -21,8 +24,24 @@ SECTION_TITLE = 24
 
 
 def _text(max_length: int, *, required: bool = True, label: str = "", rows: int = 0) -> forms.CharField:
-    widget = forms.Textarea(attrs={"rows": rows, "maxlength": max_length}) if rows else None
-    return forms.CharField(max_length=max_length, required=required, label=label or None, widget=widget)
+    widget = forms.Textarea(attrs={"rows": rows}) if rows else forms.TextInput()
+    field = forms.CharField(max_length=max_length, required=required, label=label or None, widget=widget)
+    # No maxlength attribute: the browser would cut a pasted "Reschedule appointment" to a button's
+    # 20 characters without a word. The composer's script names the limit and holds Send instead.
+    field.widget.attrs.pop("maxlength", None)
+    field.widget.attrs["data-max"] = max_length
+    return field
+
+
+def _media_limits() -> dict[str, dict]:
+    """Meta's limit per file name extension, for the composer's check before uploading (the
+    server judges the file's bytes again: ``messaging.media.check_upload``)."""
+    return {
+        extension: {"label": rule.label, "max": rule.max_bytes}
+        for rule in MEDIA_LIMITS.values()
+        for extensions in rule.types.values()
+        for extension in extensions
+    }
 
 
 class TextForm(forms.Form):
@@ -33,7 +52,12 @@ class TextForm(forms.Form):
 
 
 class MediaForm(forms.Form):
-    file = forms.FileField(label="File")
+    file = forms.FileField(
+        label="File",
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ",".join(sorted(_media_limits())), "data-limits": json.dumps(_media_limits())}
+        ),
+    )
     caption = _text(1024, required=False, label="Caption", rows=2)
 
 

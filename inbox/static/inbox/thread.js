@@ -28,8 +28,16 @@
     text: (form) => markup(value(form, "body")),
     media: (form) => {
       const file = form.elements.file && form.elements.file.files[0];
-      const name = file ? escapeHtml(file.name) : "Choose a file";
-      return "📎 " + name + (value(form, "caption") ? "<br>" + markup(value(form, "caption")) : "");
+      const caption = value(form, "caption") ? "<br>" + markup(value(form, "caption")) : "";
+      if (file && /^image\/(jpeg|png|webp)$/.test(file.type) && !fileProblem(form.elements.file, file)) {
+        if (form.dataset.previewFile !== file.name + file.size) {
+          if (form.dataset.previewUrl) URL.revokeObjectURL(form.dataset.previewUrl);
+          form.dataset.previewUrl = URL.createObjectURL(file);
+          form.dataset.previewFile = file.name + file.size;
+        }
+        return '<img class="inbox-media" alt="" src="' + form.dataset.previewUrl + '">' + caption;
+      }
+      return "📎 " + (file ? escapeHtml(file.name) : "Choose a file") + caption;
     },
     buttons: (form) => {
       let html = value(form, "header") ? "<strong>" + escapeHtml(value(form, "header")) + "</strong><br>" : "";
@@ -56,10 +64,39 @@
     },
   };
 
-  // Meta's limits, shown as the agent types: a field over its maxlength cannot be typed, and
-  // empty messages or missing choices disable Send with the reason beside it.
+  function fieldLabel(field) {
+    const label = field.labels && field.labels[0];
+    return label ? label.textContent.replace(/:\s*$/, "").trim() : field.name;
+  }
+
+  // Meta's limits on each field's length (data-max): named as the agent types, never cut silently.
+  function tooLong(form) {
+    return [...form.querySelectorAll("[data-max]")]
+      .filter((field) => field.value.trim().length > Number(field.dataset.max))
+      .map((field) => fieldLabel(field) + " has " + field.value.trim().length + " characters; WhatsApp allows at most " + field.dataset.max + ".");
+  }
+
+  function sizeText(bytes) {
+    return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : Math.round(bytes / 1024) + " KB";
+  }
+
+  // The file's type (by its name) and size against Meta's limits; the server reads its bytes again.
+  function fileProblem(input, file) {
+    const limits = JSON.parse(input.dataset.limits || "{}");
+    const dot = file.name.lastIndexOf(".");
+    const extension = dot >= 0 ? file.name.slice(dot).toLowerCase() : "";
+    const limit = limits[extension];
+    if (!limit) return "WhatsApp does not take “" + file.name + "”: send " + Object.keys(limits).join(", ") + ".";
+    if (!file.size) return "The file “" + file.name + "” is empty.";
+    if (file.size > limit.max) {
+      return "The file “" + file.name + "” is " + sizeText(file.size) + "; WhatsApp takes " + limit.label + "s of at most " + sizeText(limit.max) + ".";
+    }
+    return "";
+  }
+
+  // What keeps Send disabled, with the reason beside it: empty messages, missing choices, limits.
   function problems(kind, form) {
-    const found = [];
+    const found = tooLong(form);
     if (kind === "text" && !value(form, "body")) found.push("Write a message.");
     if ((kind === "buttons" || kind === "list") && !value(form, "body")) found.push("Write the question.");
     if (kind === "buttons") {
@@ -70,11 +107,16 @@
     if (kind === "list") {
       const rows = [...Array(10).keys()].map((n) => value(form, "row_" + (n + 1))).filter(Boolean);
       if (!rows.length) found.push("Give at least one row (at most ten).");
+      if (new Set(rows).size !== rows.length) found.push("Each row needs a title of its own.");
+      for (let n = 1; n <= 10; n++) {
+        if (value(form, "row_" + n + "_description") && !value(form, "row_" + n)) found.push("Row " + n + " has a description but no title.");
+      }
       if (!value(form, "button")) found.push("Name the button that opens the list.");
     }
     if (kind === "media") {
       const file = form.elements.file && form.elements.file.files[0];
       if (!file) found.push("Choose a file.");
+      else if (fileProblem(form.elements.file, file)) found.push(fileProblem(form.elements.file, file));
     }
     return found;
   }
@@ -87,9 +129,10 @@
     if (!note) {
       note = document.createElement("p");
       note.className = "inbox-problems";
+      note.setAttribute("aria-live", "polite");
       form.querySelector("button[type=submit]").before(note);
     }
-    const found = problems(kind, form);
+    const found = kind ? problems(kind, form) : tooLong(form);
     note.textContent = found.join(" ");
     form.querySelector("button[type=submit]").disabled = found.length > 0;
   }
@@ -112,7 +155,7 @@
     scrollDown();
 
     document.querySelectorAll("[data-tab]").forEach((tab) => tab.addEventListener("click", () => showTab(tab.dataset.tab)));
-    document.querySelectorAll("form.inbox-pane").forEach((form) => {
+    document.querySelectorAll("form.inbox-pane, #inbox-note-form").forEach((form) => {
       form.addEventListener("input", () => refresh(form));
       form.addEventListener("change", () => refresh(form));
       refresh(form);
@@ -155,13 +198,33 @@
       }
     }
 
+    // The endpoints answer JSON; anything else is the admin's login page (the session ended) or its
+    // refusal (access withdrawn): polling stops, and the page says so instead of failing quietly.
+    let stopped = false;
+    function sessionEnded() {
+      stopped = true;
+      if (document.getElementById("inbox-stopped")) return;
+      const note = document.createElement("p");
+      note.id = "inbox-stopped";
+      note.className = "errornote";
+      note.setAttribute("role", "alert");
+      note.textContent = "New messages no longer arrive here: you were logged out or lost access. Reload the page.";
+      thread.before(note);
+    }
+    async function getJson(url) {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const type = response.headers.get("Content-Type") || "";
+      if (response.redirected || !type.startsWith("application/json")) { sessionEnded(); return null; }
+      return { ok: response.ok, data: await response.json() };
+    }
+
     const earlier = document.getElementById("inbox-earlier");
     if (earlier) earlier.addEventListener("click", async () => {
-      const response = await fetch(thread.dataset.earlierUrl + "?before=" + encodeURIComponent(earlier.dataset.before), { credentials: "same-origin" });
-      const data = await response.json();
-      if (!response.ok) { earlier.textContent = data.error; return; }
-      data.bubbles.slice().reverse().forEach((item) => place(item, true));
-      if (data.earlier) earlier.dataset.before = data.earlier; else earlier.remove();
+      const answer = await getJson(thread.dataset.earlierUrl + "?before=" + encodeURIComponent(earlier.dataset.before));
+      if (!answer) return;
+      if (!answer.ok) { earlier.textContent = answer.data.error; return; }
+      answer.data.bubbles.slice().reverse().forEach((item) => place(item, true));
+      if (answer.data.earlier) earlier.dataset.before = answer.data.earlier; else earlier.remove();
     });
 
     async function poll() {
@@ -171,9 +234,9 @@
         since: thread.dataset.since,
       });
       try {
-        const response = await fetch(thread.dataset.pollUrl + "?" + query, { credentials: "same-origin" });
-        if (response.ok) {
-          const data = await response.json();
+        const answer = await getJson(thread.dataset.pollUrl + "?" + query);
+        if (answer && answer.ok) {
+          const data = answer.data;
           const atBottom = bubbles.scrollHeight - bubbles.scrollTop - bubbles.clientHeight < 40;
           data.bubbles.forEach((item) => {
             place(item, false);
@@ -184,8 +247,10 @@
           thread.dataset.polled = String(Number(thread.dataset.polled || 0) + 1);
           if (data.bubbles.length && atBottom) scrollDown();
         }
+      } catch (error) {
+        // The network or the server failed this once: the next poll asks again.
       } finally {
-        setTimeout(poll, Number(thread.dataset.interval) || 4000);
+        if (!stopped) setTimeout(poll, Number(thread.dataset.interval) || 4000);
       }
     }
     setTimeout(poll, Number(thread.dataset.interval) || 4000);
