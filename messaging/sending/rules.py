@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from contacts.models import ConsentAction, ConsentEvent, Contact, CurrentConsent, Purpose
+from contacts.models import ConsentAction, ConsentEvent, ConsentStatus, Contact, CurrentConsent, Purpose
 from contacts.phones import InvalidPhoneNumber, parse_phone
 from contacts.selectors import consent_status, deciding_event
 from messaging.models import (
@@ -80,6 +81,10 @@ def send_time_verdicts(messages: Sequence[OutboundMessage], now: datetime | None
     consents = consent_verdicts(
         (messages[i].contact_id, purpose) for i, purpose in purposes.items() if not is_reply(messages[i])
     )
+    overtaken = replies_overtaken_by_opt_out([messages[i] for i in purposes])
+    for index in [i for i in purposes if messages[i].pk in overtaken]:
+        verdicts[index] = skip(SkipReason.OPTED_OUT, OPTED_OUT_SINCE_DETAIL)
+        del purposes[index]
     halt = active_halt()
     cap, budget = FrequencyCap(messages, now), Budget(messages, now)
     for index, purpose in purposes.items():
@@ -183,10 +188,13 @@ def recheck_before_requests(
         for m, merged_into_id in zip(messages, merged_into_ids, strict=True)
         if merged_into_id is None and not is_reply(m)
     )
+    overtaken = replies_overtaken_by_opt_out(messages)
     verdicts = []
     for message, merged_into_id in zip(messages, merged_into_ids, strict=True):
         if merged_into_id is not None:
             verdicts.append(merged_verdict(Contact.objects.get(pk=message.contact_id)))
+        elif message.pk in overtaken:
+            verdicts.append(skip(SkipReason.OPTED_OUT, OPTED_OUT_SINCE_DETAIL))
         elif is_reply(message):
             verdicts.append(Verdict(GO, purpose=message.purpose))
         else:
@@ -440,6 +448,37 @@ def merged_verdict(contact: Contact) -> Verdict:
     )
 
 
+def replies_overtaken_by_opt_out(messages: Sequence[OutboundMessage]) -> set[int]:
+    """The replies among ``messages`` whose person has opted out of the reply's purpose since
+    writing the message it answers: one query, none when no message is a reply.
+
+    A reply needs no opt-in because the person wrote first, but an opt-out they made *after*
+    writing ends that: a reply queued before their "STOP ALL" and sent after it would outvote it.
+    The opt-out's effective time is compared with the answered message's, strictly, so the
+    confirmation answering the STOP itself (the same second) still goes, and a message they write
+    after their opt-out can be answered (docs/consent.md). Current consent is trusted here only to
+    *stop* a message: a wrong row can make this skip, never send.
+    """
+    replies = [message.pk for message in messages if is_reply(message)]
+    if not replies:
+        return set()
+    opted_out_since = CurrentConsent.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        purpose=OuterRef("purpose"),
+        status=ConsentStatus.OPTED_OUT,
+        since__gt=OuterRef("reply_to__sent_at"),
+    )
+    return set(
+        OutboundMessage.objects.filter(pk__in=replies)
+        .filter(Exists(opted_out_since))
+        .values_list("pk", flat=True)
+    )
+
+
+OPTED_OUT_SINCE_DETAIL = (
+    "The person opted out after writing the message this reply answers; only a message they write "
+    "after their opt-out can be answered."
+)
 MARKETING_REPLY_DETAIL = (
     "WhatsApp re-categorised the template as MARKETING after the reply was queued, and a MARKETING "
     "template is never a reply; send it as a business-initiated message (it needs a marketing opt-in)."
