@@ -30,7 +30,6 @@ from messaging.sending.reach import WINDOW
 from messaging.sending.rules import window_open
 from messaging.sending.service import send_message
 from messaging.webhooks.envelope import as_dict, text
-from messaging.webhooks.inbound import open_window
 from surveys.models import Answer, Option, Question, RunState, Survey, SurveyRun
 from surveys.presses import press_of
 from surveys.questions import parse_reply_id, question_content, survey_problems
@@ -238,7 +237,6 @@ def _ignored(inbound: InboundMessage, why: str) -> None:
 def _move_on(run: SurveyRun, current: Question, inbound: InboundMessage) -> None:
     questions = _questions(run.survey)
     later = [(q, options) for q, options in questions if (q.position, q.pk) > (current.position, current.pk)]
-    open_window(contact=inbound.contact, at=inbound.sent_at)  # the answer opens it; the webhook would next
     if later:
         following, options = later[0]
         moved = SurveyRun.objects.filter(pk=run.pk, state=RunState.RUNNING, current_question=current).update(
@@ -295,7 +293,6 @@ def start_from_press(*, inbound: InboundMessage) -> SurveyRun | None:
     )
     if survey is None:
         return None
-    open_window(contact=inbound.contact, at=inbound.sent_at)  # the press opens it; the webhook would next
     try:
         with transaction.atomic():
             return start_survey(contact=inbound.contact, survey=survey, actor=TRIGGER_ACTOR, reply_to=inbound)

@@ -107,11 +107,12 @@ def receive_message(
         with transaction.atomic():
             inbound.save()
             if kind != "system":  # Meta speaking, not the person
+                # The window opens with the message, before the apps that answer it hear of it
+                # (a survey's next question, the inbox): they send inside the window it opened.
+                open_window(contact=contact, at=sent_at)
                 inbound_message_received.send(sender=InboundMessage, inbound=inbound)
     except IntegrityError:
         return None  # the same wamid, stored by a concurrent delivery
-    if kind != "system":
-        open_window(contact=contact, at=sent_at)
     return inbound
 
 
