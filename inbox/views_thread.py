@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string, select_template
@@ -241,7 +242,13 @@ def reply_view(model_admin, request, pk):
             form = MediaForm(request.POST, request.FILES)
             forms["media"] = form
             if not form.is_valid():
-                raise ApplicationError("Choose a file to send.", code="message_content_invalid", field="file")
+                if "file" in form.errors:
+                    raise ApplicationError(
+                        "Choose a file to send.", code="message_content_invalid", field="file"
+                    )
+                raise ApplicationError(
+                    "Correct the caption below.", code="message_content_invalid", field="caption"
+                )
             if not window_open(conversation.contact):
                 raise ApplicationError(
                     f"The 24-hour window {services.window_state(conversation.contact)}: only an approved "
@@ -249,15 +256,7 @@ def reply_view(model_admin, request, pk):
                     code="window_closed",
                     field="content",
                 )
-            stored = upload_for_sending(form.cleaned_data["file"], actor=Actor.for_user(request.user))
-            caption = form.cleaned_data["caption"]
-            content = build.media(
-                stored.kind,
-                stored.media_id,
-                caption=caption,
-                filename=stored.filename if stored.kind == "document" else "",
-            )
-            services.reply(conversation, user=request.user, content=content, seen_outbound_id=seen_id)
+            _reply_with_media(conversation, request.user, form.cleaned_data, seen_id)
         elif tab in FORMS:
             form = FORMS[tab](request.POST)
             forms[tab] = form
@@ -277,6 +276,25 @@ def reply_view(model_admin, request, pk):
         return response
     messages.success(request, "Sent to the queue: it goes out in a moment.")
     return HttpResponseRedirect(_thread_url(conversation) + "#composer")
+
+
+def _reply_with_media(conversation: Conversation, user, data: dict, seen_id: int | None) -> None:
+    """Upload the file and queue the reply as one: should the reply be refused (someone replied
+    meanwhile, the window closed), the stored copy and its row go too, so nothing is left half-done;
+    Meta's copy expires unused after 30 days."""
+    with transaction.atomic():
+        stored = upload_for_sending(data["file"], actor=Actor.for_user(user))
+        content = build.media(
+            stored.kind,
+            stored.media_id,
+            caption=data["caption"],
+            filename=stored.filename if stored.kind == "document" else "",
+        )
+        try:
+            services.reply(conversation, user=user, content=content, seen_outbound_id=seen_id)
+        except Exception:
+            stored.file.delete(save=False)  # the row is rolled back with the reply
+            raise
 
 
 def note_view(model_admin, request, pk):

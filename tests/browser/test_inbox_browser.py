@@ -19,7 +19,6 @@ from django.urls import reverse
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.postgres,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
@@ -90,6 +89,7 @@ def thread_url(live_server, conversation) -> str:
     return f"{live_server.url}{reverse('admin:inbox_conversation_change', args=[conversation.pk])}"
 
 
+@pytest.mark.postgres  # the webhook, the dispatcher and the page's polls write at once
 def test_an_agent_answers_a_sandbox_person_with_a_list_and_sees_their_choice(
     live_sandbox, fast_polls, login, page, console_errors, live_server, support, auditor
 ):
