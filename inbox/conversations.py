@@ -9,11 +9,13 @@ processed at once both count.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Greatest
 
 from contacts.services import log_activity
 from core.actors import Actor
 from inbox.models import Conversation, ConversationState
-from messaging.models import InboundMessage
+from messaging.models import InboundMessage, OutboundMessage
 
 PREVIEW_LENGTH = 200
 _SYSTEM = Actor.system("support inbox")
@@ -86,3 +88,20 @@ def record_inbound(inbound: InboundMessage) -> Conversation:
             details={"by": "a new message from the person", "inbound_message": inbound.pk},
         )
     return conversation
+
+
+def record_answer(message: OutboundMessage) -> None:
+    """The person has been answered (an agent's reply or template, a survey's next question, the
+    STOP confirmation): the conversation leaves "waiting on us" and shows what we sent — unless
+    the person wrote again since, which still waits. One UPDATE; no conversation is created (a
+    campaign or an API send alone never makes one)."""
+    preview = " ".join(message.rendered_text.split())[:PREVIEW_LENGTH]
+    at = message.created_at
+    Conversation.objects.filter(contact_id=message.contact_id).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lte=at)
+    ).update(
+        awaiting_reply=False,
+        last_message_inbound=False,
+        last_message_preview=preview,
+        last_activity_at=Greatest("last_activity_at", Value(at)),
+    )

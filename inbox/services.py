@@ -20,10 +20,9 @@ from contacts.models import ConsentStatus, Contact, CurrentConsent, Purpose
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
-from inbox.conversations import PREVIEW_LENGTH
+from inbox.conversations import record_answer
 from inbox.models import CannedReply, Conversation, ConversationNote, ConversationState
 from messaging.models import InboundMessage, OutboundMessage
-from messaging.sending.content import describe
 from messaging.sending.reach import WINDOW
 from messaging.sending.rules import window_open
 from messaging.sending.service import send_message
@@ -114,19 +113,8 @@ def reply(
             )
         else:
             message = send_message(contact=contact, actor=actor, template=template, parameters=parameters)
-        preview = " ".join((describe(content) if content is not None else message.rendered_text).split())
-        conversation.last_message_preview = preview[:PREVIEW_LENGTH]
-        conversation.last_message_inbound = False
-        conversation.last_activity_at = max(now, conversation.last_activity_at)
-        conversation.awaiting_reply = False
-        conversation.save(
-            update_fields=[
-                "last_message_preview",
-                "last_message_inbound",
-                "last_activity_at",
-                "awaiting_reply",
-            ]
-        )
+        if not message.is_reply:  # a reply told the conversation itself (messaging.signals.reply_queued)
+            record_answer(message)
         log_activity(
             actor=actor,
             action="conversation.replied",

@@ -13,8 +13,10 @@ from contacts.admin import contact_link
 from core.actors import Actor
 from core.admin_tools import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ApplicationError
-from messaging import admin_campaigns  # noqa: F401  (registers the campaign admin)
-from messaging import admin_media  # noqa: F401  (registers the media admin and its file view)
+from messaging import (
+    admin_campaigns,  # noqa: F401  (registers the campaign admin)
+    admin_media,  # noqa: F401  (registers the media admin and its file view)
+)
 from messaging.admin_send import SendTemplateMixin
 from messaging.models import (
     InboundMessage,

@@ -1,4 +1,4 @@
-"""Signals that tell apps above ``messaging`` (the REST API's callbacks) what happened to messages.
+"""Signals that tell apps above ``messaging`` (the API's callbacks, the inbox) what happened to messages.
 
 ``messaging`` may not import them, so the news travels as a signal. Every one is sent inside the
 transaction of the change, so a receiver that writes (the callback outbox) commits or rolls back
@@ -21,6 +21,11 @@ message_states_changed = Signal()
 
 # ``inbound`` (an ``InboundMessage`` just saved, not a system message) arrived from its contact.
 inbound_message_received = Signal()
+
+# ``message`` (an ``OutboundMessage`` just queued as a reply) answers its ``reply_to``: whoever
+# queued it (an agent, a survey, the STOP confirmation), the person has been answered. Sent right
+# after the message's INSERT, in the caller's transaction when there is one.
+reply_queued = Signal()
 
 
 def announce_states(messages: Iterable, state: str) -> None:

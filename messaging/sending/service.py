@@ -25,6 +25,7 @@ from messaging.sending.rules import (
     us_marketing_blocked,
     window_open,
 )
+from messaging.signals import reply_queued
 from templates_app.models import MessageTemplate, TemplateStatus
 from templates_app.rendering import render_message
 from templates_app.sending import require_sendable
@@ -197,6 +198,8 @@ def send_message(
                 obj=message,
                 details={"public_id": str(message.public_id), "kind": message.kind, "is_reply": is_reply},
             )
+        if is_reply:
+            reply_queued.send(sender=OutboundMessage, message=message)
         dispatch_after_commit()
     return message
 

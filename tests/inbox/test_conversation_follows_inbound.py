@@ -44,3 +44,28 @@ def test_a_new_message_reopens_a_resolved_conversation_and_says_so(deliver):  # 
     assert conversation.awaiting_reply is True
     entry = ActivityLogEntry.objects.get(action="conversation.reopened")
     assert entry.object_id == str(conversation.pk)
+
+
+def test_any_reply_answers_the_conversation_unless_the_person_wrote_again(deliver):  # noqa: F811
+    from core.actors import Actor
+    from messaging.models import InboundMessage
+    from messaging.sending.service import send_message
+
+    contact = ContactFactory(phone="+4915112345678")
+    deliver(text_message("Can I change my appointment?"))
+    question = InboundMessage.objects.get()
+    contact.refresh_from_db()  # the webhook opened the window
+    send_message(
+        contact=contact, actor=Actor.system("survey"), text="Which day suits you?", reply_to=question
+    )
+    conversation = Conversation.objects.get()
+    assert (conversation.awaiting_reply, conversation.last_message_inbound) == (False, False)
+    assert conversation.last_message_preview == "Which day suits you?"
+
+    deliver(text_message("Tuesday"))
+    send_message(
+        contact=contact, actor=Actor.system("survey"), text="Noted.", reply_to=question
+    )  # answers the older one
+    conversation.refresh_from_db()
+    assert conversation.awaiting_reply is True
+    assert conversation.last_message_preview == "Tuesday"
