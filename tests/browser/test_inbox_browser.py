@@ -182,11 +182,15 @@ def test_an_agent_answers_a_sandbox_person_with_a_list_and_sees_their_choice(
 def test_each_tab_previews_as_the_agent_types_and_names_metas_limits(
     login, page, console_errors, live_server, support, monkeypatch
 ):
+    from datetime import timedelta
+
     from django.db import transaction
+    from django.utils import timezone
 
     from cloud_api.sandbox.media_samples import jpeg
     from inbox import services
     from inbox.models import CannedReply, Conversation
+    from inbox.thread import PAGE_SIZE
     from tests.factories import ContactFactory
     from tests.inbox.thread_world import person_writes
     from tests.sandbox import wait_until
@@ -194,11 +198,28 @@ def test_each_tab_previews_as_the_agent_types_and_names_metas_limits(
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: queued.append(args))
     person = ContactFactory(phone=PHONE, first_name="Pablo", language="en")
-    with transaction.atomic():  # as the webhook stores it
+    start = timezone.now() - timedelta(hours=1)
+    with transaction.atomic():  # as the webhook stores them: one page and a bit of history
+        for number in range(1, PAGE_SIZE + 3):
+            person_writes(person, f"Message {number}", at=start + timedelta(minutes=number))
         person_writes(person, "Hello?")
     CannedReply.objects.create(title="Greeting", language="en", body="Hi {{first_name}}, how can we help?")
     agent_page = login(support)
     agent_page.goto(thread_url(live_server, Conversation.objects.get()))
+
+    # The newest page; "Earlier messages" brings the rest above it, in order, and goes.
+    bubbles = agent_page.locator("#inbox-bubbles .inbox-bubble")
+    assert bubbles.count() == PAGE_SIZE and bubbles.last.inner_text().startswith("Hello?")
+    agent_page.click("#inbox-earlier")
+    agent_page.wait_for_function(
+        f"document.querySelectorAll('#inbox-bubbles .inbox-bubble').length === {PAGE_SIZE + 3}"
+    )
+    assert [bubbles.nth(i).locator(".inbox-body").inner_text() for i in range(3)] == [
+        "Message 1",
+        "Message 2",
+        "Message 3",
+    ]
+    assert agent_page.locator("#inbox-earlier").count() == 0
 
     # Text: WhatsApp's markup in the preview, nothing typed becomes HTML; Send waits for words.
     pane = agent_page.locator("#composer-text")
@@ -211,7 +232,7 @@ def test_each_tab_previews_as_the_agent_types_and_names_metas_limits(
     assert send.is_enabled()
     # Opening marked their message read; typing showed them "typing…", once (at most every 20 s).
     pane.locator('[name="body"]').press_sequentially(" more")
-    latest = person.inbound_messages.get().pk
+    latest = person.inbound_messages.get(text="Hello?").pk
     wait_until(lambda: len(queued) == 2)
     assert queued == [(services.MARK_READ_TASK, latest, False), (services.MARK_READ_TASK, latest, True)]
 
