@@ -97,8 +97,11 @@ def record_answer(message: OutboundMessage) -> None:
     campaign or an API send alone never makes one)."""
     preview = " ".join(message.rendered_text.split())[:PREVIEW_LENGTH]
     at = message.created_at
+    # A reply answers what the person had written up to the message it quotes; anything else
+    # (a template outside the window) what they had written up to now.
+    answered_up_to = message.reply_to.sent_at if message.reply_to_id is not None else at
     Conversation.objects.filter(contact_id=message.contact_id).filter(
-        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lte=at)
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lte=answered_up_to)
     ).update(
         awaiting_reply=False,
         last_message_inbound=False,
