@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
-from cloud_api.errors import ErrorClass, MetaError
 from cloud_api.client import MediaNotDownloaded
+from cloud_api.errors import ErrorClass, MetaError
 from cloud_api.outcomes import Accepted, CloudApiCallFailed, Refused, SendOutcome
 from cloud_api.payloads import Payload
 
