@@ -26,10 +26,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import BigIntegerField, Case, Exists, OuterRef, Q, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from contacts.models import ConsentAction, ConsentEvent, ConsentStatus, Contact, CurrentConsent, Purpose
+from contacts.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentStatus,
+    Contact,
+    CurrentConsent,
+    Purpose,
+)
 from contacts.phones import InvalidPhoneNumber, parse_phone
 from contacts.selectors import consent_status, deciding_event
 from messaging.models import (
@@ -454,19 +464,38 @@ def replies_overtaken_by_opt_out(messages: Sequence[OutboundMessage]) -> set[int
 
     A reply needs no opt-in because the person wrote first, but an opt-out they made *after*
     writing ends that: a reply queued before their "STOP ALL" and sent after it would outvote it.
-    The opt-out's effective time is compared with the answered message's, strictly, so the
-    confirmation answering the STOP itself (the same second) still goes, and a message they write
-    after their opt-out can be answered (docs/consent.md). Current consent is trusted here only to
-    *stop* a message: a wrong row can make this skip, never send.
+    Meta's times are whole seconds, so a message written in the opt-out's own second counts as
+    before it (the order rule's caution), except the opt-out's own message and any the person
+    wrote after it — which the keyword's or button's evidence names — so the confirmation of the
+    STOP still goes, and a message they write after their opt-out can be answered
+    (docs/consent.md). Current consent is trusted here only to *stop* a message: a wrong row can
+    make this skip, never send.
     """
     replies = [message.pk for message in messages if is_reply(message)]
     if not replies:
         return set()
-    opted_out_since = CurrentConsent.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        purpose=OuterRef("purpose"),
-        status=ConsentStatus.OPTED_OUT,
-        since__gt=OuterRef("reply_to__sent_at"),
+    answered_at = OuterRef("reply_to__sent_at")
+    # The inbound message that carried a keyword or button opt-out (the webhook writes its id in
+    # the evidence); other sources name none.
+    own_message = Case(
+        When(
+            event__source__in=[ConsentSource.KEYWORD, ConsentSource.BUTTON],
+            event__evidence__has_key="inbound_message_id",
+            then=Cast(KeyTextTransform("inbound_message_id", "event__evidence"), BigIntegerField()),
+        ),
+        default=None,
+        output_field=BigIntegerField(),
+    )
+    opted_out_since = (
+        CurrentConsent.objects.filter(
+            contact_id=OuterRef("contact_id"), purpose=OuterRef("purpose"), status=ConsentStatus.OPTED_OUT
+        )
+        .annotate(own_message=own_message)
+        .filter(
+            Q(since__gt=answered_at)
+            | Q(since=answered_at)
+            & (Q(own_message__isnull=True) | Q(own_message__gt=OuterRef("reply_to_id")))
+        )
     )
     return set(
         OutboundMessage.objects.filter(pk__in=replies)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from contacts.models import Purpose
+from contacts.models import ConsentSource, Purpose
 from core.actors import Actor
 from messaging.models import MessageStatus, OutboundMessage
 from messaging.sending.dispatch import send_queued
@@ -45,15 +45,49 @@ def test_the_last_look_before_the_request_sees_an_opt_out_recorded_after_the_cla
     assert (verdict.go, verdict.reason) == (False, SkipReason.OPTED_OUT)
 
 
-def test_the_confirmation_answering_the_opt_out_itself_goes(memory_backend, stranger):
-    stop = inbound_message(stranger, "STOP ALL", at=timezone.now() - timedelta(seconds=30))
+def stop_all_by_keyword(contact, stop):
+    """The webhook's record of a STOP ALL keyword: at the message's own time, the message as evidence."""
     for purpose in (Purpose.MARKETING, Purpose.SERVICE):
-        opt_out(stranger, purpose, occurred_at=stop.sent_at)  # the same instant as the message
+        opt_out(
+            contact,
+            purpose,
+            occurred_at=stop.sent_at,
+            source=ConsentSource.KEYWORD,
+            evidence={"inbound_message_id": stop.pk, "wamid": stop.wamid},
+        )
+
+
+def test_the_confirmation_answering_the_opt_out_itself_goes(memory_backend, stranger):
+    stop = inbound_message(
+        stranger, "STOP ALL", at=timezone.now().replace(microsecond=0) - timedelta(seconds=30)
+    )
+    stop_all_by_keyword(stranger, stop)
     confirmation = reply_to(stop, "You will get no more messages from us. Reply START to undo.")
     send_queued(confirmation.pk)
     confirmation.refresh_from_db()
     assert confirmation.status == MessageStatus.ACCEPTED
     assert len(memory_backend.sent) == 1
+
+
+def test_a_message_in_the_same_second_before_the_stop_is_not_answered(memory_backend, stranger):
+    """Meta's whole seconds: "thanks" and "STOP ALL" sent together — the reply to "thanks" is outvoted."""
+    second = timezone.now().replace(microsecond=0) - timedelta(seconds=30)
+    thanks = inbound_message(stranger, "thanks", at=second)
+    reply = reply_to(thanks, "You're welcome!")
+    stop = inbound_message(stranger, "STOP ALL", at=second)
+    stop_all_by_keyword(stranger, stop)
+    send_queued(reply.pk)
+    reply.refresh_from_db()
+    assert (reply.status, reply.error_class) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+
+
+def test_an_opt_out_recorded_by_staff_in_the_messages_second_outvotes_its_reply(stranger):
+    second = timezone.now().replace(microsecond=0) - timedelta(seconds=30)
+    question = inbound_message(stranger, "Hi", at=second)
+    reply = reply_to(question)
+    opt_out(stranger, Purpose.SERVICE, occurred_at=second)  # no message of its own: counts as after
+    verdict = recheck_before_request(OutboundMessage.objects.get(pk=reply.pk), merged_into_id=None)
+    assert (verdict.go, verdict.reason) == (False, SkipReason.OPTED_OUT)
 
 
 def test_a_message_written_after_the_opt_out_can_be_answered(memory_backend, stranger):
