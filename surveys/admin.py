@@ -2,8 +2,11 @@
 page), everyone who may read them sees the results; runs and answers are read-only for all.
 
 Meta's limits are checked while editing, naming the question or option that breaks one
-(``questions.question_problems``); an active survey must be sendable as it stands. The results
-page, the CSV export and the start form's view are in ``admin_views``.
+(``questions.question_problems``); an active survey must be sendable as it stands. Once a survey
+has been started, its purpose, questions and options are read-only here (no permission to add,
+change or delete them, so a posted change is ignored or refused), and the models' ``clean``, which
+every admin form calls, refuses a change that reaches them another way (the question add page).
+The results page, the CSV export and the start form's view are in ``admin_views``.
 """
 
 from __future__ import annotations
@@ -16,13 +19,28 @@ from django.utils.html import format_html
 
 from contacts.admin import ActivityLoggedAdmin
 from surveys.admin_views import SurveyViewsMixin
-from surveys.models import Answer, ButtonTag, Option, Question, Survey, SurveyRun
+from surveys.models import Answer, ButtonTag, Option, Question, Survey, SurveyRun, survey_started
 from surveys.presses import label_problem
 from surveys.questions import question_problems
 
 
 def _position(form) -> tuple:
     return (form.cleaned_data.get("position") or 0, form.instance.pk or 0)
+
+
+STARTED_NOTE = (
+    "This survey has been started: its purpose, questions and options are read-only, so that every "
+    "recorded answer keeps its meaning. To ask something else, make a new survey."
+)
+
+
+def _started(survey: Survey | None) -> bool:
+    """``survey_started`` once per object and request (the admin asks each permission many times)."""
+    if survey is None or survey.pk is None:
+        return False
+    if not hasattr(survey, "_started"):
+        survey._started = survey_started(survey.pk)
+    return survey._started
 
 
 def _kept(formset) -> list:
@@ -64,6 +82,9 @@ class QuestionFormSet(BaseInlineFormSet):
         if any(self.errors):
             return
         survey = self.instance
+        if _started(survey):
+            self._check_started(survey)
+            return
         kept = _kept(self)
         if survey.active and not kept:
             raise forms.ValidationError("An active survey needs at least one question.")
@@ -85,6 +106,22 @@ class QuestionFormSet(BaseInlineFormSet):
                     continue
                 form.add_error(field if field in ("text", "list_button") else None, message)
 
+    def _check_started(self, survey: Survey) -> None:
+        """The questions are read-only and were sendable when the survey started, but the intro
+        (edited on this page) is said above the first one: it must still fit with it."""
+        first = survey.questions.prefetch_related("options").order_by("position", "id").first()
+        if first is None:
+            return
+        problems = question_problems(
+            kind=first.kind,
+            text=first.text,
+            list_button=first.list_button,
+            options=[(o.title, o.description) for o in first.options.all()],
+            intro=survey.intro_text,
+        )
+        if problems:
+            raise forms.ValidationError([f"Question {first.position}: {message}" for _, message in problems])
+
 
 class QuestionInline(admin.StackedInline):
     model = Question
@@ -105,6 +142,16 @@ class QuestionInline(admin.StackedInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("options")
+
+    # ``obj`` is the survey being edited.
+    def has_add_permission(self, request, obj=None):
+        return not _started(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not _started(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _started(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Survey)
@@ -128,6 +175,16 @@ class SurveyAdmin(SurveyViewsMixin, ActivityLoggedAdmin):
             },
         ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["purpose"] if _started(obj) else []
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        survey = self.get_object(request, object_id)
+        note = STARTED_NOTE if _started(survey) else ""
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "started_note": note}
+        )
 
     @admin.display(description="trigger")
     def trigger(self, obj):
@@ -180,6 +237,20 @@ class OptionInline(admin.TabularInline):
     extra = 0
     fields = ["position", "title", "description"]
 
+    # ``obj`` is the question being edited.
+    def has_add_permission(self, request, obj=None):
+        return not _question_started(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not _question_started(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _question_started(obj) and super().has_delete_permission(request, obj)
+
+
+def _question_started(question: Question | None) -> bool:
+    return question is not None and question.survey_id is not None and _started(question.survey)
+
 
 @admin.register(Question)
 class QuestionAdmin(ActivityLoggedAdmin):
@@ -187,10 +258,24 @@ class QuestionAdmin(ActivityLoggedAdmin):
     list_display = ["__str__", "survey", "kind"]
     list_filter = ["survey"]
     fields = ["survey", "position", "text", "kind", "list_button"]
+    change_form_template = "admin/surveys/question/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
         # A question answered in one survey is not moved to another.
         return ["survey"] if obj is not None else []
+
+    def has_change_permission(self, request, obj=None):
+        return not _question_started(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _question_started(obj) and super().has_delete_permission(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        question = self.get_object(request, object_id)
+        note = STARTED_NOTE if _question_started(question) else ""
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "started_note": note}
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("survey")

@@ -79,8 +79,10 @@ class SurveyViewsMixin:
     def start_view(self, request):
         """POST from a conversation: start the chosen survey for its contact, then go back there.
 
-        Inside the window the survey answers the person's latest message (a reply, no opt-in);
-        outside it ``start_survey`` says a survey then starts only from a template.
+        Inside the window a service survey answers the person's latest message (a reply, no
+        opt-in); a marketing survey never answers anything, and ``start_survey`` asks for the
+        marketing opt-in instead. Outside the window ``start_survey`` says a survey then starts
+        only from a template.
         """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])

@@ -3,12 +3,15 @@
 A survey is started by a template's quick-reply button or by an agent (``surveys.services``);
 each run asks one question at a time and keeps the answers. Answers are what the person said:
 no one edits or deletes them (no role has the permission, the admin shows them read-only), and
-questions and options they answer are protected from deletion, so each answer keeps its
-question and option (and the title as the person read it).
+questions and options they answer are protected from deletion. Once a survey has been started,
+its purpose, questions and options are frozen (``clean`` refuses a change, the admin shows them
+read-only): an Editor rewording "Great" to "Terrible" would otherwise rewrite what every recorded
+answer means. Each answer also keeps our question text and option title as they were sent.
 """
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -91,6 +94,44 @@ class Survey(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        super().clean()
+        if self.pk is None or not survey_started(self.pk):
+            return
+        stored = Survey.objects.filter(pk=self.pk).values_list("purpose", flat=True).first()
+        if stored is not None and stored != self.purpose:
+            raise ValidationError(
+                {
+                    "purpose": f"“{self}” has been started: its purpose says which consent its answers "
+                    "were collected under and can no longer change. Make a new survey instead."
+                }
+            )
+
+
+def survey_started(survey_id: int | None) -> bool:
+    """Whether anyone was ever sent this survey: from then on its questions and options are frozen."""
+    return survey_id is not None and SurveyRun.objects.filter(survey_id=survey_id).exists()
+
+
+def _refuse_if_frozen(obj: models.Model, survey_id: int | None, fields: list[str], what: str) -> None:
+    """Refuse adding ``obj`` to a started survey, or changing one of its ``fields`` there."""
+    if not survey_started(survey_id):
+        return
+    if obj.pk is None:
+        raise ValidationError(
+            f"This survey has been started: {what} can no longer be added. Make a new survey instead."
+        )
+    stored = type(obj).objects.filter(pk=obj.pk).values(*fields).first() or {}
+    changed = [field for field in fields if field in stored and stored[field] != getattr(obj, field)]
+    if changed:
+        raise ValidationError(
+            {
+                field: f"This survey has been started: {what} can no longer change, or its recorded "
+                "answers would mean something else. Make a new survey instead."
+                for field in changed
+            }
+        )
+
 
 class Question(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
@@ -115,6 +156,12 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.text[:60]}"
+
+    def clean(self):
+        super().clean()
+        _refuse_if_frozen(
+            self, self.survey_id, ["survey_id", "position", "text", "kind", "list_button"], "its questions"
+        )
 
 
 class Option(models.Model):
@@ -141,6 +188,17 @@ class Option(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean(self):
+        super().clean()
+        survey_id = (
+            Question.objects.filter(pk=self.question_id).values_list("survey_id", flat=True).first()
+            if self.question_id
+            else None
+        )
+        _refuse_if_frozen(
+            self, survey_id, ["question_id", "position", "title", "description"], "its questions' options"
+        )
+
 
 class SurveyRun(ActorFields):
     """One person going through one survey. The actor is who started it (an agent, or the system for
@@ -163,6 +221,15 @@ class SurveyRun(ActorFields):
     )
     first_message = models.ForeignKey(
         OutboundMessage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_question_message = models.ForeignKey(
+        OutboundMessage,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The message asking the latest question: withdrawn if still queued when the run is "
+        "abandoned (an opt-out).",
     )
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -188,7 +255,9 @@ class Answer(models.Model):
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="survey_answers")
     option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="answers")
-    option_title = models.CharField(max_length=limits.ROW_TITLE_MAX, help_text="As the person read it.")
+    # Ours as sent, not the title the phone echoes back (a forged webhook's words are not an answer).
+    question_text = models.TextField(max_length=limits.LIST_BODY_MAX, help_text="As we asked it.")
+    option_title = models.CharField(max_length=limits.ROW_TITLE_MAX, help_text="Our option's title, as sent.")
     inbound = models.ForeignKey(InboundMessage, on_delete=models.PROTECT, related_name="+")
     answered_at = models.DateTimeField()
 

@@ -1,8 +1,10 @@
 """A survey's results: runs by state, answers per option, the chart's bars, and the answers as CSV.
 
-Each figure is one grouped query, whatever the number of answers. The CSV streams in chunks; its
-cells are formula-safe (``contacts.exports``: a cell a spreadsheet would run starts with an
-apostrophe), as every download here is, and the export is logged before the first row is read.
+Each figure is one grouped query, whatever the number of answers. Labels and cells are the texts
+stored on the answers (our question text and option title as they were sent), so they say what
+the person was asked. The CSV streams in chunks; its cells are formula-safe (``contacts.exports``:
+a cell a spreadsheet would run starts with an apostrophe), as every download here is, and the
+export is logged before the first row is read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import Count
+from django.db.models import Count, Max
 
 from contacts.exports import CHUNK_ROWS, csv_lines, safe_cell
 from contacts.services import log_activity
@@ -48,6 +50,7 @@ class Bar:
 @dataclass(frozen=True)
 class QuestionResult:
     question: Question
+    text: str
     answers: int
     bars: list[Bar]
 
@@ -61,14 +64,23 @@ class QuestionResult:
 
 
 def question_results(survey: Survey) -> list[QuestionResult]:
-    """Per question, each option's answers and share, as bars; options with no answer show as 0."""
-    counts = {
-        (row["question_id"], row["option_id"]): row["n"]
-        for row in Answer.objects.filter(question__survey=survey)
+    """Per question, each option's answers and share, as bars; options with no answer show as 0.
+
+    A question or option with answers is labelled with the text they stored (the same for all of
+    them: a started survey is frozen); one without, with its own.
+    """
+    rows = (
+        Answer.objects.filter(question__survey=survey)
         .values("question_id", "option_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), question_text=Max("question_text"), option_title=Max("option_title"))
         .order_by()
-    }
+    )
+    counts, asked, titles = {}, {}, {}
+    for row in rows:
+        key = (row["question_id"], row["option_id"])
+        counts[key] = row["n"]
+        titles[key] = row["option_title"]
+        asked[row["question_id"]] = row["question_text"]
     results = []
     for question in survey.questions.prefetch_related("options").order_by("position", "id"):
         options = list(question.options.all())
@@ -81,7 +93,7 @@ def question_results(survey: Survey) -> list[QuestionResult]:
             width = round(max(share * BAR_SPACE, 1 if count else 0), 1)
             bars.append(
                 Bar(
-                    label=option.title,
+                    label=titles.get((question.pk, option.pk)) or option.title,
                     count=count,
                     pct=round(100 * share, 1),
                     y=y,
@@ -90,7 +102,8 @@ def question_results(survey: Survey) -> list[QuestionResult]:
                     count_x=LABEL_WIDTH + width + 8,
                 )
             )
-        results.append(QuestionResult(question=question, answers=total, bars=bars))
+        text = asked.get(question.pk) or question.text
+        results.append(QuestionResult(question=question, text=text, answers=total, bars=bars))
     return results
 
 
@@ -118,7 +131,7 @@ _FIELDS = (
     "contact__last_name",
     "contact__phone",
     "contact__wa_id",
-    "question__text",
+    "question_text",
     "option_title",
     "answered_at",
     "contact_id",

@@ -1,15 +1,26 @@
 """Starting a survey, recording its answers, and ending it (docs/surveys.md).
 
-A survey started by the business (an agent or the API, no ``reply_to``) is business-initiated: its
-first question needs the person's current opt-in for the survey's purpose, and, being free-form,
-the open 24-hour window. Started in answer to the person's own message (``reply_to``: a template's
-quick-reply press, or the message an agent answers) it is a reply and needs no opt-in. Every
-question after the first answers the person's previous answer, so it is a reply too.
+A **service** survey started by the business (an agent or the API, no ``reply_to``) is
+business-initiated: its first question needs the person's current service opt-in and, being
+free-form, the open 24-hour window. Started in answer to the person's own message (``reply_to``: a
+template's quick-reply press, or the message an agent answers) it is a reply and needs no opt-in.
+Every question after the first answers the person's previous answer, so it is a reply too.
+
+A **marketing** survey is never a reply (docs/consent.md: the person's message does not stand for
+their marketing opt-in — someone who said STOP on Monday and asked about a parcel on Wednesday
+has not asked for product questions). Every message of it — each question and the thank-you — is
+business-initiated with ``purpose="marketing"``: the opt-in is checked when it is queued and again
+by the dispatcher when it is sent, so a STOP outvotes a question already queued. Started "as a
+reply" (the inbox, a trigger press), it gets the business-initiated checks instead.
 
 The answers arrive as inbound messages (``receivers``). Their reply ids name the run, question and
 option, but come from a phone: nothing is recorded unless the run is the sender's and running,
 and the question and option are the run's. Each (run, question) is answered once, so a repeated
-press or a replayed webhook changes nothing.
+press or a replayed webhook changes nothing. An answer keeps our question text and option title,
+never the title the phone sends back.
+
+An abandoned run (an opt-out, a merge) withdraws its question still queued
+(``messaging.sending.cancel``): a question the dispatcher has not claimed does not go.
 """
 
 from __future__ import annotations
@@ -20,12 +31,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from contacts.models import ConsentAction, ConsentEvent, Contact
+from contacts.models import ConsentAction, ConsentEvent, Contact, Purpose
 from contacts.selectors import has_opt_in
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.models import InboundMessage, OutboundMessage
+from messaging.sending.cancel import messages_cancel_queued
 from messaging.sending.reach import WINDOW
 from messaging.sending.rules import window_open
 from messaging.sending.service import send_message
@@ -47,10 +59,14 @@ def start_survey(
     """Send ``survey``'s first question to ``contact`` and return the running run, or refuse.
 
     Refusals (``ApplicationError``): the survey is inactive or WhatsApp would refuse a question;
-    the person already has a running survey; without ``reply_to``, the window is closed (a survey
-    then starts only from a template's button) or there is no current opt-in for the survey's
-    purpose; with it, the person opted out since writing that message (their STOP gets only its
-    confirmation); and whatever ``send_message`` refuses. Nothing is stored on a refusal.
+    the person already has a running survey; when business-initiated (no ``reply_to``, or any
+    marketing survey), the window is closed (a survey then starts only from a template's button) or
+    there is no current opt-in for the survey's purpose; as a reply, the person opted out since
+    writing that message (their STOP gets only its confirmation); and whatever ``send_message``
+    refuses. Nothing is stored on a refusal.
+
+    A marketing survey's ``reply_to`` (the message that prompted it) is only logged: the survey
+    does not answer it.
     """
     if not survey.active:
         raise ApplicationError(
@@ -63,13 +79,19 @@ def start_survey(
         raise ApplicationError(
             f"“{survey}” cannot be sent as it is: {' '.join(problems)}", code="survey_invalid", field="survey"
         )
-    if reply_to is None:
-        _check_business_initiated(contact, survey)
-    else:
-        _check_not_after_opt_out(contact, reply_to)
+    prompted_by = reply_to
+    if survey.purpose == Purpose.MARKETING:
+        reply_to = None
     questions = _questions(survey)
     first, options = questions[0]
     with transaction.atomic():
+        # An opt-out being recorded now either committed before this look at consent, or waits
+        # until the run exists and then abandons it, withdrawing its first question.
+        _lock_person(contact.pk)
+        if reply_to is None:
+            _check_business_initiated(contact, survey)
+        else:
+            _check_not_after_opt_out(contact, reply_to)
         if SurveyRun.objects.filter(contact=contact, state=RunState.RUNNING).exists():
             raise _already_running(contact)
         run = SurveyRun(survey=survey, contact=contact, current_question=first, started_from=reply_to)
@@ -90,8 +112,8 @@ def start_survey(
             # for it); as a reply it needs none.
             purpose=survey.purpose if reply_to is None else None,
         )
-        run.first_message = message
-        run.save(update_fields=["first_message"])
+        run.first_message = run.last_question_message = message
+        run.save(update_fields=["first_message", "last_question_message"])
         log_activity(
             actor=actor,
             action="survey.started",
@@ -100,10 +122,20 @@ def start_survey(
                 "survey": survey.pk,
                 "contact": contact.pk,
                 "as_reply_to": reply_to.pk if reply_to is not None else None,
+                "prompted_by": prompted_by.pk if prompted_by is not None else None,
                 "first_message": str(message.public_id),
             },
         )
     return run
+
+
+def _lock_person(contact_id: int) -> None:
+    """Take the contact's row lock, the one ``record_consent`` (and a merge) takes before it
+    abandons the person's run, so surveys and opt-outs of one person take their locks in one order:
+    the contact, then the run. The other order deadlocks (an answer holding the run's lock needs a
+    share of the contact's row to commit the messages it queued, while the opt-out holding the
+    contact's waits for the run)."""
+    Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk", flat=True).first()
 
 
 def _check_business_initiated(contact: Contact, survey: Survey) -> None:
@@ -120,10 +152,15 @@ def _check_business_initiated(contact: Contact, survey: Survey) -> None:
             code="survey_window_closed",
         )
     if not has_opt_in(contact=contact, purpose=survey.purpose):
+        instead = (
+            "A marketing survey is never a reply, even to a message they wrote: record their marketing "
+            "opt-in first (they give it themselves, e.g. with START)."
+            if survey.purpose == Purpose.MARKETING
+            else "Start it in answer to a message they wrote instead, or record their opt-in first."
+        )
         raise ApplicationError(
             f"{contact} has no current opt-in for {survey.purpose} messages, which “{survey}” needs when "
-            "the business starts it. Start it in answer to a message they wrote instead, or record their "
-            "opt-in first.",
+            f"the business starts it. {instead}",
             code="survey_no_consent",
         )
 
@@ -190,14 +227,19 @@ def answer_record(*, inbound: InboundMessage) -> Answer | None:
     None when it is no answer of ours, or not one to record: another person's run, a run no longer
     running, a question or option not of that run, a question not asked yet, a question already
     answered. An answer to the current question moves the run on: the next question goes as a
-    reply to the answer, or, after the last, the thank-you and the run is completed. An answer to
-    an earlier question still unanswered is recorded and sends nothing.
+    reply to the answer (business-initiated for a marketing survey), or, after the last, the
+    thank-you and the run is completed. An answer to an earlier question still unanswered is
+    recorded and sends nothing. The answer keeps our question text and option title as they are
+    now (frozen since the survey was first started), not the title the phone sent.
     """
     reply = _interactive_reply(inbound)
     ids = parse_reply_id(reply.id) if reply is not None else None
     if ids is None:
         return None
-    # Locked: two answers of one run processed at once move it on once.
+    # Locked, the person then the run (``_lock_person``): two answers of one run processed at once
+    # move it on once, and an opt-out recorded meanwhile abandons the run after the answer, seeing
+    # the question it queued.
+    _lock_person(inbound.contact_id)
     run = SurveyRun.objects.select_for_update().filter(pk=ids.run_id).select_related("survey").first()
     if run is None or run.contact_id != inbound.contact_id or run.state != RunState.RUNNING:
         return _ignored(inbound, "the run is not this person's running survey")
@@ -215,7 +257,8 @@ def answer_record(*, inbound: InboundMessage) -> Answer | None:
         question=question,
         contact_id=inbound.contact_id,
         option=option,
-        option_title=(reply.title or option.title)[: Answer._meta.get_field("option_title").max_length],
+        question_text=question.text,
+        option_title=option.title,
         inbound=inbound,
         answered_at=inbound.sent_at,
     )
@@ -243,11 +286,13 @@ def _move_on(run: SurveyRun, current: Question, inbound: InboundMessage) -> None
             current_question=following
         )
         if moved:
-            _reply(
+            message = _reply(
                 run,
                 inbound,
                 content=question_content(following, options, run_id=run.pk, total=len(questions)),
             )
+            if message is not None:
+                SurveyRun.objects.filter(pk=run.pk).update(last_question_message=message)
         return
     now = timezone.now()
     completed = SurveyRun.objects.filter(pk=run.pk, state=RunState.RUNNING, current_question=current).update(
@@ -263,11 +308,18 @@ def _move_on(run: SurveyRun, current: Question, inbound: InboundMessage) -> None
 def _reply(run: SurveyRun, inbound: InboundMessage, **message) -> OutboundMessage | None:
     """Answer ``inbound`` with the next question or the thank-you; a refusal abandons the run.
 
-    The answer is recorded whatever happens to the reply: it is what the person said.
+    A service survey's message is a reply quoting the answer. A marketing survey's is not: it goes
+    business-initiated with the marketing purpose, so it needs the person's marketing opt-in now
+    and again when the dispatcher sends it. The answer is recorded whatever happens to the
+    message: it is what the person said.
     """
+    if run.survey.purpose == Purpose.MARKETING:
+        message.update(purpose=Purpose.MARKETING)
+    else:
+        message.update(reply_to=inbound)
     try:
         with transaction.atomic():
-            return send_message(contact=inbound.contact, actor=SURVEY_ACTOR, reply_to=inbound, **message)
+            return send_message(contact=inbound.contact, actor=SURVEY_ACTOR, **message)
     except ApplicationError as exc:
         logger.warning("survey run %s: the next message was refused: %s", run.pk, exc)
         if "content" in message:
@@ -315,13 +367,32 @@ def start_from_press(*, inbound: InboundMessage) -> SurveyRun | None:
 
 
 def run_abandon(*, run: SurveyRun, reason: str, actor: Actor = SURVEY_ACTOR) -> bool:
-    """End a running run without its remaining answers; False when it was no longer running."""
-    abandoned = SurveyRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-        state=RunState.ABANDONED, current_question=None, ended_at=timezone.now(), end_reason=reason[:200]
-    )
-    if abandoned:
-        log_activity(actor=actor, action="survey.abandoned", obj=run, details={"reason": reason})
-    return bool(abandoned)
+    """End a running run without its remaining answers, withdrawing its question still queued;
+    False when it was no longer running.
+
+    The run's messages are read after the UPDATE, which waits for an answer being recorded (it
+    holds the run's row lock): a next question queued by that answer is seen and withdrawn. One the
+    dispatcher has claimed is past recall; the send-time rules decide it.
+    """
+    with transaction.atomic():
+        abandoned = SurveyRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+            state=RunState.ABANDONED, current_question=None, ended_at=timezone.now(), end_reason=reason[:200]
+        )
+        if not abandoned:
+            return False
+        sent = SurveyRun.objects.filter(pk=run.pk).values_list("first_message_id", "last_question_message_id")
+        cancelled = messages_cancel_queued(
+            message_ids={pk for pk in sent.get() if pk is not None},
+            reason="survey_abandoned",
+            detail=f"Survey run #{run.pk} was abandoned before this question went: {reason}",
+        )
+        log_activity(
+            actor=actor,
+            action="survey.abandoned",
+            obj=run,
+            details={"reason": reason, "cancelled_messages": cancelled},
+        )
+    return True
 
 
 def runs_abandon_after_opt_out(*, event_ids: list[int]) -> int:

@@ -20,6 +20,6 @@ def contact_survey_answers(contact):
     """The contact's latest answers (one query) for the contact page's section."""
     return list(
         Answer.objects.filter(contact=contact)
-        .select_related("run__survey", "question")
+        .select_related("run__survey")
         .order_by("-answered_at", "-id")[:CONTACT_ANSWERS_SHOWN]
     )
