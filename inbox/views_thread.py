@@ -23,7 +23,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from contacts.models import ConsentStatus
+from contacts.services import log_activity
 from core.actors import Actor
+from core.admin_tools import is_id
 from core.errors import ApplicationError
 from inbox import services
 from inbox.forms import FORMS, MediaForm, NoteForm
@@ -39,6 +41,10 @@ from templates_app.preview import render_bubble
 
 VIEW = "inbox.view_conversation"
 POLL_SECONDS = 4
+# A poll's ``since`` is the ``now`` of the answer before it, so it is recent (a page does not
+# outlive its two-week session); anything else is refused — a date near year 1 would overflow.
+POLL_SINCE_AGE = timedelta(days=30)
+POLL_SINCE_AHEAD = timedelta(hours=1)
 TEMPLATE_DIR = "admin/inbox/conversation"
 
 
@@ -69,7 +75,7 @@ def urls(model_admin) -> list:
 def _conversation(request, pk) -> Conversation:
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
-    if not str(pk).isdigit():
+    if not is_id(str(pk)):
         raise Http404("No such conversation.")
     return get_object_or_404(Conversation.objects.select_related("contact", "assigned_to"), pk=int(pk))
 
@@ -170,7 +176,7 @@ def _has_template(name: str) -> bool:
 
 
 def _chosen_template(value) -> MessageTemplate | None:
-    if not value or not str(value).isdigit():
+    if not is_id(value):
         return None
     return (
         MessageTemplate.objects.filter(
@@ -216,7 +222,7 @@ def reply_view(model_admin, request, pk):
         raise PermissionDenied
     tab = request.POST.get("tab", "text")
     seen = request.POST.get("seen_outbound_id", "")
-    seen_id = int(seen) if seen.isdigit() else None
+    seen_id = int(seen) if is_id(seen) else None
     forms: dict = {}
     try:
         if tab == "template":
@@ -279,22 +285,40 @@ def reply_view(model_admin, request, pk):
 
 
 def _reply_with_media(conversation: Conversation, user, data: dict, seen_id: int | None) -> None:
-    """Upload the file and queue the reply as one: should the reply be refused (someone replied
-    meanwhile, the window closed), the stored copy and its row go too, so nothing is left half-done;
-    Meta's copy expires unused after 30 days."""
+    """Upload the file, then queue the reply in a transaction of its own.
+
+    The upload (up to 100 MB to Meta) runs outside any transaction: on SQLite an open write
+    transaction holds the database's one write lock, and every webhook — a STOP included — would
+    wait behind the upload. Should the reply be refused (someone replied meanwhile, the window
+    closed), the stored copy and its row go, so nothing is left half-done; Meta's copy expires
+    unused after 30 days.
+    """
+    actor = Actor.for_user(user)
+    stored = upload_for_sending(data["file"], actor=actor)
+    content = build.media(
+        stored.kind,
+        stored.media_id,
+        caption=data["caption"],
+        filename=stored.filename if stored.kind == "document" else "",
+    )
+    try:
+        services.reply(conversation, user=user, content=content, seen_outbound_id=seen_id)
+    except Exception as error:
+        _discard(stored, actor=actor, why=getattr(error, "code", type(error).__name__))
+        raise
+
+
+def _discard(stored, *, actor: Actor, why: str) -> None:
+    """Delete an uploaded file whose reply was refused; the log says so, next to ``media.uploaded``."""
     with transaction.atomic():
-        stored = upload_for_sending(data["file"], actor=Actor.for_user(user))
-        content = build.media(
-            stored.kind,
-            stored.media_id,
-            caption=data["caption"],
-            filename=stored.filename if stored.kind == "document" else "",
+        log_activity(
+            actor=actor,
+            action="media.discarded",
+            obj=stored,
+            details={"media_id": stored.media_id, "filename": stored.filename, "reason": why},
         )
-        try:
-            services.reply(conversation, user=user, content=content, seen_outbound_id=seen_id)
-        except Exception:
-            stored.file.delete(save=False)  # the row is rolled back with the reply
-            raise
+        stored.delete()
+    stored.file.delete(save=False)
 
 
 def note_view(model_admin, request, pk):
@@ -318,7 +342,7 @@ def assign_view(model_admin, request, pk):
     elif value == "":
         to = None
     else:
-        to = get_user_model().objects.filter(pk=int(value)).first() if value.isdigit() else None
+        to = get_user_model().objects.filter(pk=int(value)).first() if is_id(value) else None
         if to is None:
             return _refused(
                 request,
@@ -363,9 +387,21 @@ def typing_view(model_admin, request, pk):
 
 def _int(request, name: str) -> int:
     value = request.GET.get(name, "0")
-    if not value.isdigit():
+    if not is_id(value):
         raise ApplicationError(f"{name} must be a message number.", code="poll_invalid", field=name)
     return int(value)
+
+
+def _since(request, now):
+    try:
+        since = parse_datetime(request.GET.get("since", ""))
+    except ValueError:  # the shape of a time, not a time ("2025-13-45…")
+        since = None
+    if since is None or since.tzinfo is None or not now - POLL_SINCE_AGE <= since <= now + POLL_SINCE_AHEAD:
+        raise ApplicationError(
+            "since must be the time the last answer gave.", code="poll_invalid", field="since"
+        )
+    return since
 
 
 def poll_view(model_admin, request, pk):
@@ -378,14 +414,10 @@ def poll_view(model_admin, request, pk):
     try:
         after_inbound = _int(request, "after_inbound")
         after_note = _int(request, "after_note")
-        since = parse_datetime(request.GET.get("since", ""))
-        if since is None or since.tzinfo is None:
-            raise ApplicationError(
-                "since must be the time the last answer gave.", code="poll_invalid", field="since"
-            )
-    except (ApplicationError, ValueError) as error:
-        return JsonResponse({"error": str(error)}, status=400)
-    now = timezone.now()
+        now = timezone.now()
+        since = _since(request, now)
+    except ApplicationError as error:
+        return JsonResponse({"error": error.message}, status=400)
     # A second of overlap: a message changed while the last answer was being built is drawn again.
     bubbles = thread_changes(
         conversation,

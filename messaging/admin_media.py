@@ -17,7 +17,7 @@ from django.template import engines
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from core.admin_tools import ReadOnlyAdminMixin
+from core.admin_tools import ReadOnlyAdminMixin, is_id
 from messaging.media import MEDIA_LIMITS
 from messaging.models import MediaDirection, MediaKind, MessageMedia
 
@@ -83,7 +83,7 @@ class MessageMediaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """The file itself; a clear 404 page when there is none to serve."""
         if not request.user.has_perm("messaging.view_messagemedia"):
             raise PermissionDenied
-        media = MessageMedia.objects.filter(pk=int(object_id)).first() if object_id.isdigit() else None
+        media = MessageMedia.objects.filter(pk=int(object_id)).first() if is_id(object_id) else None
         reason = unavailable_reason(media) if media is not None else "There is no such media file."
         if reason:
             return self._unavailable(request, reason)

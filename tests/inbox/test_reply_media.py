@@ -6,6 +6,7 @@ file and Meta's limit, and nothing is uploaded, kept or queued; a reply refused 
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,10 +44,11 @@ def written(app_sandbox, settings) -> InboundMessage:
     now = timezone.now()
     person.last_inbound_at = now
     person.save(update_fields=["last_inbound_at"])
-    message = InboundMessage.objects.create(
-        wamid=wamid, contact=person, type="text", text=text, payload={"type": "text"}, sent_at=now
-    )
-    record_inbound(message)
+    with transaction.atomic():  # as the webhook stores it (a transactional test has none open)
+        message = InboundMessage.objects.create(
+            wamid=wamid, contact=person, type="text", text=text, payload={"type": "text"}, sent_at=now
+        )
+        record_inbound(message)
     return message
 
 
@@ -163,3 +165,30 @@ def test_a_photo_refused_after_its_upload_leaves_no_copy(client, support, writte
     assert list(OutboundMessage.objects.all()) == [other]
     assert not MessageMedia.objects.exists()
     assert not any(path.is_file() for path in media_root.rglob("*"))
+    # Meta took the file before the reply was refused: the log says it was uploaded, then discarded.
+    uploaded, discarded = ActivityLogEntry.objects.filter(action__startswith="media.").order_by("pk")
+    assert (uploaded.action, discarded.action) == ("media.uploaded", "media.discarded")
+    assert discarded.object_id == uploaded.object_id
+    assert discarded.details["reason"] == "someone_replied"
+    assert not ActivityLogEntry.objects.filter(action="conversation.replied").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_no_transaction_is_open_while_meta_takes_the_file(client, support, written, monkeypatch):
+    """On SQLite an open write transaction holds the database's one write lock: every webhook, a
+    STOP included, would wait for the upload (up to 100 MB) to finish."""
+    import messaging.media
+
+    backend = messaging.media.get_backend()
+    in_transaction = []
+
+    class Watched:
+        def upload_media(self, *args, **kwargs):
+            in_transaction.append(connection.in_atomic_block)
+            return backend.upload_media(*args, **kwargs)
+
+    monkeypatch.setattr(messaging.media, "get_backend", Watched)
+    response = post_file(client, support, SimpleUploadedFile("menu.jpg", jpeg(), "image/jpeg"))
+    assert response.status_code == 302
+    assert in_transaction == [False]
+    assert OutboundMessage.objects.get().content["media_id"] == MessageMedia.objects.get().media_id

@@ -87,3 +87,12 @@ def test_purged_failed_and_unknown_files_get_a_clear_404(client, support):
 def test_files_are_not_under_a_public_media_url(client, support, settings):
     photo = stored("7", jpeg(), kind="image", mime="image/jpeg", filename="a.jpg")
     assert client.get("/" + settings.MEDIA_URL + photo.file.name).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_id_of_unicode_digits_is_no_such_file(client, support):
+    client.force_login(support)
+    for value in ("²", "①", "1" * 40):
+        response = client.get(reverse("admin:messaging_messagemedia_file", args=[value]))
+        assert response.status_code == 404
+        assert "no such media file" in response.content.decode()
