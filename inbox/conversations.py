@@ -12,10 +12,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Greatest
 
+from contacts.models import Contact
 from contacts.services import log_activity
 from core.actors import Actor
 from inbox.models import Conversation, ConversationState
 from messaging.models import InboundMessage, OutboundMessage
+from messaging.webhooks.envelope import as_dict, text
 
 PREVIEW_LENGTH = 200
 _SYSTEM = Actor.system("support inbox")
@@ -41,14 +43,15 @@ def preview_of(inbound: InboundMessage) -> str:
     """One line for the conversation list: the text, else what kind of message it is."""
     label = KIND_LABELS.get(inbound.type, inbound.type)
     if inbound.type == "reaction":
-        emoji = (inbound.payload.get("reaction") or {}).get("emoji") or ""
+        # The payload is stored as received: an odd shape must not fail the webhook's transaction.
+        emoji = text(as_dict(as_dict(inbound.payload).get("reaction")).get("emoji"))
         return f"Reacted {emoji}".strip()
-    text = " ".join(inbound.text.split())
-    if not text:
+    words = " ".join(inbound.text.split())
+    if not words:
         return label
     if inbound.type in ("image", "video", "document", "location"):
-        text = f"{label}: {text}"
-    return text[:PREVIEW_LENGTH]
+        words = f"{label}: {words}"
+    return words[:PREVIEW_LENGTH]
 
 
 def locked_conversation(contact_id: int) -> tuple[Conversation, bool]:
@@ -64,8 +67,15 @@ def locked_conversation(contact_id: int) -> tuple[Conversation, bool]:
 
 
 def record_inbound(inbound: InboundMessage) -> Conversation:
-    """Bring the contact's conversation up to date with a message they sent (any kind)."""
-    conversation, created = locked_conversation(inbound.contact_id)
+    """Bring the person's conversation up to date with a message they sent (any kind).
+
+    The message names the contact the webhook matched; if a merge committed meanwhile, that row
+    now points to its survivor, whose conversation took in its own. The pointer is read with the
+    contact's row locked — the lock the merge holds until it commits — so a message matched just
+    before a merge counts on the survivor's conversation instead of making a new one.
+    """
+    contact_id = _person_of(inbound.contact_id)
+    conversation, created = locked_conversation(contact_id)
     reopened = conversation.state == ConversationState.RESOLVED
     conversation.state = ConversationState.OPEN
     conversation.resolved_at = None
@@ -80,7 +90,8 @@ def record_inbound(inbound: InboundMessage) -> Conversation:
         conversation.awaiting_reply = True
     conversation.save()
     if reopened:
-        conversation.contact = inbound.contact  # loaded by the webhook: names the entry without a query
+        if contact_id == inbound.contact_id:
+            conversation.contact = inbound.contact  # loaded by the webhook: names the entry without a query
         log_activity(
             actor=_SYSTEM,
             action="conversation.reopened",
@@ -88,6 +99,18 @@ def record_inbound(inbound: InboundMessage) -> Conversation:
             details={"by": "a new message from the person", "inbound_message": inbound.pk},
         )
     return conversation
+
+
+def _person_of(contact_id: int) -> int:
+    """The contact whose conversation holds this contact's messages: itself, or the survivor it
+    was merged into (a merge points every earlier merged row at the last survivor)."""
+    merged_into = (
+        Contact.objects.select_for_update(no_key=True)  # taken by the webhook's own window update too
+        .filter(pk=contact_id)
+        .values_list("merged_into_id", flat=True)
+        .first()
+    )
+    return merged_into or contact_id
 
 
 def record_answer(message: OutboundMessage) -> None:

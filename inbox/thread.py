@@ -6,14 +6,17 @@ template sends too) and the notes, interleaved by time, newest at the bottom, a 
 then one each for the reactions, the attempts' wamids and the media of the page's messages.
 
 Every bubble's HTML is built here from escaped text (``whatsapp_markup_to_html`` and
-``format_html``): nothing a person or an agent typed becomes markup.
+``format_html``): nothing a person or an agent typed becomes markup. A payload is stored as the
+webhook received it, so every nested value is read through ``as_dict``/``as_list``/``text``: one
+message of an odd shape must draw as something, never break its thread for good.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.db.models import Q
@@ -28,6 +31,7 @@ from inbox.conversations import KIND_LABELS
 from inbox.models import Conversation, ConversationNote
 from messaging.models import InboundMessage, MessageMedia, MessageStatus, OutboundMessage, SendAttempt
 from messaging.sending.content import describe
+from messaging.webhooks.envelope import as_dict, as_list, text
 from templates_app.preview import render_bubble
 from templates_app.rendering import whatsapp_markup_to_html
 
@@ -112,8 +116,8 @@ def thread_changes(
     inbound = list(
         _inbound().filter(contact_id=contact_id, pk__gt=after_inbound).order_by("sent_at", "id")[:100]
     )
-    targets = {(m.payload.get("reaction") or {}).get("message_id") for m in inbound if m.type == "reaction"}
-    targets.discard(None)
+    targets = {_reacted_to(m.payload) for m in inbound if m.type == "reaction"}
+    targets.discard("")
     outbound = list(
         _outbound()
         .filter(contact_id=contact_id)
@@ -167,8 +171,10 @@ def parse_cursor(value: str) -> tuple:
     """The cursor ``make_cursor`` wrote, or a clear refusal (never a 500) for anything else."""
     try:
         when, rank, pk = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-        parsed = (parse_datetime(when), int(rank), int(pk))
-    except (ValueError, UnicodeError, TypeError):
+        moment = parse_datetime(when)
+        # The database compares in UTC: a time at the ends of the calendar has no UTC (OverflowError).
+        parsed = (moment.astimezone(UTC) if moment and moment.tzinfo else None, int(rank), int(pk))
+    except (ValueError, UnicodeError, TypeError, OverflowError):
         parsed = (None, -1, -1)
     if parsed[0] is None or parsed[0].tzinfo is None or parsed[1] not in _RANK.values() or parsed[2] < 0:
         raise ApplicationError(
@@ -202,10 +208,8 @@ def build_bubbles(items: list[tuple[tuple, str, object]], *, contact_id: int) ->
     media = _media(inbound, outbound)
     bubbles = []
     for _key, side, row in items:
-        if side == "in" and row.type == "reaction":
-            target = (row.payload.get("reaction") or {}).get("message_id")
-            if target in page_wamids:
-                continue  # drawn on the message it reacts to
+        if side == "in" and row.type == "reaction" and _reacted_to(row.payload) in page_wamids:
+            continue  # drawn on the message it reacts to
         if side == "in":
             bubble = _inbound_bubble(row, media)
         elif side == "out":
@@ -228,9 +232,15 @@ def _reactions(contact_id: int, page_wamids: dict[str, str]) -> dict[str, list[s
         .order_by("sent_at", "id")
         .values_list("payload", flat=True)
     ):
-        reaction = payload.get("reaction") or {}
-        latest[page_wamids[reaction.get("message_id")]] = reaction.get("emoji") or ""
+        key = page_wamids.get(_reacted_to(payload))
+        if key is not None:
+            latest[key] = text(as_dict(as_dict(payload).get("reaction")).get("emoji"))
     return {key: [emoji] for key, emoji in latest.items() if emoji}
+
+
+def _reacted_to(payload) -> str:
+    """The wamid a reaction's payload names ("" when it names none)."""
+    return text(as_dict(as_dict(payload).get("reaction")).get("message_id"))
 
 
 def _media(
@@ -273,41 +283,42 @@ def _inbound_bubble(message: InboundMessage, media: dict) -> Bubble:
 def inbound_html(message: InboundMessage, stored: MessageMedia | None = None) -> SafeString:
     """What the person sent, as safe HTML, for every kind WhatsApp delivers (and the unknown ones)."""
     kind = message.type
-    body = message.payload.get(kind) if isinstance(message.payload.get(kind), dict) else {}
+    payload = as_dict(message.payload)
+    body = as_dict(payload.get(kind))
     if kind == "text":
         return whatsapp_markup_to_html(message.text)
     if kind in MEDIA_KINDS:
-        return _media_html(kind, stored, caption=message.text, filename=body.get("filename", ""))
+        return _media_html(kind, stored, caption=message.text, filename=text(body.get("filename")))
     if kind == "location":
         return _location_html(body)
     if kind == "contacts":
-        return _contacts_html(message.payload.get("contacts") or [])
+        return _contacts_html(payload.get("contacts"))
     if kind == "reaction":
-        emoji = body.get("emoji") or ""
+        emoji = text(body.get("emoji"))
         return (
             format_html("Reacted {} to an earlier message", emoji)
             if emoji
             else mark_safe("Removed a reaction")
         )
     if kind == "interactive":
-        answer = body.get("button_reply") or body.get("list_reply") or {}
-        description = answer.get("description") or ""
+        answer = as_dict(body.get("button_reply")) or as_dict(body.get("list_reply"))
+        description = text(answer.get("description"))
         return format_html(
             '<span class="inbox-answer">{}</span>{}',
-            answer.get("title") or message.text,
+            text(answer.get("title")) or message.text,
             format_html('<span class="inbox-answer-description">{}</span>', description)
             if description
             else "",
         )
     if kind == "button":
-        return format_html('<span class="inbox-answer">{}</span>', body.get("text") or message.text)
+        return format_html('<span class="inbox-answer">{}</span>', text(body.get("text")) or message.text)
     if kind == "order":
-        items = body.get("product_items") or []
+        note = text(body.get("text"))
         return format_html(
-            "🛒 Order of {} item(s){}", len(items), f": {body['text']}" if body.get("text") else ""
+            "🛒 Order of {} item(s){}", len(as_list(body.get("product_items"))), f": {note}" if note else ""
         )
     if kind == "system":
-        return format_html('<span class="inbox-system">{}</span>', body.get("body") or message.text)
+        return format_html('<span class="inbox-system">{}</span>', text(body.get("body")) or message.text)
     if kind == "unsupported":
         return mark_safe('<span class="inbox-unsupported">A message WhatsApp could not show here.</span>')
     label = KIND_LABELS.get(kind, kind)
@@ -349,10 +360,12 @@ def _location_html(location: dict) -> SafeString:
     lat, lon = location.get("latitude"), location.get("longitude")
     try:
         lat, lon = float(lat), float(lon)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
+        lat = lon = math.nan
+    if not (math.isfinite(lat) and math.isfinite(lon)):
         return mark_safe('<span class="inbox-unsupported">📍 A location without coordinates</span>')
     link = "https://www.openstreetmap.org/?" + urlencode({"mlat": lat, "mlon": lon}) + f"#map=17/{lat}/{lon}"
-    words = " · ".join(str(location[k]) for k in ("name", "address") if location.get(k))
+    words = " · ".join(word for word in (text(location.get("name")), text(location.get("address"))) if word)
     return format_html(
         '📍 <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
         link,
@@ -360,15 +373,15 @@ def _location_html(location: dict) -> SafeString:
     )
 
 
-def _contacts_html(cards: list) -> SafeString:
+def _contacts_html(cards) -> SafeString:
     rows = []
-    for card in cards if isinstance(cards, list) else []:
+    for card in as_list(cards):
         if not isinstance(card, dict):
             continue
-        name = (card.get("name") or {}).get("formatted_name") or "A contact"
+        name = text(as_dict(card.get("name")).get("formatted_name")) or "A contact"
         phones = ", ".join(
-            str(p.get("phone") or p.get("wa_id") or "")
-            for p in card.get("phones") or []
+            text(p.get("phone")) or text(p.get("wa_id"))
+            for p in as_list(card.get("phones"))
             if isinstance(p, dict)
         )
         rows.append((name, phones))
