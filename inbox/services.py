@@ -204,13 +204,18 @@ def typing(conversation: Conversation, *, user) -> bool:
     """Show the person "typing…" while an agent composes; at most once per ~20 s per conversation.
 
     The throttle is a key in the shared cache (database or Redis), so every web process agrees.
-    Only inside the window (the indicator answers their latest message) and only for agents: Meta's
-    typing indicator also marks the message read. True when one was queued.
+    Only inside the window (the indicator answers their latest message), only for agents, and only
+    when a reply could follow: someone who opted out of everything and has not written since never
+    sees us "typing…". Meta's typing indicator also marks the message read. True when one was queued.
     """
     _require(user, REPLY, "show the typing indicator")
     contact = conversation.contact
     latest = latest_inbound(contact)
     if latest is None or not window_open(contact):
+        return False
+    try:
+        _refuse_after_opt_out_of_everything(contact, latest)
+    except ApplicationError:
         return False
     if not cache.add(f"inbox:typing:{conversation.pk}", True, TYPING_EVERY_SECONDS):
         return False

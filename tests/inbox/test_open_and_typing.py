@@ -1,11 +1,15 @@
 """Opening a conversation clears its unread count and marks the person's messages read on WhatsApp
 (a task after commit); the typing indicator is throttled; an Auditor's reading changes nothing."""
 
+from datetime import timedelta
+
 import pytest
 
+from contacts.models import Purpose
 from inbox import services, tasks
 from inbox.models import Conversation
 from messaging.models import InboundMessage
+from tests.factories import opt_in, opt_out
 from tests.inbox.thread_world import person_writes
 from tests.sandbox import control, wait_until
 
@@ -64,6 +68,23 @@ def test_typing_is_sent_at_most_once_per_twenty_seconds_and_only_by_agents(
     assert queued == [(services.MARK_READ_TASK, latest.pk, True)]
     with pytest.raises(services.ApplicationError):
         services.typing(conversation, user=auditor)
+
+
+def test_no_typing_to_someone_who_opted_out_of_everything_until_they_write_again(
+    person, support, queued, django_capture_on_commit_callbacks
+):
+    stop = person_writes(person, "STOP ALL")
+    opt_in(person, Purpose.SERVICE, occurred_at=stop.sent_at - timedelta(days=3))
+    for purpose in (Purpose.MARKETING, Purpose.SERVICE):
+        opt_out(person, purpose, occurred_at=stop.sent_at, evidence={"inbound_message_id": stop.pk})
+    conversation = Conversation.objects.get(contact=person)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.typing(conversation, user=support) is False
+    assert queued == []
+    later = person_writes(person, "Wait, where is my parcel?", at=stop.sent_at + timedelta(seconds=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.typing(conversation, user=support) is True
+    assert queued == [(services.MARK_READ_TASK, later.pk, True)]
 
 
 def test_the_task_marks_the_message_read_in_the_sandbox(app_sandbox, person):
