@@ -1,12 +1,14 @@
 """Canned replies in the admin: Editors write them, Support picks them in the composer.
 
 A variable the inbox cannot fill is refused when the reply is saved (naming it), so an agent never
-sends "Hello {{frist_name}}".
+sends "Hello {{frist_name}}". What an agent may send is a change worth knowing about: additions and
+changes go to the activity log (``cannedreply.added``, ``cannedreply.changed``).
 """
 
 from django import forms
 from django.contrib import admin
 
+from contacts.admin import ActivityLoggedAdmin
 from contacts.languages import META_LANGUAGES
 from core.errors import ApplicationError
 from inbox.models import CannedReply
@@ -35,7 +37,7 @@ class CannedReplyForm(forms.ModelForm):
 
 
 @admin.register(CannedReply)
-class CannedReplyAdmin(admin.ModelAdmin):
+class CannedReplyAdmin(ActivityLoggedAdmin):
     form = CannedReplyForm
     list_display = ["title", "language", "active", "updated_at"]
     list_filter = ["language", "active"]
