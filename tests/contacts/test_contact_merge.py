@@ -216,7 +216,7 @@ def test_messages_move_to_the_survivor_and_the_later_window_is_kept(dialled, fro
     assert InboundMessage.objects.get(pk=stop.pk).contact == dialled
     dialled.refresh_from_db()
     assert dialled.last_inbound_at == later
-    assert result.moved == {"outbound messages": 1, "inbound messages": 1}
+    assert result.moved.items() >= {"outbound messages": 1, "inbound messages": 1}.items()
 
 
 def test_an_earlier_window_of_the_merged_row_does_not_move_the_survivors_back(dialled, from_whatsapp):
@@ -244,7 +244,8 @@ def test_the_merge_is_logged_with_both_ids_and_what_moved(dialled, from_whatsapp
     assert details["consent_events"] == [{"original": stop.pk, "carried": result.carried_events[0].pk}]
     assert details["tags_added"] == ["vip"]
     assert details["merged_identifiers"] == {"phone": None, "wa_id": "552187654321", "user_id": None}
-    assert details["moved"] == {"outbound messages": 0, "inbound messages": 0}
+    # Messaging's rows; apps above it (the inbox, surveys) add their own lines.
+    assert details["moved"].items() >= {"outbound messages": 0, "inbound messages": 0}.items()
 
 
 # --- Refusals, and nothing half-applied -----------------------------------------------------
@@ -368,7 +369,7 @@ def test_the_preview_lists_what_would_move_and_writes_nothing(dialled, from_what
     )
     assert preview.events_carried == 1
     assert preview.tags_added == ["vip"]
-    assert preview.moves == {"outbound messages": 1, "inbound messages": 0}
+    assert preview.moves.items() >= {"outbound messages": 1, "inbound messages": 0}.items()
     assert (ConsentEvent.objects.count(), ActivityLogEntry.objects.count()) == counts
     assert Contact.objects.get(pk=from_whatsapp.pk).merged_into is None
 

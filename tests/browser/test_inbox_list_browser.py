@@ -4,8 +4,6 @@ conversation with new activity moves to the top, and the tabs' counts follow (in
 import pytest
 from django.urls import reverse
 
-from tests.browser.conftest import browser, login, page  # noqa: F401 (fixtures)
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -13,7 +11,7 @@ pytestmark = [
 ]
 
 
-def test_new_activity_appears_without_a_reload(login, live_server, monkeypatch):  # noqa: F811
+def test_new_activity_appears_without_a_reload(login, live_server, monkeypatch):
     import datetime as dt
 
     from django.utils import timezone
