@@ -229,10 +229,8 @@ def seed_templates(
     return control(sandbox, "templates", {"templates": [{**t, "status": status} for t in templates]})["data"]
 
 
-@pytest.fixture
-def app_sandbox(make_sandbox: Callable[..., BackgroundSandbox], settings) -> BackgroundSandbox:
-    """A sandbox the app itself talks to: the WHATSAPP_* settings point at it (cloud backend)."""
-    sandbox = make_sandbox()
+def point_app_at(settings, sandbox: BackgroundSandbox) -> BackgroundSandbox:
+    """The app's WHATSAPP_* settings (pytest-django's ``settings``) pointed at ``sandbox``."""
     settings.WHATSAPP_BACKEND = "cloud"
     settings.WHATSAPP_API_BASE_URL = sandbox.url
     settings.WHATSAPP_API_VERSION = VERSION
@@ -241,6 +239,13 @@ def app_sandbox(make_sandbox: Callable[..., BackgroundSandbox], settings) -> Bac
     settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
     settings.WHATSAPP_BUSINESS_ACCOUNT_ID = WABA_ID
     settings.WHATSAPP_APP_ID = APP_ID
+    return sandbox
+
+
+@pytest.fixture
+def app_sandbox(make_sandbox: Callable[..., BackgroundSandbox], settings) -> BackgroundSandbox:
+    """A sandbox the app itself talks to: the WHATSAPP_* settings point at it (cloud backend)."""
+    sandbox = point_app_at(settings, make_sandbox())
     settings.WHATSAPP_CONNECT_TIMEOUT = 1.0
     settings.WHATSAPP_READ_TIMEOUT = 2.0
     return sandbox

@@ -35,17 +35,10 @@ def live_sandbox(live_server, make_sandbox, settings, monkeypatch, templates):
 
     import messaging.webhooks.tasks
     from tests.messaging.test_dispatch_sandbox import sandbox_templates
-    from tests.sandbox import APP_ID, APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERSION, WABA_ID, control
+    from tests.sandbox import control, point_app_at
 
     sandbox = make_sandbox(webhook_url=live_server.url + "/webhooks/whatsapp/", read_share=1.0)
-    settings.WHATSAPP_BACKEND = "cloud"
-    settings.WHATSAPP_API_BASE_URL = sandbox.url
-    settings.WHATSAPP_API_VERSION = VERSION
-    settings.WHATSAPP_ACCESS_TOKEN = TOKEN
-    settings.WHATSAPP_APP_SECRET = APP_SECRET
-    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
-    settings.WHATSAPP_BUSINESS_ACCOUNT_ID = WABA_ID
-    settings.WHATSAPP_APP_ID = APP_ID
+    point_app_at(settings, sandbox)
     settings.WHATSAPP_MESSAGING_LIMIT = "TIER_UNLIMITED"
     settings.MARKETING_SENDING_HOURS = ""
     settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
