@@ -5,6 +5,7 @@ only routes to them, so the admin's permissions, menus and site wrapping apply t
 
 from django.contrib import admin
 
+from core.admin_tools import ReadOnlyAdminMixin
 from inbox import (
     admin_canned,  # noqa: F401  (registers the canned replies admin)
     views_list,
@@ -14,7 +15,9 @@ from inbox.models import Conversation
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Conversations are made by messages, changed through the inbox's own actions, never deleted."""
+
     def get_urls(self):
         return [*views_list.urls(self), *views_thread.urls(self), *super().get_urls()]
 
@@ -23,13 +26,3 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return views_thread.conversation_thread(self, request, object_id)
-
-    # Conversations are made by messages, changed through the inbox's own actions, never deleted.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
