@@ -18,6 +18,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from messaging.sending.rules import recipient_address
 from tests.factories import ContactFactory, opt_in, opt_out
+from tests.locks import someone_waits_on_a_lock
 from tests.messaging.test_user_preferences import USER_ID, WA_ID, item, preferences_body
 from tests.messaging.webhook_bodies import deliver, text_message  # noqa: F401 (a fixture)
 
@@ -345,16 +346,8 @@ def test_two_workers_merging_the_same_pair_at_once_merge_it_once():
     second = threading.Thread(target=second_worker)
     second.start()
 
-    def second_waits_on_a_row_lock():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0] >= 1
-
     try:
-        wait_until(second_waits_on_a_row_lock, timeout=10)
+        wait_until(someone_waits_on_a_lock, timeout=10)
     finally:
         release.set()
         first.join(10)

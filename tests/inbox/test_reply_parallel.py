@@ -10,7 +10,7 @@ does the first go on and commit.
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -23,19 +23,11 @@ from messaging.models import OutboundMessage
 from messaging.sending import content
 from messaging.sending.service import send_message
 from tests.factories import ContactFactory, UserFactory
+from tests.locks import someone_waits_on_a_lock
 from tests.messaging.conftest import inbound_message
 from tests.sandbox import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] >= 1
 
 
 def test_of_two_agents_replying_at_once_exactly_one_is_queued_and_the_other_is_told_who(monkeypatch):
@@ -85,7 +77,7 @@ def test_of_two_agents_replying_at_once_exactly_one_is_queued_and_the_other_is_t
     first.start()
     second.start()
     try:
-        wait_until(waiting_on_a_lock, timeout=10)  # the second agent's request waits on the row
+        wait_until(someone_waits_on_a_lock, timeout=10)  # the second agent's request waits on the row
     finally:
         release.set()
         first.join(30)
