@@ -4,14 +4,20 @@ A **service** survey started by the business (an agent or the API, no ``reply_to
 business-initiated: its first question needs the person's current service opt-in and, being
 free-form, the open 24-hour window. Started in answer to the person's own message (``reply_to``: a
 template's quick-reply press, or the message an agent answers) it is a reply and needs no opt-in.
-Every question after the first answers the person's previous answer, so it is a reply too.
 
-A **marketing** survey is never a reply (docs/consent.md: the person's message does not stand for
-their marketing opt-in — someone who said STOP on Monday and asked about a parcel on Wednesday
-has not asked for product questions). Every message of it — each question and the thank-you — is
-business-initiated with ``purpose="marketing"``: the opt-in is checked when it is queued and again
-by the dispatcher when it is sent, so a STOP outvotes a question already queued. Started "as a
-reply" (the inbox, a trigger press), it gets the business-initiated checks instead.
+A **marketing** survey's first question is never a reply (docs/consent.md: the person's message
+does not stand for their marketing opt-in — someone who said STOP on Monday and asked about a
+parcel on Wednesday has not asked for product questions). It goes business-initiated with
+``purpose="marketing"``, its opt-in checked when it is queued and again when it is sent, and it
+counts once against the marketing frequency cap. Started "as a reply" (the inbox, a trigger press),
+it gets the business-initiated checks instead.
+
+Every later question, and the thank-you, of either kind answers the person's previous answer: a
+reply quoting it (service purpose). Their answer is the conversation going on; a marketing
+survey's later questions held back by the frequency cap would otherwise wait past the window and
+be skipped. A STOP still wins: an opt-out of any purpose abandons the run and withdraws its
+queued question, and a reply to a message written before an opt-out of the reply's purpose is
+skipped when it is due (``messaging.sending.rules.replies_overtaken_by_opt_out``).
 
 The answers arrive as inbound messages (``receivers``). Their reply ids name the run, question and
 option, but come from a phone: nothing is recorded unless the run is the sender's and running,
@@ -19,8 +25,9 @@ and the question and option are the run's. Each (run, question) is answered once
 press or a replayed webhook changes nothing. An answer keeps our question text and option title,
 never the title the phone sends back.
 
-An abandoned run (an opt-out, a merge) withdraws its question still queued
-(``messaging.sending.cancel``): a question the dispatcher has not claimed does not go.
+An abandoned run (an opt-out, a merge, a run that can no longer move on: ``surveys.stuck``)
+withdraws its question still queued (``messaging.sending.cancel``): a question the dispatcher has
+not claimed does not go.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from messaging.webhooks.envelope import as_dict, text
 from surveys.models import Answer, Option, Question, RunState, Survey, SurveyRun
 from surveys.presses import press_of
 from surveys.questions import parse_reply_id, question_content, survey_problems
+from surveys.stuck import runs_abandon_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +67,12 @@ def start_survey(
     """Send ``survey``'s first question to ``contact`` and return the running run, or refuse.
 
     Refusals (``ApplicationError``): the survey is inactive or WhatsApp would refuse a question;
-    the person already has a running survey; when business-initiated (no ``reply_to``, or any
-    marketing survey), the window is closed (a survey then starts only from a template's button) or
-    there is no current opt-in for the survey's purpose; as a reply, the person opted out since
-    writing that message (their STOP gets only its confirmation); and whatever ``send_message``
-    refuses. Nothing is stored on a refusal.
+    the person is answering another survey (one that is stuck — its question never reached them,
+    or their window closed with it unanswered — is abandoned first: ``surveys.stuck``); when
+    business-initiated (no ``reply_to``, or any marketing survey), the window is closed (a survey
+    then starts only from a template's button) or there is no current opt-in for the survey's
+    purpose; as a reply, the person opted out since writing that message (their STOP gets only
+    its confirmation); and whatever ``send_message`` refuses. Nothing is stored on a refusal.
 
     A marketing survey's ``reply_to`` (the message that prompted it) is only logged: the survey
     does not answer it.
@@ -92,6 +101,8 @@ def start_survey(
             _check_business_initiated(contact, survey)
         else:
             _check_not_after_opt_out(contact, reply_to)
+        # Undone with the rest if the start is refused below.
+        runs_abandon_stuck(contact_id=contact.pk, actor=actor)
         if SurveyRun.objects.filter(contact=contact, state=RunState.RUNNING).exists():
             raise _already_running(contact)
         run = SurveyRun(survey=survey, contact=contact, current_question=first, started_from=reply_to)
@@ -190,8 +201,9 @@ def _already_running(contact: Contact) -> ApplicationError:
     )
     name = f"“{running.survey}”" if running is not None else "another survey"
     return ApplicationError(
-        f"{contact} is already answering {name}: one survey at a time. Wait until it is completed "
-        "or abandoned.",
+        f"{contact} is already answering {name}: one survey at a time. It ends when they "
+        "answer its last question or opt out, or once their 24-hour window closes with its question "
+        "unanswered.",
         code="survey_already_running",
     )
 
@@ -308,18 +320,13 @@ def _move_on(run: SurveyRun, current: Question, inbound: InboundMessage) -> None
 def _reply(run: SurveyRun, inbound: InboundMessage, **message) -> OutboundMessage | None:
     """Answer ``inbound`` with the next question or the thank-you; a refusal abandons the run.
 
-    A service survey's message is a reply quoting the answer. A marketing survey's is not: it goes
-    business-initiated with the marketing purpose, so it needs the person's marketing opt-in now
-    and again when the dispatcher sends it. The answer is recorded whatever happens to the
-    message: it is what the person said.
+    A reply quoting the answer, whatever the survey's purpose: the person's answer is the
+    conversation going on, so it needs no opt-in and counts against no marketing cap (module
+    docstring). The answer is recorded whatever happens to the message: it is what the person said.
     """
-    if run.survey.purpose == Purpose.MARKETING:
-        message.update(purpose=Purpose.MARKETING)
-    else:
-        message.update(reply_to=inbound)
     try:
         with transaction.atomic():
-            return send_message(contact=inbound.contact, actor=SURVEY_ACTOR, **message)
+            return send_message(contact=inbound.contact, actor=SURVEY_ACTOR, reply_to=inbound, **message)
     except ApplicationError as exc:
         logger.warning("survey run %s: the next message was refused: %s", run.pk, exc)
         if "content" in message:
