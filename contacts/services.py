@@ -47,13 +47,24 @@ OPT_IN_FROM_ANOTHER_ADDRESS = "opt_in_from_another_address"
 
 def log_activity(*, actor: Actor, action: str, obj=None, details: dict | None = None) -> ActivityLogEntry:
     """Append one entry to the activity log. Every issue logs its staff and system actions here."""
+    entry = activity_entry(actor=actor, action=action, obj=obj, details=details)
+    entry.save()
+    return entry
+
+
+def log_activities(entries: list[ActivityLogEntry]) -> None:
+    """Append many entries (each from :func:`activity_entry`) in one INSERT: a set-based writer's log."""
+    ActivityLogEntry.objects.bulk_create(entries)
+
+
+def activity_entry(*, actor: Actor, action: str, obj=None, details: dict | None = None) -> ActivityLogEntry:
+    """An activity log entry, not yet saved: :func:`log_activity` saves one, :func:`log_activities` many."""
     entry = ActivityLogEntry(action=action, details=details or {})
     entry.set_actor(actor)
     if obj is not None:
         entry.object_type = obj._meta.label_lower
         entry.object_id = str(obj.pk)
         entry.object_repr = str(obj)[:200]
-    entry.save()
     return entry
 
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from contacts.admin import ActivityLoggedAdmin
+from core.admin_tools import ReadOnlyAdminMixin
 from surveys.admin_views import SurveyViewsMixin
 from surveys.models import Answer, ButtonTag, Option, Question, Survey, SurveyRun, survey_started
 from surveys.presses import label_problem
@@ -284,17 +285,8 @@ class QuestionAdmin(ActivityLoggedAdmin):
 # --- Runs and answers: written by the system, read by staff ---------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SurveyRun)

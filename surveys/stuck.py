@@ -24,7 +24,7 @@ from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from contacts.models import ActivityLogEntry
+from contacts.services import activity_entry, log_activities
 from core.actors import Actor
 from messaging.models import InboundMessage, MessageStatus
 from messaging.sending.cancel import messages_cancel_queued
@@ -140,21 +140,20 @@ def _abandon_batch(reason: StuckReason, *, now: datetime, contact_id: int | None
     for run in runs:
         run.state = RunState.ABANDONED
         message = run.last_question_message
-        entry = ActivityLogEntry(
-            action="survey.abandoned",
-            object_type=run._meta.label_lower,
-            object_id=str(run.pk),
-            object_repr=str(run)[:200],
-            details={
-                "reason": reason.text,
-                "stuck": reason.code,
-                "question_message": str(message.public_id) if message is not None else None,
-                "question_message_status": message.status if message is not None else None,
-                "question_message_error": message.error_class if message is not None else None,
-                "cancelled_messages": sorted(questions[run.pk] & cancelled),
-            },
+        entries.append(
+            activity_entry(
+                actor=actor,
+                action="survey.abandoned",
+                obj=run,
+                details={
+                    "reason": reason.text,
+                    "stuck": reason.code,
+                    "question_message": str(message.public_id) if message is not None else None,
+                    "question_message_status": message.status if message is not None else None,
+                    "question_message_error": message.error_class if message is not None else None,
+                    "cancelled_messages": sorted(questions[run.pk] & cancelled),
+                },
+            )
         )
-        entry.set_actor(actor)
-        entries.append(entry)
-    ActivityLogEntry.objects.bulk_create(entries)
+    log_activities(entries)
     return len(runs)

@@ -9,7 +9,7 @@ UPDATE is seen waiting on a lock in PostgreSQL (``pg_stat_activity``); only then
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from contacts.models import Purpose
@@ -18,19 +18,11 @@ from surveys.models import RunState
 from surveys.questions import reply_id
 from surveys.services import answer_record, start_survey
 from tests.factories import opt_out
+from tests.locks import someone_waits_on_a_lock
 from tests.sandbox import wait_until
 from tests.surveys.conftest import AGENT, inbound_message, make_survey, option, questions
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] >= 1
 
 
 def test_an_opt_out_during_an_answer_withdraws_the_question_that_answer_queued(customer):
@@ -67,7 +59,7 @@ def test_an_opt_out_during_an_answer_withdraws_the_question_that_answer_queued(c
     for thread in threads:
         thread.start()
     try:
-        wait_until(waiting_on_a_lock, timeout=10)  # the abandon waits on the run's row
+        wait_until(someone_waits_on_a_lock, timeout=10)  # the abandon waits on the run's row
     finally:
         release.set()
         for thread in threads:

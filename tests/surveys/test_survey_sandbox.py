@@ -19,7 +19,7 @@ from messaging.models import InboundMessage, MessageStatus, OutboundMessage, Web
 from messaging.sending import batch
 from surveys.models import Answer, RunState, SurveyRun
 from surveys.services import start_survey
-from tests.sandbox import APP_ID, APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERSION, WABA_ID, control, wait_until
+from tests.sandbox import control, point_app_at, wait_until
 from tests.surveys.conftest import AGENT, make_survey
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -36,14 +36,7 @@ def live_whatsapp(live_server, make_sandbox, settings, monkeypatch):
         reply_share=1.0,
         reply_mix={"button": 1.0},
     )
-    settings.WHATSAPP_BACKEND = "cloud"
-    settings.WHATSAPP_API_BASE_URL = sandbox.url
-    settings.WHATSAPP_API_VERSION = VERSION
-    settings.WHATSAPP_ACCESS_TOKEN = TOKEN
-    settings.WHATSAPP_APP_SECRET = APP_SECRET
-    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
-    settings.WHATSAPP_BUSINESS_ACCOUNT_ID = WABA_ID
-    settings.WHATSAPP_APP_ID = APP_ID
+    point_app_at(settings, sandbox)
     settings.WHATSAPP_MESSAGING_LIMIT = "TIER_UNLIMITED"
     settings.MARKETING_SENDING_HOURS = ""
     settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
