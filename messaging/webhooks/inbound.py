@@ -105,6 +105,8 @@ def receive_message(
     )
     try:
         with transaction.atomic():
+            if kind != "system":
+                inbound.contact = contact = _survivor_locked(contact)
             inbound.save()
             if kind != "system":  # Meta speaking, not the person
                 # The window opens with the message, before the apps that answer it hear of it
@@ -114,6 +116,19 @@ def receive_message(
     except IntegrityError:
         return None  # the same wamid, stored by a concurrent delivery
     return inbound
+
+
+def _survivor_locked(contact: Contact) -> Contact:
+    """``contact``'s row locked for this transaction, or its survivor's when a merge committed since
+    the matcher found it: the message, its window and its conversation follow the person, as the
+    merge moved their earlier messages. A merge locks both rows, so none can start meanwhile."""
+    seen = set()
+    while True:
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        if locked.merged_into_id is None or locked.pk in seen:
+            return locked
+        seen.add(locked.pk)
+        contact = Contact(pk=locked.merged_into_id)
 
 
 def contact_for(sender: Sender, *, sent_at: dt.datetime | None = None) -> Contact | None:
