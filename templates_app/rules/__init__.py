@@ -1,0 +1,77 @@
+"""What Meta requires of a template before it accepts it for review, checked before we submit.
+
+``validate_template`` runs on every save of a draft and again before every submission, so a
+marketer learns in the editor — in words they understand, on the field they typed — what Meta
+would otherwise refuse minutes later with a code like 2388299. Rules follow docs/meta-facts.md
+(sections 5 and 8.3); limits it marks as library-only or unverified are named constants in the
+module that checks them, with their source, so a correction is a one-line change. One module per
+part of the template: ``naming`` (name, language, category, variable style), ``structure``
+(which components), ``variables`` (shared by header and body), ``header``, ``body``, ``footer``,
+``buttons``, ``authentication`` and ``opt_out`` (the app's own marking).
+
+Field keys (``Violation.field``) — the form field each message is shown on:
+
+- ``name``, ``language``, ``category``, ``parameter_format``, ``components`` (structure: unknown
+  or repeated component types);
+- ``header`` (format, not allowed), ``header_text``, ``header_example`` (text sample or media handle);
+- ``body``, ``body_example``;
+- ``footer``, ``code_expiration_minutes`` (AUTHENTICATION footer);
+- ``buttons`` (counts, grouping, what the template may carry) and ``buttons[<i>].<key>`` for one
+  button, ``<i>`` its 0-based position and ``<key>`` one of ``type``, ``text``, ``url``, ``example``,
+  ``phone_number``, ``otp_type``, ``supported_apps``, ``zero_tap_terms_accepted``;
+- ``opt_out_button`` (the app's own marking of the opt-out quick reply; ``opt_out_purpose`` for
+  its purpose).
+
+Messages count buttons from 1, the way a person reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from templates_app.components import ParameterFormat, body_of, footer_of, header_of
+from templates_app.rules.authentication import authentication_violations
+from templates_app.rules.body import body_violations
+from templates_app.rules.buttons import buttons_violations
+from templates_app.rules.footer import footer_violations
+from templates_app.rules.header import header_violations
+from templates_app.rules.naming import (
+    Category,
+    category_violations,
+    language_violations,
+    name_violations,
+    parameter_format_violations,
+)
+from templates_app.rules.opt_out import OPT_OUT_PURPOSES, OptOutButton, opt_out_violations
+from templates_app.rules.structure import structure_violations
+from templates_app.rules.violation import Violation
+
+__all__ = ["OPT_OUT_PURPOSES", "Category", "OptOutButton", "Violation", "validate_template"]
+
+
+def validate_template(
+    *,
+    name: str,
+    language: str,
+    category: str,
+    parameter_format: str,
+    components: Any,
+    opt_out_button: OptOutButton | None = None,
+) -> list[Violation]:
+    """Every reason Meta (or this app) would refuse the template; an empty list means it may go."""
+    violations: list[Violation] = []
+    violations += name_violations(name)
+    violations += language_violations(language)
+    violations += category_violations(category)
+    violations += parameter_format_violations(parameter_format)
+    violations += structure_violations(components)
+    fmt = parameter_format if parameter_format in ParameterFormat.__members__ else None
+    if category == Category.AUTHENTICATION:
+        violations += authentication_violations(components)
+    else:
+        violations += header_violations(header_of(components), fmt)
+        violations += body_violations(body_of(components), fmt)
+        violations += footer_violations(footer_of(components))
+        violations += buttons_violations(components)
+    violations += opt_out_violations(components, opt_out_button)
+    return violations

@@ -1,0 +1,242 @@
+"""Buttons of marketing and utility templates: kinds, counts, grouping, labels, links, numbers, codes."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from itertools import pairwise
+from typing import Any
+
+from templates_app.components import (
+    ButtonType,
+    Component,
+    ComponentType,
+    button_example,
+    button_type,
+    button_url,
+    buttons_of,
+    find_component,
+    has_stray_braces,
+    url_static_part,
+    variables_in,
+)
+from templates_app.rules.violation import Violation
+
+BUTTONS_MAX = 10  # 5.3
+BUTTON_TYPE_MAX = {  # 5.3
+    ButtonType.QUICK_REPLY: 10,
+    ButtonType.URL: 2,
+    ButtonType.PHONE_NUMBER: 1,
+    ButtonType.COPY_CODE: 1,
+}
+URL_BUTTON_LABEL_MAX_LENGTH = 25  # 5.3
+PHONE_BUTTON_LABEL_MAX_LENGTH = 25  # 5.3
+QUICK_REPLY_LABEL_MAX_LENGTH = 25  # [UNVERIFIED]: docs/meta-facts.md gives 25 only for URL/phone labels
+URL_MAX_LENGTH = 2000  # 5.3
+URL_MAX_VARIABLES = 1  # 5.3 ("1 variable appended at end")
+# The one URL variable shape our sources show ({{1}}, also in NAMED templates) [UNVERIFIED for NAMED].
+URL_VARIABLE_TOKEN = "{{1}}"
+COPY_CODE_EXAMPLE_MAX_LENGTH = 15  # 5.3
+# E.164 with the leading "+" [UNVERIFIED: Meta's exact phone-button grammar is not in docs/meta-facts.md].
+PHONE_NUMBER_PATTERN = re.compile(r"\+[1-9][0-9]{6,19}")
+
+# What this back-office can author, preview and send. FLOW/CATALOG/MPM/SPM buttons exist at Meta
+# (5.3) but need send parameters we don't build yet.
+SUPPORTED_BUTTON_TYPES = frozenset(BUTTON_TYPE_MAX)
+
+_BUTTON_NOUNS = {
+    ButtonType.QUICK_REPLY: "quick reply",
+    ButtonType.URL: "website",
+    ButtonType.PHONE_NUMBER: "call",
+    ButtonType.COPY_CODE: "copy code",
+}
+
+
+def buttons_violations(components: Any) -> list[Violation]:
+    buttons = buttons_of(components)
+    if find_component(components, ComponentType.BUTTONS) is not None and not buttons:
+        return [Violation("buttons", "Add at least one button, or remove the buttons.", "buttons_empty")]
+    violations = []
+    types = [button_type(button) for button in buttons]
+    for index, kind in enumerate(types):
+        if kind == ButtonType.OTP:
+            violations.append(
+                Violation(
+                    f"buttons[{index}].type",
+                    f"Button {index + 1} is a one-time-password button, which only authentication "
+                    "templates may have.",
+                    "button_type_not_allowed",
+                )
+            )
+        elif kind not in SUPPORTED_BUTTON_TYPES:
+            violations.append(
+                Violation(
+                    f"buttons[{index}].type",
+                    f"Button {index + 1} has a kind this back-office can't send yet ({kind or 'none'}). "
+                    "Use quick reply, website, call or copy code.",
+                    "button_type_unsupported",
+                )
+            )
+    if len(buttons) > BUTTONS_MAX:
+        violations.append(
+            Violation(
+                "buttons",
+                f"A template can have at most {BUTTONS_MAX} buttons; this one has {len(buttons)}.",
+                "buttons_too_many",
+            )
+        )
+    counts = Counter(types)
+    for kind, limit in BUTTON_TYPE_MAX.items():
+        if counts[kind] > limit:
+            noun = _BUTTON_NOUNS[kind]
+            violations.append(
+                Violation(
+                    "buttons",
+                    f"A template can have at most {limit} {noun} button{'s' if limit > 1 else ''}; "
+                    f"this one has {counts[kind]}.",
+                    "buttons_too_many_of_kind",
+                )
+            )
+    is_quick_reply = [kind == ButtonType.QUICK_REPLY for kind in types]
+    switches = sum(1 for a, b in pairwise(is_quick_reply) if a != b)
+    if switches > 1:
+        violations.append(
+            Violation(
+                "buttons",
+                "Keep the quick replies together: put all of them before or after the other buttons "
+                "(website, call, copy code). WhatsApp refuses them mixed.",
+                "buttons_not_grouped",
+            )
+        )
+    for index, button in enumerate(buttons):
+        violations += _button_violations(index, button)
+    return violations
+
+
+def _label_violations(index: int, button: Component, *, limit: int) -> list[Violation]:
+    text = button.get("text")
+    field = f"buttons[{index}].text"
+    if not isinstance(text, str) or not text.strip():
+        return [Violation(field, f"Write the label of button {index + 1}.", "button_label_required")]
+    if len(text) > limit:
+        return [
+            Violation(
+                field,
+                f"The label of button {index + 1} is {len(text)} characters long; WhatsApp allows {limit}.",
+                "button_label_too_long",
+            )
+        ]
+    return []
+
+
+def _button_violations(index: int, button: Component) -> list[Violation]:
+    kind = button_type(button)
+    if kind == ButtonType.QUICK_REPLY:
+        return _label_violations(index, button, limit=QUICK_REPLY_LABEL_MAX_LENGTH)
+    if kind == ButtonType.URL:
+        return _label_violations(index, button, limit=URL_BUTTON_LABEL_MAX_LENGTH) + _url_violations(
+            index, button
+        )
+    if kind == ButtonType.PHONE_NUMBER:
+        violations = _label_violations(index, button, limit=PHONE_BUTTON_LABEL_MAX_LENGTH)
+        number = button.get("phone_number")
+        if not isinstance(number, str) or not PHONE_NUMBER_PATTERN.fullmatch(number):
+            violations.append(
+                Violation(
+                    f"buttons[{index}].phone_number",
+                    f"Button {index + 1} needs a phone number with + and the country code, digits only "
+                    "(for example +4930123456).",
+                    "button_phone_invalid",
+                )
+            )
+        return violations
+    if kind == ButtonType.COPY_CODE:
+        code = button_example(button)
+        field = f"buttons[{index}].example"
+        if not code.strip():
+            return [
+                Violation(
+                    field, f"Give button {index + 1} a sample code, for example SAVE20.", "example_missing"
+                )
+            ]
+        if len(code) > COPY_CODE_EXAMPLE_MAX_LENGTH:
+            return [
+                Violation(
+                    field,
+                    f"The sample code of button {index + 1} is {len(code)} characters long; WhatsApp "
+                    f"allows {COPY_CODE_EXAMPLE_MAX_LENGTH}.",
+                    "button_code_too_long",
+                )
+            ]
+    return []
+
+
+def _url_violations(index: int, button: Component) -> list[Violation]:
+    url = button_url(button)
+    field = f"buttons[{index}].url"
+    if not url.startswith(("https://", "http://")):
+        return [
+            Violation(
+                field,
+                f"Button {index + 1} needs a web address starting with https:// (or http://).",
+                "button_url_invalid",
+            )
+        ]
+    violations = []
+    if len(url) > URL_MAX_LENGTH:
+        violations.append(
+            Violation(
+                field,
+                f"The address of button {index + 1} is {len(url)} characters long; WhatsApp allows "
+                f"{URL_MAX_LENGTH}.",
+                "button_url_too_long",
+            )
+        )
+    variables = variables_in(url)
+    if not variables:
+        return violations
+    if (
+        len(variables) > URL_MAX_VARIABLES
+        or variables[0].token != URL_VARIABLE_TOKEN
+        or has_stray_braces(url)
+    ):
+        violations.append(
+            Violation(
+                field,
+                f"The address of button {index + 1} can have one variable only, "
+                f"written {URL_VARIABLE_TOKEN}.",
+                "button_url_variables",
+            )
+        )
+        return violations
+    if variables[-1].end != len(url):
+        violations.append(
+            Violation(
+                field,
+                f"Put the variable of button {index + 1} at the very end of the address "
+                f"(like https://shop.example/track/{URL_VARIABLE_TOKEN}): WhatsApp only appends to links.",
+                "button_url_variable_not_at_end",
+            )
+        )
+        return violations
+    sample = button_example(button)
+    base = url_static_part(url)
+    if not sample.strip():
+        violations.append(
+            Violation(
+                f"buttons[{index}].example",
+                f"Give button {index + 1} a sample address with the variable filled in, for example "
+                f"{base}ABC123.",
+                "example_missing",
+            )
+        )
+    elif not sample.startswith(base) or len(sample) == len(base):
+        violations.append(
+            Violation(
+                f"buttons[{index}].example",
+                f"The sample address of button {index + 1} must be the button's address with the "
+                f"variable filled in: it should start with {base} and continue after it.",
+                "button_url_example_mismatch",
+            )
+        )
+    return violations

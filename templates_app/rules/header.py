@@ -1,0 +1,84 @@
+"""The header: text (one variable, with its sample) or media (with an uploaded sample)."""
+
+from __future__ import annotations
+
+from templates_app.components import (
+    MEDIA_HEADER_FORMATS,
+    Component,
+    HeaderFormat,
+    header_examples,
+    header_format,
+    header_handle,
+    variable_names,
+    variables_in,
+)
+from templates_app.rules.variables import numbering_violations, sample_violations, variable_violations
+from templates_app.rules.violation import Violation
+
+HEADER_TEXT_MAX_LENGTH = 60  # 5.3
+HEADER_TEXT_MAX_VARIABLES = 1  # 5.3
+# What this back-office can author, preview and send.
+SUPPORTED_HEADER_FORMATS = frozenset({HeaderFormat.TEXT, *MEDIA_HEADER_FORMATS})
+
+_MEDIA_NOUNS = {HeaderFormat.IMAGE: "image", HeaderFormat.VIDEO: "video", HeaderFormat.DOCUMENT: "document"}
+
+
+def header_violations(header: Component | None, parameter_format: str | None) -> list[Violation]:
+    if header is None:
+        return []
+    fmt = header_format(header)
+    if fmt not in SUPPORTED_HEADER_FORMATS:
+        return [
+            Violation(
+                "header",
+                "Choose a header type: text, image, video or document.",
+                "header_format_unsupported",
+            )
+        ]
+    if fmt in MEDIA_HEADER_FORMATS:
+        if not header_handle(header):
+            noun = _MEDIA_NOUNS[HeaderFormat(fmt)]
+            return [
+                Violation(
+                    "header_example",
+                    f"Upload a sample {noun}: WhatsApp's reviewers need to see what the header will show.",
+                    "header_media_example_missing",
+                )
+            ]
+        return []
+    text = header.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return [
+            Violation("header_text", "Write the header text, or remove the header.", "header_text_required")
+        ]
+    violations = []
+    if len(text) > HEADER_TEXT_MAX_LENGTH:
+        violations.append(
+            Violation(
+                "header_text",
+                f"The header is {len(text)} characters long; WhatsApp allows {HEADER_TEXT_MAX_LENGTH}.",
+                "header_text_too_long",
+            )
+        )
+    problems, variables = variable_violations(
+        text, field="header_text", where="header", parameter_format=parameter_format
+    )
+    violations += problems
+    if len(variables_in(text)) > HEADER_TEXT_MAX_VARIABLES:
+        violations.append(
+            Violation(
+                "header_text",
+                f"A text header can hold only {HEADER_TEXT_MAX_VARIABLES} variable. "
+                "Move the others to the body.",
+                "header_too_many_variables",
+            )
+        )
+    violations += numbering_violations(variables, field="header_text", where="header")
+    if not problems:
+        violations += sample_violations(
+            names=variable_names(text),
+            samples=header_examples(header),
+            field="header_example",
+            where="header",
+        )
+    return violations

@@ -1,0 +1,39 @@
+"""The template's parts: which components it has, and how many of each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from templates_app.components import (
+    ComponentType,
+    component_type,
+)
+from templates_app.rules.violation import Violation
+
+
+def structure_violations(components: Any) -> list[Violation]:
+    if not isinstance(components, Sequence) or isinstance(components, str):
+        return [Violation("components", "The template content is unreadable.", "components_invalid")]
+    violations = []
+    kinds = [component_type(component) for component in components]
+    unknown = [kind or "(untyped)" for kind in kinds if kind not in ComponentType.__members__]
+    if unknown:
+        violations.append(
+            Violation(
+                "components",
+                f"The template has parts WhatsApp doesn't know: {', '.join(unknown)}.",
+                "components_unknown_type",
+            )
+        )
+    for kind, count in Counter(kinds).items():
+        if kind in ComponentType.__members__ and count > 1:
+            violations.append(
+                Violation(
+                    "components",
+                    f"A template has at most one {kind.lower()}; this one has {count}.",
+                    "components_repeated",
+                )
+            )
+    return violations
