@@ -17,6 +17,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from contacts.phones import normalize_phone
 from inbox.conversations import record_inbound
+from inbox.models import CannedReply
 from messaging.models import InboundMessage
 from messaging.webhooks.inbound import message_text, open_window
 
@@ -76,4 +77,34 @@ def seed_conversations() -> int:
             record_inbound(inbound)
             open_window(contact=contact, at=sent_at)
         created += 1
+    return created
+
+
+# Canned replies an agent picks in the composer, one per language of the demo people.
+CANNED_REPLIES = [
+    (
+        "Order delayed",
+        "en",
+        "Hi {{first_name}}, sorry for the wait: your order is on its way and should arrive within two days.",
+    ),
+    (
+        "Order delayed",
+        "de",
+        "Hallo {{first_name}}, entschuldigen Sie die Verzögerung: Ihre Bestellung ist unterwegs "
+        "und kommt in zwei Tagen an.",
+    ),
+    (
+        "Damaged item",
+        "en",
+        "Hi {{first_name}}, we are sorry it arrived damaged. Send us a photo and we will replace it at once.",
+    ),
+]
+
+
+def seed_canned_replies() -> int:
+    """The demo's canned replies; returns how many were created (none the second time)."""
+    created = 0
+    for title, language, body in CANNED_REPLIES:
+        _, made = CannedReply.objects.get_or_create(title=title, language=language, defaults={"body": body})
+        created += made
     return created

@@ -25,3 +25,17 @@ def test_seed_demo_gives_the_inbox_conversations_once(settings):
     call_command("seed_demo")  # idempotent
     assert Conversation.objects.count() == len(people)
     assert Conversation.objects.get(pk=anna.pk).unread_count == 2
+
+
+def test_seed_demo_gives_agents_canned_replies_and_a_survey_to_start_once(settings):
+    from inbox.demo import CANNED_REPLIES
+    from inbox.models import CannedReply
+    from surveys.demo import NAME
+    from surveys.models import Survey
+
+    settings.DEBUG = True
+    for _ in range(2):  # idempotent
+        call_command("seed_demo")
+        assert CannedReply.objects.count() == len(CANNED_REPLIES)
+        survey = Survey.objects.get()
+        assert (survey.name, survey.active, survey.questions.count()) == (NAME, True, 2)

@@ -11,10 +11,11 @@ from contacts.models import Segment
 from contacts.segments.services import segment_create
 from core.actors import Actor
 from core.roles import ADMINISTRATOR, APPROVER, AUDITOR, EDITOR, SUPPORT
-from inbox.demo import seed_conversations
+from inbox.demo import seed_canned_replies, seed_conversations
 from messaging.admin_campaign_preview import preview_context
 from messaging.campaign_models import Campaign
 from messaging.campaigns.workflow import campaign_create, campaign_submit
+from surveys.demo import seed_survey
 from templates_app.demo import seed_templates, write_sandbox_seed
 
 # The Procfile starts the sandbox with --seed-file pointing here.
@@ -97,6 +98,8 @@ class Command(BaseCommand):
             templates = seed_templates(actor=actor)
             campaign = seed_campaign(editor=User.objects.get(username="editor"), templates=templates)
             seed_conversations()
+            seed_canned_replies()
+            seed_survey()
         write_sandbox_seed(SANDBOX_SEED_FILE, templates)
         self.stdout.write(
             f"Demo data: {created} new contacts, {len(templates)} approved templates, the campaign "
