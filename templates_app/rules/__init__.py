@@ -58,7 +58,13 @@ def validate_template(
     components: Any,
     opt_out_button: OptOutButton | None = None,
 ) -> list[Violation]:
-    """Every reason Meta (or this app) would refuse the template; an empty list means it may go."""
+    """Every reason Meta (or this app) would refuse the template; an empty list means it may go.
+
+    Category and parameter format are read upper-cased, as Meta reads them: its own examples
+    write ``"category": "marketing"`` and ``"parameter_format": "named"``.
+    """
+    category = category.upper() if isinstance(category, str) else category
+    parameter_format = parameter_format.upper() if isinstance(parameter_format, str) else parameter_format
     violations: list[Violation] = []
     violations += name_violations(name)
     violations += language_violations(language)

@@ -44,11 +44,16 @@ def body_violations(body: Component | None, parameter_format: str | None) -> lis
         text, field="body", where="body", parameter_format=parameter_format
     )
     violations += problems
-    violations += numbering_violations(variables, field="body", where="body")
+    numbering = numbering_violations(variables, field="body", where="body")
+    violations += numbering
     violations += _body_placement_violations(text)
     if not problems:
         violations += sample_violations(
-            names=variable_names(text), samples=body_examples(body), field="body_example", where="body"
+            names=variable_names(text),
+            samples=body_examples(body),
+            field="body_example",
+            where="body",
+            by_count=bool(numbering),
         )
     return violations
 

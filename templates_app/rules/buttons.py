@@ -20,6 +20,7 @@ from templates_app.components import (
     url_static_part,
     variables_in,
 )
+from templates_app.rules import unsupported
 from templates_app.rules.violation import Violation
 
 BUTTONS_MAX = 10  # 5.3
@@ -37,11 +38,16 @@ URL_MAX_VARIABLES = 1  # 5.3 ("1 variable appended at end")
 # The one URL variable shape our sources show ({{1}}, also in NAMED templates) [UNVERIFIED for NAMED].
 URL_VARIABLE_TOKEN = "{{1}}"
 COPY_CODE_EXAMPLE_MAX_LENGTH = 15  # 5.3
-# E.164 with the leading "+" [UNVERIFIED: Meta's exact phone-button grammar is not in docs/meta-facts.md].
-PHONE_NUMBER_PATTERN = re.compile(r"\+[1-9][0-9]{6,19}")
+# Meta's components page: "Alphanumeric string", at most 20 characters, its own example
+# "15550051310" (country code, no "+"); the carousel page's is "+15550051310". So an optional "+",
+# then the country code and number as digits. The 7-digit minimum is ours [UNVERIFIED].
+PHONE_NUMBER_MAX_LENGTH = 20
+PHONE_NUMBER_PATTERN = re.compile(r"\+?[1-9][0-9]{6,}")
+# Quick replies with the same label are refused [UNVERIFIED at Meta; see _duplicate_quick_reply_violations].
+QUICK_REPLY_LABELS_UNIQUE = True
 
-# What this back-office can author, preview and send. FLOW/CATALOG/MPM/SPM buttons exist at Meta
-# (5.3) but need send parameters we don't build yet.
+# What this back-office can author, preview and send; the other kinds Meta knows are refused by
+# name in ``unsupported``.
 SUPPORTED_BUTTON_TYPES = frozenset(BUTTON_TYPE_MAX)
 
 _BUTTON_NOUNS = {
@@ -68,6 +74,8 @@ def buttons_violations(components: Any) -> list[Violation]:
                     "button_type_not_allowed",
                 )
             )
+        elif (unsupported_kind := unsupported.button_violation(index, kind)) is not None:
+            violations.append(unsupported_kind)
         elif kind not in SUPPORTED_BUTTON_TYPES:
             violations.append(
                 Violation(
@@ -108,8 +116,40 @@ def buttons_violations(components: Any) -> list[Violation]:
                 "buttons_not_grouped",
             )
         )
+    violations += _duplicate_quick_reply_violations(buttons)
     for index, button in enumerate(buttons):
         violations += _button_violations(index, button)
+    return violations
+
+
+def _duplicate_quick_reply_violations(buttons: list[Component]) -> list[Violation]:
+    """Two quick replies with the same label can't be told apart when tapped.
+
+    The tap comes back as the button's label (and the payload we send), so "Yes" twice makes the
+    answer ambiguous — and an opt-out twin of another reply worse. Meta's pages read do not state
+    the rule [UNVERIFIED]; ``QUICK_REPLY_LABELS_UNIQUE`` switches it off.
+    """
+    if not QUICK_REPLY_LABELS_UNIQUE:
+        return []
+    seen: dict[str, int] = {}
+    violations = []
+    for index, button in enumerate(buttons):
+        text = button.get("text")
+        if button_type(button) != ButtonType.QUICK_REPLY or not isinstance(text, str) or not text.strip():
+            continue
+        key = " ".join(text.split()).casefold()
+        if key in seen:
+            violations.append(
+                Violation(
+                    f"buttons[{index}].text",
+                    f"Buttons {seen[key] + 1} and {index + 1} are both quick replies labelled "
+                    f"“{text.strip()}”: give each quick reply its own label, so their answers "
+                    "can be told apart.",
+                    "buttons_duplicate_text",
+                )
+            )
+        else:
+            seen[key] = index
     return violations
 
 
@@ -140,12 +180,16 @@ def _button_violations(index: int, button: Component) -> list[Violation]:
     if kind == ButtonType.PHONE_NUMBER:
         violations = _label_violations(index, button, limit=PHONE_BUTTON_LABEL_MAX_LENGTH)
         number = button.get("phone_number")
-        if not isinstance(number, str) or not PHONE_NUMBER_PATTERN.fullmatch(number):
+        if (
+            not isinstance(number, str)
+            or len(number) > PHONE_NUMBER_MAX_LENGTH
+            or not PHONE_NUMBER_PATTERN.fullmatch(number)
+        ):
             violations.append(
                 Violation(
                     f"buttons[{index}].phone_number",
-                    f"Button {index + 1} needs a phone number with + and the country code, digits only "
-                    "(for example +4930123456).",
+                    f"Button {index + 1} needs a phone number with its country code, digits only, "
+                    f"at most {PHONE_NUMBER_MAX_LENGTH} characters (for example +4930123456).",
                     "button_phone_invalid",
                 )
             )

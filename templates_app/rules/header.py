@@ -12,6 +12,7 @@ from templates_app.components import (
     variable_names,
     variables_in,
 )
+from templates_app.rules import unsupported
 from templates_app.rules.variables import numbering_violations, sample_violations, variable_violations
 from templates_app.rules.violation import Violation
 
@@ -27,6 +28,9 @@ def header_violations(header: Component | None, parameter_format: str | None) ->
     if header is None:
         return []
     fmt = header_format(header)
+    unsupported_format = unsupported.header_violation(header)
+    if unsupported_format is not None:
+        return [unsupported_format]
     if fmt not in SUPPORTED_HEADER_FORMATS:
         return [
             Violation(
@@ -73,12 +77,14 @@ def header_violations(header: Component | None, parameter_format: str | None) ->
                 "header_too_many_variables",
             )
         )
-    violations += numbering_violations(variables, field="header_text", where="header")
+    numbering = numbering_violations(variables, field="header_text", where="header")
+    violations += numbering
     if not problems:
         violations += sample_violations(
             names=variable_names(text),
             samples=header_examples(header),
             field="header_example",
             where="header",
+            by_count=bool(numbering),
         )
     return violations

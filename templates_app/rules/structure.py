@@ -10,6 +10,7 @@ from templates_app.components import (
     ComponentType,
     component_type,
 )
+from templates_app.rules import unsupported
 from templates_app.rules.violation import Violation
 
 
@@ -18,7 +19,11 @@ def structure_violations(components: Any) -> list[Violation]:
         return [Violation("components", "The template content is unreadable.", "components_invalid")]
     violations = []
     kinds = [component_type(component) for component in components]
-    unknown = [kind or "(untyped)" for kind in kinds if kind not in ComponentType.__members__]
+    unknown = [
+        kind or "(untyped)"
+        for kind in kinds
+        if kind not in ComponentType.__members__ and kind not in unsupported.COMPONENTS
+    ]
     if unknown:
         violations.append(
             Violation(
@@ -27,6 +32,7 @@ def structure_violations(components: Any) -> list[Violation]:
                 "components_unknown_type",
             )
         )
+    violations += unsupported.component_violations(components)
     for kind, count in Counter(kinds).items():
         if kind in ComponentType.__members__ and count > 1:
             violations.append(

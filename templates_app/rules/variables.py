@@ -75,8 +75,16 @@ def variable_violations(
 
 
 def sample_violations(
-    *, names: list[str], samples: Mapping[str, str], field: str, where: str
+    *, names: list[str], samples: Mapping[str, str], field: str, where: str, by_count: bool = False
 ) -> list[Violation]:
+    """Missing and extra samples, by name; ``by_count`` when the numbering is broken.
+
+    Positional samples are a list matched to {{1}}, {{2}}, … in order, so with a gap ({{1}} and
+    {{3}}) naming them would be false ("no sample for {{3}}", "a sample for {{2}}"): only how many
+    are missing or extra is said, next to the numbering's own message.
+    """
+    if by_count:
+        return _sample_count_violations(names=names, samples=samples, field=field, where=where)
     violations = []
     missing = [name for name in names if not samples.get(name, "").strip()]
     if missing:
@@ -103,14 +111,42 @@ def sample_violations(
 
 
 def numbering_violations(variables: list[Variable], *, field: str, where: str) -> list[Violation]:
+    """Numbered variables run {{1}}, {{2}}, … without a gap; one message naming what is skipped."""
     numbers = sorted({variable.number for variable in variables if variable.number is not None})
-    if numbers and numbers != list(range(1, len(numbers) + 1)):
-        expected = ", ".join("{{" + str(n) + "}}" for n in range(1, len(numbers) + 1))
+    if not numbers or numbers == list(range(1, len(numbers) + 1)):
+        return []
+    skipped = [n for n in range(1, numbers[-1]) if n not in numbers]
+    if skipped:
+        tokens = ", ".join("{{" + str(n) + "}}" for n in skipped)
+        message = (
+            f"The numbering of the variables in the {where} skips {tokens}: number them one after "
+            "the other from {{1}}."
+        )
+    else:
+        message = f"Number the variables in the {where} from {{{{1}}}}, not {{{{0}}}}."
+    return [Violation(field, message, "variables_not_sequential")]
+
+
+def _sample_count_violations(
+    *, names: list[str], samples: Mapping[str, str], field: str, where: str
+) -> list[Violation]:
+    given = [value for value in samples.values() if value.strip()]
+    if len(given) < len(names):
         return [
             Violation(
                 field,
-                f"Number the variables in the {where} from {{{{1}}}} without gaps ({expected}).",
-                "variable_numbering",
+                f"Give a sample value for each of the {len(names)} variables in the {where}: "
+                f"there {'is' if len(given) == 1 else 'are'} {len(given)}.",
+                "example_missing",
+            )
+        ]
+    if len(samples) > len(names):
+        return [
+            Violation(
+                field,
+                f"There are {len(samples)} samples for the {len(names)} variables in the {where}. "
+                "Remove the extra ones.",
+                "example_extra",
             )
         ]
     return []
