@@ -2,7 +2,9 @@
 
 Creation refuses what Meta refuses synchronously (code 100 with the subcodes of docs/meta-facts.md 5: a
 variable at the start or end 2388299, too long 2388040, duplicate name 2388024, too many templates
-2388019). Review rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a
+2388019; and, with code 100 alone, Meta's button rules — quick replies in one group, a URL's one
+variable at its end, a copy-code sample's length — and an authentication code expiry of 1–90
+minutes). Review rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a
 configurable word: the configured reason). Sends are checked against the template's components in
 number and kind (132000 / 132012), as Meta does.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from cloud_api.sandbox.graph_errors import GraphError
@@ -23,6 +26,11 @@ CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
 MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
 BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
+# Meta's components page: a COPY_CODE sample is at most 20 characters; its limited-time offer page
+# allows 15 for the offer code of such a template.
+COPY_CODE_EXAMPLE_MAX = 20
+LIMITED_TIME_OFFER_CODE_MAX = 15
+CODE_EXPIRATION_MINUTES = range(1, 91)  # authentication templates' footer, 1 to 90 minutes
 SEND_SUB_TYPES = {"QUICK_REPLY": "quick_reply", "URL": "url", "COPY_CODE": "copy_code", "OTP": "url"}
 ADJACENT_REJECTION = {
     "reason": "Your template has parameters placed next to each other (like {{1}}{{2}}) without text or "
@@ -160,20 +168,59 @@ def check_components(
     footer = by_type.get("FOOTER")
     if footer and len(str(footer.get("text", ""))) > 60:
         raise _refuse("FOOTER text is at most 60 characters.", subcode=2388040)
-    buttons = (by_type.get("BUTTONS") or {}).get("buttons", [])
+    if category == "AUTHENTICATION" and footer and "code_expiration_minutes" in footer:
+        minutes = footer["code_expiration_minutes"]
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or minutes not in CODE_EXPIRATION_MINUTES
+        ):
+            raise _refuse("FOOTER code_expiration_minutes must be a whole number from 1 to 90.")
+    code_max = LIMITED_TIME_OFFER_CODE_MAX if "LIMITED_TIME_OFFER" in types else COPY_CODE_EXAMPLE_MAX
+    _check_buttons_component(by_type.get("BUTTONS"), "BUTTONS", code_max)
+    for component in components:
+        if str(component.get("type", "")).upper() == "CAROUSEL":
+            for number, card in enumerate(component.get("cards") or [], 1):
+                parts = _components_by_type(card.get("components") or []) if isinstance(card, dict) else {}
+                _check_buttons_component(parts.get("BUTTONS"), f"CAROUSEL card {number} BUTTONS", code_max)
+
+
+def _check_buttons_component(section: dict[str, Any] | None, where: str, code_max: int) -> None:
+    """Meta's button rules: counts, quick replies kept together, URL variables last, code samples."""
+    buttons = [b for b in (section or {}).get("buttons", []) or [] if isinstance(b, dict)]
     if len(buttons) > 10:
-        raise _refuse("A template has at most 10 buttons.")
+        raise _refuse(f"{where}: a template has at most 10 buttons.")
+    kinds = [str(b.get("type", "")).upper() for b in buttons]
     for button_type, limit in BUTTON_LIMITS.items():
-        if sum(1 for b in buttons if str(b.get("type", "")).upper() == button_type) > limit:
-            raise _refuse(f"A template has at most {limit} {button_type} button(s).")
+        if kinds.count(button_type) > limit:
+            raise _refuse(f"{where}: a template has at most {limit} {button_type} button(s).")
+    groups = [kind == "QUICK_REPLY" for kind in kinds]
+    if sum(1 for before, after in pairwise(groups) if before != after) > 1:
+        raise _refuse(
+            f"{where}: invalid combination of buttons. Quick reply buttons and other buttons must be "
+            "in two groups (for example QUICK_REPLY, QUICK_REPLY, URL, PHONE_NUMBER)."
+        )
+    for index, (kind, button) in enumerate(zip(kinds, buttons, strict=True)):
+        if kind == "URL":
+            url = str(button.get("url", ""))
+            variables = list(VARIABLE.finditer(url))
+            if len(variables) > 1 or (variables and variables[-1].end() != len(url)):
+                raise _refuse(f"{where} {index}: a URL supports 1 variable, appended to the end of the URL.")
+        if kind == "COPY_CODE" and len(str(button.get("example", ""))) > code_max:
+            raise _refuse(f"{where} {index}: the COPY_CODE example is at most {code_max} characters.")
 
 
 def check_new_template(body: dict[str, Any], state: SandboxState, template_limit: int) -> None:
+    """Refuse what Meta refuses at creation; ``category`` and ``parameter_format`` are upper-cased in
+    ``body``, so the template is kept the way Meta's list endpoint returns it."""
     name = body.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise _refuse("name: lowercase letters, digits and underscores, at most 512 characters.")
     if not body.get("language"):
         raise GraphError(131008, "language is required.")
+    for key in ("category", "parameter_format"):  # Meta's own examples write them lower-case
+        if isinstance(body.get(key), str):
+            body[key] = body[key].upper()
     if body.get("category") not in CATEGORIES:
         raise _refuse(f"category must be one of {', '.join(CATEGORIES)}.")
     if body.get("parameter_format", "POSITIONAL") not in PARAMETER_FORMATS:

@@ -1,0 +1,129 @@
+"""The sandbox refuses at creation what Meta refuses, and accepts Meta's own documentation examples."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import requests
+
+from tests.sandbox import TOKEN, VERSION, WABA_ID, control
+from tests.templates_app import meta_examples
+
+BODY = {"type": "BODY", "text": "Hi {{1}}, your table is booked.", "example": {"body_text": [["Jo"]]}}
+QUICK_REPLY = {"type": "QUICK_REPLY", "text": "Yes"}
+URL = {
+    "type": "URL",
+    "text": "Track",
+    "url": "https://shop.example/track/{{1}}",
+    "example": ["https://shop.example/track/A1"],
+}
+PHONE = {"type": "PHONE_NUMBER", "text": "Call", "phone_number": "15550051310"}
+
+
+def marketing(*buttons: dict[str, Any], extra: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    components = [*extra, BODY, {"type": "BUTTONS", "buttons": list(buttons)}]
+    return {"name": "spring_sale", "language": "en", "category": "MARKETING", "components": components}
+
+
+def authentication(minutes: Any) -> dict[str, Any]:
+    components = copy.deepcopy(meta_examples.AUTHENTICATION_COPY_CODE["body"]["components"])
+    components[1]["code_expiration_minutes"] = minutes
+    return {"name": "login_code", "language": "en", "category": "AUTHENTICATION", "components": components}
+
+
+def copy_code(length: int) -> dict[str, Any]:
+    return {"type": "COPY_CODE", "example": "X" * length}
+
+
+LIMITED_TIME_OFFER = {
+    "type": "LIMITED_TIME_OFFER",
+    "limited_time_offer": {"text": "Ends soon", "has_expiration": True},
+}
+
+
+def create(sandbox, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = requests.post(
+        f"{sandbox.url}/{VERSION}/{WABA_ID}/message_templates",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json=body,
+        timeout=5,
+    )
+    return response.status_code, response.json()
+
+
+def uploaded_handle(sandbox) -> str:
+    """A sample's handle from the sandbox's Resumable Upload API, as a real client gets it first."""
+    session = requests.post(
+        f"{sandbox.url}/{VERSION}/1000000000000001/uploads",
+        params={"file_name": "a.jpg", "file_length": 3, "file_type": "image/jpeg", "access_token": TOKEN},
+        timeout=5,
+    ).json()
+    done = requests.post(
+        f"{sandbox.url}/{VERSION}/{session['id']}",
+        data=b"abc",
+        headers={"Authorization": f"OAuth {TOKEN}", "file_offset": "0"},
+        timeout=5,
+    )
+    return done.json()["h"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            marketing({**URL, "url": "https://shop.example/{{1}}/track"}), id="URL variable not at the end"
+        ),
+        pytest.param(marketing({**URL, "url": "https://shop.example/{{1}}/{{2}}"}), id="two URL variables"),
+        pytest.param(marketing(QUICK_REPLY, URL, {**QUICK_REPLY, "text": "No"}), id="quick replies split"),
+        pytest.param(marketing(URL, QUICK_REPLY, PHONE), id="a quick reply between others"),
+        pytest.param(marketing(copy_code(21)), id="copy code over 20"),
+        pytest.param(marketing(copy_code(16), extra=(LIMITED_TIME_OFFER,)), id="offer code over 15"),
+        pytest.param(authentication(0), id="expiry 0"),
+        pytest.param(authentication(91), id="expiry 91"),
+        pytest.param(authentication("10"), id="expiry as text"),
+        pytest.param(authentication(True), id="expiry as boolean"),
+    ],
+)
+def test_what_meta_refuses_is_refused_with_code_100(sandbox, body):
+    status, answer = create(sandbox, body)
+
+    assert status == 400
+    assert answer["error"]["code"] == 100
+    assert control(sandbox, "templates")["data"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            marketing(QUICK_REPLY, {**QUICK_REPLY, "text": "No"}, URL, PHONE), id="quick replies first"
+        ),
+        pytest.param(marketing(URL, PHONE, QUICK_REPLY), id="quick replies last"),
+        pytest.param(marketing(copy_code(20)), id="copy code of 20"),
+        pytest.param(marketing(copy_code(15), extra=(LIMITED_TIME_OFFER,)), id="offer code of 15"),
+        pytest.param(authentication(1), id="expiry 1"),
+        pytest.param(authentication(90), id="expiry 90"),
+    ],
+)
+def test_the_limits_themselves_are_accepted(sandbox, body):
+    assert create(sandbox, body)[0] == 200
+
+
+EXAMPLES = [
+    *meta_examples.AUTHORED,
+    *(example for example, _ in meta_examples.NOT_AUTHORED),
+]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda example: example["body"]["name"])
+def test_metas_documentation_examples_are_accepted(sandbox, example):
+    body = meta_examples.with_handle(example, uploaded_handle(sandbox))
+
+    status, answer = create(sandbox, body)
+
+    assert status == 200, answer
+    assert answer["category"] == example["body"]["category"].upper()
+    [stored] = control(sandbox, "templates")["data"]
+    assert stored["name"] == example["body"]["name"]
