@@ -65,6 +65,7 @@ class ButtonType(StrEnum):
     CATALOG = "CATALOG"
     MPM = "MPM"
     SPM = "SPM"
+    VOICE_CALL = "VOICE_CALL"
 
 
 class OtpType(StrEnum):

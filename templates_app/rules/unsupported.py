@@ -81,7 +81,7 @@ BUTTON_TYPES = {
         "button_flow_not_supported",
         "WhatsApp Flow buttons can't be authored here yet: this product doesn't build Flows.",
     ),
-    "VOICE_CALL": Unsupported(
+    ButtonType.VOICE_CALL: Unsupported(
         "button_voice_call_not_supported",
         "WhatsApp call buttons can't be authored here yet: this product doesn't use WhatsApp "
         "Calling. Use a call button with a phone number instead.",
