@@ -78,7 +78,7 @@ def uploaded_handle(sandbox) -> str:
         pytest.param(marketing({**URL, "url": "https://shop.example/{{1}}/{{2}}"}), id="two URL variables"),
         pytest.param(marketing(QUICK_REPLY, URL, {**QUICK_REPLY, "text": "No"}), id="quick replies split"),
         pytest.param(marketing(URL, QUICK_REPLY, PHONE), id="a quick reply between others"),
-        pytest.param(marketing(copy_code(21)), id="copy code over 20"),
+        pytest.param(marketing(copy_code(16)), id="copy code over 15"),
         pytest.param(marketing(copy_code(16), extra=(LIMITED_TIME_OFFER,)), id="offer code over 15"),
         pytest.param(authentication(0), id="expiry 0"),
         pytest.param(authentication(91), id="expiry 91"),
@@ -101,7 +101,7 @@ def test_what_meta_refuses_is_refused_with_code_100(sandbox, body):
             marketing(QUICK_REPLY, {**QUICK_REPLY, "text": "No"}, URL, PHONE), id="quick replies first"
         ),
         pytest.param(marketing(URL, PHONE, QUICK_REPLY), id="quick replies last"),
-        pytest.param(marketing(copy_code(20)), id="copy code of 20"),
+        pytest.param(marketing(copy_code(15)), id="copy code of 15"),
         pytest.param(marketing(copy_code(15), extra=(LIMITED_TIME_OFFER,)), id="offer code of 15"),
         pytest.param(authentication(1), id="expiry 1"),
         pytest.param(authentication(90), id="expiry 90"),
