@@ -17,7 +17,8 @@ large) so drift on a busy machine hits both alike; the medians of all their samp
 The world at N conversations: one contact each; the newest 10 % open (half of those waiting on us,
 a quarter with unread messages), the rest resolved; a third assigned to the agent who looks, a
 third to a colleague, a third unassigned; two conversations share each minute (ties by id); 20
-inbound messages each, an hour apart.
+inbound messages each, an hour apart; twenty conversations changed just now, for the poll
+(``_recent_changes``).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _build(cursor, size: int, agent_id: int, colleague_id: int) -> None:
         """
         INSERT INTO inbox_conversation (contact_id, state, assigned_to_id, awaiting_reply, unread_count,
             last_activity_at, last_inbound_at, last_message_preview, last_message_inbound, resolved_at,
-            created_at)
+            created_at, changed_at)
         SELECT c.id,
             CASE WHEN g <= %(open)s THEN 'open' ELSE 'resolved' END,
             CASE g %% 3 WHEN 0 THEN %(agent)s WHEN 1 THEN %(colleague)s END,
@@ -125,7 +126,8 @@ def _build(cursor, size: int, agent_id: int, colleague_id: int) -> None:
             'The latest message of conversation ' || g,
             g %% 2 = 0,
             CASE WHEN g > %(open)s THEN now() - (g / 2) * interval '1 minute' END,
-            now() - interval '30 days'
+            now() - interval '30 days',
+            now() - (g / 2) * interval '1 minute'
         FROM generate_series(1, %(size)s) AS g
         JOIN contacts_contact c ON c.phone = '+49152' || lpad(g::text, 8, '0')
         """,
@@ -142,6 +144,27 @@ def _build(cursor, size: int, agent_id: int, colleague_id: int) -> None:
         FROM inbox_conversation conv CROSS JOIN generate_series(1, %s) AS k
         """,
         [MESSAGES_PER_CONVERSATION],
+    )
+
+
+def _recent_changes(cursor) -> None:
+    """What the poll finds at both sizes: the ten newest open and ten newest resolved conversations
+    changed just now (in the "open" filter and gone from it), every other row changed an hour ago or
+    earlier. Worlds are kept between runs (and the column's migration stamped every row with its
+    own time), so the world is made current on each run; later runs rewrite only these few rows."""
+    cursor.execute(
+        "UPDATE inbox_conversation SET changed_at = now() - interval '1 hour' "
+        "WHERE changed_at > now() - interval '1 hour'"
+    )
+    cursor.execute(
+        """
+        UPDATE inbox_conversation SET changed_at = now() WHERE id IN (
+            (SELECT id FROM inbox_conversation WHERE state = 'open' ORDER BY last_activity_at DESC, id DESC
+             LIMIT 10)
+            UNION ALL
+            (SELECT id FROM inbox_conversation WHERE state = 'resolved'
+             ORDER BY last_activity_at DESC, id DESC LIMIT 10))
+        """
     )
 
 
@@ -177,6 +200,7 @@ def _child() -> dict:
         with connection.cursor() as cursor:
             _build(cursor, size, agent.pk, colleague.pk)
     with connection.cursor() as cursor:
+        _recent_changes(cursor)
         cursor.execute("VACUUM ANALYZE inbox_conversation")
         cursor.execute("ANALYZE contacts_contact")
         cursor.execute("ANALYZE messaging_inboundmessage")
@@ -193,7 +217,7 @@ def _child() -> dict:
         query = {"state": state, "assignee": assignee}
         if spec.get("poll"):
             first = selectors.conversation_page(user=agent, state=state, assignee=assignee, cursor=None)
-            urls[name] = (poll_url, {**query, "since": first.newest})
+            urls[name] = (poll_url, {**query, "since": first.since})
             continue
         cursor = None
         for _ in range(spec.get("page", 1) - 1):

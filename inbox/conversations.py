@@ -3,7 +3,7 @@ reopened by any later one, and its list row (preview, unread, waiting on us) bro
 
 Called inside the transaction that stores the inbound message (``messaging.signals``), so the
 conversation and the message commit together; the row is locked, so two messages of one person
-processed at once both count.
+processed at once both count. Every write stamps ``changed_at``, so the list's poll brings the row.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.services import log_activity
@@ -88,6 +89,7 @@ def record_inbound(inbound: InboundMessage) -> Conversation:
         conversation.last_message_preview = preview_of(inbound)
         conversation.last_message_inbound = True
         conversation.awaiting_reply = True
+    conversation.changed_at = timezone.now()
     conversation.save()
     if reopened:
         if contact_id == inbound.contact_id:
@@ -130,4 +132,5 @@ def record_answer(message: OutboundMessage) -> None:
         last_message_inbound=False,
         last_message_preview=preview,
         last_activity_at=Greatest("last_activity_at", Value(at)),
+        changed_at=timezone.now(),
     )

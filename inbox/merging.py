@@ -9,6 +9,8 @@ which one it took in (``conversation.merged``): the folded row's own entries sta
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from contacts.models import Contact
 from contacts.services import log_activity
 from core.actors import Actor
@@ -36,7 +38,7 @@ def fold_conversations(
         return {}
     kept = rows.get(survivor.pk)
     if kept is None:
-        Conversation.objects.filter(pk=away.pk).update(contact_id=survivor.pk)
+        Conversation.objects.filter(pk=away.pk).update(contact_id=survivor.pk, changed_at=timezone.now())
         return {FOLDED: 1}
     away_pk = away.pk  # delete() clears it
     notes = ConversationNote.objects.filter(conversation_id=away.pk).update(conversation_id=kept.pk)
@@ -55,6 +57,7 @@ def fold_conversations(
         kept.assigned_to_id = away.assigned_to_id
     kept.created_at = min(kept.created_at, away.created_at)
     away.delete()
+    kept.changed_at = timezone.now()
     kept.save()
     kept.contact = survivor  # names the entry without a query
     log_activity(

@@ -3,7 +3,8 @@
 A conversation is the inbox's index over a contact's messages, not a copy of them: the thread is
 read from ``InboundMessage`` and ``OutboundMessage`` by contact. What the list needs for one row
 (last activity, a preview, unread and waiting-on-us) is kept on the conversation, so the list page
-reads one indexed range of one table whatever the number of messages.
+reads one indexed range of one table whatever the number of messages. ``changed_at`` is when the
+row last changed in any way, so the list's poll can bring every change (``inbox.selectors``).
 """
 
 from django.conf import settings
@@ -44,6 +45,9 @@ class Conversation(models.Model):
     last_message_inbound = models.BooleanField(default=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Stamped with ``timezone.now()`` by every write of the row (``inbox.conversations``,
+    # ``inbox.services``, ``inbox.merging``): new activity, read, assigned, resolved, reopened, merged.
+    changed_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-last_activity_at", "-id"]
@@ -62,6 +66,8 @@ class Conversation(models.Model):
                 name="conversation_unread_idx",
                 condition=models.Q(unread_count__gt=0),
             ),
+            # The list's poll: the rows changed in the last minutes, a short range at the index's end.
+            models.Index(fields=["changed_at", "id"], name="conversation_changed_idx"),
         ]
         permissions = [
             ("reply_conversation", "Can reply to conversations"),

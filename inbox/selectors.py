@@ -1,10 +1,11 @@
 """Reads for the conversation list (Support's daily page): one page of a filter, the rows that
-became newer since the page was shown, and the unread counts on the filter tabs.
+changed since the page (or its last poll) was read, and the unread counts on the filter tabs.
 
 Every read is one indexed range of ``inbox_conversation`` joined to its contact and assignee, so
 its cost follows the page size, not the table: pages continue from a *position* (the last row's
 ``last_activity_at`` and id, the list's order) instead of an OFFSET that would walk every row
-before it, and nothing counts all conversations. A position travels signed (``django.core.signing``
+before it, the poll reads the short range of rows changed in the last minutes (``changed_at``), and
+nothing counts all conversations. Positions and poll points travel signed (``django.core.signing``
 with the project's secret key), so a link cannot be edited to read from a made-up place, and a
 damaged one is refused with a message instead of a 500. The thread's reads live in ``inbox.thread``.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from inbox.models import Conversation, ConversationState
@@ -28,12 +30,21 @@ DEFAULT_STATE, DEFAULT_ASSIGNEE = OPEN, ANYONE
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
-# Meta stamps an inbound message with the time the person sent it, and a webhook can arrive some
-# seconds after a newer message of someone else: the poll looks back this far behind the newest
-# row shown so such a conversation still appears (the page replaces rows it already shows).
-LATE_DELIVERY_SLACK = dt.timedelta(minutes=2)
+# How far behind the previous poll's time a poll looks for changed rows. A row's ``changed_at`` is
+# stamped (``timezone.now()``) when the write happens, and the write becomes visible when its
+# transaction commits, which may be after a poll that started later: a webhook batch stores up to a
+# hundred messages in one transaction (``messaging.webhooks.processing``), bounded by django-q2's
+# task timeout (60 s). Looking back further than any transaction lasts, plus the clocks of the web
+# and worker machines disagreeing by a few seconds, a poll sees every change committed since the
+# previous one — at the cost of sending rows again that the page already shows as they are (the
+# page skips a row whose ``changed_at`` it already has). A database sequence would not do better:
+# its numbers are also taken before the commit and become visible out of order.
+CHANGE_SLACK = dt.timedelta(minutes=2)
+# Rows that left the filter travel as bare ids, so an answer holds many more of them.
+GONE_LIMIT = 500
 
 _SALT = "inbox.conversation-list.position"
+_POLL_SALT = "inbox.conversation-list.poll"  # another salt: a page cursor is no poll point, nor back
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
@@ -51,7 +62,8 @@ class ConversationRow:
     waiting: bool  # the person wrote last and no one has answered yet
     state: str
     last_activity_at: dt.datetime
-    position: str  # signed: where a page or a poll continues from this row
+    changed_at: dt.datetime  # the row's version: the page redraws a row whose version it has not shown
+    position: str  # signed: where the next page continues after this row
 
 
 @dataclass(frozen=True)
@@ -60,14 +72,15 @@ class Page:
     assignee: str
     rows: list[ConversationRow]
     next_cursor: str | None  # the "older conversations" link; None on the last page
-    newest: str | None  # the poll's starting point: the first row's position, None when empty
+    since: str  # the poll's starting point: the time the page was read, signed for its filter
 
 
 @dataclass(frozen=True)
-class Newer:
-    rows: list[ConversationRow]  # newest first, at most ``limit``
-    newest: str | None  # where the next poll starts
-    more: bool  # more rows arrived than one answer holds: the page should be reloaded
+class Changes:
+    rows: list[ConversationRow]  # changed and in the filter, last changed first, at most ``limit``
+    gone: list[int]  # ids of rows that changed and are not in the filter (any more): the page drops them
+    since: str  # where the next poll starts
+    more: bool  # more changed than one answer holds: the page should be reloaded
 
 
 def check_filter(*, state: str, assignee: str) -> None:
@@ -99,6 +112,7 @@ def conversation_page(*, user, state: str, assignee: str, cursor: str | None, li
         at, pk = _decode(cursor, state=state, assignee=assignee, field="cursor")
         # ``last_activity_at <= at`` bounds the index range; the OR only sorts out equal times.
         queryset = queryset.filter(Q(last_activity_at__lte=at), Q(last_activity_at__lt=at) | Q(pk__lt=pk))
+    read_at = timezone.now()
     rows = _rows(queryset[: limit + 1], user=user, state=state, assignee=assignee)
     page_rows = rows[:limit]
     return Page(
@@ -106,36 +120,52 @@ def conversation_page(*, user, state: str, assignee: str, cursor: str | None, li
         assignee=assignee,
         rows=page_rows,
         next_cursor=page_rows[-1].position if len(rows) > limit else None,
-        newest=page_rows[0].position if page_rows and not cursor else None,
+        since=_encode_poll(read_at, state=state, assignee=assignee),
     )
 
 
 def conversations_since(
     *, user, state: str, assignee: str, since: str | None, limit: int = PAGE_SIZE
-) -> Newer:
-    """The filter's rows whose activity is newer than ``since`` (a ``Page.newest`` or an earlier
-    ``Newer.newest``), newest first, for the page's poll; without ``since``, the newest rows.
+) -> Changes:
+    """What changed since ``since`` (a ``Page.since`` or an earlier ``Changes.since``; without it,
+    since now, looking back the slack), for the
+    page's poll: the changed rows in the filter (new activity, read, assigned, resolved, reopened,
+    merged), last changed first, and the ids of changed rows that are not in it — a conversation
+    resolved under "Open", given to a colleague under "Assigned to me" — which the page removes.
 
-    Looks back ``LATE_DELIVERY_SLACK`` behind ``since``, so a row may come again unchanged: the
-    page keeps one row per conversation. A row that changed without new activity (read, assigned,
-    resolved) is not sent; it changes on the next load.
+    Two indexed reads of the few rows changed lately (``conversation_changed_idx``), whatever the
+    table's size. They look back ``CHANGE_SLACK`` behind the previous poll, so no change committed
+    late is missed, and a row may come again unchanged. ``more`` says that a row changed after the
+    previous poll did not fit in the answer; rows left out that changed in the slack alone were
+    sent by an earlier poll, unless they committed late while more than ``limit`` other rows of the
+    filter changed in the same minutes.
     """
     check_filter(state=state, assignee=assignee)
     limit = _checked_limit(limit)
-    queryset = _filtered(user=user, state=state, assignee=assignee)
-    newest_at = newest_pk = None
-    if since:
-        newest_at, newest_pk = _decode(since, state=state, assignee=assignee, field="since")
-        queryset = queryset.filter(last_activity_at__gt=newest_at - LATE_DELIVERY_SLACK)
-    rows = _rows(queryset[: limit + 1], user=user, state=state, assignee=assignee)
-
-    def after_since(row: ConversationRow) -> bool:
-        return newest_at is None or (row.last_activity_at, row.id) > (newest_at, newest_pk)
-
-    # Left out only matters when the row left out is itself newer than what the page shows.
-    more = len(rows) > limit and after_since(rows[limit])
-    rows = rows[:limit]
-    return Newer(rows=rows, newest=rows[0].position if rows and after_since(rows[0]) else since, more=more)
+    read_at = timezone.now()  # before the reads: a change they do not see commits after it
+    previous = _decode_poll(since, state=state, assignee=assignee) if since else read_at
+    cutoff = previous - CHANGE_SLACK
+    changed = (
+        _filtered(user=user, state=state, assignee=assignee)
+        .filter(changed_at__gt=cutoff)
+        .order_by("-changed_at", "-pk")
+    )
+    rows = _rows(changed[: limit + 1], user=user, state=state, assignee=assignee)
+    gone = list(
+        Conversation.objects.filter(changed_at__gt=cutoff)
+        .exclude(_in_filter(user=user, state=state, assignee=assignee))
+        .order_by("-changed_at", "-pk")
+        .values_list("pk", "changed_at")[: GONE_LIMIT + 1]
+    )
+    more = (len(rows) > limit and rows[limit].changed_at > previous) or (
+        len(gone) > GONE_LIMIT and gone[GONE_LIMIT][1] > previous
+    )
+    return Changes(
+        rows=rows[:limit],
+        gone=[pk for pk, _at in gone[:GONE_LIMIT]],
+        since=_encode_poll(read_at, state=state, assignee=assignee),
+        more=more,
+    )
 
 
 def filter_counts(*, user) -> dict[str, dict[str, int]]:
@@ -173,19 +203,20 @@ def filter_counts(*, user) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _filtered(*, user, state: str, assignee: str):
+def _in_filter(*, user, state: str, assignee: str) -> Q:
     """The filter as conditions each index of ``Conversation.Meta`` can serve in list order."""
-    queryset = Conversation.objects.all()
-    if state == RESOLVED:
-        queryset = queryset.filter(state=ConversationState.RESOLVED)
-    else:
-        queryset = queryset.filter(state=ConversationState.OPEN)
-        if state == WAITING:
-            queryset = queryset.filter(awaiting_reply=True)
+    condition = Q(state=ConversationState.RESOLVED if state == RESOLVED else ConversationState.OPEN)
+    if state == WAITING:
+        condition &= Q(awaiting_reply=True)
     if assignee == ME:
-        queryset = queryset.filter(assigned_to=user.pk)
+        condition &= Q(assigned_to=user.pk)
     elif assignee == UNASSIGNED:
-        queryset = queryset.filter(assigned_to__isnull=True)
+        condition &= Q(assigned_to__isnull=True)
+    return condition
+
+
+def _filtered(*, user, state: str, assignee: str):
+    queryset = Conversation.objects.filter(_in_filter(user=user, state=state, assignee=assignee))
     return (
         queryset.select_related("contact", "assigned_to")
         .only(
@@ -195,6 +226,7 @@ def _filtered(*, user, state: str, assignee: str):
             "last_activity_at",
             "last_message_preview",
             "last_message_inbound",
+            "changed_at",
             "contact__first_name",
             "contact__last_name",
             "contact__phone",
@@ -225,6 +257,7 @@ def _rows(queryset, *, user, state: str, assignee: str) -> list[ConversationRow]
                 waiting=conversation.awaiting_reply and conversation.state == ConversationState.OPEN,
                 state=conversation.state,
                 last_activity_at=conversation.last_activity_at,
+                changed_at=conversation.changed_at,
                 position=_encode(conversation, state=state, assignee=assignee),
             )
         )
@@ -240,7 +273,7 @@ def _checked_limit(limit: int) -> int:
 
 
 def activity_micros(at: dt.datetime) -> int:
-    """A last-activity time as whole microseconds since 1970: exact, unlike a float timestamp."""
+    """A time as whole microseconds since 1970: exact, unlike a float timestamp."""
     return (at - _EPOCH) // _MICROSECOND
 
 
@@ -268,6 +301,37 @@ def _decode(token: str, *, state: str, assignee: str, field: str) -> tuple[dt.da
             code="bad_cursor",
             field=field,
         )
+    _check_same_filter(value, state=state, assignee=assignee, field=field)
+    return _EPOCH + value[2] * _MICROSECOND, value[3]
+
+
+def _encode_poll(at: dt.datetime, *, state: str, assignee: str) -> str:
+    return signing.dumps([state, assignee, activity_micros(at)], salt=_POLL_SALT, compress=False)
+
+
+def _decode_poll(token: str, *, state: str, assignee: str) -> dt.datetime:
+    """The time a poll point names; refused as ``_decode`` refuses a position, naming ``since``."""
+    try:
+        value = signing.loads(token, salt=_POLL_SALT)
+    except signing.BadSignature:
+        value = None
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(part, str) for part in value[:2])
+        and isinstance(value[2], int)
+        and not isinstance(value[2], bool)
+    ):
+        raise ApplicationError(
+            "This poll's starting point (since) is damaged or out of date; reload the list.",
+            code="bad_cursor",
+            field="since",
+        )
+    _check_same_filter(value, state=state, assignee=assignee, field="since")
+    return _EPOCH + value[2] * _MICROSECOND
+
+
+def _check_same_filter(value: list, *, state: str, assignee: str, field: str) -> None:
     if value[:2] != [state, assignee]:
         raise ApplicationError(
             f"This link continues the “{STATES.get(value[0], value[0])} · "
@@ -276,4 +340,3 @@ def _decode(token: str, *, state: str, assignee: str, field: str) -> tuple[dt.da
             code="cursor_for_another_filter",
             field=field,
         )
-    return _EPOCH + value[2] * _MICROSECOND, value[3]

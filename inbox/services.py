@@ -4,7 +4,8 @@ Every action is one service: it checks the user's permission itself (views call 
 anything else), refuses with an ``ApplicationError`` naming what is wrong, and writes the activity
 log. Nothing is sent to WhatsApp from the request: messages go through ``send_message`` (the
 dispatcher sends them), read marks and the typing indicator through a django-q2 task queued after
-commit (``inbox.tasks``).
+commit (``inbox.tasks``). Each write of the conversation's row stamps ``changed_at``, which the
+list's poll follows (``inbox.selectors.conversations_since``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ def open_conversation(conversation: Conversation, *, user) -> bool:
     """
     if not may_act(user):
         return False
-    cleared = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
+    cleared = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(
+        unread_count=0, changed_at=timezone.now()
+    )
     conversation.unread_count = 0
     if not cleared:
         return False
@@ -265,7 +268,8 @@ def assign(conversation: Conversation, *, to, by) -> Conversation:
         new = to.pk if to is not None else None
         if previous != new:
             locked.assigned_to_id = new
-            locked.save(update_fields=["assigned_to"])
+            locked.changed_at = timezone.now()
+            locked.save(update_fields=["assigned_to", "changed_at"])
             log_activity(
                 actor=Actor.for_user(by),
                 action="conversation.assigned",
@@ -314,7 +318,7 @@ def _move(conversation: Conversation, *, by, to: str) -> Conversation:
     now = timezone.now()
     with transaction.atomic():
         moved = Conversation.objects.filter(pk=conversation.pk, state=source).update(
-            state=to, resolved_at=now if to == ConversationState.RESOLVED else None
+            state=to, resolved_at=now if to == ConversationState.RESOLVED else None, changed_at=now
         )
         if not moved:
             raise ApplicationError(
@@ -322,7 +326,7 @@ def _move(conversation: Conversation, *, by, to: str) -> Conversation:
                 code=f"already_{to}",
                 field="state",
             )
-        conversation.refresh_from_db(fields=["state", "resolved_at"])
+        conversation.refresh_from_db(fields=["state", "resolved_at", "changed_at"])
         log_activity(
             actor=Actor.for_user(by),
             action="conversation.resolved" if to == ConversationState.RESOLVED else "conversation.reopened",

@@ -69,7 +69,9 @@ def conversation_list(model_admin, request):
         "older_url": page.next_cursor and _list_url(page.state, page.assignee, cursor=page.next_cursor),
         "newest_url": "" if first_page else _list_url(page.state, page.assignee),
         "live": first_page,
-        "newest": page.newest or "",
+        # Rows that enter the filter below the last one shown belong to an older page, when there is one.
+        "complete": page.next_cursor is None,
+        "since": page.since,
         "poll_url": _poll_url(page.state, page.assignee),
         "poll_interval": POLL_INTERVAL_MS,
     }
@@ -79,7 +81,8 @@ def conversation_list(model_admin, request):
 
 
 def conversation_poll(model_admin, request):
-    """GET ?state=&assignee=&since= → JSON: the rows newer than ``since`` and the tabs' counts.
+    """GET ?state=&assignee=&since= → JSON: the filter's rows changed since ``since``, the ids of
+    changed rows no longer in the filter (``gone``), where the next poll starts, and the tabs' counts.
 
     Bad values are a 400 naming the parameter, in the shape ``{"error": {code, message, field}}``.
     """
@@ -87,7 +90,7 @@ def conversation_poll(model_admin, request):
     state = request.GET.get("state", DEFAULT_STATE)
     assignee = request.GET.get("assignee", DEFAULT_ASSIGNEE)
     try:
-        newer = selectors.conversations_since(
+        changes = selectors.conversations_since(
             user=request.user, state=state, assignee=assignee, since=request.GET.get("since") or None
         )
     except ApplicationError as exc:
@@ -96,9 +99,10 @@ def conversation_poll(model_admin, request):
     counts = selectors.filter_counts(user=request.user)
     return JsonResponse(
         {
-            "rows": [_row_json(row) for row in newer.rows],
-            "newest": newer.newest,
-            "more": newer.more,
+            "rows": [_row_json(row) for row in changes.rows],
+            "gone": changes.gone,
+            "since": changes.since,
+            "more": changes.more,
             "unread": counts[state][assignee],
             "counts": {
                 "state": {key: counts[key][assignee] for key in STATES},
@@ -131,9 +135,10 @@ def _row_json(row: selectors.ConversationRow) -> dict:
         "state": row.state,
         "at": at.isoformat(),
         "when": date_format(at, "H:i" if at.date() == today else "j M Y, H:i"),
-        "position": row.position,
         # The order key for the script (microseconds fit a JavaScript number exactly until 2255).
         "sort": [selectors.activity_micros(row.last_activity_at), row.id],
+        # The row's version: the script redraws a row only when it changed.
+        "version": selectors.activity_micros(row.changed_at),
     }
 
 

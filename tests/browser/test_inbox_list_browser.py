@@ -1,5 +1,6 @@
 """The conversation list in the browser: a person's new message appears without a reload, a
-conversation with new activity moves to the top, and the tabs' counts follow (inbox/static/inbox/list.js)."""
+conversation with new activity moves to the top, one a colleague resolves leaves the "Open" list,
+one assigned to the viewer shows it, and the tabs' counts follow (inbox/static/inbox/list.js)."""
 
 import pytest
 from django.urls import reverse
@@ -16,7 +17,7 @@ def test_new_activity_appears_without_a_reload(login, live_server, monkeypatch):
 
     from django.utils import timezone
 
-    from inbox import views_list
+    from inbox import services, views_list
     from inbox.models import Conversation
     from tests.factories import UserFactory
     from tests.inbox.test_conversation_list_selectors import conversation, grant_inbox_reading
@@ -47,7 +48,9 @@ def test_new_activity_appears_without_a_reload(login, live_server, monkeypatch):
     assert browser_page.title().startswith("(1) ")
 
     Conversation.objects.filter(pk=older.pk).update(
-        last_activity_at=now + dt.timedelta(seconds=1), last_message_preview="Any news?"
+        last_activity_at=now + dt.timedelta(seconds=1),
+        last_message_preview="Any news?",
+        changed_at=timezone.now(),
     )
     browser_page.wait_for_function(
         f"document.querySelector('#inbox-list tbody tr').dataset.id === '{older.pk}'"
@@ -59,3 +62,18 @@ def test_new_activity_appears_without_a_reload(login, live_server, monkeypatch):
         str(arrived.pk),
         str(newer.pk),
     ]
+
+    colleague = UserFactory(username="olga", role="Support")
+    services.resolve(arrived, by=colleague)
+    services.assign(newer, to=agent, by=colleague)
+    # Two commits: wait until the page shows both.
+    browser_page.wait_for_function(
+        "([gone, mine]) => !document.querySelector(`#inbox-list tr[data-id='${gone}']`) && "
+        "document.querySelector(`#inbox-list tr[data-id='${mine}'] .inbox-assignee`).textContent === 'me'",
+        arg=[arrived.pk, newer.pk],
+    )
+    assert [browser_page.locator(rows).nth(i).get_attribute("data-id") for i in range(2)] == [
+        str(older.pk),
+        str(newer.pk),
+    ]
+    assert browser_page.locator('[data-count-state="open"]').is_hidden()  # the unread one left "Open"

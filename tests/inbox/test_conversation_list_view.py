@@ -1,10 +1,13 @@
 """The conversation list page and its poll: who may see them, what they show, bad input, and a
 constant number of queries whatever the number of conversations."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.models import ActivityLogEntry
 from inbox.models import Conversation
@@ -116,16 +119,24 @@ def test_a_bad_cursor_is_named_above_the_first_page_of_the_same_filter(client_fo
     assert response.context["live"] is True
 
 
-def test_the_poll_answers_newer_rows_and_the_counts(client_for, support):
-    conversation(minute=0)
+def test_the_poll_answers_changed_rows_gone_ones_and_the_counts(client_for, support):
+    stays, leaves = conversation(minute=0), conversation(minute=1)
+    Conversation.objects.update(changed_at=timezone.now() - dt.timedelta(hours=1))
     client = client_for(support)
-    since = client.get(reverse(LIST)).context["newest"]
+    response = client.get(reverse(LIST))
+    assert 'data-complete="true"' in response.content.decode()
+    since = response.context["since"]
     arrived = conversation(minute=10, waiting=True, unread=1, preview="Hello again")
+    Conversation.objects.filter(pk=stays.pk).update(assigned_to=support, changed_at=timezone.now())
+    Conversation.objects.filter(pk=leaves.pk).update(state="resolved", changed_at=timezone.now())
     data = client.get(reverse(POLL), {"state": "open", "assignee": "anyone", "since": since}).json()
-    assert data["rows"][0]["id"] == arrived.pk
-    assert data["rows"][0]["preview"] == "Hello again" and data["rows"][0]["waiting"] is True
-    assert data["rows"][0]["url"] == reverse("admin:inbox_conversation_change", args=[arrived.pk])
-    assert data["newest"] == data["rows"][0]["position"] and data["more"] is False
+    assert {row["id"] for row in data["rows"]} == {arrived.pk, stays.pk}
+    new = next(row for row in data["rows"] if row["id"] == arrived.pk)
+    assert new["preview"] == "Hello again" and new["waiting"] is True
+    assert new["url"] == reverse("admin:inbox_conversation_change", args=[arrived.pk])
+    assert next(row for row in data["rows"] if row["id"] == stays.pk)["assigned_to_me"] is True
+    assert data["gone"] == [leaves.pk]
+    assert data["since"] and data["since"] != since and data["more"] is False
     assert data["counts"] == {
         "state": {"open": 1, "waiting": 1, "resolved": 0},
         "assignee": {"me": 0, "unassigned": 1, "anyone": 1},
@@ -171,7 +182,8 @@ def test_the_number_of_queries_does_not_grow_with_the_conversations(
     with django_assert_num_queries(len(few_polls)):
         client.get(reverse(POLL), filters)
     conversation_sql = [sql for sql in few + few_polls if "inbox_conversation" in sql]
-    assert len(conversation_sql) == 4  # the page or the poll, and the counts, for each
+    # The page and its counts; the poll's changed rows, its gone ones and the counts.
+    assert len(conversation_sql) == 5
     assert not any("OFFSET" in sql.upper() for sql in conversation_sql)
     counts = [sql for sql in conversation_sql if "COUNT(" in sql.upper()]
     assert counts and all('"unread_count" > 0' in sql for sql in counts)

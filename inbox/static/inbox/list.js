@@ -1,7 +1,10 @@
 // The conversation list without a reload (inbox/views_list.py). On the first page it asks the poll
-// endpoint every few seconds for the rows newer than the newest it shows, puts each one in its place
-// by (last activity, id) — replacing the row of the same conversation if there is one — and writes the
-// tabs' unread counts and the page title. Rows are built with textContent, never from HTML, so what a
+// endpoint every few seconds for the rows changed since its last look. A changed row is redrawn —
+// in its place by (last activity, id), so one with new activity moves to the top — unless the page
+// already shows that version of it; a row that entered the filter is added (unless it sorts below
+// the last row of a page that has older ones: it belongs there); a row that left the filter
+// (resolved under "Open", given to a colleague under "Assigned to me") is removed. The tabs' unread
+// counts and the page title follow. Rows are built with textContent, never from HTML, so what a
 // person wrote stays text. It waits while the tab is hidden, backs off after errors and stops after
 // several in a row. Without this script the page shows what it loaded.
 (function () {
@@ -11,6 +14,11 @@
   if (!table || table.dataset.live !== "true" || !window.fetch) return;
   const body = table.tBodies[0];
   const interval = Number(table.dataset.interval) || 5000;
+  // On a page with older ones after it, the order key of its last row as loaded: rows below it are theirs.
+  const floor =
+    table.dataset.complete === "true" || !body.rows.length
+      ? null
+      : sortKey(body.rows[body.rows.length - 1].dataset.sort);
   let since = table.dataset.since || "";
   let errors = 0;
 
@@ -30,10 +38,11 @@
     return node;
   }
 
-  function buildRow(row) {
-    const tr = element("tr", "inbox-row arrived" + (row.unread ? " unread" : ""));
+  function buildRow(row, moved) {
+    const tr = element("tr", "inbox-row" + (moved ? " arrived" : "") + (row.unread ? " unread" : ""));
     tr.dataset.id = String(row.id);
     tr.dataset.sort = row.sort[0] + ":" + row.sort[1];
+    tr.dataset.version = String(row.version);
 
     const contact = element("td", "inbox-contact");
     const link = element("a", "", row.contact_name);
@@ -66,18 +75,30 @@
     return tr;
   }
 
+  function shown(id) {
+    return body.querySelector('tr[data-id="' + id + '"]');
+  }
+
   function place(row) {
-    const existing = body.querySelector('tr[data-id="' + row.id + '"]');
-    if (existing) {
-      if (existing.dataset.sort === row.sort[0] + ":" + row.sort[1]) return; // shown as it is
-      existing.remove();
+    const existing = shown(row.id);
+    const sort = row.sort[0] + ":" + row.sort[1];
+    if (existing && existing.dataset.version === String(row.version)) return; // shown as it is
+    if (!existing && floor && newer(floor, row.sort)) return; // on an older page
+    const tr = buildRow(row, !existing || existing.dataset.sort !== sort);
+    if (existing && existing.dataset.sort === sort) {
+      existing.replaceWith(tr); // read, assigned, waiting: changed in place
+      return;
     }
-    const tr = buildRow(row);
-    const key = row.sort;
+    if (existing) existing.remove();
     const before = Array.prototype.find.call(body.rows, function (other) {
-      return newer(key, sortKey(other.dataset.sort));
+      return newer(row.sort, sortKey(other.dataset.sort));
     });
     body.insertBefore(tr, before || null);
+  }
+
+  function drop(id) {
+    const existing = shown(id);
+    if (existing) existing.remove();
   }
 
   function setCount(selector, count) {
@@ -88,9 +109,9 @@
   }
 
   function render(data) {
-    // Oldest first, so each later row lands above the earlier ones.
-    data.rows.slice().reverse().forEach(place);
-    since = data.newest || since;
+    data.rows.forEach(place);
+    data.gone.forEach(drop);
+    since = data.since || since;
     Object.entries(data.counts.state).forEach(function ([key, count]) {
       setCount('[data-count-state="' + key + '"]', count);
     });
