@@ -329,6 +329,7 @@ def note_view(model_admin, request, pk):
         services.add_note(conversation, author=request.user, text=request.POST.get("text", ""))
     except ApplicationError as error:
         return _refused(request, conversation, error)
+    messages.success(request, "Note added: only staff see it.")
     return HttpResponseRedirect(_thread_url(conversation) + "#notes")
 
 
