@@ -134,6 +134,8 @@
     }
     const found = kind ? problems(kind, form) : tooLong(form);
     note.textContent = found.join(" ");
+    // Before the agent has typed anything, what is missing is a hint, not an error.
+    note.classList.toggle("inbox-hint", !form.dataset.touched);
     form.querySelector("button[type=submit]").disabled = found.length > 0;
   }
 
@@ -156,7 +158,7 @@
 
     document.querySelectorAll("[data-tab]").forEach((tab) => tab.addEventListener("click", () => showTab(tab.dataset.tab)));
     document.querySelectorAll("form.inbox-pane, #inbox-note-form").forEach((form) => {
-      form.addEventListener("input", () => refresh(form));
+      form.addEventListener("input", () => { form.dataset.touched = "true"; refresh(form); });
       form.addEventListener("change", () => refresh(form));
       refresh(form);
     });
