@@ -51,7 +51,11 @@
     if (row.contact_number) contact.append(" ", element("span", "inbox-number", row.contact_number));
 
     const preview = element("td", "inbox-preview");
-    if (row.outbound) preview.append(element("span", "inbox-you", "You: "));
+    if (row.outbound) {
+      const ours = element("span", "inbox-ours", "Us: ");
+      ours.title = "sent by us: an agent, an automation or a campaign";
+      preview.append(ours);
+    }
     preview.append(row.preview);
     if (row.unread) {
       const badge = element("span", "inbox-unread", String(row.unread));
