@@ -132,6 +132,7 @@ def _render(
         "seen_outbound_id": _newest_outbound_id(conversation),
         "last_inbound_id": max((b.pk for b in page.bubbles if b.side == "in"), default=0),
         "last_note_id": max((b.pk for b in page.bubbles if b.side == "note"), default=0),
+        "has_notes": conversation.notes.exists(),
         "now": timezone.now().isoformat(),
         "agent": agent,
         "may_assign": agent and user.has_perm(services.ASSIGN),

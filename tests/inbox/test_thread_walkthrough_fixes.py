@@ -24,3 +24,20 @@ def test_adding_a_note_says_so(client, support, conversation):
     client.force_login(support)
     response = client.post(url("note", conversation), {"text": "Called back"}, follow=True)
     assert "Note added" in response.content.decode()
+
+
+def test_an_auditor_sees_the_page_is_read_only_and_that_there_are_no_notes(client, auditor, conversation):
+    client.force_login(auditor)
+    page = client.get(url("change", conversation)).content.decode()
+    assert "Read-only: your reading marks nothing read." in page
+    assert 'id="inbox-no-notes"' in page
+
+
+def test_an_agent_sees_no_read_only_line_and_no_empty_notes_line_once_there_is_a_note(
+    client, support, conversation
+):
+    client.force_login(support)
+    client.post(url("note", conversation), {"text": "Called back"})
+    page = client.get(url("change", conversation)).content.decode()
+    assert "Read-only" not in page
+    assert 'id="inbox-no-notes"' not in page
