@@ -229,12 +229,18 @@ def test_each_tab_previews_as_the_agent_types_and_names_metas_limits(
     wait_until(lambda: len(queued) == 2)
     assert queued == [(services.MARK_READ_TASK, latest, False), (services.MARK_READ_TASK, latest, True)]
 
-    # A canned reply goes into the text box, its variables filled for this person.
+    # A canned reply goes into the text box at the cursor, its variables filled for this person:
+    # the draft typed so far is kept.
     agent_page.click('[data-tab="canned"]')
     agent_page.click(".inbox-canned-pick")
     assert pane.is_visible()
+    draft_and_canned = "*Hello* _there_ <b>x</b> more Hi Pablo, how can we help?"
+    assert pane.locator('[name="body"]').input_value() == draft_and_canned
+    assert preview.inner_text().endswith(" more Hi Pablo, how can we help?")
+    pane.locator('[name="body"]').fill("")
+    agent_page.click('[data-tab="canned"]')
+    agent_page.click(".inbox-canned-pick")
     assert pane.locator('[name="body"]').input_value() == "Hi Pablo, how can we help?"
-    assert preview.inner_text() == "Hi Pablo, how can we help?"
 
     # Reply buttons: a 21-character title is named with Meta's limit (never cut) and holds Send.
     agent_page.click('[data-tab="buttons"]')

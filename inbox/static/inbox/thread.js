@@ -163,8 +163,14 @@
       refresh(form);
     });
     document.querySelectorAll(".inbox-canned-pick").forEach((button) => button.addEventListener("click", () => {
+      // Inserted at the cursor (replacing only a selection), so nothing the agent typed is lost.
       const text = document.getElementById("composer-text");
-      text.elements.body.value = button.dataset.text;
+      const body = text.elements.body;
+      const start = body.selectionStart ?? body.value.length;
+      const end = body.selectionEnd ?? body.value.length;
+      const before = body.value.slice(0, start);
+      const gap = before && !/\s$/.test(before) ? " " : "";
+      body.setRangeText(gap + button.dataset.text, start, end, "end");
       showTab("text");
       refresh(text);
       text.elements.body.focus();
