@@ -22,6 +22,14 @@ Conventions of the JSON read here (Meta's own shapes):
 - ``{"type": "BUTTONS", "buttons": [...]}`` with QUICK_REPLY ``{text}``, URL ``{text, url, example: [url]}``,
   PHONE_NUMBER ``{text, phone_number}``, COPY_CODE ``{example: "SAVE20"}``, and for AUTHENTICATION
   OTP ``{otp_type, text?, supported_apps?: [{package_name, signature_hash}]}``.
+- Location header: ``{"type": "HEADER", "format": "LOCATION"}`` (the place is given per send).
+- Media card carousel (MARKETING): ``[{"type": "BODY", ...}, {"type": "CAROUSEL", "cards": [{"components":
+  [HEADER (IMAGE|VIDEO, header_handle), BODY?, BUTTONS (≤ 2: QUICK_REPLY, URL, PHONE_NUMBER)]}, ...]}]``;
+  each card's ``components`` is read with the same functions as a whole template's
+  (:func:`carousel_cards`).
+- Limited-time offer (MARKETING): ``{"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text":
+  "Expiring offer!", "has_expiration": true}}`` beside an optional IMAGE/VIDEO header, the body and
+  BUTTONS with a COPY_CODE and a URL button (:func:`limited_time_offer_of`).
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ class ComponentType(StrEnum):
     BODY = "BODY"
     FOOTER = "FOOTER"
     BUTTONS = "BUTTONS"
+    CAROUSEL = "CAROUSEL"
+    LIMITED_TIME_OFFER = "LIMITED_TIME_OFFER"
 
 
 class HeaderFormat(StrEnum):
@@ -142,6 +152,9 @@ class FrozenComponents(list):
         for component in self:
             self.first_of_kind.setdefault(component_type(component), component)
         self.buttons = _buttons_in(self.first_of_kind.get(ComponentType.BUTTONS))
+        self.cards = [
+            FrozenComponents(card) for card in _cards_in(self.first_of_kind.get(ComponentType.CAROUSEL))
+        ]
         self.authentication = is_authentication_template(self)
 
     def __reduce__(self):  # copies and pickles are made from the plain list, read again
@@ -363,6 +376,53 @@ def supported_apps(button: Component) -> list[Mapping[str, Any]]:
     if "package_name" in button or "signature_hash" in button:
         return [{"package_name": button.get("package_name"), "signature_hash": button.get("signature_hash")}]
     return []
+
+
+# --- carousels and limited-time offers --------------------------------------------------------
+
+
+def carousel_cards(components: Any) -> list[list[Component]]:
+    """Each card's own ``components`` list, in card order ([] when the template has no carousel).
+
+    A card's list is shaped like a small template (HEADER, BODY, BUTTONS), so ``header_of``,
+    ``body_of``, ``buttons_of`` and the rest read it; its buttons' indexes count within the card.
+    """
+    if type(components) is FrozenComponents:
+        return components.cards
+    return _cards_in(find_component(components, ComponentType.CAROUSEL))
+
+
+def _cards_in(carousel: Component | None) -> list[list[Component]]:
+    if carousel is None:
+        return []
+    cards = carousel.get("cards")
+    if not isinstance(cards, Sequence) or isinstance(cards, str):
+        return []
+    read = []
+    for card in cards:
+        parts = card.get("components") if isinstance(card, Mapping) else None
+        valid = isinstance(parts, Sequence) and not isinstance(parts, str)
+        read.append([part for part in parts if isinstance(part, Mapping)] if valid else [])
+    return read
+
+
+def is_carousel_template(components: Any) -> bool:
+    return find_component(components, ComponentType.CAROUSEL) is not None
+
+
+def limited_time_offer_of(components: Any) -> Mapping[str, Any] | None:
+    """The offer's settings (``{"text": …, "has_expiration": …}``), or None for any other template."""
+    component = find_component(components, ComponentType.LIMITED_TIME_OFFER)
+    if component is None:
+        return None
+    offer = component.get("limited_time_offer")
+    return offer if isinstance(offer, Mapping) else {}
+
+
+def offer_has_expiration(components: Any) -> bool:
+    """True when the template's offer counts down: each send then carries ``expiration_time_ms``."""
+    offer = limited_time_offer_of(components)
+    return offer is not None and offer.get("has_expiration") is True
 
 
 # --- AUTHENTICATION --------------------------------------------------------------------------

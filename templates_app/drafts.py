@@ -30,7 +30,7 @@ from templates_app.components import (
     text_of,
     variable_names,
 )
-from templates_app.models import ButtonKind, Category, HeaderKind, OtpKind, ParameterFormat
+from templates_app.models import ButtonKind, Category, HeaderKind, OtpKind, ParameterFormat, TemplateKind
 from templates_app.rules import OptOutButton, Violation, validate_template
 
 # Stands in for the header_handle of a media sample chosen but not yet uploaded to Meta: the
@@ -67,6 +67,60 @@ class DraftButton:
 
 
 DRAFT_BUTTON_FIELDS = tuple(f.name for f in fields(DraftButton))
+CARD_BUTTON_SLOTS = ("button1", "button2")
+
+
+@dataclass(frozen=True)
+class DraftCard:
+    """One carousel card as the editor holds it; its buttons are read from the row's two button slots."""
+
+    header_kind: str = "IMAGE"
+    header_handle: str = ""
+    body: str = ""
+    body_samples: Mapping[str, str] | None = None
+    buttons: Sequence[DraftButton] = ()
+
+    @classmethod
+    def from_data(cls, get, *, header_handle: str = "") -> DraftCard:
+        """From a card row's cleaned data or model: ``get(field)`` returns each value."""
+        buttons = [
+            DraftButton(
+                kind=get(f"{slot}_kind"),
+                text=get(f"{slot}_text") or "",
+                url=get(f"{slot}_url") or "",
+                url_sample=get(f"{slot}_url_sample") or "",
+                phone_number=get(f"{slot}_phone_number") or "",
+            )
+            for slot in CARD_BUTTON_SLOTS
+            if get(f"{slot}_kind")
+        ]
+        return cls(
+            header_kind=get("header_kind") or "IMAGE",
+            header_handle=header_handle,
+            body=get("body") or "",
+            body_samples=get("body_samples") or {},
+            buttons=buttons,
+        )
+
+    @classmethod
+    def from_model(cls, card) -> DraftCard:
+        handle = card.header_handle or (PENDING_UPLOAD_HANDLE if card.header_media else "")
+        return cls.from_data(lambda name: getattr(card, name), header_handle=handle)
+
+    def components(self, *, named: bool) -> list[dict[str, Any]]:
+        header: dict[str, Any] = {"type": "HEADER", "format": self.header_kind}
+        if self.header_handle:
+            header["example"] = {"header_handle": [self.header_handle]}
+        parts: list[dict[str, Any]] = [header]
+        if self.body:
+            body: dict[str, Any] = {"type": "BODY", "text": self.body}
+            example = _text_example(self.body, self.body_samples or {}, named=named, header=False)
+            if example:
+                body["example"] = example
+            parts.append(body)
+        if self.buttons:
+            parts.append({"type": "BUTTONS", "buttons": [_button(b) for b in self.buttons]})
+        return parts
 
 
 @dataclass(frozen=True)
@@ -77,6 +131,7 @@ class Draft:
     language: str
     category: str
     parameter_format: str
+    kind: str = TemplateKind.STANDARD
     header_kind: str = ""
     header_text: str = ""
     header_sample: str = ""
@@ -84,6 +139,8 @@ class Draft:
     body: str = ""
     body_samples: Mapping[str, str] | None = None
     footer: str = ""
+    offer_text: str = ""
+    offer_has_expiration: bool = True
     add_security_recommendation: bool = True
     code_expiration_minutes: int | None = None
     otp_kind: str = ""
@@ -92,13 +149,21 @@ class Draft:
     otp_signature_hash: str = ""
     zero_tap_terms_accepted: bool = False
     buttons: Sequence[DraftButton] = ()
+    cards: Sequence[DraftCard] = ()
 
     @classmethod
     def from_template(
-        cls, template, buttons: Iterable | None = None, *, header_handle: str | None = None
+        cls,
+        template,
+        buttons: Iterable | None = None,
+        *,
+        header_handle: str | None = None,
+        cards: Iterable | None = None,
     ) -> Draft:
         if buttons is None:
             buttons = template.buttons.all() if template.pk else []
+        if cards is None:
+            cards = template.cards.all() if template.pk else []
         handle = header_handle if header_handle is not None else template.header_handle
         if not handle and template.header_media:
             handle = PENDING_UPLOAD_HANDLE
@@ -107,6 +172,7 @@ class Draft:
             language=template.language,
             category=template.category,
             parameter_format=template.parameter_format,
+            kind=template.kind or TemplateKind.STANDARD,
             header_kind=template.header_kind,
             header_text=template.header_text,
             header_sample=template.header_sample,
@@ -114,6 +180,8 @@ class Draft:
             body=template.body,
             body_samples=template.body_samples or {},
             footer=template.footer,
+            offer_text=template.offer_text,
+            offer_has_expiration=template.offer_has_expiration,
             add_security_recommendation=template.add_security_recommendation,
             code_expiration_minutes=template.code_expiration_minutes,
             otp_kind=template.otp_kind,
@@ -122,6 +190,7 @@ class Draft:
             otp_signature_hash=template.otp_signature_hash,
             zero_tap_terms_accepted=template.zero_tap_terms_accepted,
             buttons=[b if isinstance(b, DraftButton) else DraftButton.from_model(b) for b in buttons],
+            cards=[c if isinstance(c, DraftCard) else DraftCard.from_model(c) for c in cards],
         )
 
     def violations(self) -> list[Violation]:
@@ -146,18 +215,25 @@ class Draft:
         if self.category == Category.AUTHENTICATION:
             return self._authentication_components()
         named = self.parameter_format == ParameterFormat.NAMED
+        carousel = self.kind == TemplateKind.CAROUSEL
         components: list[dict[str, Any]] = []
-        header = self._header(named)
+        header = None if carousel else self._header(named)
         if header:
             components.append(header)
+        if self.kind == TemplateKind.LIMITED_TIME_OFFER:
+            offer = {"text": self.offer_text, "has_expiration": bool(self.offer_has_expiration)}
+            components.append({"type": "LIMITED_TIME_OFFER", "limited_time_offer": offer})
         body: dict[str, Any] = {"type": "BODY", "text": self.body}
         example = _text_example(self.body, self.body_samples or {}, named=named, header=False)
         if example:
             body["example"] = example
         components.append(body)
-        if self.footer:
+        if self.footer and not carousel:
             components.append({"type": "FOOTER", "text": self.footer})
-        if self.buttons:
+        if carousel:
+            cards = [{"components": card.components(named=named)} for card in self.cards]
+            components.append({"type": "CAROUSEL", "cards": cards})
+        elif self.buttons:
             components.append({"type": "BUTTONS", "buttons": [_button(b) for b in self.buttons]})
         return components
 

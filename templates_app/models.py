@@ -33,6 +33,27 @@ class HeaderKind(models.TextChoices):
     IMAGE = "IMAGE", "Image"
     VIDEO = "VIDEO", "Video"
     DOCUMENT = "DOCUMENT", "Document"
+    LOCATION = "LOCATION", "Location (a map; the place is given when sending)"
+
+
+class TemplateKind(models.TextChoices):
+    """What shape of message the template is: Meta's plain template, or one of its marketing formats."""
+
+    STANDARD = "STANDARD", "Standard message"
+    CAROUSEL = "CAROUSEL", "Media card carousel (2–10 cards)"
+    LIMITED_TIME_OFFER = "LIMITED_TIME_OFFER", "Limited-time offer"
+
+
+class CardHeaderKind(models.TextChoices):
+    IMAGE = "IMAGE", "Image"
+    VIDEO = "VIDEO", "Video"
+
+
+class CardButtonKind(models.TextChoices):
+    NONE = "", "—"
+    QUICK_REPLY = "QUICK_REPLY", "Quick reply"
+    URL = "URL", "Visit website"
+    PHONE_NUMBER = "PHONE_NUMBER", "Call phone number"
 
 
 class TemplateStatus(models.TextChoices):
@@ -77,6 +98,13 @@ class MessageTemplate(models.Model):
     parameter_format = models.CharField(
         max_length=16, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
     )
+    kind = models.CharField(
+        "format",
+        max_length=24,
+        choices=TemplateKind.choices,
+        default=TemplateKind.STANDARD,
+        help_text="Carousels and limited-time offers are marketing templates.",
+    )
 
     # The draft, edited in the admin. Submitting copies it into a TemplateVersion.
     header_kind = models.CharField(max_length=16, choices=HeaderKind.choices, blank=True)
@@ -94,6 +122,19 @@ class MessageTemplate(models.Model):
         default=dict, blank=True, help_text='Sample values per variable: {"1": "Pablo"}.'
     )
     footer = models.CharField(max_length=200, blank=True)
+    # LIMITED_TIME_OFFER templates: the offer's line above the body, and whether it shows a countdown
+    # to an expiry given with each message.
+    offer_text = models.CharField(
+        "offer headline",
+        max_length=16,
+        blank=True,
+        help_text="At most 16 characters, e.g. “Expiring offer!”.",
+    )
+    offer_has_expiration = models.BooleanField(
+        "offer expires",
+        default=True,
+        help_text="Show a countdown: each message then carries the offer's expiry.",
+    )
     # AUTHENTICATION templates: Meta writes the body; the business picks only these options.
     add_security_recommendation = models.BooleanField(default=True)
     code_expiration_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -183,6 +224,41 @@ class TemplateButton(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.text}"
+
+
+class TemplateCard(models.Model):
+    """One card of a CAROUSEL template's draft, in order: a media header, an optional body, and up to
+    two buttons. Meta requires every card alike (same header kind, body or none, same button kinds
+    in the same order); the validator checks that across the rows."""
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="cards")
+    position = models.PositiveSmallIntegerField(default=0)
+    header_kind = models.CharField(
+        max_length=16, choices=CardHeaderKind.choices, default=CardHeaderKind.IMAGE
+    )
+    header_media = models.FileField(
+        upload_to="template_samples/", blank=True, help_text="Sample image or video for this card."
+    )
+    header_handle = models.CharField(max_length=512, blank=True, editable=False)
+    header_handle_for = models.CharField(max_length=255, blank=True, editable=False)
+    body = models.TextField(blank=True, help_text="Optional; if one card has a text, every card needs one.")
+    body_samples = models.JSONField(default=dict, blank=True)
+    button1_kind = models.CharField("button 1", max_length=16, choices=CardButtonKind.choices, blank=True)
+    button1_text = models.CharField("button 1 label", max_length=100, blank=True)
+    button1_url = models.CharField("button 1 link", max_length=2000, blank=True)
+    button1_url_sample = models.CharField("button 1 sample link", max_length=2000, blank=True)
+    button1_phone_number = models.CharField("button 1 phone number", max_length=32, blank=True)
+    button2_kind = models.CharField("button 2", max_length=16, choices=CardButtonKind.choices, blank=True)
+    button2_text = models.CharField("button 2 label", max_length=100, blank=True)
+    button2_url = models.CharField("button 2 link", max_length=2000, blank=True)
+    button2_url_sample = models.CharField("button 2 sample link", max_length=2000, blank=True)
+    button2_phone_number = models.CharField("button 2 phone number", max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"card {self.position + 1} of {self.template}"
 
 
 class VersionReview(models.TextChoices):

@@ -19,6 +19,21 @@ The parameters shape (JSON-friendly; every key optional, absent means "none"):
                 # (appended to its address) or the COPY_CODE button's coupon code
     }
 
+Issue 15's kinds (the send path builds Meta's components for them; docs/templates.md):
+
+      "header": {"type": "location", "location": {"latitude": 37.48, "longitude": -122.14,
+                                                  "name": "Lucky Shrub", "address": "1 Hacker Way"}},
+                # a LOCATION header: latitude −90..90 and longitude −180..180 (numbers, or numeric
+                # text); name and address optional text
+      "offer": {"expiration_time_ms": 1767225599000},
+                # a limited-time offer whose offer has_expiration: when it ends, Unix milliseconds
+      "cards": [{"header": {"type": "image" | "video", "id" | "link": …},
+                 "body": [...] | {...},             # the card's own variables, as "body" above
+                 "buttons": {"1": "BLUE_ELF"}},     # index within the card: a link's suffix
+                …],
+                # a media card carousel: exactly one entry per card, in card order; the carousel's
+                # top "body" holds the message text's variables as for any template
+
 AUTHENTICATION templates take only the code: ``{"body": ["123456"]}``; it is sent in the body
 and in the OTP button's URL parameter (docs/meta-facts.md 8.3), so ``buttons`` is not given.
 

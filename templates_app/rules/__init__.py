@@ -19,6 +19,11 @@ Field keys (``Violation.field``) — the form field each message is shown on:
 - ``buttons`` (counts, grouping, what the template may carry) and ``buttons[<i>].<key>`` for one
   button, ``<i>`` its 0-based position and ``<key>`` one of ``type``, ``text``, ``url``, ``example``,
   ``phone_number``, ``otp_type``, ``supported_apps``, ``zero_tap_terms_accepted``;
+- ``offer_text`` (a limited-time offer's headline) and ``offer`` (the offer's other rules: its
+  header, buttons, no footer);
+- ``carousel`` (card count, cards alike) and ``cards[<c>].<key>`` for one card, ``<c>`` its 0-based
+  position and ``<key>`` one of ``header``, ``header_example``, ``body``, ``body_example``,
+  ``buttons`` or ``buttons[<i>].<key>`` as above;
 - ``opt_out_button`` (the app's own marking of the opt-out quick reply; ``opt_out_purpose`` for
   its purpose).
 
