@@ -16,7 +16,7 @@ from cloud_api.sandbox.config import SandboxConfig
 from cloud_api.sandbox.graph_errors import GraphError
 from cloud_api.sandbox.people import AcceptedSend
 from cloud_api.sandbox.state import SandboxState, digits, new_wamid
-from cloud_api.sandbox.template_rules import check_send_components
+from cloud_api.sandbox.template_sends import check_send_components
 
 MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 FREE_FORM_TYPES = (*MEDIA_TYPES, "text", "interactive", "location", "contacts", "reaction")
