@@ -126,7 +126,12 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
 
     def get_queryset(self, request):
         # The status column compares each draft with its approved version: load both at once.
-        return super().get_queryset(request).select_related("approved_version").prefetch_related("buttons", "cards")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("approved_version")
+            .prefetch_related("buttons", "cards")
+        )
 
     def save_model(self, request, obj, form, change):
         obj.updated_by = request.user
