@@ -240,7 +240,7 @@ def validate_send(
             raise GraphError(
                 code, f"Template name {name!r} is not approved in {language!r} (status: {status})."
             )
-        check_send_components(template, content.get("components"))
+        check_send_components(template, content.get("components"), now)
         return AcceptedSend(new_wamid(), wa_id, payload, template, window_open)
 
     failure_code = None
