@@ -3,9 +3,13 @@
 Creation refuses what Meta refuses synchronously (code 100 with the subcodes of docs/meta-facts.md 5: a
 variable at the start or end 2388299, too long 2388040, duplicate name 2388024, too many templates
 2388019; and, with code 100 alone, Meta's button rules — quick replies in one group, a URL's one
-variable at its end, a copy-code sample's length — and an authentication code expiry of 1–90
-minutes). Review rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a
-configurable word: the configured reason). Sends are checked in ``template_sends``.
+variable at its end, a copy-code sample's length — an authentication code expiry of 1–90
+minutes, a LOCATION header only in MARKETING or UTILITY, a media card carousel's shape
+(MARKETING, 2–10 cards alike, each an IMAGE or VIDEO header with its handle, 1–2 quick reply / URL
+/ phone buttons) and a limited-time offer's (MARKETING, no footer, an IMAGE or VIDEO header, a
+≤ 16-character text, a ≤ 600-character body, a COPY_CODE button then a URL button). Review
+rejects what Meta rejects asynchronously (adjacent variables: INVALID_FORMAT; a configurable
+word: the configured reason). Sends are checked in ``template_sends``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
 COPY_CODE_EXAMPLE_MAX = 15
 LIMITED_TIME_OFFER_CODE_MAX = 15
 CODE_EXPIRATION_MINUTES = range(1, 91)  # authentication templates' footer, 1 to 90 minutes
+LOCATION_HEADER_CATEGORIES = ("MARKETING", "UTILITY")
+# Media card carousels (Meta's carousel page).
+CAROUSEL_CATEGORIES = ("MARKETING",)
+CAROUSEL_CARDS = range(2, 11)  # 2 to 10 cards
+CAROUSEL_CARD_HEADER_FORMATS = ("IMAGE", "VIDEO")
+CAROUSEL_CARD_BODY_MAX = 160  # unconfirmed for templates (Meta's interactive carousel page)
+CAROUSEL_CARD_BUTTONS = range(1, 3)  # 1 or 2 buttons a card
+CAROUSEL_CARD_BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER")
+CAROUSEL_TOP_LEVEL_REFUSED = ("HEADER", "FOOTER", "BUTTONS")
+# Limited-time offers (Meta's limited-time offer page).
+LIMITED_TIME_OFFER_CATEGORIES = ("MARKETING",)
+LIMITED_TIME_OFFER_TEXT_MAX = 16
+LIMITED_TIME_OFFER_BODY_MAX = 600
+LIMITED_TIME_OFFER_HEADER_FORMATS = ("IMAGE", "VIDEO")
+LIMITED_TIME_OFFER_BUTTONS = ("COPY_CODE", "URL")  # in this order; without expiry the code is optional
 SEND_SUB_TYPES = {"QUICK_REPLY": "quick_reply", "URL": "url", "COPY_CODE": "copy_code", "OTP": "url"}
 ADJACENT_REJECTION = {
     "reason": "Your template has parameters placed next to each other (like {{1}}{{2}}) without text or "
@@ -147,12 +166,11 @@ def check_components(
             if variables:
                 _check_example(header, "header_text", "header_text_named_params", "HEADER", named)
         elif header_format in MEDIA_FORMATS:
-            handles = (header.get("example") or {}).get("header_handle") or []
-            if not handles:
-                raise _refuse("A media HEADER needs example.header_handle from the Resumable Upload API.")
-            if check_handles and not all(h in state.header_handles for h in handles):
-                raise _refuse("example.header_handle is not a handle this app uploaded.")
-        elif header_format != "LOCATION":
+            _check_handles(header, "HEADER", state, check_handles)
+        elif header_format == "LOCATION":
+            if category not in LOCATION_HEADER_CATEGORIES:
+                raise _refuse(f"A LOCATION header is not supported in {category} templates.")
+        else:
             raise _refuse(
                 f"HEADER format must be TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION, not {header_format!r}."
             )
@@ -161,8 +179,9 @@ def check_components(
         text = str(body.get("text", ""))
         if not text:
             raise _refuse("BODY text is required.")
-        if len(text) > 1024:
-            raise _refuse("BODY text is at most 1024 characters.", subcode=2388040)
+        body_max = LIMITED_TIME_OFFER_BODY_MAX if "LIMITED_TIME_OFFER" in types else 1024
+        if len(text) > body_max:
+            raise _refuse(f"BODY text is at most {body_max} characters.", subcode=2388040)
         if _check_variables(text, "BODY", parameter_format):
             _check_example(body, "body_text", "body_text_named_params", "BODY", named)
     footer = by_type.get("FOOTER")
@@ -178,11 +197,118 @@ def check_components(
             raise _refuse("FOOTER code_expiration_minutes must be a whole number from 1 to 90.")
     code_max = LIMITED_TIME_OFFER_CODE_MAX if "LIMITED_TIME_OFFER" in types else COPY_CODE_EXAMPLE_MAX
     _check_buttons_component(by_type.get("BUTTONS"), "BUTTONS", code_max)
-    for component in components:
-        if str(component.get("type", "")).upper() == "CAROUSEL":
-            for number, card in enumerate(component.get("cards") or [], 1):
-                parts = _components_by_type(card.get("components") or []) if isinstance(card, dict) else {}
-                _check_buttons_component(parts.get("BUTTONS"), f"CAROUSEL card {number} BUTTONS", code_max)
+    if "CAROUSEL" in types:
+        _check_carousel(by_type, category, parameter_format, state, check_handles)
+    if "LIMITED_TIME_OFFER" in types:
+        _check_limited_time_offer(by_type, category)
+
+
+def _check_handles(header: dict[str, Any], where: str, state: SandboxState, check_handles: bool) -> None:
+    handles = (header.get("example") or {}).get("header_handle") or []
+    if not handles:
+        raise _refuse(f"{where}: a media header needs example.header_handle from the Resumable Upload API.")
+    if check_handles and not all(h in state.header_handles for h in handles):
+        raise _refuse(f"{where}: example.header_handle is not a handle this app uploaded.")
+
+
+def _check_carousel(
+    by_type: dict[str, dict[str, Any]],
+    category: str,
+    parameter_format: str,
+    state: SandboxState,
+    check_handles: bool,
+) -> None:
+    """Meta's media card carousel: MARKETING, a body only on top, 2–10 cards of the same shape."""
+    if category not in CAROUSEL_CATEGORIES:
+        raise _refuse(f"Carousel templates are only supported in {', '.join(CAROUSEL_CATEGORIES)} templates.")
+    for kind in CAROUSEL_TOP_LEVEL_REFUSED:
+        if kind in by_type:
+            raise _refuse(f"A carousel template can't have a top-level {kind} component.")
+    cards = by_type["CAROUSEL"].get("cards")
+    if not isinstance(cards, list) or len(cards) not in CAROUSEL_CARDS:
+        count = len(cards) if isinstance(cards, list) else 0
+        raise _refuse(
+            f"A carousel needs {CAROUSEL_CARDS.start} to {CAROUSEL_CARDS.stop - 1} cards; it has {count}."
+        )
+    shapes = []
+    for number, card in enumerate(cards, 1):
+        where = f"CAROUSEL card {number}"
+        parts = card.get("components") if isinstance(card, dict) else None
+        if not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts):
+            raise _refuse(f"{where}: components must be a list of objects.")
+        kinds = [str(part.get("type", "")).upper() for part in parts]
+        if any(kind not in ("HEADER", "BODY", "BUTTONS") for kind in kinds) or len(set(kinds)) != len(kinds):
+            raise _refuse(f"{where}: a card has one HEADER, an optional BODY and one BUTTONS component.")
+        card_parts = _components_by_type(parts)
+        header = card_parts.get("HEADER")
+        header_format = str((header or {}).get("format", "")).upper()
+        if header_format not in CAROUSEL_CARD_HEADER_FORMATS:
+            raise _refuse(f"{where}: the card HEADER format must be IMAGE or VIDEO.")
+        _check_handles(header, f"{where} HEADER", state, check_handles)
+        body = card_parts.get("BODY")
+        if body is not None:
+            text = str(body.get("text", ""))
+            if not text or len(text) > CAROUSEL_CARD_BODY_MAX:
+                raise _refuse(
+                    f"{where}: BODY text is required and at most {CAROUSEL_CARD_BODY_MAX} characters.",
+                    subcode=2388040,
+                )
+            if _check_variables(text, f"{where} BODY", parameter_format):
+                _check_example(
+                    body, "body_text", "body_text_named_params", f"{where} BODY", parameter_format == "NAMED"
+                )
+        section = card_parts.get("BUTTONS") or {}
+        buttons = [b for b in section.get("buttons") or [] if isinstance(b, dict)]
+        kinds = [str(b.get("type", "")).upper() for b in buttons]
+        if len(buttons) not in CAROUSEL_CARD_BUTTONS or any(
+            k not in CAROUSEL_CARD_BUTTON_TYPES for k in kinds
+        ):
+            raise _refuse(f"{where}: a card has 1 or 2 buttons: QUICK_REPLY, URL or PHONE_NUMBER.")
+        _check_buttons_component(section, f"{where} BUTTONS", COPY_CODE_EXAMPLE_MAX)
+        shapes.append((header_format, body is not None, tuple(kinds)))
+    if len(set(shapes)) > 1:
+        raise _refuse(
+            "All carousel cards must have the same components: the same header format, a body on every "
+            "card or on none, and the same buttons in the same order."
+        )
+
+
+def _check_limited_time_offer(by_type: dict[str, dict[str, Any]], category: str) -> None:
+    """Meta's limited-time offer: MARKETING, no footer, an IMAGE/VIDEO header, copy code then URL."""
+    if category not in LIMITED_TIME_OFFER_CATEGORIES:
+        raise _refuse(
+            f"Limited-time offer templates are only supported in {', '.join(LIMITED_TIME_OFFER_CATEGORIES)} "
+            "templates."
+        )
+    if "FOOTER" in by_type:
+        raise _refuse("Footer components are not supported in limited-time offer templates.")
+    header = by_type.get("HEADER")
+    if header and str(header.get("format", "")).upper() not in LIMITED_TIME_OFFER_HEADER_FORMATS:
+        raise _refuse("A limited-time offer HEADER format must be IMAGE or VIDEO.")
+    offer = by_type["LIMITED_TIME_OFFER"].get("limited_time_offer")
+    if not isinstance(offer, dict):
+        raise _refuse("LIMITED_TIME_OFFER needs a limited_time_offer object.")
+    text = offer.get("text")
+    if not isinstance(text, str) or not text or len(text) > LIMITED_TIME_OFFER_TEXT_MAX:
+        raise _refuse(
+            f"limited_time_offer.text is required and at most {LIMITED_TIME_OFFER_TEXT_MAX} characters.",
+            subcode=2388040,
+        )
+    expires = offer.get("has_expiration", False)
+    if not isinstance(expires, bool):
+        raise _refuse("limited_time_offer.has_expiration must be a boolean.")
+    buttons = (by_type.get("BUTTONS") or {}).get("buttons") or []
+    kinds = tuple(str(b.get("type", "")).upper() for b in buttons if isinstance(b, dict))
+    allowed = (
+        [LIMITED_TIME_OFFER_BUTTONS]
+        if expires
+        else [LIMITED_TIME_OFFER_BUTTONS, LIMITED_TIME_OFFER_BUTTONS[1:]]
+    )
+    if kinds not in allowed:
+        raise _refuse(
+            "A limited-time offer needs a COPY_CODE button followed by a URL button"
+            + ("." if expires else " (the COPY_CODE button is optional without has_expiration).")
+        )
 
 
 def _check_buttons_component(section: dict[str, Any] | None, where: str, code_max: int) -> None:

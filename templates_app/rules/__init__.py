@@ -7,7 +7,10 @@ would otherwise refuse minutes later with a code like 2388299. Rules follow docs
 module that checks them, with their source, so a correction is a one-line change. One module per
 part of the template: ``naming`` (name, language, category, variable style), ``structure``
 (which components), ``variables`` (shared by header and body), ``header``, ``body``, ``footer``,
-``buttons``, ``authentication`` and ``opt_out`` (the app's own marking).
+``buttons``, ``authentication``, ``carousel`` (media card carousels), ``limited_time_offer``,
+``unsupported`` (Meta's features this product does not author, each named) and ``opt_out`` (the
+app's own marking). A carousel's cards and an offer reuse the body and button rules with their
+own limits and field keys.
 
 Field keys (``Violation.field``) — the form field each message is shown on:
 
@@ -34,12 +37,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from templates_app.components import ParameterFormat, body_of, footer_of, header_of
+from templates_app.components import ParameterFormat, body_of, footer_of, header_of, is_carousel_template
 from templates_app.rules.authentication import authentication_violations
-from templates_app.rules.body import body_violations
+from templates_app.rules.body import BODY_MAX_LENGTH, body_violations
 from templates_app.rules.buttons import buttons_violations
+from templates_app.rules.carousel import carousel_violations
 from templates_app.rules.footer import footer_violations
 from templates_app.rules.header import header_violations
+from templates_app.rules.limited_time_offer import (
+    OFFER_BODY_MAX_LENGTH,
+    is_limited_time_offer,
+    limited_time_offer_violations,
+    offer_header_allowed,
+)
 from templates_app.rules.naming import (
     Category,
     category_violations,
@@ -79,10 +89,20 @@ def validate_template(
     fmt = parameter_format if parameter_format in ParameterFormat.__members__ else None
     if category == Category.AUTHENTICATION:
         violations += authentication_violations(components)
-    else:
-        violations += header_violations(header_of(components), fmt)
+    elif is_carousel_template(components):
+        # The carousel has only a body of its own; its header, footer or buttons are refused there.
         violations += body_violations(body_of(components), fmt)
-        violations += footer_violations(footer_of(components))
+    else:
+        offer = is_limited_time_offer(components)
+        header = header_of(components)
+        if not offer or offer_header_allowed(header):
+            violations += header_violations(header, fmt)
+        max_length = OFFER_BODY_MAX_LENGTH if offer else BODY_MAX_LENGTH
+        violations += body_violations(body_of(components), fmt, max_length=max_length)
+        if not offer:
+            violations += footer_violations(footer_of(components))
         violations += buttons_violations(components)
+    violations += carousel_violations(components, category, fmt)
+    violations += limited_time_offer_violations(components, category)
     violations += opt_out_violations(components, opt_out_button)
     return violations

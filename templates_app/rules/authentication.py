@@ -7,11 +7,13 @@ from typing import Any
 from templates_app.components import (
     ButtonType,
     Component,
+    HeaderFormat,
     OtpType,
     body_of,
     button_type,
     buttons_of,
     footer_of,
+    header_format,
     header_of,
     otp_type,
     supported_apps,
@@ -27,7 +29,17 @@ ZERO_TAP_REQUIRES_TERMS_ACCEPTED = True
 
 def authentication_violations(components: Any) -> list[Violation]:
     violations = []
-    if header_of(components) is not None:
+    header = header_of(components)
+    if header is not None and header_format(header) == HeaderFormat.LOCATION:
+        violations.append(
+            Violation(
+                "header",
+                "Location headers are for marketing and utility templates; authentication templates "
+                "have no header.",
+                "header_location_category",
+            )
+        )
+    elif header is not None:
         violations.append(
             Violation(
                 "header", "Authentication templates have no header.", "authentication_header_not_allowed"

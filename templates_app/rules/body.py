@@ -23,42 +23,53 @@ BODY_MAX_LENGTH = 1024  # 5.3
 MIN_STATIC_WORDS_PER_VARIABLE = 1
 
 
-def body_violations(body: Component | None, parameter_format: str | None) -> list[Violation]:
+def body_violations(
+    body: Component | None,
+    parameter_format: str | None,
+    *,
+    max_length: int = BODY_MAX_LENGTH,
+    field: str = "body",
+    example_field: str = "body_example",
+    where: str = "body",
+) -> list[Violation]:
+    """The body's rules; a carousel card's body and a limited-time offer's shorter body reuse them
+    with their own limit, fields (``cards[<c>].body``) and words ("the body of card 3")."""
     text = body.get("text") if body is not None else None
     if not isinstance(text, str) or not text.strip():
-        return [
-            Violation(
-                "body", "Write the message body: it is the one part every template needs.", "body_required"
-            )
-        ]
+        message = (
+            "Write the message body: it is the one part every template needs."
+            if where == "body"
+            else f"Write the {where}, or remove it."
+        )
+        return [Violation(field, message, "body_required")]
     violations = []
-    if len(text) > BODY_MAX_LENGTH:
+    if len(text) > max_length:
         violations.append(
             Violation(
-                "body",
-                f"The body is {len(text)} characters long; WhatsApp allows {BODY_MAX_LENGTH}.",
+                field,
+                f"The {where} is {len(text)} characters long; WhatsApp allows {max_length}.",
                 "body_too_long",
             )
         )
     problems, variables = variable_violations(
-        text, field="body", where="body", parameter_format=parameter_format
+        text, field=field, where=where, parameter_format=parameter_format
     )
     violations += problems
-    numbering = numbering_violations(variables, field="body", where="body")
+    numbering = numbering_violations(variables, field=field, where=where)
     violations += numbering
-    violations += _body_placement_violations(text)
+    violations += _body_placement_violations(text, field=field, where=where)
     if not problems:
         violations += sample_violations(
             names=variable_names(text),
             samples=body_examples(body),
-            field="body_example",
-            where="body",
+            field=example_field,
+            where=where,
             by_count=bool(numbering),
         )
     return violations
 
 
-def _body_placement_violations(text: str) -> list[Violation]:
+def _body_placement_violations(text: str, *, field: str, where: str) -> list[Violation]:
     """Meta's 2388299 (start/end), INVALID_FORMAT (adjacent) and 2388293 (too many for the length)."""
     stripped = text.strip()
     occurrences = variables_in(stripped)
@@ -68,8 +79,8 @@ def _body_placement_violations(text: str) -> list[Violation]:
     if occurrences[0].start == 0:
         violations.append(
             Violation(
-                "body",
-                f"The body can't start with a variable: WhatsApp rejects templates whose text begins "
+                field,
+                f"The {where} can't start with a variable: WhatsApp rejects templates whose text begins "
                 f"with {occurrences[0].token}. Add a greeting before it.",
                 "body_starts_with_variable",
             )
@@ -77,8 +88,8 @@ def _body_placement_violations(text: str) -> list[Violation]:
     if occurrences[-1].end == len(stripped):
         violations.append(
             Violation(
-                "body",
-                f"The body can't end with a variable: WhatsApp rejects templates whose text ends with "
+                field,
+                f"The {where} can't end with a variable: WhatsApp rejects templates whose text ends with "
                 f"{occurrences[-1].token}. Add a few words or a full stop after it.",
                 "body_ends_with_variable",
             )
@@ -87,9 +98,9 @@ def _body_placement_violations(text: str) -> list[Violation]:
         if not stripped[before.end : after.start].strip():
             violations.append(
                 Violation(
-                    "body",
-                    f"{before.token} and {after.token} sit next to each other: WhatsApp needs some "
-                    "words between two variables.",
+                    field,
+                    f"{before.token} and {after.token} sit next to each other in the {where}: WhatsApp "
+                    "needs some words between two variables.",
                     "body_adjacent_variables",
                 )
             )
@@ -97,8 +108,8 @@ def _body_placement_violations(text: str) -> list[Violation]:
     if MIN_STATIC_WORDS_PER_VARIABLE and static_words < MIN_STATIC_WORDS_PER_VARIABLE * len(occurrences):
         violations.append(
             Violation(
-                "body",
-                f"The body has too many variables for its length ({len(occurrences)} variables, "
+                field,
+                f"The {where} has too many variables for its length ({len(occurrences)} variables, "
                 f"{static_words} other words): WhatsApp rejects such templates. Add more text or use "
                 "fewer variables.",
                 "body_too_many_variables",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
+from urllib.parse import urlsplit
 
 from templates_app.components import (
     ButtonType,
@@ -50,12 +52,38 @@ QUICK_REPLY_LABELS_UNIQUE = True
 # name in ``unsupported``.
 SUPPORTED_BUTTON_TYPES = frozenset(BUTTON_TYPE_MAX)
 
-_BUTTON_NOUNS = {
+BUTTON_NOUNS = {
     ButtonType.QUICK_REPLY: "quick reply",
     ButtonType.URL: "website",
     ButtonType.PHONE_NUMBER: "call",
     ButtonType.COPY_CODE: "copy code",
 }
+
+
+@dataclass(frozen=True)
+class ButtonPlace:
+    """Where a button list sits: the template's own (``buttons[<i>]``) or a carousel card's
+    (``cards[<c>].buttons[<i>]``), so one set of rules names the right field and says "button 2
+    of card 3" where it must."""
+
+    prefix: str = ""
+    owner: str = ""
+
+    @classmethod
+    def card(cls, card_index: int) -> ButtonPlace:
+        return cls(prefix=f"cards[{card_index}].", owner=f" of card {card_index + 1}")
+
+    def field(self, index: int, key: str) -> str:
+        return f"{self.prefix}buttons[{index}].{key}"
+
+    def name(self, index: int) -> str:
+        return f"button {index + 1}{self.owner}"
+
+    def title(self, index: int) -> str:
+        return f"Button {index + 1}{self.owner}"
+
+
+TEMPLATE = ButtonPlace()
 
 
 def buttons_violations(components: Any) -> list[Violation]:
@@ -96,7 +124,7 @@ def buttons_violations(components: Any) -> list[Violation]:
     counts = Counter(types)
     for kind, limit in BUTTON_TYPE_MAX.items():
         if counts[kind] > limit:
-            noun = _BUTTON_NOUNS[kind]
+            noun = BUTTON_NOUNS[kind]
             violations.append(
                 Violation(
                     "buttons",
@@ -116,18 +144,21 @@ def buttons_violations(components: Any) -> list[Violation]:
                 "buttons_not_grouped",
             )
         )
-    violations += _duplicate_quick_reply_violations(buttons)
+    violations += duplicate_quick_reply_violations(buttons)
     for index, button in enumerate(buttons):
-        violations += _button_violations(index, button)
+        violations += button_violations(index, button)
     return violations
 
 
-def _duplicate_quick_reply_violations(buttons: list[Component]) -> list[Violation]:
+def duplicate_quick_reply_violations(
+    buttons: list[Component], place: ButtonPlace = TEMPLATE
+) -> list[Violation]:
     """Two quick replies with the same label can't be told apart when tapped.
 
     The tap comes back as the button's label (and the payload we send), so "Yes" twice makes the
     answer ambiguous — and an opt-out twin of another reply worse. Meta's pages read do not state
-    the rule [UNVERIFIED]; ``QUICK_REPLY_LABELS_UNIQUE`` switches it off.
+    the rule [UNVERIFIED]; ``QUICK_REPLY_LABELS_UNIQUE`` switches it off. A carousel's cards are
+    checked one by one: the same reply on every card (Meta's own example) is how cards are alike.
     """
     if not QUICK_REPLY_LABELS_UNIQUE:
         return []
@@ -141,9 +172,9 @@ def _duplicate_quick_reply_violations(buttons: list[Component]) -> list[Violatio
         if key in seen:
             violations.append(
                 Violation(
-                    f"buttons[{index}].text",
-                    f"Buttons {seen[key] + 1} and {index + 1} are both quick replies labelled "
-                    f"“{text.strip()}”: give each quick reply its own label, so their answers "
+                    place.field(index, "text"),
+                    f"Buttons {seen[key] + 1} and {index + 1}{place.owner} are both quick replies "
+                    f"labelled “{text.strip()}”: give each quick reply its own label, so their answers "
                     "can be told apart.",
                     "buttons_duplicate_text",
                 )
@@ -153,32 +184,33 @@ def _duplicate_quick_reply_violations(buttons: list[Component]) -> list[Violatio
     return violations
 
 
-def _label_violations(index: int, button: Component, *, limit: int) -> list[Violation]:
+def _label_violations(index: int, button: Component, *, limit: int, place: ButtonPlace) -> list[Violation]:
     text = button.get("text")
-    field = f"buttons[{index}].text"
+    field = place.field(index, "text")
     if not isinstance(text, str) or not text.strip():
-        return [Violation(field, f"Write the label of button {index + 1}.", "button_label_required")]
+        return [Violation(field, f"Write the label of {place.name(index)}.", "button_label_required")]
     if len(text) > limit:
         return [
             Violation(
                 field,
-                f"The label of button {index + 1} is {len(text)} characters long; WhatsApp allows {limit}.",
+                f"The label of {place.name(index)} is {len(text)} characters long; WhatsApp allows {limit}.",
                 "button_label_too_long",
             )
         ]
     return []
 
 
-def _button_violations(index: int, button: Component) -> list[Violation]:
+def button_violations(index: int, button: Component, place: ButtonPlace = TEMPLATE) -> list[Violation]:
+    """One button's own rules (label, address, number, code), whatever list it stands in."""
     kind = button_type(button)
     if kind == ButtonType.QUICK_REPLY:
-        return _label_violations(index, button, limit=QUICK_REPLY_LABEL_MAX_LENGTH)
+        return _label_violations(index, button, limit=QUICK_REPLY_LABEL_MAX_LENGTH, place=place)
     if kind == ButtonType.URL:
-        return _label_violations(index, button, limit=URL_BUTTON_LABEL_MAX_LENGTH) + _url_violations(
-            index, button
-        )
+        return _label_violations(
+            index, button, limit=URL_BUTTON_LABEL_MAX_LENGTH, place=place
+        ) + _url_violations(index, button, place)
     if kind == ButtonType.PHONE_NUMBER:
-        violations = _label_violations(index, button, limit=PHONE_BUTTON_LABEL_MAX_LENGTH)
+        violations = _label_violations(index, button, limit=PHONE_BUTTON_LABEL_MAX_LENGTH, place=place)
         number = button.get("phone_number")
         if (
             not isinstance(number, str)
@@ -187,8 +219,8 @@ def _button_violations(index: int, button: Component) -> list[Violation]:
         ):
             violations.append(
                 Violation(
-                    f"buttons[{index}].phone_number",
-                    f"Button {index + 1} needs a phone number with its country code, digits only, "
+                    place.field(index, "phone_number"),
+                    f"{place.title(index)} needs a phone number with its country code, digits only, "
                     f"at most {PHONE_NUMBER_MAX_LENGTH} characters (for example +4930123456).",
                     "button_phone_invalid",
                 )
@@ -196,18 +228,18 @@ def _button_violations(index: int, button: Component) -> list[Violation]:
         return violations
     if kind == ButtonType.COPY_CODE:
         code = button_example(button)
-        field = f"buttons[{index}].example"
+        field = place.field(index, "example")
         if not code.strip():
             return [
                 Violation(
-                    field, f"Give button {index + 1} a sample code, for example SAVE20.", "example_missing"
+                    field, f"Give {place.name(index)} a sample code, for example SAVE20.", "example_missing"
                 )
             ]
         if len(code) > COPY_CODE_EXAMPLE_MAX_LENGTH:
             return [
                 Violation(
                     field,
-                    f"The sample code of button {index + 1} is {len(code)} characters long; WhatsApp "
+                    f"The sample code of {place.name(index)} is {len(code)} characters long; WhatsApp "
                     f"allows {COPY_CODE_EXAMPLE_MAX_LENGTH}.",
                     "button_code_too_long",
                 )
@@ -215,14 +247,14 @@ def _button_violations(index: int, button: Component) -> list[Violation]:
     return []
 
 
-def _url_violations(index: int, button: Component) -> list[Violation]:
+def _url_violations(index: int, button: Component, place: ButtonPlace) -> list[Violation]:
     url = button_url(button)
-    field = f"buttons[{index}].url"
+    field = place.field(index, "url")
     if not url.startswith(("https://", "http://")):
         return [
             Violation(
                 field,
-                f"Button {index + 1} needs a web address starting with https:// (or http://).",
+                f"{place.title(index)} needs a web address starting with https:// (or http://).",
                 "button_url_invalid",
             )
         ]
@@ -231,7 +263,7 @@ def _url_violations(index: int, button: Component) -> list[Violation]:
         violations.append(
             Violation(
                 field,
-                f"The address of button {index + 1} is {len(url)} characters long; WhatsApp allows "
+                f"The address of {place.name(index)} is {len(url)} characters long; WhatsApp allows "
                 f"{URL_MAX_LENGTH}.",
                 "button_url_too_long",
             )
@@ -247,7 +279,7 @@ def _url_violations(index: int, button: Component) -> list[Violation]:
         violations.append(
             Violation(
                 field,
-                f"The address of button {index + 1} can have one variable only, "
+                f"The address of {place.name(index)} can have one variable only, "
                 f"written {URL_VARIABLE_TOKEN}.",
                 "button_url_variables",
             )
@@ -257,7 +289,7 @@ def _url_violations(index: int, button: Component) -> list[Violation]:
         violations.append(
             Violation(
                 field,
-                f"Put the variable of button {index + 1} at the very end of the address "
+                f"Put the variable of {place.name(index)} at the very end of the address "
                 f"(like https://shop.example/track/{URL_VARIABLE_TOKEN}): WhatsApp only appends to links.",
                 "button_url_variable_not_at_end",
             )
@@ -268,19 +300,33 @@ def _url_violations(index: int, button: Component) -> list[Violation]:
     if not sample.strip():
         violations.append(
             Violation(
-                f"buttons[{index}].example",
-                f"Give button {index + 1} a sample address with the variable filled in, for example "
+                place.field(index, "example"),
+                f"Give {place.name(index)} a sample address with the variable filled in, for example "
                 f"{base}ABC123.",
                 "example_missing",
             )
         )
-    elif not sample.startswith(base) or len(sample) == len(base):
+    elif not _sample_fits(sample, base):
         violations.append(
             Violation(
-                f"buttons[{index}].example",
-                f"The sample address of button {index + 1} must be the button's address with the "
+                place.field(index, "example"),
+                f"The sample address of {place.name(index)} must be the button's address with the "
                 f"variable filled in: it should start with {base} and continue after it.",
                 "button_url_example_mismatch",
             )
         )
     return violations
+
+
+def _sample_fits(sample: str, base: str) -> bool:
+    """A URL sample is the address with the variable filled in — or, as Meta's own examples also
+    write it, the variable's value alone (the carousel page: ``"BLUE_ELF"``) or a full address on
+    the same site whose path or query differs (the limited-time offer page: ``…/offers?ref=n3mtql``
+    for ``…/offers?code={{1}}``). Only an address on another site, or the bare address without a
+    value, is refused: that sample would show reviewers a link the button can't open.
+    """
+    if sample.startswith(base):
+        return len(sample) > len(base)
+    if "://" not in sample:
+        return not sample.startswith(("/", "?", "#", "&")) and " " not in sample.strip()
+    return urlsplit(sample).netloc.casefold() == urlsplit(base).netloc.casefold() != ""

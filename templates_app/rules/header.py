@@ -1,4 +1,10 @@
-"""The header: text (one variable, with its sample) or media (with an uploaded sample)."""
+"""The header: text (one variable, with its sample), media (with an uploaded sample) or a location.
+
+A LOCATION header is only its format: the place (latitude, longitude, name, address) is given per
+send, so the template carries no text and no sample (docs/meta-facts.md 5.3a). Meta allows it on
+UTILITY and MARKETING templates; an AUTHENTICATION template has no header at all
+(``authentication`` names the location case).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from templates_app.components import (
     header_examples,
     header_format,
     header_handle,
+    text_of,
     variable_names,
     variables_in,
 )
@@ -19,7 +26,7 @@ from templates_app.rules.violation import Violation
 HEADER_TEXT_MAX_LENGTH = 60  # 5.3
 HEADER_TEXT_MAX_VARIABLES = 1  # 5.3
 # What this back-office can author, preview and send.
-SUPPORTED_HEADER_FORMATS = frozenset({HeaderFormat.TEXT, *MEDIA_HEADER_FORMATS})
+SUPPORTED_HEADER_FORMATS = frozenset({HeaderFormat.TEXT, *MEDIA_HEADER_FORMATS, HeaderFormat.LOCATION})
 
 _MEDIA_NOUNS = {HeaderFormat.IMAGE: "image", HeaderFormat.VIDEO: "video", HeaderFormat.DOCUMENT: "document"}
 
@@ -35,10 +42,12 @@ def header_violations(header: Component | None, parameter_format: str | None) ->
         return [
             Violation(
                 "header",
-                "Choose a header type: text, image, video or document.",
+                "Choose a header type: text, image, video, document or location.",
                 "header_format_unsupported",
             )
         ]
+    if fmt == HeaderFormat.LOCATION:
+        return _location_violations(header)
     if fmt in MEDIA_HEADER_FORMATS:
         if not header_handle(header):
             noun = _MEDIA_NOUNS[HeaderFormat(fmt)]
@@ -88,3 +97,17 @@ def header_violations(header: Component | None, parameter_format: str | None) ->
             by_count=bool(numbering),
         )
     return violations
+
+
+def _location_violations(header: Component) -> list[Violation]:
+    """The place comes with each send: a text or an uploaded sample on the header has no meaning."""
+    if text_of(header) or header_handle(header) or header_examples(header):
+        return [
+            Violation(
+                "header",
+                "A location header has no text and no sample: the place (map, name and address) is "
+                "chosen for each send. Remove the header text or sample.",
+                "header_location_content",
+            )
+        ]
+    return []

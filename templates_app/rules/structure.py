@@ -19,11 +19,7 @@ def structure_violations(components: Any) -> list[Violation]:
         return [Violation("components", "The template content is unreadable.", "components_invalid")]
     violations = []
     kinds = [component_type(component) for component in components]
-    unknown = [
-        kind or "(untyped)"
-        for kind in kinds
-        if kind not in ComponentType.__members__ and kind not in unsupported.COMPONENTS
-    ]
+    unknown = [kind or "(untyped)" for kind in kinds if kind not in ComponentType.__members__]
     if unknown:
         violations.append(
             Violation(
@@ -42,4 +38,12 @@ def structure_violations(components: Any) -> list[Violation]:
                     "components_repeated",
                 )
             )
+    if ComponentType.CAROUSEL in kinds and ComponentType.LIMITED_TIME_OFFER in kinds:
+        violations.append(
+            Violation(
+                "components",
+                "A template is either a carousel or a limited-time offer, not both: remove one of them.",
+                "carousel_with_offer",
+            )
+        )
     return violations

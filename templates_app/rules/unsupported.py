@@ -3,9 +3,10 @@
 WhatsApp knows these parts, so "parts WhatsApp doesn't know" would be false: the marketer is told
 which feature it is and why it is not here, with a stable code per feature. The commerce ones
 (product cards, single- and multi-product templates, catalog buttons) need a Meta commerce
-catalog connected to the WhatsApp account, which this product does not manage. The others need
-send-time parameters (card by card, an offer's expiry, a location) that the send path does not
-build yet. Sources: Meta's template components page and its carousel, limited-time offer,
+catalog connected to the WhatsApp account, which this product does not manage; GIF headers
+belong to another API; Flow and WhatsApp call buttons need features this product doesn't use.
+Media card carousels, limited-time offers and location headers are authored (``carousel``,
+``limited_time_offer``, ``header``). Sources: Meta's template components page and its carousel,
 catalog, single- and multi-product and call-button pages (docs/templates.md lists them).
 """
 
@@ -31,28 +32,12 @@ class Unsupported:
     message: str
 
 
-CAROUSEL = Unsupported(
-    "carousel_not_supported",
-    "Media card carousels can't be authored here yet: the cards' per-recipient values aren't sent "
-    "by this product. Remove the carousel, or create the template in WhatsApp Manager.",
-)
 PRODUCT_CAROUSEL = Unsupported(
     "product_carousel_not_supported",
     f"Product card carousels aren't supported here: {_CATALOG_REASON}.",
 )
-LIMITED_TIME_OFFER = Unsupported(
-    "limited_time_offer_not_supported",
-    "Limited-time offers can't be authored here yet: the offer's expiry isn't sent by this product. "
-    "Remove the offer, or create the template in WhatsApp Manager.",
-)
-COMPONENTS = {"CAROUSEL": CAROUSEL, "LIMITED_TIME_OFFER": LIMITED_TIME_OFFER}
 
 HEADER_FORMATS = {
-    "LOCATION": Unsupported(
-        "header_location_not_supported",
-        "Location headers can't be authored here yet: the map's place isn't sent by this product. "
-        "Use a text, image, video or document header.",
-    ),
     "GIF": Unsupported(
         "header_gif_not_supported",
         "GIF headers exist only in Meta's Marketing Messages API, which this product doesn't use. "
@@ -90,18 +75,10 @@ BUTTON_TYPES = {
 
 
 def component_violations(components: Sequence[Any]) -> list[Violation]:
-    """One violation per unsupported component kind (a product carousel named as one)."""
-    violations = []
-    for kind in dict.fromkeys(component_type(component) for component in components):
-        feature = COMPONENTS.get(kind)
-        if feature is None:
-            continue
-        if feature is CAROUSEL and any(
-            _is_product_carousel(c) for c in components if component_type(c) == kind
-        ):
-            feature = PRODUCT_CAROUSEL
-        violations.append(Violation("components", feature.message, feature.code))
-    return violations
+    """A product card carousel named as one (a media card carousel is checked by ``carousel``)."""
+    if any(component_type(c) == "CAROUSEL" and is_product_carousel(c) for c in components):
+        return [Violation("components", PRODUCT_CAROUSEL.message, PRODUCT_CAROUSEL.code)]
+    return []
 
 
 def header_violation(header: Component) -> Violation | None:
@@ -118,7 +95,7 @@ def button_violation(index: int, kind: str) -> Violation | None:
     )
 
 
-def _is_product_carousel(carousel: Component) -> bool:
+def is_product_carousel(carousel: Component) -> bool:
     """Meta's product card carousels have PRODUCT headers on their cards (media cards IMAGE/VIDEO)."""
     cards = carousel.get("cards")
     if not isinstance(cards, Sequence) or isinstance(cards, str):

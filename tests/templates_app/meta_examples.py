@@ -215,13 +215,18 @@ LIMITED_TIME_OFFER = {
     },
 }
 
-# The kinds this product authors: each passes the validator unchanged.
-AUTHORED = [SEASONAL_PROMOTION, ORDER_CONFIRMATION, WINTER_SALE_COUPON, AUTHENTICATION_COPY_CODE]
-# Meta's kinds this product does not author yet, with the code the validator names them by.
-NOT_AUTHORED = [
-    (ORDER_DELIVERY_UPDATE, "header_location_not_supported"),
-    (MEDIA_CARD_CAROUSEL, "carousel_not_supported"),
-    (LIMITED_TIME_OFFER, "limited_time_offer_not_supported"),
+# The kinds this product authors: each passes the validator and the sandbox unchanged (the sandbox
+# after its media handles are swapped for uploaded ones). Meta's commerce kinds (product carousels,
+# single- and multi-product templates) have no example here: they are refused by name, see
+# test_rules_meta_features.
+AUTHORED = [
+    SEASONAL_PROMOTION,
+    ORDER_CONFIRMATION,
+    ORDER_DELIVERY_UPDATE,
+    WINTER_SALE_COUPON,
+    AUTHENTICATION_COPY_CODE,
+    MEDIA_CARD_CAROUSEL,
+    LIMITED_TIME_OFFER,
 ]
 
 
@@ -238,3 +243,244 @@ def with_handle(example: dict[str, Any], handle: str) -> dict[str, Any]:
 
     swap(body["components"])
     return body
+
+
+# --- One broken variant of Meta's examples per rule ---------------------------------------------
+
+
+class Broken:
+    """Meta's example with one rule broken: the validator's (field, code), and whether the sandbox
+    refuses it too (some rules are the product's own, or Meta's wording is not a creation error)."""
+
+    def __init__(self, rule: str, example: dict[str, Any], change, field: str, code: str, *, sandbox=True):
+        self.rule = rule
+        self.body = copy.deepcopy(example["body"])
+        change(self.body)
+        self.field = field
+        self.code = code
+        self.sandbox = sandbox
+
+    def __repr__(self) -> str:
+        return self.rule
+
+
+def _cards(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return next(c for c in body["components"] if c["type"].upper() == "CAROUSEL")["cards"]
+
+
+def _part(parts: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(c for c in parts if c["type"].upper() == kind)
+
+
+def _card_part(body: dict[str, Any], index: int, kind: str) -> dict[str, Any]:
+    return _part(_cards(body)[index]["components"], kind)
+
+
+def _card_bodies(body: dict[str, Any], texts: list[str], examples: list[list[str] | None]) -> None:
+    for card, text, example in zip(_cards(body), texts, examples, strict=True):
+        part: dict[str, Any] = {"type": "body", "text": text}
+        if example is not None:
+            part["example"] = {"body_text": [example]}
+        card["components"].insert(1, part)
+
+
+_CARD_TEXT = "Use code {{1}} to get 15% off this plant today."
+
+
+def _set(target_of, **values):
+    return lambda body: target_of(body).update(values)
+
+
+def _offer(body: dict[str, Any]) -> dict[str, Any]:
+    return _part(body["components"], "LIMITED_TIME_OFFER")["limited_time_offer"]
+
+
+def _buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return _part(body["components"], "BUTTONS")["buttons"]
+
+
+_ONE_CARD_BUTTON = [{"type": "url", "text": "Shop", "url": "https://www.luckyshrub.com/shop"}]
+_THREE_CARD_BUTTONS = [
+    {"type": "quick_reply", "text": "More"},
+    {"type": "quick_reply", "text": "Less"},
+    {"type": "url", "text": "Shop", "url": "https://www.luckyshrub.com/shop"},
+]
+
+BROKEN = [
+    # media card carousel
+    Broken(
+        "one card",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _cards(b).__delitem__(slice(1, None)),
+        "carousel",
+        "carousel_card_count",
+    ),
+    Broken(
+        "eleven cards",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _cards(b).extend(copy.deepcopy(_cards(b)[1:]) * 4),
+        "carousel",
+        "carousel_card_count",
+    ),
+    Broken(
+        "carousel in utility",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: b.update(category="utility"),
+        "category",
+        "carousel_category",
+    ),
+    Broken(
+        "carousel with a footer",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: b["components"].append({"type": "footer", "text": "Thanks"}),
+        "footer",
+        "carousel_top_level_not_allowed",
+    ),
+    Broken(
+        "card header a document",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: [_card_part(b, i, "HEADER").update(format="document") for i in range(3)],
+        "cards[0].header",
+        "carousel_card_header_format",
+    ),
+    Broken(
+        "card header without sample",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _card_part(b, 1, "HEADER").pop("example"),
+        "cards[1].header_example",
+        "header_media_example_missing",
+    ),
+    Broken(
+        "card headers differ",
+        MEDIA_CARD_CAROUSEL,
+        _set(lambda b: _card_part(b, 1, "HEADER"), format="video"),
+        "cards[1].header",
+        "carousel_cards_differ",
+    ),
+    Broken(
+        "card buttons differ",
+        MEDIA_CARD_CAROUSEL,
+        _set(lambda b: _card_part(b, 2, "BUTTONS"), buttons=_ONE_CARD_BUTTON),
+        "cards[2].buttons",
+        "carousel_cards_differ",
+    ),
+    Broken(
+        "card with three buttons",
+        MEDIA_CARD_CAROUSEL,
+        _set(lambda b: _card_part(b, 0, "BUTTONS"), buttons=_THREE_CARD_BUTTONS),
+        "cards[0].buttons",
+        "carousel_card_buttons_count",
+    ),
+    Broken(
+        "card copy code button",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: [
+            _card_part(b, i, "BUTTONS")["buttons"].__setitem__(0, {"type": "copy_code", "example": "SAVE"})
+            for i in range(3)
+        ],
+        "cards[0].buttons[0].type",
+        "carousel_card_button_type",
+    ),
+    Broken(
+        "one card with a body",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _cards(b)[0]["components"].insert(1, {"type": "body", "text": "A rare plant."}),
+        "cards[0].body",
+        "carousel_cards_differ",
+    ),
+    Broken(
+        "card body too long",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _card_bodies(b, ["A rare plant. " * 12, "Rare.", "Rare."], [None] * 3),
+        "cards[0].body",
+        "body_too_long",
+    ),
+    Broken(
+        "card body sample missing",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _card_bodies(b, [_CARD_TEXT] * 3, [None, ["15OFF"], ["15OFF"]]),
+        "cards[0].body_example",
+        "example_missing",
+    ),
+    Broken(
+        "card URL variable not at the end",
+        MEDIA_CARD_CAROUSEL,
+        lambda b: _card_part(b, 0, "BUTTONS")["buttons"][1].update(
+            url="https://www.luckyshrub.com/{{1}}/shop"
+        ),
+        "cards[0].buttons[1].url",
+        "button_url_variable_not_at_end",
+    ),
+    # limited-time offer
+    Broken(
+        "offer text over 16",
+        LIMITED_TIME_OFFER,
+        _set(_offer, text="Expiring offer!!!"),
+        "offer_text",
+        "offer_text_too_long",
+    ),
+    Broken(
+        "offer in utility",
+        LIMITED_TIME_OFFER,
+        lambda b: b.update(category="utility"),
+        "category",
+        "offer_category",
+    ),
+    Broken(
+        "offer with a footer",
+        LIMITED_TIME_OFFER,
+        lambda b: b["components"].insert(3, {"type": "footer", "text": "Terms apply"}),
+        "offer",
+        "offer_footer_not_allowed",
+    ),
+    Broken(
+        "offer with a text header",
+        LIMITED_TIME_OFFER,
+        lambda b: b["components"].__setitem__(0, {"type": "header", "format": "text", "text": "Sale"}),
+        "offer",
+        "offer_header_format",
+    ),
+    Broken(
+        "offer without copy code", LIMITED_TIME_OFFER, lambda b: _buttons(b).pop(0), "offer", "offer_buttons"
+    ),
+    Broken(
+        "offer buttons reversed",
+        LIMITED_TIME_OFFER,
+        lambda b: _buttons(b).reverse(),
+        "offer",
+        "offer_buttons",
+    ),
+    Broken(
+        "offer body over 600",
+        LIMITED_TIME_OFFER,
+        _set(
+            lambda b: _part(b["components"], "BODY"),
+            text="Good news, {{1}}! Use code {{2}} to get 25% off" + " all trips" * 60 + "!",
+        ),
+        "body",
+        "body_too_long",
+    ),
+    Broken(
+        "offer code over 15",
+        LIMITED_TIME_OFFER,
+        _set(lambda b: _buttons(b)[0], example="CARIBE25CARIBE25"),
+        "buttons[0].example",
+        "button_code_too_long",
+    ),
+    # location header
+    Broken(
+        "location in authentication",
+        AUTHENTICATION_COPY_CODE,
+        lambda b: b["components"].insert(0, {"type": "header", "format": "location"}),
+        "header",
+        "header_location_category",
+    ),
+    Broken(
+        "location with text",
+        ORDER_DELIVERY_UPDATE,
+        _set(lambda b: b["components"][0], text="Your parcel"),
+        "header",
+        "header_location_content",
+        sandbox=False,
+    ),
+]

@@ -181,8 +181,8 @@ REFUSED = [
     pytest.param(
         {"components": _replace(media_header("IMAGE"), 0, format="LOCATION")},
         "header",
-        "Location headers can't be authored here yet",
-        id="location header unsupported",
+        "has no text and no sample",
+        id="location header with a sample",
     ),
     pytest.param(
         {"components": _text_header("   ")}, "header_text", "Write the header text", id="header empty"

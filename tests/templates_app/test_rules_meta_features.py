@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -38,17 +39,21 @@ def test_metas_examples_of_the_kinds_we_author_pass_unchanged(example):
     )
 
 
-@pytest.mark.parametrize(
-    ("example", "code"), meta_examples.NOT_AUTHORED, ids=[code for _, code in meta_examples.NOT_AUTHORED]
-)
-def test_metas_examples_of_kinds_we_do_not_author_are_named(example, code):
-    body = example["body"]
+@pytest.mark.parametrize("broken", meta_examples.BROKEN, ids=repr)
+def test_each_rule_of_metas_rich_kinds_is_named_by_its_code_and_field(broken):
+    """Meta's carousel, limited-time offer and location examples, one rule broken each."""
+    body = broken.body
 
-    codes = {c for _, c in _codes(body["components"], category=body["category"])}
+    codes = _codes(
+        body["components"],
+        name=body["name"],
+        language=body["language"],
+        category=body["category"],
+        parameter_format=body.get("parameter_format", "POSITIONAL"),
+    )
 
-    assert code in codes
-    assert "components_unknown_type" not in codes
-    assert "header_format_unsupported" not in codes
+    assert (broken.field, broken.code) in codes
+    assert {code for _, code in codes} == {broken.code}
 
 
 @pytest.mark.parametrize("number", ["15550051310", "+15550051310", "4930123456"])
@@ -67,17 +72,29 @@ def test_a_phone_number_meta_would_refuse(number):
 
 @pytest.mark.parametrize(
     ("header_format", "code"),
-    [
-        ("LOCATION", "header_location_not_supported"),
-        ("location", "header_location_not_supported"),
-        ("GIF", "header_gif_not_supported"),
-        ("PRODUCT", "product_template_not_supported"),
-    ],
+    [("GIF", "header_gif_not_supported"), ("PRODUCT", "product_template_not_supported")],
 )
 def test_header_kinds_we_do_not_author_are_named(header_format, code):
     components = [{"type": "HEADER", "format": header_format}, *body_only()]
 
     assert _codes(components) == {("header", code)}
+
+
+@pytest.mark.parametrize("category", ["MARKETING", "UTILITY", "marketing"])
+@pytest.mark.parametrize("header_format", ["LOCATION", "location"])
+def test_a_location_header_is_authored_in_marketing_and_utility(category, header_format):
+    components = [{"type": "HEADER", "format": header_format}, *body_only()]
+
+    assert _codes(components, category=category) == set()
+
+
+def test_a_location_header_is_not_for_authentication():
+    components = [
+        {"type": "HEADER", "format": "LOCATION"},
+        *meta_examples.AUTHENTICATION_COPY_CODE["body"]["components"],
+    ]
+
+    assert _codes(components, category="AUTHENTICATION") == {("header", "header_location_category")}
 
 
 def test_an_unknown_header_format_is_still_the_generic_refusal():
@@ -86,24 +103,87 @@ def test_an_unknown_header_format_is_still_the_generic_refusal():
     }
 
 
-def _carousel(card_header_format: str) -> dict[str, Any]:
-    card = {"components": [{"type": "HEADER", "format": card_header_format}]}
-    return {"type": "CAROUSEL", "cards": [card, card]}
+def test_a_product_card_carousel_is_named_as_one():
+    card = {
+        "components": [
+            {"type": "HEADER", "format": "PRODUCT"},
+            {"type": "BUTTONS", "buttons": [{"type": "SPM", "text": "View"}]},
+        ]
+    }
+
+    assert _codes([*body_only(), {"type": "CAROUSEL", "cards": [card, card]}]) == {
+        ("components", "product_carousel_not_supported")
+    }
+
+
+def test_a_carousel_and_an_offer_together_are_refused():
+    carousel = next(
+        c for c in meta_examples.MEDIA_CARD_CAROUSEL["body"]["components"] if c["type"] == "carousel"
+    )
+    offer = {
+        "type": "LIMITED_TIME_OFFER",
+        "limited_time_offer": {"text": "Ends soon", "has_expiration": False},
+    }
+
+    codes = {code for _, code in _codes([*body_only(), carousel, offer])}
+
+    assert "carousel_with_offer" in codes
+
+
+def test_an_offer_without_expiration_may_leave_the_copy_code_out():
+    components = copy.deepcopy(meta_examples.LIMITED_TIME_OFFER["body"]["components"])
+    components[1]["limited_time_offer"]["has_expiration"] = False
+    components[3]["buttons"].pop(0)
+
+    assert _codes(components) == set()
 
 
 @pytest.mark.parametrize(
-    ("component", "code"),
+    ("offer", "field", "code"),
     [
-        (_carousel("IMAGE"), "carousel_not_supported"),
-        (_carousel("PRODUCT"), "product_carousel_not_supported"),
-        (
-            {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Ends soon"}},
-            "limited_time_offer_not_supported",
-        ),
+        ({"text": "", "has_expiration": True}, "offer_text", "offer_text_required"),
+        ({"has_expiration": True}, "offer_text", "offer_text_required"),
+        ({"text": "Ends soon", "has_expiration": "yes"}, "offer", "offer_expiration_invalid"),
     ],
 )
-def test_components_we_do_not_author_are_named(component, code):
-    assert _codes([*body_only(), component]) == {("components", code)}
+def test_the_offers_own_settings(offer, field, code):
+    components = copy.deepcopy(meta_examples.LIMITED_TIME_OFFER["body"]["components"])
+    components[1]["limited_time_offer"] = offer
+
+    assert _codes(components) == {(field, code)}
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "https://www.luckyshrub.com/rare-succulents/BLUE_ELF",
+        "BLUE_ELF",
+        "https://www.luckyshrub.com/offers?ref=1",
+    ],
+)
+def test_a_url_sample_may_be_the_full_address_the_value_alone_or_the_same_site(sample):
+    button = {
+        "type": "URL",
+        "text": "Shop",
+        "url": "https://www.luckyshrub.com/rare-succulents/{{1}}",
+        "example": [sample],
+    }
+
+    assert _codes(with_buttons(button)) == set()
+
+
+@pytest.mark.parametrize(
+    "sample", ["https://other.example/BLUE_ELF", "https://www.luckyshrub.com/rare-succulents/", "/BLUE_ELF"]
+)
+def test_a_url_sample_on_another_site_or_without_a_value_is_refused(sample):
+    button = {
+        "type": "URL",
+        "text": "Shop",
+        "url": "https://www.luckyshrub.com/rare-succulents/{{1}}",
+        "example": [sample],
+    }
+
+    assert _codes(with_buttons(button)) == {("buttons[0].example", "button_url_example_mismatch")}
 
 
 def test_a_truly_unknown_component_is_still_unknown():
