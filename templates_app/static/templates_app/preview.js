@@ -8,16 +8,39 @@
   let timer = null;
   let latest = 0;
 
+  // Pictures chosen in the form but not saved yet: shown from the browser, never uploaded to draw.
+  const pictureUrls = new WeakMap();
+
+  function pictureUrl(file) {
+    if (!pictureUrls.has(file)) pictureUrls.set(file, URL.createObjectURL(file));
+    return pictureUrls.get(file);
+  }
+
+  function showChosenPictures() {
+    for (const media of preview.querySelectorAll("[data-media-input]")) {
+      const input = form.elements.namedItem(media.dataset.mediaInput);
+      const file = input && input.files && input.files[0];
+      if (file && file.type.startsWith("image/")) {
+        media.style.backgroundImage = `url("${pictureUrl(file)}")`;
+        media.classList.add("has-picture");
+      }
+    }
+  }
+
   function redraw() {
     const data = new FormData(form);
     for (const [key, value] of Array.from(data.entries())) {
-      if (value instanceof File) data.delete(key);  // files are not needed to draw
+      // Files are not needed to draw: the server gets the chosen file's name instead.
+      if (value instanceof File) data.set(key, value.size ? value.name : "");
     }
     const request = ++latest;
     fetch(preview.dataset.url, { method: "POST", body: data, credentials: "same-origin" })
       .then((response) => (response.ok ? response.text() : null))
       .then((html) => {
-        if (html !== null && request === latest) preview.innerHTML = html;
+        if (html !== null && request === latest) {
+          preview.innerHTML = html;
+          showChosenPictures();
+        }
       })
       .catch(() => {});
   }
