@@ -14,15 +14,93 @@ PHONE_MAX_LENGTH = 32
 MAX_ID = 2**63 - 1  # a bigint
 
 
+_MEDIA = {
+    "type": "object",
+    "description": 'A media header: {"type": "image" | "video" | "document", "id": …} or {…, "link": "https://…"}.',
+    "properties": {
+        "type": {"type": "string", "enum": ["text", "image", "video", "document", "location"]},
+        "id": {"type": "string"},
+        "link": {"type": "string", "format": "uri"},
+    },
+}
+_BODY = {
+    "description": 'Positional templates: a list, item i fills {{i+1}}; named ones: {"<name>": value}.',
+    "oneOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ],
+}
+_BUTTONS = {
+    "type": "object",
+    "description": "By the button's 0-based index: a URL button's suffix or a COPY_CODE button's "
+    "coupon code.",
+    "additionalProperties": {"type": "string"},
+}
+TEMPLATE_PARAMETERS_SCHEMA = {
+    "type": "object",
+    "description": '{"header": …, "body": […] or {"name": …}, "buttons": {"<index>": …}, "offer": {…}, '
+    '"cards": […]}: the values the template needs (GET /templates/ lists them); leave out what it has not. '
+    "Checked before the message is queued: a 422 `template_parameters_invalid` lists every problem in "
+    "`error.details.problems`, a carousel card's starting with `Card <n>:`.",
+    "properties": {
+        "header": {
+            "type": "object",
+            "description": 'A text header\'s variable {"type": "text", "text": …}; a media header (id or '
+            'link); a LOCATION header {"type": "location", "location": {"latitude": 37.48, '
+            '"longitude": -122.14, "name": …, "address": …}} (latitude −90..90, longitude −180..180; '
+            "name and address optional).",
+            "properties": {
+                **_MEDIA["properties"],
+                "text": {"type": "string"},
+                "location": {
+                    "type": "object",
+                    "properties": {
+                        "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                        "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                        "name": {"type": "string", "maxLength": 1024},
+                        "address": {"type": "string", "maxLength": 1024},
+                    },
+                    "required": ["latitude", "longitude"],
+                },
+            },
+        },
+        "body": _BODY,
+        "buttons": _BUTTONS,
+        "offer": {
+            "type": "object",
+            "description": "A limited-time offer whose offer shows its end: when it ends, in Unix "
+            "milliseconds (in the future, at most a year away). Its coupon code is the COPY_CODE button's "
+            "value in `buttons`.",
+            "properties": {"expiration_time_ms": {"type": "integer", "format": "int64"}},
+            "required": ["expiration_time_ms"],
+        },
+        "cards": {
+            "type": "array",
+            "description": "A media card carousel: one entry per card, in card order, exactly as many as the "
+            "template has. Each card's quick replies carry the payload `card:<card index>:<button index>`.",
+            "minItems": 2,
+            "maxItems": 10,
+            "items": {
+                "type": "object",
+                "properties": {"header": _MEDIA, "body": _BODY, "buttons": _BUTTONS},
+                "required": ["header"],
+            },
+        },
+    },
+}
+
+
+@extend_schema_field(TEMPLATE_PARAMETERS_SCHEMA)
+class TemplateParametersField(serializers.JSONField):
+    """Any JSON, handed to the send path's check unchanged; the schema documents its shape."""
+
+
 class TemplateIn(serializers.Serializer):
     name = serializers.CharField(max_length=512)
     language = serializers.CharField(
         max_length=8, required=False, help_text="e.g. en_US; by default the contact's language."
     )
-    parameters = serializers.JSONField(
-        required=False,
-        help_text='{"header": …, "body": […] or {"name": …}, "buttons": {"<index>": …}} (GET /templates/).',
-    )
+    parameters = TemplateParametersField(required=False)  # described by TEMPLATE_PARAMETERS_SCHEMA
 
     def validate_parameters(self, value):
         return check_json_value(value, "template.parameters")
