@@ -52,6 +52,9 @@
 
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
-  // Adding or removing a button row changes the form without an input event.
-  new MutationObserver(schedule).observe(form, { childList: true, subtree: true });
+  // Adding or removing a button or card row changes the form without an input event. The preview
+  // sits inside the form: its own redraws are not changes of the form (else it redraws forever).
+  new MutationObserver((mutations) => {
+    if (mutations.some((mutation) => !preview.contains(mutation.target))) schedule();
+  }).observe(form, { childList: true, subtree: true });
 })();
