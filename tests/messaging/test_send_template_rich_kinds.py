@@ -8,11 +8,18 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging.models import OutboundMessage
+from core.actors import Actor
+from messaging.models import MessageStatus, OutboundMessage
+from messaging.sending import halt as halt_module
+from messaging.sending.dispatch import send_queued
+from messaging.sending.service import send_message
 from templates_app.sending import send_components
+from tests.messaging.test_dispatch_sandbox import sandbox_templates
+from tests.sandbox import control
 from tests.templates_app.rich_approved import approved_template
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +214,59 @@ def test_a_bad_location_part_is_named_on_its_field(client_for, editor, customer,
     template = approved_template("location")
     response = preview(client_for(editor), customer, template, {**PLACE_FIELDS, field: value})
     assert list(errors_of(response)) == [field]
+
+
+# --- through the dispatcher to the sandbox ----------------------------------------------------
+
+RICH_PARAMETERS = {
+    "carousel": {
+        "body": ["Anna", "25%", "SPRING25"],
+        "cards": [
+            {
+                "header": {"type": "image", "link": "https://shop.example/c1.jpg"},
+                "buttons": {"1": "BLUE_ELF"},
+            },
+            {"header": {"type": "image", "link": "https://shop.example/c2.jpg"}, "buttons": {"1": "BUDDHA"}},
+            {
+                "header": {"type": "image", "link": "https://shop.example/c3.jpg"},
+                "buttons": {"1": "BLACK_PRINCE"},
+            },
+        ],
+    },
+    "offer": {
+        "header": {"type": "image", "link": "https://shop.example/caribbean.jpg"},
+        "body": ["Anna", "CARIBE25"],
+        "offer": {"expiration_time_ms": int((timezone.now() + timedelta(days=7)).timestamp() * 1000)},
+        "buttons": {"0": "CARIBE25", "1": "anna"},
+    },
+    "location": {
+        "header": {"type": "location", "location": {"latitude": "37.483307", "longitude": -122.148981}},
+        "body": ["Anna", "566701"],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(RICH_PARAMETERS))
+def test_a_rich_template_is_dispatched_to_the_sandbox_and_accepted(app_sandbox, settings, customer, kind):
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
+    settings.MARKETING_SENDING_HOURS = ""
+    cache.delete(halt_module.CACHE_KEY)
+    template = approved_template(kind)
+    control(app_sandbox, "templates", {"templates": sandbox_templates([template])})
+    message = send_message(
+        contact=customer, actor=Actor.system("tests"), template=template, parameters=RICH_PARAMETERS[kind]
+    )
+    outcome = send_queued(message.pk)
+    assert outcome.startswith("accepted"), outcome
+    message.refresh_from_db()
+    assert message.status == MessageStatus.ACCEPTED
+    (sent,) = control(app_sandbox, "messages")["data"]
+    components = sent["payload"]["template"]["components"]
+    if kind == "carousel":
+        cards = components[-1]["cards"]
+        assert [card["card_index"] for card in cards] == [0, 1, 2]
+        assert cards[1]["components"][1]["parameters"] == [{"type": "payload", "payload": "card:1:0"}]
+    elif kind == "offer":
+        assert [c["type"] for c in components] == ["header", "body", "limited_time_offer", "button", "button"]
+    else:
+        assert components[0]["parameters"][0]["location"]["latitude"] == "37.483307"
