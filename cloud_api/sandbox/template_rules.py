@@ -368,9 +368,15 @@ def review_verdict(
 ) -> tuple[str, str, dict | None]:
     """(status, reason, rejection_info) the review reaches for this template."""
     texts = []
-    for component in template.components:
+    components = list(template.components)  # checked at creation: a list of objects
+    for component in components:  # a carousel's cards are read like the template's own parts
+        for card in component.get("cards") or []:
+            if isinstance(card, dict) and isinstance(card.get("components"), list):
+                components.extend(part for part in card["components"] if isinstance(part, dict))
         texts.append(str(component.get("text", "")))
-        texts.extend(str(b.get("text", "")) for b in component.get("buttons", []) or [])
+        texts.extend(
+            str(b.get("text", "")) for b in component.get("buttons", []) or [] if isinstance(b, dict)
+        )
     if reject_word and any(reject_word.lower() in text.lower() for text in texts):
         return "REJECTED", reject_reason, None
     if any(ADJACENT_VARIABLES.search(text) for text in texts):

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import requests
 
+from cloud_api.sandbox.state import SandboxTemplate
+from cloud_api.sandbox.template_rules import review_verdict
 from tests.sandbox import TOKEN, VERSION, WABA_ID, control
 from tests.templates_app import meta_examples
 
@@ -151,3 +153,18 @@ def test_an_offer_without_expiration_may_leave_the_copy_code_out(sandbox):
     }
 
     assert create(sandbox, marketing(OFFER_URL, extra=(offer,)))[0] == 200
+
+
+def test_the_review_reads_the_cards_too():
+    """Adjacent variables on a card are rejected at review (INVALID_FORMAT), as in the body."""
+    body = copy.deepcopy(meta_examples.MEDIA_CARD_CAROUSEL["body"])
+    for card in body["components"][1]["cards"]:
+        card["components"].insert(
+            1, {"type": "body", "text": "Use {{1}}{{2}} today.", "example": {"body_text": [["A", "B"]]}}
+        )
+    template = SandboxTemplate(
+        id="1", name=body["name"], language="en_US", category="MARKETING", components=body["components"]
+    )
+
+    assert review_verdict(template, "", "")[:2] == ("REJECTED", "INVALID_FORMAT")
+    assert review_verdict(template, "more like", "ABUSIVE_CONTENT")[:2] == ("REJECTED", "ABUSIVE_CONTENT")
