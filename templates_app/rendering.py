@@ -269,10 +269,9 @@ def offer_ends(expiration_time_ms: Any) -> str:
     if isinstance(expiration_time_ms, bool):
         return ""
     try:
-        moment = datetime.fromtimestamp(int(expiration_time_ms) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
+        local = timezone.localtime(datetime.fromtimestamp(int(expiration_time_ms) / 1000, tz=UTC))
+    except (TypeError, ValueError, OverflowError, OSError):  # not a number, or no date a calendar has
         return ""
-    local = timezone.localtime(moment)
     return f"Ends {local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
 

@@ -6,6 +6,8 @@ import copy
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from templates_app.preview import CardMedia, render_bubble
 from templates_app.rendering import (
@@ -198,9 +200,12 @@ def test_offer_end_follows_the_current_time_zone():
     assert message.offer.ends == "Ends 1 Jan 2026, 00:59 CET"
 
 
-@pytest.mark.parametrize("value", [None, "soon", True, 10**30, [1], {"a": 1}])
+@pytest.mark.parametrize(
+    "value", [None, "soon", True, 10**30, -(10**30), -62135596800000, float("nan"), [1], {"a": 1}]
+)
 def test_offer_with_unreadable_end_shows_the_placeholder(value):
-    message = render_message(components=OFFER, parameters={"offer": {"expiration_time_ms": value}})
+    with timezone.override("America/New_York"):  # the first instant of year 1, moved back a few hours
+        message = render_message(components=OFFER, parameters={"offer": {"expiration_time_ms": value}})
 
     assert message.offer.ends == OFFER_ENDS_PLACEHOLDER
 
@@ -279,3 +284,41 @@ def test_location_never_fails_on_malformed_places(location):
 
     assert message.header.kind == "LOCATION"
     render_bubble(components=LOCATION, parameters={"header": {"type": "location", "location": location}})
+
+
+# --- never a failure ----------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+known_keys = st.fixed_dictionaries(
+    {},
+    optional={
+        "header": json_values,
+        "body": json_values,
+        "buttons": json_values,
+        "offer": st.fixed_dictionaries({}, optional={"expiration_time_ms": json_values}) | json_values,
+        "cards": st.lists(
+            st.fixed_dictionaries(
+                {}, optional={"header": json_values, "body": json_values, "buttons": json_values}
+            )
+            | json_values,
+            max_size=4,
+        ),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    components=st.sampled_from([carousel_with_card_bodies(), OFFER, LOCATION]),
+    parameters=known_keys,
+    use_examples=st.booleans(),
+)
+def test_rich_kinds_render_whatever_the_parameters(components, parameters, use_examples):
+    message = render_message(components=components, parameters=parameters, use_examples=use_examples)
+
+    assert isinstance(message.as_text(), str)
+    render_bubble(components=components, parameters=parameters, use_examples=use_examples)
