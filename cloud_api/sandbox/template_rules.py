@@ -116,6 +116,15 @@ def _refuse(details: str, subcode: int | None = None) -> GraphError:
     return GraphError(100, details, subcode=subcode)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or {} for anything else: a mistyped part is refused by the rule that needs it."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _check_variables(text: str, where: str, parameter_format: str) -> list[str]:
     variables = VARIABLE.findall(text)
     if not variables:
@@ -134,8 +143,7 @@ def _check_variables(text: str, where: str, parameter_format: str) -> list[str]:
 
 
 def _check_example(component: dict[str, Any], key: str, named_key: str, where: str, named: bool) -> None:
-    example = component.get("example") or {}
-    if not example.get(named_key if named else key):
+    if not _object(component.get("example")).get(named_key if named else key):
         raise _refuse(f"{where}: a component with variables needs example.{named_key if named else key}.")
 
 
@@ -204,8 +212,8 @@ def check_components(
 
 
 def _check_handles(header: dict[str, Any], where: str, state: SandboxState, check_handles: bool) -> None:
-    handles = (header.get("example") or {}).get("header_handle") or []
-    if not handles:
+    handles = _list(_object(header.get("example")).get("header_handle"))
+    if not handles or not all(isinstance(h, str) for h in handles):
         raise _refuse(f"{where}: a media header needs example.header_handle from the Resumable Upload API.")
     if check_handles and not all(h in state.header_handles for h in handles):
         raise _refuse(f"{where}: example.header_handle is not a handle this app uploaded.")
@@ -258,7 +266,7 @@ def _check_carousel(
                     body, "body_text", "body_text_named_params", f"{where} BODY", parameter_format == "NAMED"
                 )
         section = card_parts.get("BUTTONS") or {}
-        buttons = [b for b in section.get("buttons") or [] if isinstance(b, dict)]
+        buttons = [b for b in _list(section.get("buttons")) if isinstance(b, dict)]
         kinds = [str(b.get("type", "")).upper() for b in buttons]
         if len(buttons) not in CAROUSEL_CARD_BUTTONS or any(
             k not in CAROUSEL_CARD_BUTTON_TYPES for k in kinds
@@ -297,7 +305,7 @@ def _check_limited_time_offer(by_type: dict[str, dict[str, Any]], category: str)
     expires = offer.get("has_expiration", False)
     if not isinstance(expires, bool):
         raise _refuse("limited_time_offer.has_expiration must be a boolean.")
-    buttons = (by_type.get("BUTTONS") or {}).get("buttons") or []
+    buttons = _list(_object(by_type.get("BUTTONS")).get("buttons"))
     kinds = tuple(str(b.get("type", "")).upper() for b in buttons if isinstance(b, dict))
     allowed = (
         [LIMITED_TIME_OFFER_BUTTONS]
@@ -313,7 +321,7 @@ def _check_limited_time_offer(by_type: dict[str, dict[str, Any]], category: str)
 
 def _check_buttons_component(section: dict[str, Any] | None, where: str, code_max: int) -> None:
     """Meta's button rules: counts, quick replies kept together, URL variables last, code samples."""
-    buttons = [b for b in (section or {}).get("buttons", []) or [] if isinstance(b, dict)]
+    buttons = [b for b in _list(_object(section).get("buttons")) if isinstance(b, dict)]
     if len(buttons) > 10:
         raise _refuse(f"{where}: a template has at most 10 buttons.")
     kinds = [str(b.get("type", "")).upper() for b in buttons]

@@ -85,6 +85,14 @@ def uploaded_handle(sandbox) -> str:
         pytest.param(
             marketing(copy_code(16), OFFER_URL, extra=(LIMITED_TIME_OFFER,)), id="offer code over 15"
         ),
+        pytest.param(
+            {**marketing(QUICK_REPLY), "components": [{**BODY, "example": ["Jo"]}]},
+            id="body example not an object",
+        ),
+        pytest.param(
+            marketing(extra=({"type": "HEADER", "format": "IMAGE", "example": ["4::h"]},)),
+            id="handle not in an object",
+        ),
         pytest.param(authentication(0), id="expiry 0"),
         pytest.param(authentication(91), id="expiry 91"),
         pytest.param(authentication("10"), id="expiry as text"),
