@@ -12,10 +12,17 @@ from core.actors import Actor
 from core.admin_tools import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from templates_app import services
-from templates_app.forms import AUTHENTICATION_FIELDS, MessageTemplateForm, TemplateButtonFormSet
+from templates_app.forms import (
+    AUTHENTICATION_FIELDS,
+    MessageTemplateForm,
+    TemplateButtonFormSet,
+    TemplateCardForm,
+    TemplateCardFormSet,
+)
 from templates_app.models import (
     MessageTemplate,
     TemplateButton,
+    TemplateCard,
     TemplateEvent,
     TemplateStatus,
     TemplateVersion,
@@ -51,6 +58,44 @@ class TemplateButtonInline(admin.TabularInline):
     verbose_name_plural = "buttons (up to 10; quick replies grouped together)"
 
 
+class TemplateCardInline(admin.StackedInline):
+    """A carousel's cards. The prefix stays the related name, ``cards``: the preview reads ``cards-N-…``."""
+
+    model = TemplateCard
+    form = TemplateCardForm
+    formset = TemplateCardFormSet
+    extra = 0
+    max_num = 10
+    fieldsets = [
+        (None, {"fields": ["position", ("header_kind", "header_media"), "body", "body_samples"]}),
+        (
+            "Button 1",
+            {
+                "fields": [
+                    ("button1_kind", "button1_text"),
+                    ("button1_url", "button1_url_sample"),
+                    "button1_phone_number",
+                ]
+            },
+        ),
+        (
+            "Button 2",
+            {
+                "fields": [
+                    ("button2_kind", "button2_text"),
+                    ("button2_url", "button2_url_sample"),
+                    "button2_phone_number",
+                ]
+            },
+        ),
+    ]
+    verbose_name = "card"
+    verbose_name_plural = (
+        "carousel cards (2 to 10, all alike: the same media kind, a text on every card or none, "
+        "the same buttons)"
+    )
+
+
 class TemplateVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TemplateVersion
     fields = [
@@ -82,7 +127,7 @@ class TemplateEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(ActivityLoggedAdmin):
     form = MessageTemplateForm
-    inlines = [TemplateButtonInline, TemplateVersionInline, TemplateEventInline]
+    inlines = [TemplateButtonInline, TemplateCardInline, TemplateVersionInline, TemplateEventInline]
     list_display = ["name", "language", "category", "status_badge", "quality_rating", "updated_at"]
     list_filter = ["status", "category", "language"]
     search_fields = ["name"]
@@ -99,9 +144,19 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         "last_error",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "language", "category", "parameter_format"]}),
-        ("Header", {"fields": ["header_kind", "header_text", "header_sample", "header_media"]}),
-        ("Message", {"fields": ["body", "body_samples", "footer"]}),
+        (None, {"fields": ["name", "language", "category", "parameter_format", "kind"]}),
+        (
+            "Header",
+            {
+                "fields": ["header_kind", "header_text", "header_sample", "header_media"],
+                "classes": ["template-header"],
+            },
+        ),
+        (
+            "Limited-time offer",
+            {"fields": ["offer_text", "offer_has_expiration"], "classes": ["offer-options"]},
+        ),
+        ("Message", {"fields": ["body", "body_samples", "footer"], "classes": ["template-message"]}),
         (
             "Authentication options (authentication templates only: WhatsApp writes the text)",
             {"fields": AUTHENTICATION_FIELDS, "classes": ["collapse", "authentication-options"]},
@@ -111,7 +166,7 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
 
     def get_inlines(self, request, obj):
         # A new template has no versions or timeline yet.
-        return self.inlines if obj is not None else [TemplateButtonInline]
+        return self.inlines if obj is not None else [TemplateButtonInline, TemplateCardInline]
 
     def has_delete_permission(self, request, obj=None):
         # Once WhatsApp knows a template, messages may point at its versions: keep it.

@@ -18,6 +18,7 @@ from templates_app.components import (
     button_example,
     button_type,
     buttons_of,
+    carousel_cards,
     code_expiration_minutes,
     footer_of,
     header_examples,
@@ -25,6 +26,8 @@ from templates_app.components import (
     header_handle,
     header_of,
     is_authentication_template,
+    is_carousel_template,
+    limited_time_offer_of,
     otp_type,
     supported_apps,
     text_of,
@@ -328,31 +331,59 @@ _OTP_FIELDS = {
     "type": "otp_kind",
 }
 _BUTTON_KEY = re.compile(r"^buttons\[(\d+)\]\.(\w+)$")
+_CARD_KEY = re.compile(r"^cards\[(\d+)\]\.(.+)$")
+# A card's own keys (``cards[<c>].<key>``) → the card row's fields.
+_CARD_FIELDS = {
+    "header": "header_kind",
+    "header_example": "header_media",
+    "body": "body",
+    "body_example": "body_samples",
+}
+# A card button's keys (``cards[<c>].buttons[<i>].<key>``) → the slot's field suffix.
+_CARD_BUTTON_FIELDS = {
+    "type": "kind",
+    "text": "text",
+    "url": "url",
+    "example": "url_sample",
+    "phone_number": "phone_number",
+}
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """Where a violation goes: a field of the template form, or of one button row (``button`` index)."""
+    """Where a violation goes: a field of the template form, of one button row (``button`` index) or
+    of one card row (``card`` index). An index of -1 means the rows as a whole (the formset)."""
 
     field: str | None
     message: str
     button: int | None = None
+    card: int | None = None
 
 
 def field_errors(draft: Draft, violations) -> list[FieldError]:
     """Map rule violations to the editor's fields (``None`` = the form as a whole)."""
     errors = []
     for violation in violations:
-        errors.append(_field_error(draft, violation.field, violation.message))
+        code = getattr(violation, "code", "")
+        errors.append(_field_error(draft, violation.field, violation.message, code=code))
     return errors
 
 
-def _field_error(draft: Draft, key: str, message: str) -> FieldError:
+def _field_error(draft: Draft, key: str, message: str, *, code: str = "") -> FieldError:
     if key in _MAIN_FIELDS:
         return FieldError(_MAIN_FIELDS[key], message)
     if key == "header_example":
         media = draft.header_kind not in ("", HeaderKind.TEXT)
         return FieldError("header_media" if media else "header_sample", message)
+    if key == "offer_text":
+        return FieldError("offer_text", message)
+    if key == "offer":
+        return _offer_error(message, code)
+    if key == "carousel":
+        return FieldError(None, message, card=-1)
+    card_match = _CARD_KEY.match(key)
+    if card_match:
+        return _card_error(int(card_match.group(1)), card_match.group(2), message)
     authentication = draft.category == Category.AUTHENTICATION
     if key == "buttons":
         return FieldError(
@@ -373,6 +404,32 @@ def _field_error(draft: Draft, key: str, message: str) -> FieldError:
         index = draft.opt_out_button.index if draft.opt_out_button else -1
         return FieldError("opt_out_purpose", message, button=index)
     return FieldError(None, message)
+
+
+def _offer_error(message: str, code: str) -> FieldError:
+    """An offer rule concerns the header, the footer or the buttons: the code says which."""
+    if "button" in code:
+        return FieldError(None, message, button=-1)
+    if "footer" in code:
+        return FieldError("footer", message)
+    if "header" in code:
+        return FieldError("header_kind", message)
+    if "category" in code:
+        return FieldError("category", message)
+    return FieldError(None, message)
+
+
+def _card_error(index: int, part: str, message: str) -> FieldError:
+    if part in _CARD_FIELDS:
+        return FieldError(_CARD_FIELDS[part], message, card=index)
+    match = _BUTTON_KEY.match(part)
+    if match:
+        slot = CARD_BUTTON_SLOTS[int(match.group(1))] if int(match.group(1)) < 2 else None
+        suffix = _CARD_BUTTON_FIELDS.get(match.group(2), "text")
+        return FieldError(f"{slot}_{suffix}" if slot else None, message, card=index)
+    if part == "buttons":
+        return FieldError("button1_kind", message, card=index)
+    return FieldError(None, message, card=index)
 
 
 # --- Meta's components back to draft fields (templates imported by the sync) -----------------
@@ -397,6 +454,13 @@ def draft_fields_from_components(
                 fields["otp_signature_hash"] = str(apps[0].get("signature_hash") or "")
             fields["zero_tap_terms_accepted"] = button.get("zero_tap_terms_accepted") is True
         return fields, []
+    if is_carousel_template(components):
+        fields["kind"] = TemplateKind.CAROUSEL
+    offer = limited_time_offer_of(components)
+    if offer is not None:
+        fields["kind"] = TemplateKind.LIMITED_TIME_OFFER
+        fields["offer_text"] = str(offer.get("text") or "")
+        fields["offer_has_expiration"] = offer.get("has_expiration") is True
     header = header_of(components)
     if header is not None:
         fields["header_kind"] = header_format(header)
@@ -421,3 +485,32 @@ def draft_fields_from_components(
             row["code_sample"] = button_example(button)
         buttons.append(row)
     return fields, buttons
+
+
+def draft_cards_from_components(components: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A carousel's card rows (``TemplateCard`` fields) for a template that exists only at Meta.
+
+    Each card's sample stays the handle Meta gave (no file here); its first two buttons fill the
+    row's two button slots.
+    """
+    rows = []
+    for card in carousel_cards(components):
+        header = header_of(card)
+        body = body_of(card)
+        row: dict[str, Any] = {
+            "header_kind": header_format(header) or "IMAGE",
+            "header_handle": header_handle(header),
+            "body": text_of(body),
+            "body_samples": body_examples(body),
+        }
+        for slot, button in zip(CARD_BUTTON_SLOTS, buttons_of(card), strict=False):
+            kind = button_type(button)
+            row[f"{slot}_kind"] = kind
+            row[f"{slot}_text"] = str(button.get("text") or "")
+            if kind == ButtonKind.URL:
+                row[f"{slot}_url"] = str(button.get("url") or "")
+                row[f"{slot}_url_sample"] = button_example(button)
+            elif kind == ButtonKind.PHONE_NUMBER:
+                row[f"{slot}_phone_number"] = str(button.get("phone_number") or "")
+        rows.append(row)
+    return rows

@@ -32,6 +32,8 @@ def template_form(buttons=(), **overrides):
         "buttons-INITIAL_FORMS": "0",
         "buttons-MIN_NUM_FORMS": "0",
         "buttons-MAX_NUM_FORMS": "1000",
+        "cards-TOTAL_FORMS": "0",
+        "cards-INITIAL_FORMS": "0",
         "versions-TOTAL_FORMS": "0",
         "versions-INITIAL_FORMS": "0",
         "events-TOTAL_FORMS": "0",
