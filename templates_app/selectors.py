@@ -24,12 +24,14 @@ from templates_app.components import (
     button_type,
     button_url,
     buttons_of,
+    carousel_cards,
     code_expiration_minutes,
     footer_of,
     header_examples,
     header_format,
     header_of,
     is_authentication_template,
+    limited_time_offer_of,
     otp_type,
     text_of,
 )
@@ -126,9 +128,15 @@ def _parts_of_draft(template: MessageTemplate, draft: Draft) -> Parts:
         opt_out_purpose=opt_out.purpose if opt_out else "",
     )
     media = template.header_media.name if template.header_media else ""
-    if media and template.header_kind not in ("", HeaderFormat.TEXT) and media != template.header_handle_for:
+    media_header = template.header_kind not in ("", HeaderFormat.TEXT, HeaderFormat.LOCATION)
+    if media and media_header and media != template.header_handle_for and draft.kind != "CAROUSEL":
         # A new sample file is uploaded to WhatsApp only on submission.
         parts["Samples"].append(f"Header sample file: {media.rsplit('/', 1)[-1]}")
+    if draft.kind == "CAROUSEL" and template.pk:
+        for number, card in enumerate(template.cards.all(), start=1):
+            name = card.header_media.name if card.header_media else ""
+            if name and name != card.header_handle_for:
+                parts["Samples"].append(f"Card {number} sample file: {name.rsplit('/', 1)[-1]}")
     return parts
 
 
@@ -170,8 +178,38 @@ def _parts(
     for index, button in enumerate(buttons_of(components)):
         if button_example(button):
             samples.append(f"Button {index + 1} sample: {button_example(button)}")
+    offer = limited_time_offer_of(components)
+    if offer is not None:
+        parts["Offer"] = [
+            f"Headline: {offer.get('text') or ''}",
+            "Counts down to an expiry sent with each message"
+            if offer.get("has_expiration") is True
+            else "No expiry shown",
+        ]
+    cards = carousel_cards(components)
+    if cards:
+        parts["Cards"] = [
+            line for number, card in enumerate(cards, start=1) for line in _card_lines(number, card)
+        ]
+        for number, card in enumerate(cards, start=1):
+            samples += [
+                f"Card {number} {{{{{name}}}}} = {value}"
+                for name, value in body_examples(body_of(card)).items()
+            ]
+            for index, button in enumerate(buttons_of(card)):
+                if button_example(button):
+                    samples.append(f"Card {number} button {index + 1} sample: {button_example(button)}")
     parts["Samples"] = samples
     return parts
+
+
+def _card_lines(number: int, card: list) -> list[str]:
+    """One card as a person reads it: its media kind, its text, its buttons."""
+    kind = header_format(header_of(card))
+    lines = [f"Card {number}: {kind.title() if kind else 'no'} header"]
+    lines += [f"Card {number} text: {line}" for line in text_of(body_of(card)).splitlines()]
+    lines += [f"Card {number} button: {_button_line(button, '')}" for button in buttons_of(card)]
+    return lines
 
 
 def _button_line(button: dict, opt_out_purpose: str) -> str:

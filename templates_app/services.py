@@ -24,10 +24,11 @@ from cloud_api.outcomes import CloudApiCallFailed, Refused
 from contacts.services import log_activity
 from core.actors import Actor
 from core.errors import ApplicationError
-from templates_app.drafts import Draft, draft_fields_from_components
+from templates_app.drafts import Draft, draft_cards_from_components, draft_fields_from_components
 from templates_app.models import (
     MessageTemplate,
     TemplateButton,
+    TemplateCard,
     TemplateEvent,
     TemplateStatus,
     TemplateVersion,
@@ -105,7 +106,8 @@ def _submit(template: MessageTemplate, actor: Actor) -> TemplateVersion:
             )
         backend = get_backend()
         handle = _upload_media_sample(template, backend)
-        components = Draft.from_template(template, header_handle=handle).components()
+        cards = _upload_card_samples(template, backend)
+        components = Draft.from_template(template, header_handle=handle, cards=cards).components()
         if editing:
             answer = backend.edit_template(template.meta_template_id, components=components)
         else:
@@ -184,31 +186,58 @@ def _check_submittable(template: MessageTemplate, *, editing: bool) -> None:
 
 def _upload_media_sample(template: MessageTemplate, backend) -> str:
     """Meta wants a header_handle from the resumable upload; upload each new sample file once."""
-    if template.header_kind in ("", "TEXT") or not template.header_media:
+    if template.header_kind in ("", "TEXT", "LOCATION") or not template.header_media:
         return template.header_handle
     if template.header_handle and template.header_handle_for == template.header_media.name:
         return template.header_handle
-    # The types Meta takes for a sample are the client's to know; the file's name says which it is.
-    mime = mimetypes.guess_type(template.header_media.name)[0]
-    if mime not in SAMPLE_MIME_TYPES:
-        raise ApplicationError(
-            "The header sample must be a JPEG or PNG image, an MP4 video or a PDF document.",
-            code="sample_type",
-            field="header_media",
-        )
-    template.header_media.open("rb")
-    try:
-        content = template.header_media.read()
-    finally:
-        template.header_media.close()
-    handle = backend.upload_template_sample(
-        content, mime_type=mime, file_name=template.header_media.name.rsplit("/", 1)[-1]
+    handle = _upload_sample(
+        template.header_media,
+        backend,
+        message="The header sample must be a JPEG or PNG image, an MP4 video or a PDF document.",
+        field="header_media",
     )
     MessageTemplate.objects.filter(pk=template.pk).update(
         header_handle=handle, header_handle_for=template.header_media.name
     )
     template.header_handle, template.header_handle_for = handle, template.header_media.name
     return handle
+
+
+def _upload_card_samples(template: MessageTemplate, backend) -> list[TemplateCard]:
+    """Each carousel card's sample goes through the same resumable upload, once per file.
+
+    A card imported from WhatsApp has Meta's handle and no file: it is kept as it is.
+    """
+    cards = list(template.cards.all()) if template.kind == "CAROUSEL" else []
+    for number, card in enumerate(cards, start=1):
+        if not card.header_media:
+            continue
+        if card.header_handle and card.header_handle_for == card.header_media.name:
+            continue
+        handle = _upload_sample(
+            card.header_media,
+            backend,
+            message=f"Card {number}'s sample must be a JPEG or PNG image or an MP4 video.",
+            field=f"cards[{number - 1}].header_media",
+        )
+        TemplateCard.objects.filter(pk=card.pk).update(
+            header_handle=handle, header_handle_for=card.header_media.name
+        )
+        card.header_handle, card.header_handle_for = handle, card.header_media.name
+    return cards
+
+
+def _upload_sample(file, backend, *, message: str, field: str) -> str:
+    # The types Meta takes for a sample are the client's to know; the file's name says which it is.
+    mime = mimetypes.guess_type(file.name)[0]
+    if mime not in SAMPLE_MIME_TYPES:
+        raise ApplicationError(message, code="sample_type", field=field)
+    file.open("rb")
+    try:
+        content = file.read()
+    finally:
+        file.close()
+    return backend.upload_template_sample(content, mime_type=mime, file_name=file.name.rsplit("/", 1)[-1])
 
 
 def _meta_message(exc: CloudApiCallFailed) -> str:
@@ -492,9 +521,23 @@ def _adopt_remote_content(template: MessageTemplate, item: dict, actor: Actor) -
 
 
 def _same_content(ours, theirs) -> bool:
+    """Meta answers with its own sample handles (media URLs): samples, top-level or in a carousel's
+    cards, are not content."""
+
+    def without_examples(component: dict) -> dict:
+        kept = {k: v for k, v in component.items() if k != "example"}
+        if isinstance(kept.get("cards"), list):
+            kept["cards"] = [
+                {**card, "components": normalise(card.get("components") or [])}
+                if isinstance(card, dict)
+                else card
+                for card in kept["cards"]
+            ]
+        return kept
+
     def normalise(components):
         return sorted(
-            ({k: v for k, v in c.items() if k != "example"} for c in components if isinstance(c, dict)),
+            (without_examples(c) for c in components if isinstance(c, dict)),
             key=lambda c: str(c.get("type", "")).upper(),
         )
 
@@ -515,6 +558,10 @@ def _import_template(item: dict, actor: Actor) -> MessageTemplate:
         )
         TemplateButton.objects.bulk_create(
             TemplateButton(template=template, position=i, **b) for i, b in enumerate(buttons)
+        )
+        TemplateCard.objects.bulk_create(
+            TemplateCard(template=template, position=i, **card)
+            for i, card in enumerate(draft_cards_from_components(components))
         )
         TemplateVersion.objects.create(
             template=template,
