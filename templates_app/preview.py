@@ -74,7 +74,11 @@ def render_preview(template) -> str:
     draft = Draft.from_template(template)
     media = []
     if draft.kind == TemplateKind.CAROUSEL and template.pk:
-        media = [CardMedia(name=_file_name(card.header_media)) for card in template.cards.all()]
+        # The card rows of the editor are these cards in this order (the inline's queryset).
+        media = [
+            CardMedia(name=_file_name(card.header_media), input=f"{CARDS_PREFIX}-{index}-header_media")
+            for index, card in enumerate(template.cards.all())
+        ]
     return render_draft(draft, card_media=media)
 
 
@@ -85,7 +89,8 @@ def _file_name(field_file) -> str:
 def preview_from_post(data: QueryDict) -> str:
     """Whatever has been typed so far, valid or not: the preview never refuses to draw.
 
-    The page's script posts the form without its files; a chosen file's field carries its name.
+    The page's script posts the form without its files; a file field carries the chosen file's
+    name, or the saved sample's (which the first drawing of the page named).
     """
     cards = _cards_from_post(data)
     draft = _draft_from_post(data, [card for card, _ in cards])

@@ -180,3 +180,6 @@ def test_saved_carousel_preview_names_each_cards_sample_file(settings, tmp_path)
     assert cards_in(html) == ["0", "1"]
     first, second = html.split('data-card-index="1"')
     assert "card0" in first and "Card at 0" in first and "card1" in second and "Card at 1" in second
+    # The editor's card rows, in the same order: the page's script finds each card's file field.
+    assert 'data-media-input="cards-0-header_media"' in first
+    assert 'data-media-input="cards-1-header_media"' in second

@@ -27,11 +27,18 @@
     }
   }
 
+  // The saved samples' file names, as the page's first drawing shows them, by file field.
+  const savedNames = new Map();
+  for (const media of preview.querySelectorAll("[data-media-input]")) {
+    const name = media.querySelector(".wa-media-name");
+    if (name) savedNames.set(media.dataset.mediaInput, name.textContent);
+  }
+
   function redraw() {
     const data = new FormData(form);
     for (const [key, value] of Array.from(data.entries())) {
-      // Files are not needed to draw: the server gets the chosen file's name instead.
-      if (value instanceof File) data.set(key, value.size ? value.name : "");
+      // Files are not needed to draw: the server gets the chosen (or saved) file's name instead.
+      if (value instanceof File) data.set(key, value.size ? value.name : savedNames.get(key) || "");
     }
     const request = ++latest;
     fetch(preview.dataset.url, { method: "POST", body: data, credentials: "same-origin" })
