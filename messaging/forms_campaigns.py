@@ -20,7 +20,7 @@ from core.actors import Actor
 from core.admin_tools import is_id
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, HeaderMediaSource, ScheduleKind
-from messaging.campaigns.bindings import is_button_index
+from messaging.campaigns.bindings import binding_leaves
 from messaging.campaigns.languages import template_languages
 from messaging.campaigns.media import link_problems, media_file_problems
 from messaging.campaigns.readiness import media_formats, schedule_problems
@@ -70,7 +70,8 @@ class TemplateChoiceField(forms.ModelChoiceField):
 
 class BindingsField(forms.JSONField):
     """The bindings as indented JSON: the source of truth the editor's rows write into, usable
-    without JavaScript. Only its shape is checked here; what it binds is the services' check."""
+    without JavaScript (a carousel's cards, an offer's end and a location's place included). Only
+    its shape is checked here; what it binds is the services' check."""
 
     default_error_messages = {
         "invalid": "The bindings are not valid JSON; the editor above writes them for you.",
@@ -85,29 +86,11 @@ class BindingsField(forms.JSONField):
         value = super().to_python(value)
         if value in (None, ""):
             return {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError(
-                'The bindings must be an object: {"body": {...}, "header": {...}, "buttons": {...}}.',
-                code="invalid",
-            )
-        for section, entries in value.items():
-            if section not in ("body", "header", "buttons"):
-                raise forms.ValidationError(
-                    f"“{section}” is not a part of a template: "
-                    "bind variables under body, header and buttons.",
-                    code="invalid",
-                )
-            if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
-                raise forms.ValidationError(
-                    f"The {section} bindings must map each variable to "
-                    '{"source": …, "value": …, "fallback": …, "format": …}.',
-                    code="invalid",
-                )
-            wrong = [key for key in entries if section == "buttons" and not is_button_index(key)]
-            if wrong:
-                raise forms.ValidationError(
-                    f"Buttons are bound by their index (0, 1, …): “{wrong[0]}” is not one.", code="invalid"
-                )
+        # The document's shape — its parts (header, body, buttons, location, offer, cards), each
+        # value an object of texts — as ``bindings.binding_leaves`` reads it for the services.
+        problems = binding_leaves(value)[1]
+        if problems:
+            raise forms.ValidationError(problems, code="invalid")
         return value
 
 

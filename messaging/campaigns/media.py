@@ -9,6 +9,9 @@ The file's type is read from its bytes (a JPEG starts ``FF D8 FF``, an MP4 has `
 4 …), never from its name or the browser's claim alone: Meta answers 131053 to a file whose
 content is not what its type says. ``MEDIA_RULES`` is the one table of what each header kind
 takes — the same table is in docs/campaign-content.md, from Meta's "Supported media types".
+
+A carousel's cards are sent with a link per card (``bindings``: a ``link`` slot per card, checked
+with :func:`link_problems` for the card's kind); uploading card files is not done here.
 """
 
 from __future__ import annotations
@@ -195,17 +198,19 @@ def media_bytes_problems(*, header_kind: str, content: bytes, filename: str) -> 
     )
 
 
-def link_problems(*, header_kind: str, link: str) -> list[str]:
+def link_problems(*, header_kind: str, link: str, what: str = "The header's link") -> list[str]:
+    """Every reason WhatsApp could not fetch ``link`` for a ``header_kind`` header (IMAGE, VIDEO,
+    DOCUMENT); ``what`` names it in the messages (a carousel card's link, say)."""
     rule = MEDIA_RULES[header_kind]
     link = link or ""
     parts = urlsplit(link.strip())
     if parts.scheme != "https" or not parts.hostname:
-        return ["The header's link must be a web address starting with https://."]
+        return [f"{what} must be a web address starting with https://."]
     problems = []
     if any(ch.isspace() for ch in link.strip()):
-        problems.append("The header's link contains a space; encode it as %20.")
+        problems.append(f"{what} contains a space; encode it as %20.")
     if len(link) > LINK_MAX_LENGTH:
-        problems.append(f"The header's link is longer than {LINK_MAX_LENGTH} characters.")
+        problems.append(f"{what} is longer than {LINK_MAX_LENGTH} characters.")
     named = EXTENSION_TYPES.get(_extension(parts.path))
     if named is not None and named not in rule.types:
         problems.append(

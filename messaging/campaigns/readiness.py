@@ -17,7 +17,7 @@ from django.utils import timezone
 from contacts.segments.services import segment_count
 from core.errors import ApplicationError
 from messaging.campaign_models import Campaign, HeaderMediaSource, ScheduleKind
-from messaging.campaigns.bindings import binding_problems
+from messaging.campaigns.bindings import binding_problems, offer_problems
 from messaging.campaigns.languages import campaign_template_check, template_languages
 from messaging.campaigns.media import header_media_problems
 from templates_app.components import MEDIA_HEADER_FORMATS, header_format, header_of
@@ -74,6 +74,7 @@ def campaign_readiness(
         result.problems.append(Problem(exc.code, exc.message, exc.field or "template"))
     if result.languages:
         result.problems += _binding_problems(campaign)
+        result.problems += _offer_problems(campaign, now=now)
         result.problems += _media_problems(campaign, result.languages)
     result.problems += _audience_problems(campaign)
     result.problems += schedule_problems(campaign, now=now, approving=approving)
@@ -83,6 +84,12 @@ def campaign_readiness(
 
 def _binding_problems(campaign: Campaign) -> list[Problem]:
     return [Problem("campaign_bindings_invalid", text, "bindings") for text in binding_problems(campaign)]
+
+
+def _offer_problems(campaign: Campaign, *, now: datetime) -> list[Problem]:
+    """A limited-time offer whose end, written as a text, has passed (or lies too far ahead):
+    every message would fail."""
+    return [Problem(code, text, "bindings") for code, text in offer_problems(campaign, now=now)]
 
 
 def _audience_problems(campaign: Campaign) -> list[Problem]:

@@ -1,6 +1,9 @@
 // The campaign form's bindings editor: one row per value the chosen template takes (each variable,
-// each button's link suffix or coupon code), reading and writing the JSON textarea (the textarea is
-// what is saved, so the page works without this script). It asks the server for the template's
+// each button's link suffix or coupon code, a location's place, an offer's end, and each carousel
+// card's image or video link, text variables and link suffixes), reading and writing the JSON
+// textarea (the textarea is what is saved, so the page works without this script). A slot's
+// binding sits at its section's dotted path, then its name: "cards.1.body" + "2" is
+// bindings.cards["1"].body["2"]. It asks the server for the template's
 // values when the template changes, shows the header media fields only for a media template, and
 // the schedule fields that fit the chosen schedule. The server checks everything again.
 (function () {
@@ -34,13 +37,43 @@
     }
   }
 
+  // Values that are not a text of the message: a text or a custom field, never a format.
+  const VALUE_KINDS = { link: "e.g. https://shop.example/card.jpg", datetime: "e.g. 2026-12-31T23:59 or 2026-12-31", latitude: "e.g. 52.52", longitude: "e.g. 13.405" };
+  const OPTIONAL = ["location.name", "location.address"];
+
+  function pathOf(slot) {
+    return slot.section.split(".").concat([slot.name]);
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  function getEntry(tree, slot) {
+    let node = tree;
+    for (const key of pathOf(slot)) {
+      if (!isObject(node)) return undefined;
+      node = node[key];
+    }
+    return isObject(node) ? node : undefined;
+  }
+
+  function setEntry(tree, slot, entry) {
+    const path = pathOf(slot);
+    let node = tree;
+    for (const key of path.slice(0, -1)) {
+      if (!isObject(node[key])) node[key] = {};
+      node = node[key];
+    }
+    node[path[path.length - 1]] = entry;
+  }
+
   function writeTextarea() {
     // Only the template's own values are written: bindings of another template's variables go.
     const out = {};
     for (const slot of slots) {
-      const entry = (bindings[slot.section] || {})[slot.name];
-      if (!entry) continue;
-      (out[slot.section] = out[slot.section] || {})[slot.name] = entry;
+      const entry = getEntry(bindings, slot);
+      if (entry) setEntry(out, slot, entry);
     }
     bindings = out;
     textarea.value = JSON.stringify(out, null, 2);
@@ -70,12 +103,11 @@
   function entryFor(slot) {
     // An unbound value stays unbound (the server names it) until a source is chosen: a guessed
     // binding, or the template's sample as a fixed text, would go out to real people unnoticed.
-    const existing = (bindings[slot.section] || {})[slot.name];
-    return existing || { source: "", value: "", fallback: "", format: "" };
+    return getEntry(bindings, slot) || { source: "", value: "", fallback: "", format: "" };
   }
 
   function keep(slot, entry) {
-    (bindings[slot.section] = bindings[slot.section] || {})[slot.name] = entry;
+    setEntry(bindings, slot, entry);
     writeTextarea();
   }
 
@@ -98,7 +130,8 @@
       if (entry.value && !known.includes(entry.value)) control.appendChild(option(entry.value, entry.value + " (unknown)", true));
       for (const [value, text] of choices) control.appendChild(option(value, text, value === entry.value));
     } else {
-      control = el("input", { type: "text", class: "vTextField", value: entry.value || "", placeholder: slot.sample ? "e.g. " + slot.sample : "", "data-name": slot.section + "." + slot.name + ".value" });
+      const hint = slot.sample ? "e.g. " + slot.sample : VALUE_KINDS[slot.kind] || "";
+      control = el("input", { type: "text", class: "vTextField", value: entry.value || "", placeholder: hint, "data-name": slot.section + "." + slot.name + ".value" });
       control.addEventListener("input", (e) => set(e.target.value));
     }
     cell.appendChild(labelled(entry.source === "literal" ? "Text" : entry.source === "field" ? "Contact field" : "Custom field", control));
@@ -106,6 +139,7 @@
 
   function drawFormat(slot, entry, cell) {
     cell.textContent = "";
+    if (slot.kind in VALUE_KINDS) return; // links, dates and coordinates are sent as they are
     const isDate = (entry.format || "").startsWith("date:");
     const select = el("select", { "data-name": slot.section + "." + slot.name + ".format", onchange: (e) => {
       entry.format = e.target.value === "date:" ? "date:%d.%m.%Y" : e.target.value;
@@ -136,7 +170,9 @@
       drawValue(slot, entry, valueCell);
     } });
     if (!entry.source) source.appendChild(option("", "— choose —", true));
-    for (const [value, text] of [["field", "a contact field"], ["attribute", "a custom field"], ["literal", "a fixed text"]]) {
+    const sources = [["field", "a contact field"], ["attribute", "a custom field"], ["literal", "a fixed text"]];
+    for (const [value, text] of sources) {
+      if (value === "field" && slot.kind in VALUE_KINDS && entry.source !== "field") continue;
       source.appendChild(option(value, text, value === entry.source));
     }
     const fallback = el("input", { type: "text", class: "vTextField", value: entry.fallback || "", placeholder: "none: leave such contacts out", "data-name": slot.section + "." + slot.name + ".fallback" });
@@ -146,7 +182,8 @@
     });
     drawValue(slot, entry, valueCell);
     drawFormat(slot, entry, formatCell);
-    const title = slot.label.charAt(0).toUpperCase() + slot.label.slice(1);
+    const optional = OPTIONAL.includes(slot.section + "." + slot.name) ? " (optional)" : "";
+    const title = slot.label.charAt(0).toUpperCase() + slot.label.slice(1) + optional;
     return el("div", { class: "campaign-binding", role: "group", "aria-label": title, "data-slot": slot.section + "." + slot.name }, [
       el("strong", { text: title + where + (slot.sample ? " (sample: " + slot.sample + ")" : "") }),
       el("div", { class: "campaign-binding-controls" }, [
