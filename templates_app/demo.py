@@ -12,7 +12,13 @@ from django.db import transaction
 from contacts.services import log_activity
 from core.actors import Actor
 from templates_app.drafts import Draft
-from templates_app.models import MessageTemplate, TemplateButton, TemplateVersion, VersionReview
+from templates_app.models import (
+    MessageTemplate,
+    TemplateButton,
+    TemplateCard,
+    TemplateVersion,
+    VersionReview,
+)
 
 DEMO_HANDLE = "4::demo-sample-handle"
 
@@ -79,6 +85,39 @@ DEMO_TEMPLATES = [
             {"kind": "PHONE_NUMBER", "text": "Call the store", "phone_number": "+4930123456"},
         ],
     },
+    {
+        # A media card carousel: the body on top, then three cards that scroll sideways, each with
+        # its image, a line of text and the same two buttons (docs/rich-templates.md).
+        "meta_template_id": "880000000000004",
+        "fields": {
+            "name": "spring_collection",
+            "language": "en",
+            "category": "MARKETING",
+            "parameter_format": "POSITIONAL",
+            "kind": "CAROUSEL",
+            "body": "Hi {{1}}, three spring favourites are back in stock. Swipe to see them all!",
+            "body_samples": {"1": "Pablo"},
+        },
+        "buttons": [],
+        "cards": [
+            {
+                "header_kind": "IMAGE",
+                "header_handle": DEMO_HANDLE,
+                "body": f"{name}: *{price}* this week only.",
+                "button1_kind": "QUICK_REPLY",
+                "button1_text": "Tell me more",
+                "button2_kind": "URL",
+                "button2_text": "Shop",
+                "button2_url": "https://shop.example/spring/{{1}}",
+                "button2_url_sample": f"https://shop.example/spring/{slug}",
+            }
+            for name, price, slug in (
+                ("Linen shirt", "€39", "linen-shirt"),
+                ("Straw hat", "€25", "straw-hat"),
+                ("Canvas sneakers", "€59", "canvas-sneakers"),
+            )
+        ],
+    },
 ]
 
 
@@ -101,7 +140,9 @@ def _create(spec: dict, actor: Actor) -> MessageTemplate:
     )
     buttons = [TemplateButton(template=template, position=i, **b) for i, b in enumerate(spec["buttons"])]
     TemplateButton.objects.bulk_create(buttons)
-    draft = Draft.from_template(template, buttons)
+    cards = [TemplateCard(template=template, position=i, **c) for i, c in enumerate(spec.get("cards", []))]
+    TemplateCard.objects.bulk_create(cards)
+    draft = Draft.from_template(template, buttons, cards=cards)
     opt_out = draft.opt_out_button
     version = TemplateVersion.objects.create(
         template=template,

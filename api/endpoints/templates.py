@@ -8,7 +8,10 @@ object built from the template's own samples (a placeholder where it has none).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +22,7 @@ from messaging.campaigns.bindings import template_slots
 from messaging.sending.rules import template_purpose
 from templates_app.components import (
     MEDIA_HEADER_FORMATS,
+    carousel_cards,
     header_format,
     header_of,
     is_authentication_template,
@@ -63,13 +67,37 @@ def parameters_of(version: TemplateVersion) -> list[dict]:
     return expected
 
 
+EXAMPLE_LOCATION = {"latitude": 52.520008, "longitude": 13.404954}
+EXAMPLE_OFFER_DAYS = 7
+
+
 def example_of(version: TemplateVersion, expected: list[dict]) -> dict:
     """A ``parameters`` object that fits ``version``, from its samples ({} when it takes none)."""
     example: dict = {}
     positional = version.parameter_format == "POSITIONAL"
+    cards = carousel_cards(version.components)
+    if cards:
+        example["cards"] = [{} for _ in cards]
     for value in expected:
         sample = value["sample"] or ("123456" if value["kind"] == "code" else f"value {value['name']}")
-        if value["section"] == "header" and value["name"] == "media":
+        section = value["section"]
+        if section == "location":
+            place = example.setdefault("header", {"type": "location", "location": {}})["location"]
+            place[value["name"]] = EXAMPLE_LOCATION.get(value["name"], sample)
+        elif section == "offer":
+            ends = timezone.now() + timedelta(days=EXAMPLE_OFFER_DAYS)
+            example["offer"] = {"expiration_time_ms": int(ends.timestamp()) * 1000}
+        elif section.startswith("cards."):
+            _, index, *part = section.split(".")
+            card = example["cards"][int(index)]
+            if not part:  # the card's media: its header's kind
+                kind = header_format(header_of(cards[int(index)])).lower()
+                card["header"] = {"type": kind, "link": EXAMPLE_MEDIA_LINK}
+            elif part == ["body"] and positional:
+                card.setdefault("body", []).append(sample)
+            else:
+                card.setdefault(part[0], {})[value["name"]] = sample
+        elif value["section"] == "header" and value["name"] == "media":
             example["header"] = {"type": value["kind"], "link": EXAMPLE_MEDIA_LINK}
         elif value["section"] == "header":
             example["header"] = {"type": "text", "text": sample}

@@ -26,7 +26,7 @@ def listed(client) -> dict:
 
 def test_sendable_templates_with_their_parameters(templates):
     by_name = listed(api_client("templates:read"))
-    assert set(by_name) == {"order_update", "spring_promotion", "appointment_reminder"}
+    assert set(by_name) == {"order_update", "spring_promotion", "appointment_reminder", "spring_collection"}
     [order] = by_name["order_update"]
     assert (order["language"], order["category"], order["consent_purpose"]) == ("en", "UTILITY", "service")
     assert [(p["section"], p["name"], p["kind"]) for p in order["parameters"]] == [

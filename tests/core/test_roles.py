@@ -65,6 +65,7 @@ MATRIX = [
     ("templates_app.submit_messagetemplate", {"Editor"}),
     ("templates_app.sync_messagetemplate", {"Editor"}),
     ("templates_app.change_templatebutton", {"Editor"}),
+    ("templates_app.change_templatecard", {"Editor"}),
     ("templates_app.view_templateversion", {"Editor", "Approver", "Support", "Auditor"}),
     ("templates_app.change_templateversion", set()),
     ("templates_app.change_templateevent", set()),
