@@ -6,12 +6,28 @@ from rest_framework import serializers
 
 
 class TemplateParameterSerializer(serializers.Serializer):
-    section = serializers.ChoiceField(choices=["header", "body", "buttons"])
+    section = serializers.RegexField(
+        r"^(header|body|buttons|location|offer|cards\.[0-9]+(\.(body|buttons))?)$",
+        help_text="header, body, buttons; location (a location header's place), offer (a limited-time "
+        "offer's end); cards.<c> (a carousel card's media), cards.<c>.body, cards.<c>.buttons.",
+    )
     name = serializers.CharField(help_text="The variable's name, or the button's index (from 0).")
     kind = serializers.ChoiceField(
-        choices=["text", "url", "code", "image", "video", "document"],
+        choices=[
+            "text",
+            "url",
+            "code",
+            "image",
+            "video",
+            "document",
+            "link",
+            "datetime",
+            "latitude",
+            "longitude",
+        ],
         help_text="text: a variable; url: a link button's suffix; code: a coupon or one-time code; "
-        'image, video, document: a media header, given as {"type": …, "link" or "id": …}.',
+        'image, video, document: a media header, given as {"type": …, "link" or "id": …}; link: a '
+        "carousel card's media link; datetime: an offer's end; latitude, longitude: a location's.",
     )
     sample = serializers.CharField(allow_blank=True, help_text="The template's own sample value, if any.")
     max_length = serializers.IntegerField(allow_null=True)
