@@ -2,9 +2,11 @@
 contact's values card by card, what is refused and why, hostile documents, and the SQL "missing
 variable" test held to the Python values (both databases: run with DATABASE_URL for PostgreSQL)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from contacts.models import AttributeDefinition, Contact
@@ -528,3 +530,61 @@ def test_the_sql_finds_exactly_the_contacts_python_finds_no_value_for(odd_contac
     assert in_sql or "cdn.example/x.jpg" in str(bindings)  # only the fallback case finds nobody
     sql = str(Contact.objects.filter(campaign_missing_value_q(target)).query).upper()
     assert "SELECT" not in sql.split("WHERE", 1)[1] and "JOIN" not in sql
+
+
+# --- the campaign admin -------------------------------------------------------------------------------
+
+
+def test_the_bindings_editor_lists_each_cards_values_with_their_labels(client_for, editor):
+    template = approved("picks", components=carousel_components())
+    url = reverse("admin:messaging_campaign_variables")
+    data = client_for(editor).get(url, {"template": template.pk}).json()
+    labels = {(s["section"], s["name"]): s["label"] for s in data["slots"]}
+    assert labels[("cards.1", "header")] == "card 2 — image link"
+    assert labels[("cards.1.body", "1")] == "card 2 — {{1}} in the card text"
+    offer = client_for(editor).get(url, {"template": offer_template().pk}).json()
+    assert [s["label"] for s in offer["slots"] if s["section"] == "offer"] == ["the offer's end"]
+
+
+def test_the_campaign_form_saves_a_carousels_bindings_and_previews_a_member(client_for, editor):
+    from messaging.campaign_models import Campaign
+    from tests.factories import make_segment
+    from tests.messaging.campaigns.test_campaign_admin import ADD_URL, form_data
+
+    template = approved("picks", components=carousel_components())
+    segment = make_segment()
+    member = shopper(country="DE")
+    Contact.objects.filter(pk=member.pk).update(country="DE")
+    client = client_for(editor)
+    response = client.post(ADD_URL, form_data(template, segment, bindings=json.dumps(carousel_bindings())))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    saved = Campaign.objects.get()
+    assert saved.bindings["cards"]["2"]["header"] == attribute("image3")
+    assert binding_problems(saved) == []
+    preview = client.get(reverse("admin:messaging_campaign_preview", args=[saved.pk]), {"contact": member.pk})
+    assert preview.status_code == 200
+    bad = form_data(template, segment, name="Other", bindings=json.dumps({"cards": {"0": ["x"]}}))
+    response = client.post(ADD_URL, bad)
+    assert response.status_code == 200
+    assert "bindings" in response.context["adminform"].form.errors
+
+
+def test_a_test_send_of_a_carousel_as_a_member_carries_their_cards(editor):
+    from contacts.models import Purpose
+    from contacts.models import TestNumber as StaffNumber  # not collected as a test class
+    from core.actors import Actor
+    from messaging.campaigns.test_send import campaign_test_send
+    from tests.factories import opt_in
+
+    staff = ContactFactory(phone="+4915188877766", first_name="Erin", language="en")
+    opt_in(staff, Purpose.MARKETING)
+    number = StaffNumber.objects.create(contact=staff, label="Erin's phone")
+    member = shopper(country="DE")
+    picks = campaign(approved("picks", components=carousel_components()), bindings=carousel_bindings())
+    message = campaign_test_send(
+        campaign=picks, test_number=number, actor=Actor.for_user(editor), member=member
+    )
+    assert [card["body"][0] for card in message.parameters["cards"]] == ["plant-1", "plant-2", "plant-3"]
+    with pytest.raises(ApplicationError) as refused:  # sample values: each card's link needs a text
+        campaign_test_send(campaign=picks, test_number=number, actor=Actor.for_user(editor))
+    assert refused.value.code == "campaign_sample_value_missing"
