@@ -56,11 +56,16 @@ def test_an_editor_authors_a_three_card_carousel_and_reads_its_preview(login, li
     template = MessageTemplate.objects.get(name="rare_succulents")
     assert template.kind == "CAROUSEL" and template.cards.count() == 3
 
+    # The page redraws the preview once its script has run; read it after that, in one go.
+    page.wait_for_load_state("networkidle")
     strip = page.locator("#template-preview .wa-carousel")
-    assert strip.locator(".wa-card").count() == 3
-    box = [strip.locator(".wa-card").nth(i).bounding_box() for i in range(3)]
-    assert box[0]["y"] == box[1]["y"] == box[2]["y"]  # side by side, a strip
-    assert box[0]["x"] < box[1]["x"] < box[2]["x"]
+    boxes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#template-preview .wa-carousel .wa-card'))
+              .map((card) => { const r = card.getBoundingClientRect(); return {x: r.x, y: r.y}; })"""
+    )
+    assert len(boxes) == 3
+    assert boxes[0]["y"] == boxes[1]["y"] == boxes[2]["y"]  # side by side, a strip
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
     bodies = strip.locator(".wa-card-body").all_inner_texts()
     assert bodies == [
         "Blue Elf: rare and 30% off today.",
