@@ -301,3 +301,28 @@ def test_a_header_sample_that_is_not_what_its_name_says_is_refused(client_for, e
     )
     response = client_for(editor).post(ADD_URL, data)
     assert "header_media" in main_errors(response)
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"header_kind": "PRODUCT"}, "header_kind"),
+        ({"button1_kind": "FLOW"}, "button1_kind"),
+        ({"body_samples": "just words, no variable"}, "body_samples"),
+        ({"position": "-1"}, "position"),
+        ({"button1_text": "x" * 101}, "button1_text"),
+    ],
+)
+def test_hostile_card_input_is_an_error_on_its_field_never_a_crash(client_for, editor, change, field):
+    response = client_for(editor).post(ADD_URL, carousel_form([card(0), card(1, **change)]))
+    assert response.status_code == 200
+    assert field in formset(response, "cards").errors[1]
+    assert not MessageTemplate.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["BOGUS", "PRODUCT_CAROUSEL", "<script>"])
+def test_an_unknown_format_is_an_error_on_the_format(client_for, editor, kind):
+    response = client_for(editor).post(ADD_URL, carousel_form([], kind=kind))
+    assert response.status_code == 200
+    assert "kind" in main_errors(response)
+    assert not MessageTemplate.objects.exists()
