@@ -559,11 +559,14 @@ def _coordinate(value: str, limit: float) -> float | None:
     return coordinate(value.strip(WHITESPACE), low=-limit, high=limit)
 
 
-def offer_problems(campaign: Campaign, *, now: datetime) -> list[tuple[str, str]]:
+def offer_problems(
+    campaign: Campaign, *, now: datetime, starts_at: datetime | None = None
+) -> list[tuple[str, str]]:
     """(code, message) for an offer's end written as a text (or a fallback) that is not after
-    ``now`` (``campaign_offer_expired``) or lies more than ``OFFER_MAX_AHEAD`` ahead
-    (``campaign_offer_too_far``): every message would be refused. Readiness refuses submitting and
-    approving such a campaign."""
+    ``now`` (``campaign_offer_expired``), not after the campaign's first possible send
+    ``starts_at`` (``campaign_offer_ends_before_send``: a campaign scheduled next week for an offer
+    ending tomorrow), or lies more than ``OFFER_MAX_AHEAD`` ahead (``campaign_offer_too_far``):
+    every message would be refused. Readiness refuses submitting and approving such a campaign."""
     content = campaign_content(campaign)
     binding = _binding(content.bindings, "offer", "expiration")
     if binding is None or not any(
@@ -584,6 +587,15 @@ def offer_problems(campaign: Campaign, *, now: datetime) -> list[tuple[str, str]
                     "campaign_offer_expired",
                     f"The offer's end ({what} {shown}) has passed: every message would be refused; "
                     "give a later end.",
+                )
+            )
+        elif moment is not None and starts_at is not None and moment <= starts_at:
+            problems.append(
+                (
+                    "campaign_offer_ends_before_send",
+                    f"The offer's end ({what} {shown}) comes before the campaign's send time "
+                    f"({timezone.localtime(starts_at):%Y-%m-%d %H:%M}): every message would be refused; "
+                    "give a later end or an earlier send time.",
                 )
             )
         elif moment is not None and moment - now > OFFER_MAX_AHEAD:
@@ -793,6 +805,12 @@ def _slot_value(
             )
         binding = {"source": "field", "value": ""}
     value = _value(binding, contact, slot)
+    if value is not None and slot.kind in VALUE_KINDS and _unusable(slot, value, now=now):
+        # A contact's link, offer end or coordinate that is there but cannot be sent (an offer
+        # ended last month) takes the fallback, as a missing one does; without one it fails below.
+        fallback = _text(binding, "fallback")
+        if not _blank(fallback):
+            value = None
     if value is None:
         fallback = _text(binding, "fallback")
         if not _blank(fallback):
@@ -816,6 +834,16 @@ def _slot_value(
     return value
 
 
+def _unusable(slot: Slot, value: str, *, now: datetime) -> bool:
+    """True for a value :func:`_converted` would refuse: malformed, or an offer end not ahead."""
+    if value_problem(slot, value):
+        return True
+    if slot.kind != "datetime":
+        return False
+    moment = parse_expiration(value)
+    return moment is None or moment <= now or moment - now > OFFER_MAX_AHEAD
+
+
 # Why a value of VALUE_KINDS cannot be sent: the message fails with this code and the reason.
 VALUE_ERROR_CODES = {
     "link": "campaign_card_link_invalid",
@@ -829,7 +857,7 @@ def _converted(slot: Slot, value: str, contact: Contact | None, *, now: datetime
     """A link as it is, the offer's end in Unix milliseconds, a coordinate as a number; refused
     (ApplicationError naming the contact and the value) when it cannot be sent — a preview
     (``mark_missing``) shows what it can instead."""
-    whose = f"{contact}'s" if contact is not None else "The sample's"
+    whose = f"For {contact}," if contact is not None else "In the sample,"
     problem = value_problem(slot, value)
     if problem and not mark_missing:
         raise ApplicationError(

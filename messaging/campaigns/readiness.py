@@ -87,9 +87,22 @@ def _binding_problems(campaign: Campaign) -> list[Problem]:
 
 
 def _offer_problems(campaign: Campaign, *, now: datetime) -> list[Problem]:
-    """A limited-time offer whose end, written as a text, has passed (or lies too far ahead):
-    every message would fail."""
-    return [Problem(code, text, "bindings") for code, text in offer_problems(campaign, now=now)]
+    """A limited-time offer whose end, written as a text, has passed, comes before the campaign's
+    first send, or lies too far ahead: every message would fail."""
+    problems = offer_problems(campaign, now=now, starts_at=earliest_send(campaign, now=now))
+    return [Problem(code, text, "bindings") for code, text in problems]
+
+
+def earliest_send(campaign: Campaign, *, now: datetime) -> datetime:
+    """When the campaign's first message can go: now, its send time, or the first time zone's
+    local time (``schedule_problems`` says whether the schedule itself is complete)."""
+    if campaign.schedule_kind == ScheduleKind.AT and campaign.send_at is not None:
+        return max(campaign.send_at, now)
+    if campaign.schedule_kind == ScheduleKind.LOCAL:
+        bounds = local_instant_bounds(campaign)
+        if bounds is not None:
+            return max(bounds[0], now)
+    return now
 
 
 def _audience_problems(campaign: Campaign) -> list[Problem]:
@@ -272,7 +285,6 @@ def schedule_problems(campaign: Campaign, *, now: datetime, approving: bool) -> 
     if out_of_range:
         return out_of_range
     kind = campaign.schedule_kind
-    start = now
     if kind == ScheduleKind.AT:
         if campaign.send_at is None:
             return [Problem("campaign_schedule_missing", "Choose the time to send it.", "send_at")]
@@ -284,7 +296,6 @@ def schedule_problems(campaign: Campaign, *, now: datetime, approving: bool) -> 
                     "send_at",
                 )
             ]
-        start = max(campaign.send_at, now)
     elif kind == ScheduleKind.LOCAL:
         bounds = local_instant_bounds(campaign)
         if bounds is None:
@@ -304,7 +315,6 @@ def schedule_problems(campaign: Campaign, *, now: datetime, approving: bool) -> 
                     "local_date",
                 )
             ]
-        start = max(bounds[0], now)
     latest = campaign.latest_send_at
     if latest is None:
         return []
@@ -317,6 +327,7 @@ def schedule_problems(campaign: Campaign, *, now: datetime, approving: bool) -> 
                 "latest_send_at",
             )
         ]
+    start = earliest_send(campaign, now=now)
     if latest <= start:
         return [
             Problem(

@@ -318,6 +318,28 @@ def test_a_written_offer_end_that_has_passed_blocks_submission_and_approval():
     assert not codes & {"campaign_offer_expired", "campaign_bindings_invalid"}
 
 
+@pytest.mark.parametrize("stored", ["2020-01-01", "soon", "2099-01-01T10:00"])
+def test_a_recipients_offer_end_that_cannot_be_sent_takes_the_fallback(stored):
+    fallback = (timezone.now().replace(microsecond=0) + timedelta(days=5)).isoformat()
+    offer = offer_campaign(attribute("offer_until", fallback))
+    contact = ContactFactory(attributes={"voucher": "C1", "offer_until": stored})
+    ms = contact_parameters(offer, contact, language="en")["offer"]["expiration_time_ms"]
+    assert ms == int(datetime.fromisoformat(fallback).timestamp() * 1000)
+
+
+def test_an_offer_ending_before_the_campaigns_send_time_blocks_submission():
+    offer = offer_campaign(literal((timezone.now() + timedelta(days=2)).isoformat()))
+    offer.schedule_kind, offer.send_at = "at", timezone.now() + timedelta(days=10)
+    offer.save()
+    problems = campaign_readiness(offer).problems
+    assert [(p.code, p.field) for p in problems if "offer" in p.code] == [
+        ("campaign_offer_ends_before_send", "bindings")
+    ]
+    offer.send_at = timezone.now() + timedelta(days=1)
+    offer.save()
+    assert not [p for p in campaign_readiness(offer).problems if "offer" in p.code]
+
+
 @pytest.mark.parametrize(
     ("expiration", "fragment"),
     [
