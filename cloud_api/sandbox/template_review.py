@@ -21,6 +21,11 @@ EDITABLE_STATUSES = ("APPROVED", "REJECTED", "PAUSED")
 DAY = 24 * 3600.0
 
 
+def _upper(value: Any) -> Any:
+    """A category or parameter format as Meta keeps it: upper-case, whichever case it was written in."""
+    return value.upper() if isinstance(value, str) else value
+
+
 class TemplateDesk:
     def __init__(self, config: SandboxConfig, state: SandboxState, webhooks: WebhookSender):
         self._config = config
@@ -47,7 +52,7 @@ class TemplateDesk:
             raise GraphError(
                 100, f"Only APPROVED, REJECTED or PAUSED templates can be edited, not {template.status}."
             )
-        category = body.get("category")
+        category = _upper(body.get("category"))
         components = body.get("components")
         if category is None and components is None:
             raise GraphError(131008, "Give components and/or category to edit.")
@@ -90,8 +95,8 @@ class TemplateDesk:
         for key in ("name", "language", "components"):
             if not body.get(key):
                 raise ValueError(f"a seeded template needs {key!r}")
-        category = body.get("category", "UTILITY")
-        parameter_format = body.get("parameter_format", "POSITIONAL")
+        category = _upper(body.get("category", "UTILITY"))  # Meta's examples write "marketing"
+        parameter_format = _upper(body.get("parameter_format", "POSITIONAL"))
         check_components(
             body["components"],
             category=category,

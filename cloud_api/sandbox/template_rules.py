@@ -98,7 +98,9 @@ def template_shape(category: str, components: list[dict[str, Any]]) -> TemplateS
         shape.body_variables = ["1"]  # Meta's fixed text carries the one-time code
     else:
         shape.body_variables = VARIABLE.findall(str(body.get("text", "")))
-    for index, button in enumerate(by_type.get("BUTTONS", {}).get("buttons", [])):
+    for index, button in enumerate(_list(by_type.get("BUTTONS", {}).get("buttons"))):
+        if not isinstance(button, dict):
+            continue  # refused at creation; a seeded oddity is not a crash at send time
         button_type = str(button.get("type", "")).upper()
         takes_parameter = button_type in ("COPY_CODE", "OTP") or (
             button_type == "URL" and bool(VARIABLE.search(str(button.get("url", ""))))
@@ -321,6 +323,10 @@ def _check_limited_time_offer(by_type: dict[str, dict[str, Any]], category: str)
 
 def _check_buttons_component(section: dict[str, Any] | None, where: str, code_max: int) -> None:
     """Meta's button rules: counts, quick replies kept together, URL variables last, code samples."""
+    if section is not None:
+        listed = section.get("buttons")
+        if not isinstance(listed, list) or not all(isinstance(b, dict) for b in listed):
+            raise _refuse(f"{where}: buttons must be a list of objects.")
     buttons = [b for b in _list(_object(section).get("buttons")) if isinstance(b, dict)]
     if len(buttons) > 10:
         raise _refuse(f"{where}: a template has at most 10 buttons.")
@@ -376,15 +382,15 @@ def review_verdict(
 ) -> tuple[str, str, dict | None]:
     """(status, reason, rejection_info) the review reaches for this template."""
     texts = []
-    components = list(template.components)  # checked at creation: a list of objects
+    # Checked at creation: a list of objects. A stray key on a part (``"cards": 1`` on a BODY) is
+    # read as nothing, so the review always ends: a template is never PENDING for ever.
+    components = [c for c in _list(template.components) if isinstance(c, dict)]
     for component in components:  # a carousel's cards are read like the template's own parts
-        for card in component.get("cards") or []:
-            if isinstance(card, dict) and isinstance(card.get("components"), list):
-                components.extend(part for part in card["components"] if isinstance(part, dict))
+        for card in _list(component.get("cards")):
+            if isinstance(card, dict):
+                components.extend(p for p in _list(card.get("components")) if isinstance(p, dict))
         texts.append(str(component.get("text", "")))
-        texts.extend(
-            str(b.get("text", "")) for b in component.get("buttons", []) or [] if isinstance(b, dict)
-        )
+        texts.extend(str(b.get("text", "")) for b in _list(component.get("buttons")) if isinstance(b, dict))
     if reject_word and any(reject_word.lower() in text.lower() for text in texts):
         return "REJECTED", reject_reason, None
     if any(ADJACENT_VARIABLES.search(text) for text in texts):

@@ -5,10 +5,12 @@ components in number and kind, or Meta's code says why not (132000 wrong number,
 Issue 15's kinds, as Meta's carousel and limited-time offer pages send them: a location header's
 ``{"type": "location", "location": {latitude, longitude, name?, address?}}``; a limited-time offer's
 ``{"type": "limited_time_offer", "parameters": [{"type": "limited_time_offer", "limited_time_offer":
-{"expiration_time_ms": …}}]}`` when its offer has an expiration (an end already passed: 131009); a
-carousel's ``{"type": "carousel", "cards": [{"card_index": 0, "components": [...]}, …]}`` with one
-card per card of the template (else 132000), each with its header media (missing: 131008) and its
-own body and buttons checked as a template's are.
+{"expiration_time_ms": …}}]}`` when its offer has an expiration (an end already passed, or past a
+64-bit integer: 131009); a carousel's ``{"type": "carousel", "cards": [{"card_index": 0,
+"components": [...]}, …]}`` with one card per card of the template (else 132000), each with its
+header media (missing: 131008) and its own body and buttons checked as a template's are. A
+component's ``parameters`` that is not a list, or a button ``index`` that is no integer
+(``Infinity``), is Meta's error too, never a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ from typing import Any
 from cloud_api.sandbox.graph_errors import GraphError
 from cloud_api.sandbox.state import SandboxTemplate
 from cloud_api.sandbox.template_rules import MEDIA_FORMATS, SEND_SUB_TYPES, TemplateShape, template_shape
+
+INT64_MAX = 2**63 - 1  # Meta's expiration_time_ms is a 64-bit integer
+
+
+def _parameters(component: dict[str, Any], where: str) -> list[Any]:
+    """A component's ``parameters``: a list (absent: none), else Meta's 131009 naming the component."""
+    parameters = component.get("parameters")
+    if parameters is None:
+        return []
+    if not isinstance(parameters, list):
+        raise GraphError(131009, f"{where}: parameters must be a list.")
+    return parameters
 
 
 def _text_values(parameters: list[Any], where: str) -> list[dict[str, Any]]:
@@ -79,10 +93,14 @@ def _check_buttons(shape: TemplateShape, components: list[dict[str, Any]]) -> No
     by_index = {button.index: button for button in shape.buttons}
     supplied: set[int] = set()
     for component in components:
+        if component.get("index") is None:
+            raise GraphError(131008, "button: index is required.")
         try:
             index = int(component.get("index"))
-        except (TypeError, ValueError):
-            raise GraphError(131008, "button: index is required.") from None
+        except (TypeError, ValueError, OverflowError):  # Infinity: Python's JSON reader accepts it
+            raise GraphError(
+                131009, f"button: index must be a whole number, got {component['index']!r}."
+            ) from None
         button = by_index.get(index)
         if button is None:
             raise GraphError(131009, f"button: the template has no button at index {index}.")
@@ -91,7 +109,7 @@ def _check_buttons(shape: TemplateShape, components: list[dict[str, Any]]) -> No
             raise GraphError(
                 132012, f"button {index}: the template's {button.type} button is not {sub_type!r}."
             )
-        parameters = component.get("parameters") or []
+        parameters = _parameters(component, f"button {index}")
         if len(parameters) != 1 or not isinstance(parameters[0], dict):
             raise GraphError(132000, f"button {index}: expected 1 parameter, got {len(parameters)}.")
         parameter_type = parameters[0].get("type")
@@ -177,6 +195,8 @@ def _check_offer(template_components: Any, sent: list[dict[str, Any]], now: floa
         raise GraphError(131008, "limited_time_offer: expiration_time_ms is required.")
     if isinstance(ms, bool) or not isinstance(ms, int):
         raise GraphError(132012, f"limited_time_offer: expiration_time_ms must be an integer, got {ms!r}.")
+    if ms > INT64_MAX:
+        raise GraphError(131009, "limited_time_offer: expiration_time_ms is out of range.")
     if ms <= now * 1000:
         raise GraphError(131009, "limited_time_offer: expiration_time_ms is in the past.")
 
@@ -224,11 +244,11 @@ def _check_card(template: SandboxTemplate, template_card: list[dict[str, Any]], 
         raise GraphError(131009, "components must be a list of objects.")
     shape = template_shape(template.category, template_card)
     grouped = _grouped(components, ("header", "body", "button"))
-    header = grouped["header"][0].get("parameters") or [] if grouped["header"] else []
+    header = _parameters(grouped["header"][0], "header") if grouped["header"] else []
     if not header:
         raise GraphError(131008, "the card's header media is required.")
     _check_header(shape, header)
-    body = grouped["body"][0].get("parameters") or [] if grouped["body"] else []
+    body = _parameters(grouped["body"][0], "body") if grouped["body"] else []
     _check_body(shape, body, named=str(template.parameter_format).upper() == "NAMED")
     _check_buttons(shape, grouped["button"])
 
@@ -260,7 +280,7 @@ def check_send_components(template: SandboxTemplate, components: Any, now: float
     grouped = _grouped(components, ("header", "body", "button", "limited_time_offer", "carousel"))
 
     def parameters(kind: str) -> list[Any]:
-        return grouped[kind][0].get("parameters") or [] if grouped[kind] else []
+        return _parameters(grouped[kind][0], kind) if grouped[kind] else []
 
     if shape.header_format is None and parameters("header"):
         raise GraphError(132000, "header: the template has no header.")

@@ -5,6 +5,7 @@ wamid and then delivered and read by webhook; each malformed variant is refused 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
@@ -238,3 +239,88 @@ def test_a_malformed_send_is_refused_with_metas_code(rich, kind, change, code):
     assert body["error"]["code"] == code, body
     if kind == "carousel" and change not in (drop_card, add_card, drop_carousel):
         assert "card" in body["error"]["error_data"]["details"]
+
+
+# --- Hostile JSON: Meta's error, never a 500 (review 15, S5) -----------------------------------
+
+
+def location_parameters_as_object(components):
+    of_type(components, "header")["parameters"] = {"a": 1}
+
+
+def card_header_parameters_as_object(components):
+    card_components(components, 1)[0]["parameters"] = {"x": 1}
+
+
+def card_button_parameters_as_object(components):
+    url = next(c for c in card_components(components, 0) if c.get("sub_type") == "url")
+    url["parameters"] = {"k": 1}
+
+
+def offer_button_parameters_as_object(components):
+    next(c for c in components if c.get("sub_type") == "url")["parameters"] = {"a": 1}
+
+
+def offer_body_parameters_as_text(components):
+    of_type(components, "body")["parameters"] = "ab"
+
+
+def offer_end_past_int64(components):
+    of_type(components, "limited_time_offer")["parameters"][0]["limited_time_offer"]["expiration_time_ms"] = (
+        10**400
+    )
+
+
+def offer_end_just_past_int64(components):
+    of_type(components, "limited_time_offer")["parameters"][0]["limited_time_offer"]["expiration_time_ms"] = (
+        2**63
+    )
+
+
+@pytest.mark.parametrize(
+    "kind,change",
+    [
+        ("location", location_parameters_as_object),
+        ("carousel", card_header_parameters_as_object),
+        ("carousel", card_button_parameters_as_object),
+        ("offer", offer_button_parameters_as_object),
+        ("offer", offer_body_parameters_as_text),
+        ("offer", offer_end_past_int64),
+        ("offer", offer_end_just_past_int64),
+    ],
+)
+def test_hostile_parameters_are_refused_with_131009(rich, kind, change):
+    status, body = send(rich, kind, changed(kind, change))
+
+    assert status == 400, body
+    assert body["error"]["code"] == 131009, body
+
+
+def test_the_largest_int64_offer_end_is_accepted(rich):
+    components = components_for("offer")
+    of_type(components, "limited_time_offer")["parameters"][0]["limited_time_offer"]["expiration_time_ms"] = (
+        2**63 - 1
+    )
+
+    assert send(rich, "offer", components)[0] == 200
+
+
+@pytest.mark.parametrize("index", ["Infinity", "-Infinity", "NaN", "1e999"])
+def test_a_button_index_that_is_no_whole_number_is_refused(rich, index):
+    """Python's JSON reader accepts ``Infinity``; the sandbox answers it with Meta's 131009, not a 500."""
+    example = KINDS["offer"][0]["body"]
+    components = components_for("offer")
+    next(c for c in components if c.get("sub_type") == "url")["index"] = "INDEX"
+    payload = payloads.template_message_with_components(
+        CUSTOMER, name=example["name"], language=example["language"], components=components
+    )
+    raw = json.dumps(payload).replace('"INDEX"', index)
+    response = requests.post(
+        f"{rich.url}/{VERSION}/{PHONE_NUMBER_ID}/messages",
+        data=raw,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        timeout=5,
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == 131009

@@ -10,7 +10,7 @@ import requests
 
 from cloud_api.sandbox.state import SandboxTemplate
 from cloud_api.sandbox.template_rules import review_verdict
-from tests.sandbox import TOKEN, VERSION, WABA_ID, control
+from tests.sandbox import TOKEN, VERSION, WABA_ID, control, wait_until
 from tests.templates_app import meta_examples
 
 BODY = {"type": "BODY", "text": "Hi {{1}}, your table is booked.", "example": {"body_text": [["Jo"]]}}
@@ -176,3 +176,75 @@ def test_the_review_reads_the_cards_too():
 
     assert review_verdict(template, "", "")[:2] == ("REJECTED", "INVALID_FORMAT")
     assert review_verdict(template, "more like", "ABUSIVE_CONTENT")[:2] == ("REJECTED", "ABUSIVE_CONTENT")
+
+
+# --- Hostile creation JSON and Meta's lower-case examples (review 15, S5) -----------------------
+
+
+def with_stray(example: dict[str, Any], position: int, key: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(example["body"])
+    body["components"][position][key] = value
+    return body
+
+
+@pytest.mark.parametrize("key", ["cards", "buttons", "components"])
+def test_a_stray_key_on_a_body_still_ends_its_review(sandbox, key):
+    """A BODY with ``"cards": 1`` passes creation (Meta ignores the key); its review still ends, so
+    the template is not PENDING for ever."""
+    body = with_stray(meta_examples.ORDER_DELIVERY_UPDATE, 1, key, 1)
+
+    status, answer = create(sandbox, body)
+
+    assert status == 200, answer
+    assert wait_until(lambda: control(sandbox, "templates")["data"][0]["status"] == "APPROVED")
+
+
+@pytest.mark.parametrize("key", ["cards", "buttons"])
+@pytest.mark.parametrize("value", [1, "x", {"a": 1}, [1]])
+def test_the_review_verdict_reads_stray_parts_as_nothing(key, value):
+    body = with_stray(meta_examples.ORDER_DELIVERY_UPDATE, 1, key, value)
+    template = SandboxTemplate(
+        id="1", name=body["name"], language="en_US", category="UTILITY", components=body["components"]
+    )
+
+    assert review_verdict(template, "", "")[0] == "APPROVED"
+
+
+@pytest.mark.parametrize("buttons", [1, "x", {"type": "URL"}, [1], [QUICK_REPLY, None], None])
+def test_a_buttons_component_without_a_list_of_buttons_is_refused_with_code_100(sandbox, buttons):
+    body = marketing(QUICK_REPLY)
+    body["components"][-1]["buttons"] = buttons
+
+    status, answer = create(sandbox, body)
+
+    assert status == 400, answer
+    assert answer["error"]["code"] == 100
+    assert control(sandbox, "templates")["data"] == []
+
+
+@pytest.mark.parametrize("example", meta_examples.AUTHORED, ids=lambda example: example["body"]["name"])
+def test_the_control_endpoint_seeds_metas_examples_as_written(sandbox, example):
+    """Meta writes ``"category": "marketing"``; the control endpoint upper-cases it, as the Graph one."""
+    body = meta_examples.with_handle(example, "4::aW1hZ2U=:seed")
+    body["category"] = body["category"].lower()
+
+    [stored] = control(sandbox, "templates", {"templates": [body]})["data"]
+
+    assert stored["category"] == example["body"]["category"].upper()
+    assert stored["status"] == "APPROVED"
+
+
+def test_an_edit_with_a_lower_case_category_keeps_it_upper_case(sandbox):
+    [seeded] = control(
+        sandbox, "templates", {"templates": [{**marketing(QUICK_REPLY), "status": "REJECTED"}]}
+    )["data"]
+
+    response = requests.post(
+        f"{sandbox.url}/{VERSION}/{seeded['id']}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={"category": "marketing"},
+        timeout=5,
+    )
+
+    assert response.status_code == 200, response.text
+    assert control(sandbox, "templates")["data"][0]["category"] == "MARKETING"
