@@ -38,6 +38,7 @@ from templates_app.components import (
     offer_has_expiration,
     text_of,
     url_has_variable,
+    url_sample_suffix,
     url_static_part,
     variable_names,
 )
@@ -136,9 +137,8 @@ def _part_slots(components, *, prefix: str, label: str, group: str) -> list[Slot
         )
     for index, button in enumerate(buttons_of(components)):
         if button_type(button) == "URL" and url_has_variable(button):
-            example = button_example(button)
+            suffix = url_sample_suffix(button)
             static = url_static_part(button.get("url", ""))
-            suffix = example[len(static) :] if example.startswith(static) else ""
             slots.append(
                 Slot(
                     f"{prefix}button__{index}",

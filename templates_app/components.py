@@ -344,6 +344,19 @@ def url_static_part(url: str) -> str:
     return url if position < 0 else url[:position]
 
 
+def url_sample_suffix(button: Component) -> str:
+    """The sample value of a URL button's variable: what its sample adds to the fixed part.
+
+    Meta's sample is usually the full link (``https://shop.example/track/ORD-1``), but its own
+    carousel example gives the value alone (``BLUE_ELF``); a full link to elsewhere gives "".
+    """
+    example = button_example(button)
+    static = url_static_part(button_url(button))
+    if example.startswith(static):
+        return example[len(static) :]
+    return example if "://" not in example else ""
+
+
 def url_has_variable(button: Component) -> bool:
     return bool(variables_in(button_url(button)))
 

@@ -43,6 +43,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from functools import reduce
 from typing import Any
 from urllib.parse import quote
@@ -68,7 +69,6 @@ from templates_app.components import (
     body_of,
     button_example,
     button_type,
-    button_url,
     buttons_of,
     carousel_cards,
     header_examples,
@@ -77,7 +77,7 @@ from templates_app.components import (
     offer_has_expiration,
     text_of,
     url_has_variable,
-    url_static_part,
+    url_sample_suffix,
     variable_names,
 )
 from templates_app.parameters import (
@@ -178,9 +178,7 @@ def _button_slots(section: str, buttons: list, *, codes: bool) -> list[Slot]:
     for index, button in enumerate(buttons):
         kind = button_type(button)
         if kind == ButtonType.URL and url_has_variable(button):
-            static, example = url_static_part(button_url(button)), button_example(button)
-            sample = example[len(static) :] if example.startswith(static) else ""
-            slots.append(Slot(section, str(index), "url", sample))
+            slots.append(Slot(section, str(index), "url", url_sample_suffix(button)))
         elif kind == ButtonType.COPY_CODE and codes:
             slots.append(Slot(section, str(index), "code", button_example(button)))
     return slots
@@ -727,8 +725,12 @@ def campaign_missing_value_q(campaign: Campaign) -> Q:
 
 
 def _number_text(value: int | float) -> str:
+    """A number as people write it: 3 not 3.0, 0.00001 not 1e-05 (a coordinate's check refuses
+    exponents, and a message should not show one)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
+    if isinstance(value, float) and "e" in repr(value) and abs(value) < 1e15:
+        return format(Decimal(repr(value)), "f")
     return str(value)
 
 

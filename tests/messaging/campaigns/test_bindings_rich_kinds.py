@@ -126,7 +126,8 @@ def test_a_carousel_takes_each_cards_link_variables_and_link_suffixes_labelled_b
 def test_metas_carousel_example_takes_a_link_and_a_suffix_per_card():
     slots = template_slots(meta_components(MEDIA_CARD_CAROUSEL))
     per_card = [(s.section, s.name, s.kind, s.sample) for s in slots if s.card == 0]
-    assert per_card == [("cards.0", "header", "link", ""), ("cards.0.buttons", "1", "url", "")]
+    # Meta's sample here is the value alone ("BLUE_ELF"), not a full link: it is the suffix.
+    assert per_card == [("cards.0", "header", "link", ""), ("cards.0.buttons", "1", "url", "BLUE_ELF")]
 
 
 def test_each_card_gets_the_contacts_own_values_and_fits_the_send_path():
@@ -402,6 +403,16 @@ def test_a_location_header_from_one_store_or_each_recipients_nearest():
     parameters = contact_parameters(nearest, contact, language="en")
     assert parameters["header"] == {"type": "location", "location": {"latitude": 52.52, "longitude": 13.405}}
     assert fits(nearest.template, parameters) == []
+
+
+def test_a_tiny_coordinate_stored_as_a_number_is_sent_not_refused_for_its_exponent():
+    nearest = campaign(
+        location_template("tiny"),
+        bindings=location_bindings(latitude=attribute("store_lat"), longitude=attribute("store_lng")),
+    )
+    contact = ContactFactory(attributes={"store_lat": 1e-05, "store_lng": -3.2e-06})
+    parameters = contact_parameters(nearest, contact, language="en")
+    assert parameters["header"]["location"] == {"latitude": 0.00001, "longitude": -0.0000032}
 
 
 @pytest.mark.parametrize("stored", ["north", "91", "1e5", "nan"])
