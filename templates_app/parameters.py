@@ -471,8 +471,10 @@ def _payload_problems(buttons: list[Component], payloads: Mapping[Any, Any] | No
 
 
 def _is_index(key: str) -> bool:
-    """A button index as text: ASCII digits only ("²".isdigit() is True, and int("²") raises)."""
-    return key.isascii() and key.isdigit() and len(key) < 10
+    """A button or card index as text, written as Meta writes it: ASCII digits only ("²".isdigit() is
+    True, and int("²") raises), and no leading zero — "01" would be read as no button at all (the
+    values are looked up by "1"), so it is refused as an unknown index, not passed over in silence."""
+    return key.isascii() and key.isdigit() and len(key) < 10 and (key == "0" or not key.startswith("0"))
 
 
 def _count(number: int, noun: str) -> str:

@@ -276,3 +276,35 @@ def test_an_offer_checked_later_than_its_end_is_refused_then():
 def test_a_past_end_in_milliseconds_gets_no_hint_about_seconds():
     (problem,) = problems_of(OFFER, with_changes(OFFER_VALUES, offer={"expiration_time_ms": NOW_MS - 1}))
     assert "seconds" not in problem
+
+
+# --- button keys written with a leading zero (review 15, N5) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "components,parameters,prefix",
+    [
+        (OFFER, with_changes(OFFER_VALUES, buttons={"0": "CARIBE25", "01": "n3mtql"}), ""),
+        (OFFER, with_changes(OFFER_VALUES, buttons={"00": "CARIBE25", "1": "n3mtql"}), ""),
+        (CAROUSEL, card_changed(2, buttons={"01": "BUDDHA"}), "Card 2: "),
+    ],
+)
+def test_a_button_key_with_a_leading_zero_is_an_unknown_index(components, parameters, prefix):
+    """A key "01" is not button 1: it is named as an index the template doesn't have, not left to look
+    like a missing value."""
+    key = next(
+        k for k in (parameters.get("buttons") or parameters["cards"][1]["buttons"]) if k.startswith("0")
+    )
+    problems = problems_of(components, parameters)
+    assert any(
+        p.lower().startswith(prefix.lower()) and f"no button with index {key}" in p for p in problems
+    ), problems
+
+
+def test_card_payload_keys_with_a_leading_zero_are_refused():
+    with pytest.raises(ApplicationError) as refused:
+        build(CAROUSEL, CAROUSEL_VALUES, card_quick_reply_payloads={"01": {"0": "x"}})
+    assert any("card “01”" in problem for problem in refused.value.details["problems"])
+    with pytest.raises(ApplicationError) as refused:
+        build(CAROUSEL, CAROUSEL_VALUES, card_quick_reply_payloads={"1": {"00": "x"}})
+    assert any("button “00”" in problem for problem in refused.value.details["problems"])
