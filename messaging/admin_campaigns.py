@@ -8,6 +8,8 @@ test send, submit/approve/… — are the views of ``messaging.admin_campaign_vi
 never deleted: the messages sent point at them.
 """
 
+import json
+
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
@@ -21,6 +23,7 @@ from messaging.admin_campaign_preview import figures_cell
 from messaging.admin_campaign_results import CampaignResultsMixin
 from messaging.admin_campaign_views import CampaignViewsMixin
 from messaging.campaign_models import Campaign, CampaignStatus, HeaderMediaSource, ScheduleKind
+from messaging.campaigns.bindings import Slot, binding_leaves, template_slots
 from messaging.campaigns.languages import campaign_content
 from messaging.campaigns.readiness import due_at, first_send_at
 from messaging.forms_campaigns import CampaignForm
@@ -212,29 +215,7 @@ class CampaignAdmin(CampaignNoticesMixin, CampaignResultsMixin, CampaignViewsMix
 
     @admin.display(description="bindings")
     def bindings_shown(self, obj):
-        rows = []
-        bindings = obj.bindings if isinstance(obj.bindings, dict) else {}
-        for section in ("header", "body", "buttons"):
-            entries = bindings.get(section)
-            if not isinstance(entries, dict):
-                continue
-            for name, entry in entries.items():
-                if not isinstance(entry, dict):
-                    continue
-                where = (
-                    f"button {int(name) + 1}"
-                    if section == "buttons" and str(name).isascii() and str(name).isdigit()
-                    else "{{" + str(name) + "}}"
-                )
-                rows.append(
-                    (
-                        f"{where} ({section})" if section != "buttons" else where,
-                        SOURCE_WORDS.get(entry.get("source"), entry.get("source", "")),
-                        entry.get("value", ""),
-                        entry.get("fallback", "") or "—",
-                        entry.get("format", "") or "as is",
-                    )
-                )
+        rows = binding_rows(obj)
         if not rows:
             return "None (the template takes no values)."
         return format_html(
@@ -287,6 +268,80 @@ class CampaignAdmin(CampaignNoticesMixin, CampaignResultsMixin, CampaignViewsMix
 
 def user_label(user) -> str:
     return user.get_username() if user is not None else "—"
+
+
+def binding_rows(campaign: Campaign) -> list[tuple[str, str, str, str, str]]:
+    """The bindings table's rows: every value the campaign's template takes, in the template's
+    order (the default language's, then any other language adds), with where it comes from —
+    "not bound" when nothing fills it — then any binding the template does not use.
+
+    The Approver approves what they read, so a carousel's card links, card texts and link
+    suffixes, an offer's end and a location's parts are listed as the body's variables are. The
+    content is the frozen one from approval on (``campaign_content``). Cells are plain text: the
+    table escapes them, whatever the stored document holds.
+    """
+    try:
+        content = campaign_content(campaign)
+        languages, bindings = content.languages, content.bindings
+        order = sorted(languages, key=lambda code: (code != content.default_language, code))
+    except (ApplicationError, KeyError, TypeError, AttributeError):
+        languages, bindings, order = {}, campaign.bindings, []
+    slots: dict[tuple[str, str], tuple[Slot, list[str]]] = {}
+    for code in order:
+        for slot in template_slots(languages[code].components):
+            slots.setdefault((slot.section, slot.name), (slot, []))[1].append(code)
+    rows = []
+    for slot, codes in slots.values():
+        label = _capital(slot.label)
+        if len(order) > 1 and len(codes) < len(order):
+            label += f" (only in {', '.join(codes)})"
+        rows.append(_binding_row(label, _binding_at(bindings, slot.path), optional=slot.optional))
+    for leaf in binding_leaves(bindings)[0]:
+        if (leaf.section, leaf.name) not in slots:
+            rows.append(_binding_row(f"{_leaf_label(leaf)} — not in the template, not sent", leaf.entry))
+    return rows
+
+
+def _binding_at(bindings, path: tuple[str, ...]):
+    """The entry stored at ``path`` (``Slot.path``), or None when nothing is."""
+    node = bindings
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _binding_row(label: str, entry, *, optional: bool = False) -> tuple[str, str, str, str, str]:
+    if entry is None:
+        return (label, "not bound", "left out of the message" if optional else "—", "—", "—")
+    if not isinstance(entry, dict):
+        return (label, "not a binding", _cell(entry), "—", "—")
+    source = _cell(entry.get("source"))
+    return (
+        label,
+        SOURCE_WORDS.get(source, source),
+        _cell(entry.get("value")),
+        _cell(entry.get("fallback")) or "—",
+        _cell(entry.get("format")) or "as is",
+    )
+
+
+def _leaf_label(leaf) -> str:
+    if leaf.section == "buttons":  # a stray button's kind is unknown: not "link suffix" nor "code"
+        return f"Button {int(leaf.name) + 1}"
+    return _capital(Slot(leaf.section, leaf.name, "text").label)
+
+
+def _cell(value) -> str:
+    """A stored value as text: as it is when it is a text, else its JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def schedule_text(campaign: Campaign, *, long: bool = False) -> str:
