@@ -10,13 +10,21 @@ numbered from {{1}} within the card, samples for each) with its own, shorter lim
 
 Product card carousels (PRODUCT headers) are refused by name in ``unsupported``; this module
 leaves them alone so the marketer reads one message, not twenty.
+
+A card's quick reply can't opt anyone out: its tap comes back with a ``card:<c>:<b>`` payload, and
+only the template's own marked opt-out button (which carousels can't have) or a typed keyword
+stops messages. Meta allows any label, but a card reply labelled "Stop promotions" would be a
+button that silently does nothing, so such a label is refused (``carousel_card_opt_out_label``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
+
+from django.conf import settings
 
 from templates_app.components import (
     ButtonType,
@@ -186,6 +194,57 @@ def _card_buttons_violations(index: int, buttons: list[Component]) -> list[Viola
                 )
             )
     violations += duplicate_quick_reply_violations(buttons, place)
+    violations += _opt_out_label_violations(buttons, place)
+    return violations
+
+
+# Words that read as "stop sending me this" anywhere in a card reply's label (whole words, any
+# case or accent), besides the opt-out keywords of the settings as a whole label.
+OPT_OUT_LABEL_WORDS = ("stop", "stopp", "unsubscribe", "opt out", "optout", "abmelden")
+
+
+def _words(text: str) -> str:
+    """``text`` as lower-case words without accents or punctuation: "Opt-out!" is "opt out"."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    letters = "".join(c if c.isalnum() else " " for c in folded if unicodedata.category(c) != "Mn")
+    return " ".join(letters.split())
+
+
+def reads_as_opt_out(label: str) -> bool:
+    """A label a person would tap to stop messages.
+
+    The inbound keyword matcher (``messaging.webhooks.keywords``, above this app, so read here
+    through the same settings) matches a keyword only as the whole message; a label also counts
+    when it merely contains one of ``OPT_OUT_LABEL_WORDS``.
+    """
+    words = _words(label)
+    if not words:
+        return False
+    keywords = [
+        *getattr(settings, "WHATSAPP_OPT_OUT_KEYWORDS", ()),
+        *getattr(settings, "WHATSAPP_OPT_OUT_ALL_KEYWORDS", ()),
+    ]
+    if words in {_words(str(keyword)) for keyword in keywords}:
+        return True
+    return any(f" {word} " in f" {words} " for word in OPT_OUT_LABEL_WORDS)
+
+
+def _opt_out_label_violations(buttons: list[Component], place: ButtonPlace) -> list[Violation]:
+    violations = []
+    for position, button in enumerate(buttons):
+        label = button.get("text")
+        if button_type(button) != ButtonType.QUICK_REPLY or not isinstance(label, str):
+            continue
+        if reads_as_opt_out(label):
+            violations.append(
+                Violation(
+                    place.field(position, "text"),
+                    f"Card quick replies can't opt people out: “{label}” ({place.name(position)}) would "
+                    "do nothing when tapped; put the opt-out in the message text (“Reply STOP to opt "
+                    "out”) or use a standard template with an opt-out button.",
+                    "carousel_card_opt_out_label",
+                )
+            )
     return violations
 
 

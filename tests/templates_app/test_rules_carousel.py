@@ -184,3 +184,55 @@ def test_metas_example_passes_unchanged():
     body = MEDIA_CARD_CAROUSEL["body"]
 
     assert codes(body["components"], category=body["category"]) == set()
+
+
+# --- a card reply that reads as an opt-out (review 15, S4) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Stop promotions",
+        "STOP",
+        "stop!",
+        "Unsubscribe me",
+        "Opt out",
+        "Opt-out",
+        "OPTOUT",
+        "Stopp",
+        "Alle abmelden",
+        "Arrêt",  # a settings keyword as the whole label
+        "Baja",
+        "ＳＴＯＰ",  # full-width
+    ],
+)
+def test_a_card_quick_reply_that_reads_as_an_opt_out_is_refused(label):
+    stop = {"type": "QUICK_REPLY", "text": label}
+
+    assert codes(carousel(card(), card(stop, SHOP), card())) >= {
+        ("cards[1].buttons[0].text", "carousel_card_opt_out_label")
+    }
+
+
+@pytest.mark.parametrize("label", ["More like this", "Stopover deals", "Start", "Baja California trip"])
+def test_other_card_reply_labels_pass(label):
+    reply = {"type": "QUICK_REPLY", "text": label}
+
+    assert codes(carousel(*[card(reply, SHOP)] * 2)) == set()
+
+
+def test_an_opt_out_label_on_a_link_button_is_left_alone():
+    """A website button may open a web page where people unsubscribe; only a quick reply's tap is lost."""
+    unsubscribe = {**SHOP, "text": "Unsubscribe"}
+
+    assert codes(carousel(*[card(QUICK_REPLY, unsubscribe)] * 2)) == set()
+
+
+def test_the_keywords_of_the_settings_count(settings):
+    settings.WHATSAPP_OPT_OUT_KEYWORDS = ["NO MORE"]
+    reply = {"type": "QUICK_REPLY", "text": "No more!"}
+
+    assert codes(carousel(*[card(reply, SHOP)] * 2)) == {
+        ("cards[0].buttons[0].text", "carousel_card_opt_out_label"),
+        ("cards[1].buttons[0].text", "carousel_card_opt_out_label"),
+    }
