@@ -1,6 +1,8 @@
+import posixpath
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -14,10 +16,13 @@ from core.errors import ApplicationError
 from templates_app import services
 from templates_app.forms import (
     AUTHENTICATION_FIELDS,
+    SAMPLE_RULES,
     MessageTemplateForm,
     TemplateButtonFormSet,
     TemplateCardForm,
     TemplateCardFormSet,
+    card_sample_url,
+    header_sample_url,
 )
 from templates_app.models import (
     MessageTemplate,
@@ -29,6 +34,12 @@ from templates_app.models import (
 )
 from templates_app.preview import preview_from_post, render_bubble, render_preview
 from templates_app.selectors import draft_comparison, draft_differs
+
+# A sample's type by its extension (the form accepts no other); shown inline: images and video.
+SAMPLE_TYPES = {ext: mime for rule in SAMPLE_RULES.values() for ext, mime in rule.extensions.items()}
+INLINE_SAMPLE_TYPES = frozenset(
+    mime for mime in SAMPLE_TYPES.values() if mime.split("/")[0] in ("image", "video")
+)
 
 STATUS_EXPLANATIONS = {
     TemplateStatus.DRAFT: "Not submitted yet: only approved templates can be sent.",
@@ -90,10 +101,43 @@ class TemplateCardInline(admin.StackedInline):
         ),
     ]
     verbose_name = "card"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "sample_file"]
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return super().get_fieldsets(request, obj)
+        return _sample_shown_as_link(super().get_fieldsets(request, obj))
+
+    @admin.display(description="header media")
+    def sample_file(self, card):
+        if not card or not card.pk or not card.header_media:
+            return "—"
+        return _sample_link(card_sample_url(card.template_id, card.pk), card.header_media)
+
     verbose_name_plural = (
         "carousel cards (2 to 10, all alike: the same media kind, a text on every card or none, "
         "the same buttons)"
     )
+
+
+def _sample_shown_as_link(fieldsets):
+    """For a viewer, the read-only sample file links to the sample view (the admin's own read-only
+    file display links to MEDIA_URL, which nothing serves)."""
+
+    def swap(name):
+        if isinstance(name, (list, tuple)):
+            return tuple(swap(part) for part in name)
+        return "sample_file" if name == "header_media" else name
+
+    return [
+        (title, {**options, "fields": [swap(f) for f in options["fields"]]}) for title, options in fieldsets
+    ]
+
+
+def _sample_link(url: str, file) -> str:
+    return format_html('<a href="{}">{}</a>', url, posixpath.basename(file.name))
 
 
 class TemplateVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -163,6 +207,20 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         ),
         ("WhatsApp", {"fields": readonly_fields}),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "sample_file"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or self.has_change_permission(request, obj):
+            return super().get_fieldsets(request, obj)
+        return _sample_shown_as_link(super().get_fieldsets(request, obj))
+
+    @admin.display(description="header media")
+    def sample_file(self, obj):
+        if obj is None or not obj.pk or not obj.header_media:
+            return "—"
+        return _sample_link(header_sample_url(obj.pk), obj.header_media)
 
     def get_inlines(self, request, obj):
         # A new template has no versions or timeline yet.
@@ -268,6 +326,16 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
                 "sync/", self.admin_site.admin_view(self.sync_view), name="templates_app_messagetemplate_sync"
             ),
             path(
+                "<int:template_id>/sample/header/",
+                self.admin_site.admin_view(self.sample_view, cacheable=True),
+                name="templates_app_messagetemplate_sample_header",
+            ),
+            path(
+                "<int:template_id>/sample/card/<int:card_id>/",
+                self.admin_site.admin_view(self.sample_view, cacheable=True),
+                name="templates_app_messagetemplate_sample_card",
+            ),
+            path(
                 "<int:template_id>/submit/",
                 self.admin_site.admin_view(self.submit_view),
                 name="templates_app_messagetemplate_submit",
@@ -282,6 +350,37 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
         if not self.has_view_or_change_permission(request) and not self.has_add_permission(request):
             raise PermissionDenied
         return HttpResponse(preview_from_post(request.POST))
+
+    def sample_view(self, request, template_id, card_id=None):
+        """A saved sample file (the header's, or a card's): to staff who may view templates only.
+
+        Sample files are under no public URL. As ``messaging.admin_media`` serves media, the answer
+        cannot act in the admin's origin: the type its extension allows with ``nosniff``, a
+        ``sandbox`` CSP, and ``inline`` only for images and video; anything else downloads.
+        """
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if card_id is None:
+            owner = MessageTemplate.objects.filter(pk=template_id).first()
+        else:
+            owner = TemplateCard.objects.filter(pk=card_id, template_id=template_id).first()
+        file = owner.header_media if owner is not None else None
+        if not file:
+            raise Http404("This template has no such sample file.")
+        try:
+            handle = file.open("rb")
+        except (FileNotFoundError, OSError) as exc:
+            raise Http404("The sample file is missing from storage.") from exc
+        name = posixpath.basename(file.name)
+        mime = SAMPLE_TYPES.get(posixpath.splitext(name.lower())[1], "application/octet-stream")
+        response = FileResponse(
+            handle, content_type=mime, as_attachment=mime not in INLINE_SAMPLE_TYPES, filename=name
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        response["Cache-Control"] = "private"
+        response["Vary"] = "Cookie"
+        return response
 
     def submit_view(self, request, template_id):
         if request.method != "POST":
@@ -313,7 +412,9 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
             self.message_user(request, exc.message, messages.ERROR)
         else:
             self.message_user(
-                request, result.summary(), messages.WARNING if result.skipped_until else messages.SUCCESS
+                request,
+                result.summary(),
+                messages.WARNING if result.skipped_until or result.not_imported else messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:templates_app_messagetemplate_changelist"))
 
@@ -331,4 +432,33 @@ class MessageTemplateAdmin(ActivityLoggedAdmin):
                 )
         else:
             context["initial_preview"] = render_to_string("admin/templates_app/preview_bubble.html", {})
+        if request.method == "POST" and request.FILES:
+            _say_files_to_pick_again(request, context)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+LOST_FILES_NOTE = "a browser can't keep picked files after an error."
+
+
+def _say_files_to_pick_again(request, context) -> None:
+    """After a failed save the page comes back without the files just picked (no browser re-fills
+    a file input): name every one, in one message, where it has to be picked again."""
+    form = context.get("adminform").form if context.get("adminform") else None
+    if form is not None and "header_media" in request.FILES and "header_media" in form.fields:
+        form.errors.setdefault("header_media", form.error_class()).append(
+            f"Pick the header sample again: {LOST_FILES_NOTE}"
+        )
+    for inline in context.get("inline_admin_formsets", []):
+        formset = inline.formset
+        if not isinstance(formset, TemplateCardFormSet):
+            continue
+        numbers = [
+            str(number)
+            for number, card_form in enumerate(formset.forms, start=1)
+            if f"{card_form.prefix}-header_media" in request.FILES
+        ]
+        if numbers:
+            cards = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+            noun = "picture" if len(numbers) == 1 else "pictures"
+            which = "card" if len(numbers) == 1 else "cards"
+            formset.non_form_errors().append(f"Pick the {noun} of {which} {cards} again: {LOST_FILES_NOTE}")

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from core.errors import ApplicationError
 from templates_app.components import (
     body_examples,
     body_of,
@@ -33,7 +34,17 @@ from templates_app.components import (
     text_of,
     variable_names,
 )
-from templates_app.models import ButtonKind, Category, HeaderKind, OtpKind, ParameterFormat, TemplateKind
+from templates_app.models import (
+    ButtonKind,
+    Category,
+    HeaderKind,
+    MessageTemplate,
+    OtpKind,
+    ParameterFormat,
+    TemplateButton,
+    TemplateCard,
+    TemplateKind,
+)
 from templates_app.rules import OptOutButton, Violation, validate_template
 
 # Stands in for the header_handle of a media sample chosen but not yet uploaded to Meta: the
@@ -434,12 +445,86 @@ def _card_error(index: int, part: str, message: str) -> FieldError:
 
 # --- Meta's components back to draft fields (templates imported by the sync) -----------------
 
+IMPORT_REFUSED = "template_import_unsupported"
+
+
+def _refuse(message: str, field: str) -> ApplicationError:
+    return ApplicationError(
+        f"Not imported: {message} This app's editor cannot hold it; the template stays at WhatsApp.",
+        code=IMPORT_REFUSED,
+        field=field,
+    )
+
+
+def _fitted(model, name: str, value: Any, where: str) -> Any:
+    """``value`` for the model field ``name``, refused when it cannot be stored as it is.
+
+    A sync must never write what the database would refuse (a PostgreSQL DataError) nor cut a
+    value silently: a kind outside the field's choices or a text longer than the field is an
+    import problem that names the field.
+    """
+    field = model._meta.get_field(name)
+    if not isinstance(value, str):
+        return value
+    choices = {str(key) for key, _ in field.choices} if field.choices else None
+    if choices is not None and value not in choices:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise _refuse(f"{where} is “{shown}”, which this app does not know.", name)
+    if field.max_length and len(value) > field.max_length:
+        raise _refuse(
+            f"{where} has {len(value)} characters; this app keeps at most {field.max_length}.", name
+        )
+    return value
+
+
+def _handle(model, name: str, value: str) -> str:
+    """Meta's sample handle, or "" when it does not fit: the version keeps the original, and a new
+    submission needs a new upload anyway."""
+    return value if len(value) <= model._meta.get_field(name).max_length else ""
+
+
+_TEMPLATE_FIELD_NAMES = {
+    "kind": "The format",
+    "offer_text": "The offer's headline",
+    "header_kind": "The header's format",
+    "header_text": "The header text",
+    "header_sample": "The header's sample",
+    "footer": "The footer",
+    "otp_kind": "The code button's kind",
+    "otp_button_text": "The code button's label",
+    "otp_package_name": "The app's package name",
+    "otp_signature_hash": "The app's signature hash",
+}
+_BUTTON_FIELD_NAMES = {
+    "kind": "kind",
+    "text": "label",
+    "url": "link",
+    "url_sample": "sample link",
+    "phone_number": "phone number",
+    "code_sample": "sample code",
+}
+
+
+def _fitted_template_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    for name, what in _TEMPLATE_FIELD_NAMES.items():
+        if name in fields:
+            value = fields[name]
+            if name == "header_kind" and value == "":
+                continue
+            fields[name] = _fitted(MessageTemplate, name, value, what)
+    if "header_handle" in fields:
+        fields["header_handle"] = _handle(MessageTemplate, "header_handle", fields["header_handle"])
+    return fields
+
 
 def draft_fields_from_components(
     components: Sequence[Mapping[str, Any]],
 ) -> tuple[dict[str, Any], list[dict]]:
-    """The editor's fields and button rows for a template that exists only at Meta."""
+    """The editor's fields and button rows for a template that exists only at Meta.
 
+    Every value is checked against the field it goes in: an unknown kind or a text too long
+    raises ``ApplicationError`` (code ``template_import_unsupported``) naming it.
+    """
     fields: dict[str, Any] = {}
     if is_authentication_template(components):
         body = body_of(components) or {}
@@ -453,7 +538,7 @@ def draft_fields_from_components(
                 fields["otp_package_name"] = str(apps[0].get("package_name") or "")
                 fields["otp_signature_hash"] = str(apps[0].get("signature_hash") or "")
             fields["zero_tap_terms_accepted"] = button.get("zero_tap_terms_accepted") is True
-        return fields, []
+        return _fitted_template_fields(fields), []
     if is_carousel_template(components):
         fields["kind"] = TemplateKind.CAROUSEL
     offer = limited_time_offer_of(components)
@@ -466,14 +551,14 @@ def draft_fields_from_components(
         fields["header_kind"] = header_format(header)
         fields["header_text"] = text_of(header)
         samples = header_examples(header)
-        fields["header_sample"] = next(iter(samples.values()), "")
+        fields["header_sample"] = str(next(iter(samples.values()), ""))
         fields["header_handle"] = header_handle(header)
     body = body_of(components)
     fields["body"] = text_of(body)
     fields["body_samples"] = body_examples(body)
     fields["footer"] = text_of(footer_of(components))
     buttons = []
-    for button in buttons_of(components):
+    for number, button in enumerate(buttons_of(components), start=1):
         kind = button_type(button)
         row = {"kind": kind, "text": str(button.get("text") or "")}
         if kind == ButtonKind.URL:
@@ -483,34 +568,56 @@ def draft_fields_from_components(
             row["phone_number"] = str(button.get("phone_number") or "")
         elif kind == ButtonKind.COPY_CODE:
             row["code_sample"] = button_example(button)
-        buttons.append(row)
-    return fields, buttons
+        buttons.append(
+            {
+                name: _fitted(TemplateButton, name, value, f"Button {number}'s {_BUTTON_FIELD_NAMES[name]}")
+                for name, value in row.items()
+            }
+        )
+    return _fitted_template_fields(fields), buttons
 
 
 def draft_cards_from_components(components: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A carousel's card rows (``TemplateCard`` fields) for a template that exists only at Meta.
 
-    Each card's sample stays the handle Meta gave (no file here); its first two buttons fill the
-    row's two button slots.
+    Each card's sample stays the handle Meta gave (no file here, "" when too long to keep); its
+    buttons fill the row's two button slots. What a row cannot hold — a third button, a header or
+    button kind a card does not have, a text longer than its field — raises ``ApplicationError``
+    (code ``template_import_unsupported``) naming the card: nothing is dropped silently.
     """
     rows = []
-    for card in carousel_cards(components):
+    for number, card in enumerate(carousel_cards(components), start=1):
         header = header_of(card)
         body = body_of(card)
+        buttons = buttons_of(card)
+        if len(buttons) > len(CARD_BUTTON_SLOTS):
+            raise _refuse(
+                f"card {number} has {len(buttons)} buttons; a card here holds at most "
+                f"{len(CARD_BUTTON_SLOTS)}.",
+                "cards",
+            )
         row: dict[str, Any] = {
-            "header_kind": header_format(header) or "IMAGE",
-            "header_handle": header_handle(header),
+            "header_kind": _fitted(
+                TemplateCard, "header_kind", header_format(header) or "IMAGE", f"Card {number}'s header"
+            ),
+            "header_handle": _handle(TemplateCard, "header_handle", header_handle(header)),
             "body": text_of(body),
             "body_samples": body_examples(body),
         }
-        for slot, button in zip(CARD_BUTTON_SLOTS, buttons_of(card), strict=False):
+        for slot_number, (slot, button) in enumerate(zip(CARD_BUTTON_SLOTS, buttons, strict=False), start=1):
             kind = button_type(button)
-            row[f"{slot}_kind"] = kind
-            row[f"{slot}_text"] = str(button.get("text") or "")
+            values = {"kind": kind, "text": str(button.get("text") or "")}
             if kind == ButtonKind.URL:
-                row[f"{slot}_url"] = str(button.get("url") or "")
-                row[f"{slot}_url_sample"] = button_example(button)
+                values["url"] = str(button.get("url") or "")
+                values["url_sample"] = button_example(button)
             elif kind == ButtonKind.PHONE_NUMBER:
-                row[f"{slot}_phone_number"] = str(button.get("phone_number") or "")
+                values["phone_number"] = str(button.get("phone_number") or "")
+            for name, value in values.items():
+                what = f"Card {number}'s button {slot_number} {_BUTTON_FIELD_NAMES[name]}"
+                if name == "kind":
+                    what = f"Card {number}'s button {slot_number}"
+                    if not value:
+                        raise _refuse(f"{what} has no kind.", "cards")
+                row[f"{slot}_{name}"] = _fitted(TemplateCard, f"{slot}_{name}", value, what)
         rows.append(row)
     return rows

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 
 from django import forms
+from django.contrib.admin.widgets import AdminFileWidget
 from django.core.files.uploadedfile import UploadedFile
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
 
 from templates_app.drafts import PENDING_UPLOAD_HANDLE, Draft, DraftButton, DraftCard, field_errors
 from templates_app.models import Category, HeaderKind, MessageTemplate, TemplateCard, TemplateKind
@@ -41,6 +43,46 @@ class SamplesField(forms.CharField):
                 )
             samples[match.group(1)] = match.group(2).strip()
         return samples
+
+
+class _LinkedSample:
+    """A saved sample as the file widget shows it: its name, linked to the staff-only sample view."""
+
+    def __init__(self, file, url: str):
+        self.file, self.url = file, url
+
+    def __str__(self) -> str:
+        return str(self.file)
+
+
+class SampleFileInput(AdminFileWidget):
+    """The admin's file widget whose "Currently: …" link opens the sample through the template admin.
+
+    Sample files are not under any public URL (nothing serves MEDIA_URL); ``sample_url`` is set by
+    the form for a saved row, and without it the file's name is shown with no link at all.
+    """
+
+    sample_url = ""
+
+    def format_value(self, value):
+        value = super().format_value(value)
+        if self.is_initial(value):
+            return _LinkedSample(value, self.sample_url)
+        return value
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        if context["widget"]["is_initial"] and not self.sample_url:
+            context["widget"]["is_initial"] = False  # never a link that cannot open
+        return context
+
+
+def header_sample_url(template_id) -> str:
+    return reverse("admin:templates_app_messagetemplate_sample_header", args=[template_id])
+
+
+def card_sample_url(template_id, card_id) -> str:
+    return reverse("admin:templates_app_messagetemplate_sample_card", args=[template_id, card_id])
 
 
 MB = 1024 * 1024
@@ -140,10 +182,12 @@ class MessageTemplateForm(forms.ModelForm):
             "footer",
             *AUTHENTICATION_FIELDS,
         ]
-        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
+        widgets = {"body": forms.Textarea(attrs={"rows": 6}), "header_media": SampleFileInput}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk and "header_media" in self.fields:
+            self.fields["header_media"].widget.sample_url = header_sample_url(self.instance.pk)
         # A form posted without the format (an older page, a script) means a standard message.
         if "kind" in self.fields:  # read-only for viewers
             self.fields["kind"].required = False
@@ -177,6 +221,7 @@ class MessageTemplateForm(forms.ModelForm):
                 "Carousels and limited-time offers are marketing templates: choose the Marketing "
                 "category, or the standard format.",
             )
+        self._refuse_unsent_header_text(cleaned)
         if cleaned.get("header_media") and cleaned.get("header_kind"):
             problem = sample_file_problem(
                 cleaned["header_media"], kind=cleaned["header_kind"], what="The header sample"
@@ -184,6 +229,24 @@ class MessageTemplateForm(forms.ModelForm):
             if problem:
                 self.add_error("header_media", problem)
         return cleaned
+
+    def _refuse_unsent_header_text(self, cleaned) -> None:
+        """Header text and its sample go only with a text header: anything else would be kept in the
+        draft, never submitted nor previewed — so it is refused where it was typed."""
+        header_kind = cleaned.get("header_kind")
+        if header_kind == HeaderKind.TEXT or "header_kind" not in cleaned:
+            return
+        if header_kind:
+            label = HeaderKind(header_kind).name.lower() if header_kind in HeaderKind.values else "media"
+            text_problem = f"A {label} header has no text; clear it."
+            sample_problem = f"A {label} header has no text sample; clear it."
+        else:
+            text_problem = "There is no header: clear the header text, or choose a text header."
+            sample_problem = "There is no header: clear the header sample, or choose a text header."
+        if (cleaned.get("header_text") or "").strip():
+            self.add_error("header_text", text_problem)
+        if (cleaned.get("header_sample") or "").strip():
+            self.add_error("header_sample", sample_problem)
 
     def _post_clean(self):
         """Meta's rules on everything but the button and card rows (their formsets check those).
@@ -278,7 +341,14 @@ class TemplateCardForm(forms.ModelForm):
             *(f"button1_{name}" for name in CARD_BUTTON_FIELDS),
             *(f"button2_{name}" for name in CARD_BUTTON_FIELDS),
         ]
-        widgets = {"body": forms.Textarea(attrs={"rows": 3})}
+        widgets = {"body": forms.Textarea(attrs={"rows": 3}), "header_media": SampleFileInput}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "header_media" in self.fields:
+            self.fields["header_media"].widget.sample_url = card_sample_url(
+                self.instance.template_id, self.instance.pk
+            )
 
     def clean(self):
         cleaned = super().clean()

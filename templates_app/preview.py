@@ -1,10 +1,10 @@
 """The editor's chat-bubble preview, rendered on the server by the one message renderer.
 
-A carousel's cards are drawn as a horizontal strip under the message text. A card's sample image
-is not shown as a picture: sample files are stored outside any public URL (like every file in
-default storage here), so the card shows its media kind and the sample's file name; in the live
-preview the page's script puts the picture just chosen in the card (``data-media-input`` names
-the file field), without sending the file.
+A carousel's cards are drawn as a horizontal strip under the message text. Sample files are stored
+outside any public URL (like every file in default storage here): a saved template's preview shows
+a saved sample picture through the template admin's staff-only sample view (``CardMedia.url``,
+``header_url``); in the live preview the page's script puts the picture just chosen in the card
+(``data-media-input`` names the file field), without sending the file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 
 from templates_app.drafts import PENDING_UPLOAD_HANDLE, Draft, DraftButton, DraftCard
-from templates_app.forms import SamplesField
+from templates_app.forms import SamplesField, card_sample_url, header_sample_url
 from templates_app.models import HeaderKind, TemplateKind
 from templates_app.rendering import render_message, whatsapp_markup_to_html
 
@@ -31,11 +31,18 @@ class CardMedia:
 
     name: str = ""
     input: str = ""
+    url: str = ""  # the saved sample's staff-only view, drawn as the card's picture ("" = none)
 
 
-def render_draft(draft: Draft, *, card_media: Sequence[CardMedia] = (), header_input: str = "") -> str:
+def render_draft(
+    draft: Draft, *, card_media: Sequence[CardMedia] = (), header_input: str = "", header_url: str = ""
+) -> str:
     return render_bubble(
-        components=draft.components(), use_examples=True, card_media=card_media, header_input=header_input
+        components=draft.components(),
+        use_examples=True,
+        card_media=card_media,
+        header_input=header_input,
+        header_url=header_url,
     )
 
 
@@ -46,6 +53,7 @@ def render_bubble(
     use_examples: bool = False,
     card_media: Sequence[CardMedia] = (),
     header_input: str = "",
+    header_url: str = "",
 ) -> str:
     """The chat bubble for components and parameters: the editor's preview and the message log."""
     rendered = render_message(components=components, parameters=parameters, use_examples=use_examples)
@@ -64,6 +72,7 @@ def render_bubble(
             "body_html": whatsapp_markup_to_html(rendered.body),
             "header_html": whatsapp_markup_to_html(rendered.header.text) if rendered.header else "",
             "header_input": header_input,
+            "header_url": header_url,
             "footer_html": whatsapp_markup_to_html(rendered.footer),
             "cards": cards,
         },
@@ -71,15 +80,31 @@ def render_bubble(
 
 
 def render_preview(template) -> str:
+    """The saved template's bubble, with its saved sample pictures (images only: a video or a
+    document is named, not played)."""
     draft = Draft.from_template(template)
     media = []
     if draft.kind == TemplateKind.CAROUSEL and template.pk:
         # The card rows of the editor are these cards in this order (the inline's queryset).
         media = [
-            CardMedia(name=_file_name(card.header_media), input=f"{CARDS_PREFIX}-{index}-header_media")
+            CardMedia(
+                name=_file_name(card.header_media),
+                input=f"{CARDS_PREFIX}-{index}-header_media",
+                url=card_sample_url(template.pk, card.pk)
+                if card.header_media and card.header_kind == HeaderKind.IMAGE
+                else "",
+            )
             for index, card in enumerate(template.cards.all())
         ]
-    return render_draft(draft, card_media=media)
+    image_header = draft.kind != TemplateKind.CAROUSEL and draft.header_kind == HeaderKind.IMAGE
+    return render_draft(
+        draft,
+        card_media=media,
+        header_input="header_media" if image_header else "",
+        header_url=header_sample_url(template.pk)
+        if image_header and template.pk and template.header_media
+        else "",
+    )
 
 
 def _file_name(field_file) -> str:

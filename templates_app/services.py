@@ -376,6 +376,8 @@ def _event(
 class SyncResult:
     imported: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    # Templates WhatsApp listed that the sync left alone: (which one, why). The rest still synced.
+    not_imported: list[tuple[str, str]] = field(default_factory=list)
     skipped_until: datetime | None = None
 
     def summary(self) -> str:
@@ -383,7 +385,11 @@ class SyncResult:
             return (
                 f"Sync postponed until {timezone.localtime(self.skipped_until):%H:%M}: WhatsApp's call limit."
             )
-        return f"Synced: {len(self.imported)} imported, {len(self.updated)} updated."
+        text = f"Synced: {len(self.imported)} imported, {len(self.updated)} updated."
+        if self.not_imported:
+            reasons = "; ".join(f"{which}: {why}" for which, why in self.not_imported)
+            text += f" {len(self.not_imported)} not imported — {reasons}"
+        return text
 
 
 SYNC_FIELDS = (
@@ -428,8 +434,32 @@ def templates_sync(*, actor: Actor | None = None) -> SyncResult:
         raise ApplicationError(_meta_message(exc), code="sync_failed") from exc
     cache.delete(SYNC_BACKOFF_KEY)
     for item in remote:
-        _sync_one(item, actor, result)
+        _sync_one_guarded(item, actor, result)
     return result
+
+
+def _sync_one_guarded(item, actor: Actor, result: SyncResult) -> None:
+    """One listed template, in its own savepoint: a malformed one is skipped, counted and logged, and
+    every template listed after it still syncs."""
+    which = _listed_as(item)
+    try:
+        if not isinstance(item, dict):
+            raise ApplicationError("WhatsApp listed something that is not a template.", code="sync_malformed")
+        with transaction.atomic():
+            _sync_one(item, actor, result)
+    except ApplicationError as exc:
+        logger.warning("Template sync skipped %s: %s", which, exc.message)
+        result.not_imported.append((which, exc.message))
+    except Exception:  # one hostile template must not stop the sync of the others
+        logger.exception("Template sync skipped %s: its content could not be read", which)
+        result.not_imported.append((which, "WhatsApp's answer for it could not be read (logged)."))
+
+
+def _listed_as(item) -> str:
+    if not isinstance(item, dict):
+        return "an unnamed entry"
+    name, language = str(item.get("name") or "?")[:80], str(item.get("language") or "?")[:16]
+    return f"{name} ({language})"
 
 
 def _sync_one(item: dict, actor: Actor, result: SyncResult) -> None:
@@ -528,14 +558,14 @@ def _same_content(ours, theirs) -> bool:
         kept = {k: v for k, v in component.items() if k != "example"}
         if isinstance(kept.get("cards"), list):
             kept["cards"] = [
-                {**card, "components": normalise(card.get("components") or [])}
-                if isinstance(card, dict)
-                else card
+                {**card, "components": normalise(card.get("components"))} if isinstance(card, dict) else card
                 for card in kept["cards"]
             ]
         return kept
 
     def normalise(components):
+        if not isinstance(components, list):
+            return []  # malformed (an int, a dict…): compared as no components, as _cards_in reads it
         return sorted(
             (without_examples(c) for c in components if isinstance(c, dict)),
             key=lambda c: str(c.get("type", "")).upper(),

@@ -16,12 +16,23 @@
     return pictureUrls.get(file);
   }
 
+  // The saved samples' pictures, as the page's first drawing shows them (through the staff-only
+  // sample view), by file field: kept in every redraw until another file is chosen.
+  const savedPictures = new Map();
+  for (const picture of preview.querySelectorAll("[data-media-input] img.wa-media-picture")) {
+    savedPictures.set(picture.closest("[data-media-input]").dataset.mediaInput, picture.src);
+  }
+
   function showChosenPictures() {
     for (const media of preview.querySelectorAll("[data-media-input]")) {
       const input = form.elements.namedItem(media.dataset.mediaInput);
       const file = input && input.files && input.files[0];
+      const saved = savedPictures.get(media.dataset.mediaInput);
       if (file && file.type.startsWith("image/")) {
         media.style.backgroundImage = `url("${pictureUrl(file)}")`;
+        media.classList.add("has-picture");
+      } else if (!file && saved) {
+        media.style.backgroundImage = `url("${saved}")`;
         media.classList.add("has-picture");
       }
     }
