@@ -243,10 +243,11 @@ class MessageTemplateForm(forms.ModelForm):
         else:
             text_problem = "There is no header: clear the header text, or choose a text header."
             sample_problem = "There is no header: clear the header sample, or choose a text header."
+        code = "header_location_content" if header_kind == HeaderKind.LOCATION else "header_text_unused"
         if (cleaned.get("header_text") or "").strip():
-            self.add_error("header_text", text_problem)
+            self.add_error("header_text", forms.ValidationError(text_problem, code=code))
         if (cleaned.get("header_sample") or "").strip():
-            self.add_error("header_sample", sample_problem)
+            self.add_error("header_sample", forms.ValidationError(sample_problem, code=code))
 
     def _post_clean(self):
         """Meta's rules on everything but the button and card rows (their formsets check those).
