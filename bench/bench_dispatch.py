@@ -18,6 +18,10 @@ coupon code), to the same sandbox process:
   ``reserve_for`` slots, ``send_many``, outcomes in bulk) until nothing is due; timed from the
   moment they all start to the last one's end. Every message must end ``accepted``.
 
+- **engine, 1 dispatcher, a 3-card carousel** (issue 15): the same engine sending the demo's
+  ``spring_collection`` carousel, each card's image link and link suffix bound and built card by
+  card for every message; reported beside the standard template's engine as a ratio.
+
 A side prepares its world untimed (the database is migrated and the contacts opted in by then) and
 returns the timed part, which ``_run_child`` times in its own child process.
 Each side also reports the client process's CPU per message (every thread of it): on a busy machine
@@ -84,6 +88,9 @@ def main() -> dict:
                 if name != baseline and (short == "requests pool" or name.startswith("engine")):
                     ratio = best[name]["per_second"] / best[baseline]["per_second"]
                     results[f"{name} / {short}"] = round(ratio, 2)
+    if CAROUSEL_SIDE in best and "engine, 1 dispatcher" in best:
+        ratio = best[CAROUSEL_SIDE]["per_second"] / best["engine, 1 dispatcher"]["per_second"]
+        results["carousel / the same engine's standard template"] = round(ratio, 2)
     results["load after (1 min)"] = round(os.getloadavg()[0], 2)
     return results
 
@@ -146,12 +153,13 @@ def _template_version(name: str = TEMPLATE):
     """A demo template (spring_promotion) as an unsaved approved version (no database needed)."""
     from templates_app.demo import DEMO_TEMPLATES
     from templates_app.drafts import Draft
-    from templates_app.models import MessageTemplate, TemplateButton, TemplateVersion
+    from templates_app.models import MessageTemplate, TemplateButton, TemplateCard, TemplateVersion
 
     spec = next(s for s in DEMO_TEMPLATES if s["fields"]["name"] == name)
     template = MessageTemplate(meta_template_id=spec["meta_template_id"], status="APPROVED", **spec["fields"])
     buttons = [TemplateButton(template=template, position=i, **b) for i, b in enumerate(spec["buttons"])]
-    draft = Draft.from_template(template, buttons)
+    cards = [TemplateCard(template=template, position=i, **c) for i, c in enumerate(spec.get("cards", []))]
+    draft = Draft.from_template(template, buttons, cards=cards)
     opt_out = draft.opt_out_button
     version = TemplateVersion(
         template=template,
@@ -320,7 +328,24 @@ def _world(count: int) -> None:
         )
 
 
-def _engine(workers: int) -> Callable[[int], Callable[[], tuple[int, float]]]:
+# The demo's carousel (issue 15): its body's {{1}} from the contact, and per card an image link and
+# the Shop button's suffix — four values per card built card by card for every message.
+CAROUSEL = "spring_collection"
+CAROUSEL_BINDINGS = {
+    "body": {"1": {"source": "field", "value": "first_name", "fallback": "", "format": ""}},
+    "cards": {
+        str(card): {
+            "header": {"source": "literal", "value": f"https://shop.example/{slug}.png", "fallback": ""},
+            "buttons": {"1": {"source": "literal", "value": slug, "fallback": ""}},
+        }
+        for card, slug in enumerate(("linen-shirt", "straw-hat", "canvas-sneakers"))
+    },
+}
+
+
+def _engine(
+    workers: int, template: str = TEMPLATE, bindings: dict = PROMOTION_BINDINGS
+) -> Callable[[int], Callable[[], tuple[int, float]]]:
     def prepare(count: int) -> Callable[[], tuple[int, float]]:
         from django.db.models import Count
         from django.utils import timezone
@@ -341,10 +366,10 @@ def _engine(workers: int) -> Callable[[int], Callable[[], tuple[int, float]]]:
         )
         campaign = Campaign.objects.create(
             name=f"bench {time.time()}",
-            template=MessageTemplate.objects.get(name=TEMPLATE),
+            template=MessageTemplate.objects.get(name=template),
             segment=segment,
             purpose="marketing",
-            bindings=PROMOTION_BINDINGS,
+            bindings=bindings,
             header_media_source="link",
             header_media_link="https://shop.example/spring.png",
             status=CampaignStatus.SENDING,
@@ -387,6 +412,8 @@ def _engine(workers: int) -> Callable[[int], Callable[[], tuple[int, float]]]:
 
 # The bare loop of the engine's client path: the goal is 0.5 × its rate.
 BARE_SEND_MANY = "send_many, sub-batches of 1,000"
+# Issue 15: the same engine sending the demo's three-card carousel, beside "engine, 1 dispatcher".
+CAROUSEL_SIDE = "engine, 1 dispatcher, a 3-card carousel"
 
 # A side prepares its world for ``count`` messages (untimed) and returns the timed part, which
 # returns how many messages were accepted.
@@ -395,6 +422,7 @@ SIDES: dict[str, Callable[[int], Callable[[], int]]] = {
     BARE_SEND_MANY: _bare(send_many),
     "send_many + reserve_many slots (100,000/s)": _bare(send_many_with_slots),
     **{f"engine, {n} dispatcher{'s' if n > 1 else ''}": _engine(n) for n in (1, 2)},
+    CAROUSEL_SIDE: _engine(1, CAROUSEL, CAROUSEL_BINDINGS),
 }
 if os.environ.get("BENCH_DISPATCH_SIDES"):  # e.g. "sub-batches|engine, 1" while working on one side
     _wanted = os.environ["BENCH_DISPATCH_SIDES"].split("|")
