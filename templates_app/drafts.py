@@ -559,15 +559,7 @@ def draft_fields_from_components(
     fields["footer"] = text_of(footer_of(components))
     buttons = []
     for number, button in enumerate(buttons_of(components), start=1):
-        kind = button_type(button)
-        row = {"kind": kind, "text": str(button.get("text") or "")}
-        if kind == ButtonKind.URL:
-            row["url"] = str(button.get("url") or "")
-            row["url_sample"] = button_example(button)
-        elif kind == ButtonKind.PHONE_NUMBER:
-            row["phone_number"] = str(button.get("phone_number") or "")
-        elif kind == ButtonKind.COPY_CODE:
-            row["code_sample"] = button_example(button)
+        row = _button_row(button)
         buttons.append(
             {
                 name: _fitted(TemplateButton, name, value, f"Button {number}'s {_BUTTON_FIELD_NAMES[name]}")
@@ -575,6 +567,20 @@ def draft_fields_from_components(
             }
         )
     return _fitted_template_fields(fields), buttons
+
+
+def _button_row(button: Mapping[str, Any]) -> dict[str, str]:
+    """One of Meta's buttons as the editor's fields (a button row, or a card's button slot)."""
+    kind = button_type(button)
+    row = {"kind": kind, "text": str(button.get("text") or "")}
+    if kind == ButtonKind.URL:
+        row["url"] = str(button.get("url") or "")
+        row["url_sample"] = button_example(button)
+    elif kind == ButtonKind.PHONE_NUMBER:
+        row["phone_number"] = str(button.get("phone_number") or "")
+    elif kind == ButtonKind.COPY_CODE:
+        row["code_sample"] = button_example(button)
+    return row
 
 
 def draft_cards_from_components(components: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -605,14 +611,7 @@ def draft_cards_from_components(components: Sequence[Mapping[str, Any]]) -> list
             "body_samples": body_examples(body),
         }
         for slot_number, (slot, button) in enumerate(zip(CARD_BUTTON_SLOTS, buttons, strict=False), start=1):
-            kind = button_type(button)
-            values = {"kind": kind, "text": str(button.get("text") or "")}
-            if kind == ButtonKind.URL:
-                values["url"] = str(button.get("url") or "")
-                values["url_sample"] = button_example(button)
-            elif kind == ButtonKind.PHONE_NUMBER:
-                values["phone_number"] = str(button.get("phone_number") or "")
-            for name, value in values.items():
+            for name, value in _button_row(button).items():
                 what = f"Card {number}'s button {slot_number} {_BUTTON_FIELD_NAMES[name]}"
                 if name == "kind":
                     what = f"Card {number}'s button {slot_number}"

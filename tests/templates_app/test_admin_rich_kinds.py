@@ -1,13 +1,11 @@
 """The template editor for carousels, limited-time offers and location headers: cards, offer fields,
 Meta's rules on the rows they concern, and card samples checked by type and size."""
 
-import struct
-import zlib
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from cloud_api.sandbox.media_samples import png
 from templates_app.drafts import Draft
 from templates_app.forms import MB
 from templates_app.models import MessageTemplate, TemplateCard
@@ -20,22 +18,6 @@ ADD_URL = reverse("admin:templates_app_messagetemplate_add")
 @pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-
-
-def png(width=2, height=2) -> bytes:
-    """A real (tiny) PNG: the editor reads a sample's first bytes, not only its name."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\x90\xc0\x60" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def image(name="card.png", content=None):
