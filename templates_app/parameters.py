@@ -55,6 +55,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from core.errors import ApplicationError
@@ -643,8 +644,13 @@ def _coordinate_text(value: Any) -> str:
         return value.strip()
     if isinstance(value, int):
         return str(value)
-    text = repr(float(value))
-    return text if "e" not in text else f"{value:.10f}".rstrip("0").rstrip(".")
+    return decimal_text(float(value))
+
+
+def decimal_text(value: float) -> str:
+    """A float in plain decimal notation, every digit Python's ``repr`` keeps: 1e-05 is "0.00001"."""
+    text = repr(value)
+    return text if "e" not in text else format(Decimal(text), "f")
 
 
 def _button(sub_type: str, index: str, parameter: dict[str, Any]) -> dict[str, Any]:

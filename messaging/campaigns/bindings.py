@@ -43,7 +43,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from functools import reduce
 from typing import Any
 from urllib.parse import quote
@@ -87,6 +86,7 @@ from templates_app.parameters import (
     REFUSE_LAYOUT_CHARACTERS_IN_TEXT_PARAMETERS,
     TEXT_PARAMETER_MAX_LENGTH,
     coordinate,
+    decimal_text,
 )
 
 BINDABLE_FIELDS = ("first_name", "last_name", "full_name", "phone", "country", "language")
@@ -729,8 +729,8 @@ def _number_text(value: int | float) -> str:
     exponents, and a message should not show one)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    if isinstance(value, float) and "e" in repr(value) and abs(value) < 1e15:
-        return format(Decimal(repr(value)), "f")
+    if isinstance(value, float) and abs(value) < 1e15:
+        return decimal_text(value)
     return str(value)
 
 
@@ -807,7 +807,7 @@ def _slot_value(
             )
         binding = {"source": "field", "value": ""}
     value = _value(binding, contact, slot)
-    if value is not None and slot.kind in VALUE_KINDS and _unusable(slot, value, now=now):
+    if value is not None and slot.kind in VALUE_KINDS and _refusal(slot, value, now=now) is not None:
         # A contact's link, offer end or coordinate that is there but cannot be sent (an offer
         # ended last month) takes the fallback, as a missing one does; without one it fails below.
         fallback = _text(binding, "fallback")
@@ -836,16 +836,6 @@ def _slot_value(
     return value
 
 
-def _unusable(slot: Slot, value: str, *, now: datetime) -> bool:
-    """True for a value :func:`_converted` would refuse: malformed, or an offer end not ahead."""
-    if value_problem(slot, value):
-        return True
-    if slot.kind != "datetime":
-        return False
-    moment = parse_expiration(value)
-    return moment is None or moment <= now or moment - now > OFFER_MAX_AHEAD
-
-
 # Why a value of VALUE_KINDS cannot be sent: the message fails with this code and the reason.
 VALUE_ERROR_CODES = {
     "link": "campaign_card_link_invalid",
@@ -855,36 +845,42 @@ VALUE_ERROR_CODES = {
 }
 
 
+def _refusal(slot: Slot, value: str, *, now: datetime) -> tuple[str, str] | None:
+    """(code, reason) why a value of ``VALUE_KINDS`` cannot be sent — malformed, or an offer end
+    not ahead or too far — or None when it can. The one judgement both the fallback's use
+    (:func:`_slot_value`) and the refusal (:func:`_converted`) read."""
+    problem = value_problem(slot, value)
+    if problem:
+        return VALUE_ERROR_CODES[slot.kind], f"{slot.label}: {problem}"
+    moment = parse_expiration(value) if slot.kind == "datetime" else None
+    if moment is not None and moment <= now:
+        return (
+            "campaign_offer_expired",
+            f"{slot.label} ({value}) has passed: WhatsApp would show an offer that is over.",
+        )
+    if moment is not None and moment - now > OFFER_MAX_AHEAD:
+        return (
+            "campaign_offer_too_far",
+            f"{slot.label} ({value}) is more than {OFFER_MAX_AHEAD.days} days away: a limited-time offer "
+            "ends sooner.",
+        )
+    return None
+
+
 def _converted(slot: Slot, value: str, contact: Contact | None, *, now: datetime, mark_missing: bool) -> Any:
     """A link as it is, the offer's end in Unix milliseconds, a coordinate as a number; refused
     (ApplicationError naming the contact and the value) when it cannot be sent — a preview
     (``mark_missing``) shows what it can instead."""
-    whose = f"For {contact}," if contact is not None else "In the sample,"
-    problem = value_problem(slot, value)
-    if problem and not mark_missing:
-        raise ApplicationError(
-            f"{whose} {slot.label}: {problem}", code=VALUE_ERROR_CODES[slot.kind], field="bindings"
-        )
+    refusal = _refusal(slot, value, now=now)
+    if refusal is not None and not mark_missing:
+        code, reason = refusal
+        whose = f"For {contact}," if contact is not None else "In the sample,"
+        raise ApplicationError(f"{whose} {reason}", code=code, field="bindings")
     if slot.kind == "link":
         return value
     if slot.kind == "datetime":
         moment = parse_expiration(value)
-        if moment is None:
-            return None
-        if moment <= now and not mark_missing:
-            raise ApplicationError(
-                f"{whose} {slot.label} ({value}) has passed: WhatsApp would show an offer that is over.",
-                code="campaign_offer_expired",
-                field="bindings",
-            )
-        if moment - now > OFFER_MAX_AHEAD and not mark_missing:
-            raise ApplicationError(
-                f"{whose} {slot.label} ({value}) is more than {OFFER_MAX_AHEAD.days} days away: a "
-                "limited-time offer ends sooner.",
-                code="campaign_offer_too_far",
-                field="bindings",
-            )
-        return int(moment.timestamp() * 1000)
+        return None if moment is None else int(moment.timestamp() * 1000)
     return _coordinate(value, COORDINATE_RANGES[slot.kind]) or 0.0
 
 
