@@ -82,7 +82,8 @@ def render_bubble(
 def render_preview(template) -> str:
     """The saved template's bubble, with its saved sample pictures (images only: a video or a
     document is named, not played)."""
-    draft = Draft.from_template(template)
+    saved_cards = list(template.cards.all()) if template.pk else []
+    draft = Draft.from_template(template, cards=saved_cards)
     media = []
     if draft.kind == TemplateKind.CAROUSEL and template.pk:
         # The card rows of the editor are these cards in this order (the inline's queryset).
@@ -94,7 +95,7 @@ def render_preview(template) -> str:
                 if card.header_media and card.header_kind == HeaderKind.IMAGE
                 else "",
             )
-            for index, card in enumerate(template.cards.all())
+            for index, card in enumerate(saved_cards)
         ]
     image_header = draft.kind != TemplateKind.CAROUSEL and draft.header_kind == HeaderKind.IMAGE
     return render_draft(
